@@ -1,0 +1,5 @@
+"""Data pipeline, logistic regression, metrics and reports, in pure standard
+library Python (no numpy, pandas or scikit-learn: a hard constraint).
+
+Every artifact this package reads or writes is CSV.
+"""
