@@ -10,11 +10,14 @@ straight in. Every bad argument raises `ValueError`.
 """
 
 from .graph import SEED_BYTES, PeerGraph, check_seed, complete_graph, harary_graph, ring_order
+from .params import GraphParams, choose_parameters
 
 __all__ = [
     "SEED_BYTES",
+    "GraphParams",
     "PeerGraph",
     "check_seed",
+    "choose_parameters",
     "complete_graph",
     "harary_graph",
     "ring_order",

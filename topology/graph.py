@@ -106,9 +106,7 @@ class PeerGraph:
         if any(a >= b for a, b in itertools.pairwise(nodes)):
             raise ValueError("nodes must be sorted and unique")
         if len(adjacency) != len(nodes):
-            raise ValueError(
-                f"adjacency has {len(adjacency)} entries for {len(nodes)} nodes"
-            )
+            raise ValueError(f"adjacency has {len(adjacency)} entries for {len(nodes)} nodes")
         index = {node: i for i, node in enumerate(nodes)}
         degrees = set()
         for node, around in zip(nodes, adjacency, strict=True):
@@ -121,9 +119,7 @@ class PeerGraph:
                 if j is None:
                     raise ValueError(f"{_show(node)} has unknown neighbour {_show(other)}")
                 if node not in adjacency[j]:
-                    raise ValueError(
-                        f"edge {_show(node)} - {_show(other)} is not symmetric"
-                    )
+                    raise ValueError(f"edge {_show(node)} - {_show(other)} is not symmetric")
             degrees.add(len(around))
         object.__setattr__(self, "_index", index)
         # -1 marks an irregular graph; `degree` refuses to answer for it.

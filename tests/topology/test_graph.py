@@ -209,9 +209,7 @@ def test_a_biased_order_fails_the_uniformity_test() -> None:
 
 def path_graph(n: int) -> PeerGraph:
     roster = tuple(ids(n))
-    adjacency = tuple(
-        frozenset(roster[j] for j in (i - 1, i + 1) if 0 <= j < n) for i in range(n)
-    )
+    adjacency = tuple(frozenset(roster[j] for j in (i - 1, i + 1) if 0 <= j < n) for i in range(n))
     return PeerGraph(roster, adjacency)
 
 
