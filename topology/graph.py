@@ -67,8 +67,8 @@ __all__ = [
 SEED_BYTES = 32
 """Length of the round seed that drives the Harary placement."""
 
-# Domain separation: the round seed may be used for other purposes by the
-# protocol layer; the NUL ends the label, so no id can extend it ambiguously.
+# Domain separation from any other use of the round seed as an HMAC key by
+# the protocol layer; the NUL keeps this label from being a prefix of another.
 _RING_LABEL = b"fedd/topology/harary-ring/v1\x00"
 
 _SHOW_MAX = 40

@@ -1,15 +1,16 @@
 """Choosing the degree k and the Shamir threshold t for a round of n peers.
 
-Model (Bell et al., "Secure Single-Server Aggregation with (Poly)Logarithmic
-Overhead", CCS 2020, Section 3 and Appendix on parameters): an
-honest-but-curious hub colludes with at most A = floor(gamma * n) corrupt
-peers, and at most D = floor(delta * n) peers drop out. Both sets are fixed
-independently of the round seed, so each peer's neighbourhood in the Harary
-graph of `topology.graph` is a uniformly random k-subset of the other n-1
-peers, and the removed peers sit at uniformly random places on the cycle. The
-fractions are read as the shortest decimal that round-trips the float (what
-the user wrote), so 0.29 of 100 peers is 29, not the 28 that binary rounding
-would give.
+Model (Bell, Bonawitz, Gascón, Lepoint, Raykova, "Secure Single-Server
+Aggregation with (Poly)Logarithmic Overhead", CCS 2020, whose random Harary
+graph construction and parameter analysis this follows): an honest-but-curious
+hub colludes with at most A = floor(gamma * n) corrupt peers, and at most
+D = floor(delta * n) peers drop out. Both sets are fixed independently of the
+round seed, so each peer's neighbourhood in the Harary graph of
+`topology.graph` is a uniformly random k-subset of the other n-1 peers, and
+the removed peers sit at uniformly random places on the cycle. The fractions
+are read as the shortest decimal that round-trips the float (what the user
+wrote), so 0.29 of 100 peers is 29, not the 28 that binary rounding would
+give.
 
 The shares of a peer's secrets are held by its k neighbours and by the peer
 itself. Both conditions below count neighbours only: a peer that dropped
@@ -35,32 +36,38 @@ Privacy (fails with probability at most 2^-security_bits, split evenly):
       <= 2^-(security_bits+1).
 
 Rule: scan even k = 2, 4, ... below n-1 and return the first k for which (b)
-holds and some t satisfies both (a) and correctness; t is the smallest such
-value, and at least 2 when correctness allows, because the smallest t leaves
-the largest margin for dropouts. This is the rule of Google's
-federated-compute `graph_parameter_finder` for an honest-but-curious server,
-computed here with the exact population n-1 for a peer's neighbours (it uses
-n), which can only raise k and t. With gamma = delta = 0.05 it gives
-n = 100 -> (12, 6) and n = 1000 -> (30, 17), as that finder does.
+holds and some t >= 2 satisfies both (a) and correctness; t is the smallest
+such value, because the smallest t leaves the largest margin for dropouts.
+So a sparse result always has 2 <= t <= k: the k neighbours alone can reach
+the threshold, and the protocol may, but need not, count the owner's share.
+This is the rule of Google's federated-compute `graph_parameter_finder` for
+an honest-but-curious server, computed here with the exact population n-1
+for a peer's neighbours (it uses n), which can only raise k and t. With
+gamma = delta = 0.05 it gives n = 100 -> (12, 6) and n = 1000 -> (30, 17),
+as that finder does.
 
 Every check only grows harder with A or D, so more corruption or dropout
 never lowers k.
 
-If no k < n-1 qualifies (small n, large fractions), the result is the complete
-graph (SecAgg, k = n-1). There nothing is random: a peer has at most A
-corrupt and at least n-1-D surviving other holders, so any t with
+If no k < n-1 qualifies (small n, large fractions), the result is the
+complete graph (SecAgg, k = n-1). There nothing is random: a peer has at most
+A corrupt and at least n-1-D surviving other holders, so any t with
 A < t <= n-1-D is safe and correct with certainty (failure figures -inf).
-Within that range t is the Bonawitz et al. (CCS 2017) majority rule with a
-margin for corruption, t = floor((n + A) / 2) + 1: any two sets of t holders
-then share an honest peer, and an honest peer never reveals both the mask
-seed b_u and the key s_sk_u of one peer, so even a hub that lies about who
-dropped cannot gather both. When n-1-D is below that, t = n-1-D, still safe
-against an honest-but-curious hub. If A+1 > n-1-D no threshold works and
-`ValueError` is raised.
+Within that range t is a majority rule with a margin for corruption,
+t = floor((n + A) / 2) + 1, as Bonawitz et al. (CCS 2017) take t > n/2 and
+federated-compute's CheckFullGraphParameters asks of a semi-malicious server:
+any two sets of t of the n holders then overlap in more than A peers, so in
+an honest one, and an honest peer never reveals both the mask seed b_u and
+the key s_sk_u of one peer, so even a hub that lies about who dropped cannot
+gather both. When n-1-D is below that, t = n-1-D, still safe against an
+honest-but-curious hub. For n = 2 this gives t = 1 (the one other peer holds
+the secret outright), which is all two peers allow. If A+1 > n-1-D no
+threshold works and `ValueError` is raised.
 
-The sparse rule assumes an honest-but-curious hub; against a hub that lies
-about dropouts, Bell et al. need t > (k + corrupt neighbours) / 2, which this
-rule does not provide.
+The sparse rule assumes an honest-but-curious hub. Against a hub that lies
+about dropouts the threshold must also exceed half the neighbourhood plus the
+corrupt neighbours (federated-compute's semi-malicious finder raises t to
+about (k + t_a) / 2, t_a the corrupt-neighbour bound); this rule does not.
 
 Tail probabilities are computed from log-gamma in floating point. Comparisons
 keep a margin of 1e-9 nats on the safe side, far above the rounding error of
@@ -91,7 +98,8 @@ class GraphParams:
     - `k`: degree; k = n-1 means the complete graph (SecAgg), any smaller k
       is even and means `harary_graph` (SecAgg+).
     - `t`: Shamir threshold per neighbourhood; the holders of a peer's shares
-      are its k neighbours and itself, so 1 <= t <= k+1.
+      are its k neighbours and itself, so 1 <= t <= k+1 (chosen values keep
+      t <= k, reachable without the owner's share).
     - `n`: number of peers these were chosen for.
     - `max_corrupt`, `max_dropouts`: the counts A and D the bounds assume.
     - `log2_p_leak`: log2 of the bound on P[some peer has >= t corrupt
