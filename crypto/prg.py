@@ -32,6 +32,13 @@ MAX_COUNT = 2**32
 _HMAC_LABEL = _framing.frame(_framing.PROTOCOL_LABEL, b"prg/hmac-sha256")
 _HMAC_BLOCK = 32
 
+# A keystream is the encryption of zeros. Writing a fresh zero buffer costs
+# several times the encryption itself (3.6 ms against 0.56 ms for 4 MB on the
+# benchmark machine: the memory is new to the process), so one zero buffer is
+# kept and grown on demand, up to this size; longer requests get their own.
+_MAX_CACHED_ZEROS = 16 << 20
+_zero_cache = b""
+
 
 class PrgKind(enum.Enum):
     """Which keystream expands a seed."""
@@ -51,7 +58,7 @@ def expand(seed: bytes, count: int, width: int = 4, kind: PrgKind = PrgKind.AES_
     nbytes = _check(seed, count, width, kind)
     if kind is PrgKind.HMAC_SHA256:
         return b"".join(_hmac_blocks(seed, 0, nbytes))[:nbytes]
-    return _cipher(seed, kind).update(bytes(nbytes))
+    return _cipher(seed, kind).update(_zeros(nbytes))
 
 
 def expand_chunks(
@@ -86,12 +93,22 @@ def _chunks(seed: bytes, nbytes: int, kind: PrgKind, chunk_bytes: int) -> Iterat
             yield b"".join(blocks)[:size]
         return
     encryptor = _cipher(seed, kind)
-    zeros = bytes(chunk_bytes)
+    zeros = _zeros(chunk_bytes)
     for _ in range(nbytes // chunk_bytes):
         yield encryptor.update(zeros)
     tail = nbytes % chunk_bytes
     if tail:
         yield encryptor.update(zeros[:tail])
+
+
+def _zeros(nbytes: int) -> memoryview:
+    """A read-only view of `nbytes` zero bytes, shared between calls when small."""
+    global _zero_cache  # noqa: PLW0603 - a process-wide, immutable scratch buffer
+    if nbytes > _MAX_CACHED_ZEROS:
+        return memoryview(bytes(nbytes))
+    if len(_zero_cache) < nbytes:
+        _zero_cache = bytes(nbytes)
+    return memoryview(_zero_cache)[:nbytes]
 
 
 def _check(seed: bytes, count: int, width: int, kind: PrgKind) -> int:

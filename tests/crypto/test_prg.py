@@ -177,3 +177,13 @@ def test_expand_chunks_checks_arguments_eagerly() -> None:
     # The error comes from the call itself, not from the first next().
     with pytest.raises(ValueError, match="32 bytes"):
         expand_chunks(bytes(3), 4, chunk_bytes=64)
+
+
+def test_long_streams_beyond_the_shared_zero_buffer() -> None:
+    # Above 16 MiB expand encrypts its own zero buffer; the stream must not change.
+    count = (16 << 20) // 4 + 17
+    long = expand(SEED, count)
+    assert len(long) == 4 * count
+    assert long[:4096] == expand(SEED, 1024)
+    tail = b"".join(expand_chunks(SEED, count, chunk_bytes=1 << 16))[-4096:]
+    assert long[-4096:] == tail
