@@ -135,6 +135,52 @@ def test_masks_match_expand(kind: PrgKind, width: int) -> None:
     assert streamed.to_bytes() == reference.to_bytes()
 
 
+@pytest.mark.parametrize("width", WIDTHS)
+def test_add_masks_equals_one_mask_at_a_time(width: int) -> None:
+    count = CHUNK_BYTES // width + 5
+    seeds = [bytes([i]) * 32 for i in range(5)]
+    batched = VectorSum(count, width)
+    batched.add_masks(seeds[:3])
+    batched.subtract_masks(seeds[3:])
+    batched.add_masks([])
+    single = VectorSum(count, width)
+    for seed in seeds[:3]:
+        single.add(expand(seed, count, width))
+    for seed in seeds[3:]:
+        single.subtract(expand(seed, count, width))
+    assert batched.to_bytes() == single.to_bytes()
+
+
+def test_add_masks_beyond_slot_capacity() -> None:
+    # 16-bit lanes: one call with more masks than a 32-bit slot may hold
+    # unreduced must be split into batches with folds in between.
+    seed, count, n = bytes(range(32)), 3, 66_000
+    total = VectorSum(count, 2)
+    total.add_masks([seed] * n)
+    total.subtract_masks([seed] * 7)
+    mask = _unpack(expand(seed, count, 2), 2)
+    assert total.to_bytes() == _pack([v * (n - 7) % 65536 for v in mask], 2)
+
+
+@FAST
+@given(_terms(max_count=6, max_terms=30), st.integers(2, 6))
+def test_batching_and_folding_logic(
+    case: tuple[int, int, list[tuple[int, bytes]]], limit: int
+) -> None:
+    # Lower the fold threshold so that batches and folds happen constantly;
+    # the sum must not notice.
+    count, width, terms = case
+    total = VectorSum(count, width)
+    total._limit = limit
+    seeds = [bytes([i % 251]) * 32 for i in range(len(terms))]
+    _apply(total, terms)
+    total.add_masks(seeds[::2])
+    total.subtract_masks(seeds[1::2])
+    masks = [(1, expand(s, count, width)) for s in seeds[::2]]
+    masks += [(-1, expand(s, count, width)) for s in seeds[1::2]]
+    assert total.to_bytes() == _naive(count, width, terms + masks)
+
+
 def test_masks_cancel_across_peers() -> None:
     # The SecAgg identity: u adds PRG(s_uv), v subtracts it; the hub's sum of
     # masked inputs is the sum of the inputs.
@@ -162,6 +208,10 @@ def test_mask_errors_leave_the_sum_untouched() -> None:
     total.add(_pack([1, 2, 3], 4))
     with pytest.raises(ValueError, match="32 bytes"):
         total.add_mask(bytes(16))
+    with pytest.raises(ValueError, match="32 bytes"):
+        total.add_masks([bytes(32), bytes(32), bytes(31)])
+    with pytest.raises(TypeError):
+        total.subtract_masks([bytes(32), "seed"])  # type: ignore[list-item]
     with pytest.raises(TypeError, match="PrgKind"):
         total.subtract_mask(bytes(32), "aes-ctr")  # type: ignore[arg-type]
     assert total.to_bytes() == _pack([1, 2, 3], 4)
