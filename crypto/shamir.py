@@ -19,6 +19,7 @@ every extra share against the polynomial, O(t**2 + (n-t)*t) small products.
 
 from __future__ import annotations
 
+import hmac
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -137,7 +138,8 @@ def combine(shares: Iterable[Share], *, t: int) -> bytes:
     if extra:
         coefficients = _coefficients(basis, weights)
         for share in extra:
-            if _horner(coefficients, share.x) != share.y:
+            expected = _horner(coefficients, share.x).to_bytes(VALUE_SIZE, "big")
+            if not hmac.compare_digest(expected, share.value_bytes()):
                 raise CryptoCheckFailed(
                     f"share x={share.x} is not on the polynomial through the first {t} shares"
                 )
