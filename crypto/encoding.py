@@ -113,8 +113,9 @@ class FixedPoint:
             return _fits(mod_bits, math.ldexp(1.0, exponent), probe.clip, max_weight, max_peers)
 
         # Start from the real-valued optimum, then settle on the exact boundary.
-        budget = 2.0 ** (mod_bits - 1) / (max_peers * max_weight * probe.clip)
-        exponent = min(max(int(math.log2(budget)), 0), _MAX_SCALE_EXPONENT)
+        # (in logs: a tiny clip makes the budget itself overflow a float)
+        budget = mod_bits - 1 - math.log2(max_peers) - math.log2(max_weight) - math.log2(probe.clip)
+        exponent = min(max(math.floor(budget), 0), _MAX_SCALE_EXPONENT)
         while exponent > 0 and not fits(exponent):
             exponent -= 1
         while exponent < _MAX_SCALE_EXPONENT and fits(exponent + 1):
@@ -136,9 +137,9 @@ class FixedPoint:
         """
         if isinstance(x, str | bytes | bytearray) or not isinstance(x, Sequence):
             raise TypeError(f"x must be a sequence of floats, not {type(x).__name__}")
-        values = [float(v) for v in x] if all(map(math.isfinite, x)) else None
-        if values is None:
+        if not all(map(math.isfinite, x)):
             raise ValueError("x contains NaN or infinity")
+        values = [float(v) for v in x]
         if self.l2_clip is not None and values:
             norm = math.hypot(*values)
             if norm > self.l2_clip:

@@ -131,6 +131,13 @@ def test_fit_is_maximal(max_peers: int, max_weight: int, clip: float, mod_bits: 
         ).check_capacity(max_peers)
 
 
+def test_fit_with_a_tiny_clip_caps_the_scale() -> None:
+    # 2**31 / 1e-300 overflows a float; fit must still answer, and stop at 2**1000.
+    fp = FixedPoint.fit(max_peers=1, max_weight=1, clip=1e-300)
+    assert fp.scale == 2.0**1000
+    assert FixedPoint.fit(max_peers=3, max_weight=2, clip=5e-324, mod_bits=64).scale == 2.0**1000
+
+
 def test_fit_refuses_when_scale_one_cannot_fit() -> None:
     with pytest.raises(ParameterError, match="max_peers=1048576"):
         FixedPoint.fit(max_peers=2**20, max_weight=2**12, clip=1.0)
