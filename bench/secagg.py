@@ -3,6 +3,16 @@
     python -m bench.secagg [--only mask[,SECTION...]] [--csv PATH]
                            [--values N] [--masks K] [--repeats R]
 
+Section "rounds": whole simulated rounds (`fedd simulate`'s driver: every
+peer's and the hub's work, one after another in this process, every message
+through the wire encoding) at d = 31 for N = 10 (SecAgg and SecAgg+) and
+N = 100 (SecAgg+ and SecAgg), next to Flower 1.42 measured on this machine
+in one process without its Ray engine, and the speed-up.
+
+Section "large": N = 1000 peers, SecAgg+, d = 100,000, 10% dropping out at
+mixed stages (one round), and N = 100 at the same d: wall time and the upload
+expansion (bytes a peer sends in the round / bytes of its plain 32-bit vector).
+
 Section "mask": the cost of one mask on the protocol's hot path, i.e.
 expanding a seed into N 32-bit values and adding it into a running
 `crypto.lanes.VectorSum`, per mask (K masks per repeat; best and median over
@@ -33,8 +43,9 @@ from typing import Any
 from crypto import prg, shamir
 from crypto.keys import AgreementKey
 from crypto.lanes import VectorSum
+from daemon.simulate import SimConfig, run_simulation
 
-__all__ = ["SECTIONS", "Row", "main"]
+__all__ = ["SECTIONS", "RoundRow", "Row", "main"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +59,28 @@ class Row:
     vs_numpy: float | None = None  # fedd best / numpy best, for mask cases
 
 
-Section = Callable[[argparse.Namespace], list[Row]]
+@dataclass(frozen=True, slots=True)
+class RoundRow:
+    """Whole simulated rounds of one configuration (seconds: median over rounds)."""
+
+    section: str
+    case: str
+    peers: int
+    dim: int
+    rounds: int
+    round_s: float
+    hub_s: float
+    peer_s: float
+    up_bytes: int
+    upload_expansion: float
+    flower_s: float | None = None
+
+    @property
+    def speedup(self) -> float | None:
+        return None if self.flower_s is None else self.flower_s / self.round_s
+
+
+Section = Callable[[argparse.Namespace], list[Any]]
 
 
 def _time_per_item(
@@ -229,7 +261,55 @@ def _x25519_row(repeats: int) -> Row:
     return Row("mask", "X25519 exchange", *_time_per_item(exchange, iterations, repeats))
 
 
-SECTIONS: dict[str, Section] = {"mask": _mask_section}
+# Flower 1.42 on this machine, one process, no Ray, d = 31 (seconds per round).
+FLOWER_S = {("full", 10): 0.60, ("plus", 10): 0.24, ("plus", 100): 5.1, ("full", 100): 282.0}
+
+
+def _simulated(section: str, config: SimConfig, flower: float | None = None) -> RoundRow:
+    reports = list(run_simulation(config))
+    bad = [r for r in reports if not r.correct or r.status != "ok"]
+    if bad:
+        raise SystemExit(f"{config}: round {bad[0].round} {bad[0].status}: {bad[0].reason}")
+    plain = 4 * config.dim
+    return RoundRow(
+        section=section,
+        case=f"{config.mode} N={config.peers} d={config.dim}"
+        + (f" dropout={config.dropout:g}" if config.dropout else ""),
+        peers=config.peers,
+        dim=config.dim,
+        rounds=len(reports),
+        round_s=statistics.median(r.round_seconds for r in reports),
+        hub_s=statistics.median(r.hub_seconds for r in reports),
+        peer_s=statistics.median(r.peer_seconds_median for r in reports),
+        up_bytes=int(statistics.median(r.peer_bytes_up_median for r in reports)),
+        upload_expansion=statistics.median(r.peer_bytes_up_median for r in reports) / plain,
+        flower_s=flower,
+    )
+
+
+def _rounds_section(args: argparse.Namespace) -> list[RoundRow]:
+    rows = []
+    for (mode, n), flower in FLOWER_S.items():
+        rounds = 3 if (mode, n) == ("full", 100) else args.repeats
+        config = SimConfig(peers=n, mode=mode, dim=31, rounds=rounds, seed=1)
+        rows.append(_simulated("rounds", config, flower))
+    return rows
+
+
+def _large_section(args: argparse.Namespace) -> list[RoundRow]:
+    return [
+        _simulated(
+            "large", SimConfig(peers=n, mode="plus", dim=100_000, dropout=0.1, rounds=1, seed=1)
+        )
+        for n in (100, 1000)
+    ]
+
+
+SECTIONS: dict[str, Section] = {
+    "mask": _mask_section,
+    "rounds": _rounds_section,
+    "large": _large_section,
+}
 
 
 def _print_table(rows: Sequence[Row]) -> None:
@@ -242,20 +322,35 @@ def _print_table(rows: Sequence[Row]) -> None:
         )
 
 
-def _write_csv(rows: Sequence[Row], path: Path) -> None:
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow([f.name for f in fields(Row)])
-        for r in rows:
-            writer.writerow(
-                [
-                    r.section,
-                    r.case,
-                    f"{r.best_ms:.6f}",
-                    f"{r.median_ms:.6f}",
-                    "" if r.vs_numpy is None else f"{r.vs_numpy:.4f}",
-                ]
-            )
+def _print_rounds(rows: Sequence[RoundRow]) -> None:
+    width = max(len(r.case) for r in rows)
+    print(
+        f"{'section':<8} {'case':<{width}} {'rounds':>6} {'round s':>9} {'hub s':>8} "
+        f"{'peer s':>8} {'up bytes':>10} {'up/plain':>8} {'flower s':>9} {'speed-up':>8}"
+    )
+    for r in rows:
+        flower = f"{r.flower_s:.2f}" if r.flower_s is not None else ""
+        speedup = f"{r.speedup:.1f}x" if r.speedup is not None else ""
+        print(
+            f"{r.section:<8} {r.case:<{width}} {r.rounds:>6} {r.round_s:>9.4f} {r.hub_s:>8.4f} "
+            f"{r.peer_s:>8.4f} {r.up_bytes:>10} {r.upload_expansion:>8.4f} {flower:>9} "
+            f"{speedup:>8}"
+        )
+
+
+def _write_csv(rows: Sequence[Any], path: Path) -> None:
+    """One CSV per kind of row: PATH for the mask rows, PATH-rounds.csv for round rows."""
+    groups: dict[type, list[Any]] = {}
+    for row in rows:
+        groups.setdefault(type(row), []).append(row)
+    for kind, group in groups.items():
+        target = path if kind is Row else path.with_name(f"{path.stem}-rounds{path.suffix}")
+        with target.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            names = [f.name for f in fields(kind)]
+            writer.writerow(names)
+            for r in group:
+                writer.writerow(["" if getattr(r, n) is None else getattr(r, n) for n in names])
 
 
 def _positive(text: str) -> int:
@@ -291,7 +386,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"unknown section {', '.join(unknown) or '(none)'}; choose from {', '.join(SECTIONS)}"
         )
     rows = [row for name in chosen for row in SECTIONS[name](args)]
-    _print_table(rows)
+    mask_rows = [r for r in rows if isinstance(r, Row)]
+    round_rows = [r for r in rows if isinstance(r, RoundRow)]
+    if mask_rows:
+        _print_table(mask_rows)
+    if round_rows:
+        _print_rounds(round_rows)
     if args.csv is not None:
         _write_csv(rows, args.csv)
     return 0

@@ -68,7 +68,7 @@ def _ids(n: int) -> list[str]:
 
 
 def _graph_row(
-    kind: str, n: int, k: int, t: str, *, build: Callable[[], PeerGraph], repeat: int
+    kind: str, n: int, k: int, t: str, *, build: Callable[[], PeerGraph[str]], repeat: int
 ) -> Row:
     build_s = _best(repeat, build)
     peak = _peak_mib(build)

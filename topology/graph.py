@@ -54,6 +54,7 @@ import hmac
 import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 __all__ = [
     "SEED_BYTES",
@@ -73,6 +74,10 @@ _RING_LABEL = b"fedd/topology/harary-ring/v1\x00"
 
 _SHOW_MAX = 40
 
+# Peer ids: `str`, or a NewType of it (the protocol's PeerId); graphs hand
+# back the type they were given.
+N = TypeVar("N", bound=str)
+
 
 def _show(node: object) -> str:
     """A short printable form of an id for error messages (ids may be long)."""
@@ -81,7 +86,7 @@ def _show(node: object) -> str:
 
 
 @dataclass(frozen=True, slots=True, repr=False)
-class PeerGraph:
+class PeerGraph(Generic[N]):
     """An undirected simple graph on peer ids, immutable once built.
 
     `nodes` is sorted and unique; `adjacency[i]` is the neighbourhood of
@@ -93,9 +98,9 @@ class PeerGraph:
     the same nodes and edges.
     """
 
-    nodes: tuple[str, ...]
-    adjacency: tuple[frozenset[str], ...]
-    _index: dict[str, int] = field(init=False, compare=False, hash=False)
+    nodes: tuple[N, ...]
+    adjacency: tuple[frozenset[N], ...]
+    _index: dict[N, int] = field(init=False, compare=False, hash=False)
     _degree: int = field(init=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
@@ -124,8 +129,8 @@ class PeerGraph:
 
     @classmethod
     def _well_formed(
-        cls, nodes: tuple[str, ...], adjacency: tuple[frozenset[str], ...]
-    ) -> PeerGraph:
+        cls, nodes: tuple[N, ...], adjacency: tuple[frozenset[N], ...]
+    ) -> PeerGraph[N]:
         """Skip the O(n*k) checks for this module's builders, whose output is
         well formed by construction (the tests pass it through the checks)."""
         graph = object.__new__(cls)
@@ -144,7 +149,7 @@ class PeerGraph:
         shape = f"degree={self._degree}" if self._degree >= 0 else "irregular"
         return f"PeerGraph(n={len(self.nodes)}, {shape})"
 
-    def neighbours(self, node: str) -> frozenset[str]:
+    def neighbours(self, node: N) -> frozenset[N]:
         """The peers `node` shares with and masks against; never `node` itself.
 
         O(1). Raises `ValueError` if `node` is not a node of this graph.
@@ -177,7 +182,7 @@ class PeerGraph:
         return len(seen) == len(self.nodes)
 
 
-def complete_graph(peers: Iterable[str]) -> PeerGraph:
+def complete_graph(peers: Iterable[N]) -> PeerGraph[N]:
     """The SecAgg graph: every peer is a neighbour of every other.
 
     Raises `ValueError` for bad `peers` (see the module docstring).
@@ -187,7 +192,7 @@ def complete_graph(peers: Iterable[str]) -> PeerGraph:
     return PeerGraph._well_formed(nodes, tuple(everyone - {node} for node in nodes))
 
 
-def ring_order(peers: Iterable[str], seed: bytes) -> tuple[str, ...]:
+def ring_order(peers: Iterable[N], seed: bytes) -> tuple[N, ...]:
     """The cyclic order of the Harary placement: a permutation of `peers`.
 
     Uniformly random over the choice of `seed` (HMAC-SHA256 as a PRF; see the
@@ -200,7 +205,7 @@ def ring_order(peers: Iterable[str], seed: bytes) -> tuple[str, ...]:
     return _ring(nodes, seed)
 
 
-def harary_graph(peers: Iterable[str], k: int, seed: bytes) -> PeerGraph:
+def harary_graph(peers: Iterable[N], k: int, seed: bytes) -> PeerGraph[N]:
     """The SecAgg+ graph: a k-regular Harary graph on a seeded random cycle.
 
     Each peer is joined to the k/2 peers before and after it in
@@ -238,14 +243,14 @@ def check_seed(seed: bytes) -> None:
         raise ValueError(f"seed must be exactly {SEED_BYTES} bytes, got {len(seed)}")
 
 
-def _ring(nodes: tuple[str, ...], seed: bytes) -> tuple[str, ...]:
-    def key(node: str) -> tuple[bytes, str]:
+def _ring(nodes: tuple[N, ...], seed: bytes) -> tuple[N, ...]:
+    def key(node: N) -> tuple[bytes, str]:
         return hmac.digest(seed, _RING_LABEL + node.encode("utf-8"), "sha256"), node
 
     return tuple(sorted(nodes, key=key))
 
 
-def _sorted_peers(peers: Iterable[str]) -> tuple[str, ...]:
+def _sorted_peers(peers: Iterable[N]) -> tuple[N, ...]:
     """Validate the peer ids and return them sorted by code point."""
     if isinstance(peers, str | bytes | bytearray):
         # A lone string is iterable too; its characters are not a roster.

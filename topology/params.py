@@ -81,7 +81,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from fractions import Fraction
 
-from .graph import PeerGraph, check_seed, complete_graph, harary_graph
+from .graph import N, PeerGraph, check_seed, complete_graph, harary_graph
 
 __all__ = ["GraphParams", "choose_parameters"]
 
@@ -151,7 +151,7 @@ class GraphParams:
         """log2 of the bound on P[privacy fails] (leak or disconnection)."""
         return _log2_sum(self.log2_p_leak, self.log2_p_disconnect)
 
-    def graph_for(self, peers: Iterable[str], seed: bytes) -> PeerGraph:
+    def graph_for(self, peers: Iterable[N], seed: bytes) -> PeerGraph[N]:
         """The round's graph: complete if `complete`, else `harary_graph`.
 
         Raises `ValueError` if `peers` is not a valid roster of exactly `n`

@@ -1,0 +1,428 @@
+"""The hub's side of one secure aggregation round, as a sans-IO state machine.
+
+Theory of operation
+-------------------
+The hub only routes and decides who is still in: shares travel sealed end
+to end between peers, and the hub learns nothing but the sum of the inputs
+of the peers that finished stage 2 (U3), and only if at least
+`min_survivors` of them did.
+
+Each stage waits for the peers still in the round (the stage's "pending"
+set) and closes when all have answered, or when the caller reports the
+stage deadline has passed (`on_timeout(now)`), or when the last pending
+peer is reported gone (`drop`). Closing a stage decides its survivors and
+returns the messages that open the next stage:
+
+    stage              closes into   sends
+    ADVERTISE_KEYS     U1            Roster to each v in U1 (keys of N(v) in U1)
+    SHARE_KEYS         U2            ForwardedShares to each v in U2
+    MASKED_INPUT       U3            UnmaskRequest to each v in U3
+    UNMASK             result        nothing: the sum is ready, or the round aborted
+
+A peer whose secrets could no longer be reconstructed (fewer than t-1 of
+its neighbours left with it) is pruned from U1 and U2 before anyone masks
+against it. Whenever a survivor set falls below `min_survivors`, or a
+needed secret cannot be reconstructed, the session ends ABORTED and
+`result()` raises RoundAborted with the reason; peers still waiting get a
+RoundAbort. Peers that drop out or are excluded get a RoundAbort too (a
+slow peer learns it is out; a dead one never reads it).
+
+A message that fails a check raises RemoteProtocolError (or
+CryptoCheckFailed) and changes nothing; the caller decides what to do with
+its sender (the daemons `drop` it, which excludes it like a dropout). A peer
+reported gone after answering a stage is left out of that stage's survivors
+where that is still possible (stages 0 and 1); once its masked input is in
+the sum it stays in U3 and its neighbours reveal its self-mask seed. No
+sockets, clocks or global RNG in here: time is the `now` argument.
+"""
+
+from __future__ import annotations
+
+import enum
+import hmac
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from crypto import shamir
+from crypto.errors import CryptoCheckFailed, LocalProtocolError, RemoteProtocolError, RoundAborted
+from crypto.keys import AgreementKey
+from crypto.lanes import VectorSum
+from crypto.secagg.fields import PeerId
+from crypto.secagg.masks import MaskSeeds, self_mask_seed
+from crypto.secagg.messages import (
+    EncryptedShares,
+    ForwardedShares,
+    KeyAdvert,
+    MaskedInput,
+    Message,
+    PeerKeys,
+    Roster,
+    RoundAbort,
+    SealedShare,
+    UnmaskRequest,
+    UnmaskShares,
+)
+from crypto.secagg.params import RoundParams
+
+__all__ = ["TRANSITIONS", "AggregateResult", "HubSession", "HubStage", "Send"]
+
+
+class HubStage(enum.Enum):
+    ADVERTISE_KEYS = "advertise-keys"
+    SHARE_KEYS = "share-keys"
+    MASKED_INPUT = "masked-input"
+    UNMASK = "unmask"
+    DONE = "done"
+    ABORTED = "aborted"
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """A message for the caller to deliver to one peer."""
+
+    to: PeerId
+    msg: Message
+
+
+@dataclass(frozen=True, slots=True)
+class AggregateResult:
+    """What a completed round yields: the exact sum of the survivors' inputs mod R."""
+
+    total: bytes
+    survivors: tuple[PeerId, ...]
+    # Survivors of each stage, in order: U1, U2, U3, and those who answered the unmask.
+    stage_survivors: dict[str, int]
+    stage_seconds: dict[str, float]
+
+
+class HubSession:
+    """The hub, one round. Feed receive(), drop() and on_timeout(); deliver what they return.
+
+    Ends DONE (then `result()` returns the sum) or ABORTED (then `result()`
+    raises RoundAborted). See the module docstring for the rules.
+    """
+
+    def __init__(self, params: RoundParams, *, now: float, stage_timeout: float) -> None:
+        if not stage_timeout > 0:
+            raise ValueError("stage_timeout must be positive")
+        self.params = params
+        self.stage = HubStage.ADVERTISE_KEYS
+        self.stage_timeout = stage_timeout
+        self.deadline = now + stage_timeout
+        self.abort_reason: str | None = None
+        # Why each peer left the round, for the caller's logs.
+        self.departed: dict[PeerId, str] = {}
+        self._graph = params.graph()
+        self._stage_started = now
+        self._stage_seconds: dict[str, float] = {}
+        self._stage_survivors: dict[str, int] = {}
+        self._in_round: set[PeerId] = set(params.participants)
+        self._pending: set[PeerId] = set(params.participants)
+        self._answered: set[PeerId] = set()
+        self._keys: dict[PeerId, PeerKeys] = {}
+        self._sealed: dict[PeerId, dict[PeerId, bytes]] = {}
+        self._u1: frozenset[PeerId] = frozenset()
+        self._u2: frozenset[PeerId] = frozenset()
+        self._u3: frozenset[PeerId] = frozenset()
+        self._sum = VectorSum(params.dim, params.width)
+        self._b_shares: dict[PeerId, list[shamir.Share]] = {}
+        self._s_shares: dict[PeerId, list[shamir.Share]] = {}
+        self._result: AggregateResult | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"HubSession(round={self.params.round}, stage={self.stage.name}, "
+            f"pending={len(self._pending)}, in_round={len(self._in_round)})"
+        )
+
+    @property
+    def pending(self) -> frozenset[PeerId]:
+        """Peers the current stage is still waiting for."""
+        return frozenset(self._pending)
+
+    @property
+    def finished(self) -> bool:
+        return self.stage in (HubStage.DONE, HubStage.ABORTED)
+
+    def result(self) -> AggregateResult:
+        """The aggregate.
+
+        Raises RoundAborted if the round aborted, LocalProtocolError while it runs.
+        """
+        if self.stage is HubStage.ABORTED:
+            raise RoundAborted(self.abort_reason or "aborted")
+        if self._result is None:
+            raise LocalProtocolError(f"round still in {self.stage.name}")
+        return self._result
+
+    def receive(self, sender: PeerId, msg: Message, now: float) -> list[Send]:
+        """Handle one message from `sender` (as authenticated by the caller).
+
+        Returns what to send. Raises RemoteProtocolError when the message is
+        rejected (out of stage, from a peer not expected now, for another
+        round, or failing a check); the session is then unchanged and the
+        caller decides whether to `drop` the sender.
+        """
+        if self.finished:
+            raise RemoteProtocolError(f"{type(msg).__name__} after the round ended", peer=sender)
+        if sender not in self._pending:
+            why = "not in this round" if sender not in self._in_round else "not expected now"
+            raise RemoteProtocolError(f"{type(msg).__name__} from {sender!r}: {why}", peer=sender)
+        if msg.run != self.params.run or msg.round != self.params.round:
+            raise RemoteProtocolError(
+                f"{type(msg).__name__} from {sender!r} is for round {msg.round} of run {msg.run!r}",
+                peer=sender,
+            )
+        handler = TRANSITIONS.get((self.stage, type(msg)))
+        if handler is None:
+            raise RemoteProtocolError(
+                f"{type(msg).__name__} not allowed in {self.stage.name}", peer=sender
+            )
+        handler(self, sender, msg)
+        self._pending.discard(sender)
+        self._answered.add(sender)
+        return self._close(now) if not self._pending else []
+
+    def drop(self, peer: PeerId, now: float, reason: str = "gone") -> list[Send]:
+        """`peer` is out of the round (lost heartbeats, disconnected, misbehaved).
+
+        Returns what to send: a RoundAbort for the peer and, if it was the
+        last one the stage waited for, the messages that open the next stage.
+        A no-op for peers already out.
+        """
+        if self.finished or peer not in self._in_round:
+            return []
+        sends = self._leave(peer, reason)
+        return sends + (self._close(now) if not self._pending else [])
+
+    def on_timeout(self, now: float) -> list[Send]:
+        """Close the current stage if its deadline has passed; returns what to send."""
+        if self.finished or now < self.deadline:
+            return []
+        sends: list[Send] = []
+        for peer in sorted(self._pending):
+            sends += self._leave(peer, f"timed out in {self.stage.value}")
+        return sends + self._close(now)
+
+    def abort(self, reason: str, now: float) -> list[Send]:
+        """End the round now (the caller is shutting down); tells the peers still in it."""
+        if self.finished:
+            return []
+        return self._abort(reason)
+
+    # -- bookkeeping -------------------------------------------------------
+
+    def _leave(self, peer: PeerId, reason: str) -> list[Send]:
+        self._pending.discard(peer)
+        self._in_round.discard(peer)
+        self.departed.setdefault(peer, f"{self.stage.value}: {reason}")
+        return [self._abort_msg(peer, reason)]
+
+    def _abort_msg(self, peer: PeerId, reason: str) -> Send:
+        return Send(peer, RoundAbort(self.params.run, self.params.round, reason[:200]))
+
+    def _abort(self, reason: str) -> list[Send]:
+        self.stage = HubStage.ABORTED
+        self.abort_reason = reason
+        sends = [self._abort_msg(peer, reason) for peer in sorted(self._in_round)]
+        self._in_round.clear()
+        self._pending.clear()
+        self._sealed.clear()
+        self._b_shares.clear()
+        self._s_shares.clear()
+        return sends
+
+    def _close(self, now: float) -> list[Send]:
+        self._stage_seconds[self.stage.value] = now - self._stage_started
+        self._stage_started = now
+        self.deadline = now + self.stage_timeout
+        sends = _CLOSERS[self.stage](self)
+        self._answered = set()
+        return sends
+
+    def _settle(self, survivors: frozenset[PeerId]) -> list[Send]:
+        """Record the closing stage's survivors; everyone else still in the round leaves it.
+
+        Returns the RoundAbort sends, and the abort of the whole round if too few survived.
+        """
+        self._stage_survivors[self.stage.value] = len(survivors)
+        sends = []
+        for peer in sorted(self._in_round - survivors):
+            sends += self._leave(peer, f"did not complete {self.stage.value}")
+        if len(survivors) < self.params.min_survivors:
+            sends += self._abort(
+                f"only {len(survivors)} peers completed {self.stage.value}, "
+                f"the round needs {self.params.min_survivors}"
+            )
+        return sends
+
+    def _prune(self, alive: set[PeerId]) -> frozenset[PeerId]:
+        """Drop peers with fewer than t-1 neighbours left: nobody could recover their secrets."""
+        need = self.params.t - 1
+        while True:
+            weak = {u for u in alive if len(self._graph.neighbours(u) & alive) < need}
+            if not weak:
+                return frozenset(alive)
+            alive -= weak
+
+    # -- handlers: one per (stage, message type); they check, then record --
+
+    # Bonawitz et al. 2017, AdvertiseKeys, server side: collect (c_pk, s_pk).
+    def _on_advert(self, sender: PeerId, msg: KeyAdvert) -> None:
+        for other in self._keys.values():
+            if {msg.c_pk, msg.s_pk} & {other.c_pk, other.s_pk}:
+                raise RemoteProtocolError("advertised a public key another peer uses", peer=sender)
+        self._keys[sender] = PeerKeys(sender, msg.c_pk, msg.s_pk)
+
+    # ShareKeys, server side: one sealed share pair per neighbour in U1.
+    def _on_shares(self, sender: PeerId, msg: EncryptedShares) -> None:
+        expected = self._graph.neighbours(sender) & self._u1
+        if {s.peer for s in msg.shares} != expected:
+            raise RemoteProtocolError(
+                f"sealed shares for {len(msg.shares)} peers, expected one for each of its "
+                f"{len(expected)} neighbours in the roster",
+                peer=sender,
+            )
+        self._sealed[sender] = {s.peer: s.ciphertext for s in msg.shares}
+
+    # MaskedInputCollection, server side: add y_u into the running sum.
+    def _on_input(self, sender: PeerId, msg: MaskedInput) -> None:
+        if len(msg.y) != self.params.vector_size:
+            raise RemoteProtocolError(
+                f"masked input of {len(msg.y)} bytes, expected {self.params.vector_size}",
+                peer=sender,
+            )
+        self._sum.add(msg.y)
+
+    # Unmasking, server side: b shares of survivors, s_sk shares of the dropped.
+    def _on_unmask(self, sender: PeerId, msg: UnmaskShares) -> None:
+        held = (self._graph.neighbours(sender) & self._u2) | {sender}
+        if {s.owner for s in msg.b_shares} != held & self._u3 or {
+            s.owner for s in msg.s_shares
+        } != held - self._u3:
+            raise RemoteProtocolError(
+                "revealed shares do not match the unmask request", peer=sender
+            )
+        x = self.params.x_of(sender)
+        try:
+            b = [(s.owner, shamir.Share.from_value_bytes(x, s.value)) for s in msg.b_shares]
+            s_sk = [(s.owner, shamir.Share.from_value_bytes(x, s.value)) for s in msg.s_shares]
+        except ValueError as exc:
+            raise RemoteProtocolError(f"invalid share: {exc}", peer=sender) from None
+        for owner, share in b:
+            self._b_shares.setdefault(owner, []).append(share)
+        for owner, share in s_sk:
+            self._s_shares.setdefault(owner, []).append(share)
+
+    # -- closers: one per stage ----------------------------------------------
+
+    def _close_advertise(self) -> list[Send]:
+        self._u1 = self._prune(set(self._keys) & self._in_round)
+        sends = self._settle(self._u1)
+        if self.finished:
+            return sends
+        p = self.params
+        for v in sorted(self._u1):
+            keys = tuple(self._keys[u] for u in sorted(self._graph.neighbours(v) & self._u1))
+            sends.append(Send(v, Roster(p.run, p.round, keys)))
+        self._pending = set(self._u1)
+        self.stage = HubStage.SHARE_KEYS
+        return sends
+
+    def _close_share(self) -> list[Send]:
+        self._u2 = self._prune(set(self._sealed) & self._in_round)
+        sends = self._settle(self._u2)
+        if self.finished:
+            return sends
+        p = self.params
+        for v in sorted(self._u2):
+            shares = tuple(
+                SealedShare(u, self._sealed[u][v])
+                for u in sorted(self._graph.neighbours(v) & self._u2)
+            )
+            sends.append(Send(v, ForwardedShares(p.run, p.round, shares)))
+        self._sealed.clear()
+        self._pending = set(self._u2)
+        self.stage = HubStage.MASKED_INPUT
+        return sends
+
+    def _close_input(self) -> list[Send]:
+        # A peer whose input is in the sum stays in U3 even if it is gone now.
+        self._u3 = frozenset(self._answered)
+        sends = self._settle(self._u3)
+        if self.finished:
+            return sends
+        t = self.params.t
+        for u in sorted(self._u2):
+            helpers = self._graph.neighbours(u) & self._u3
+            if u in self._u3 and len(helpers) + 1 < t:
+                return sends + self._abort(f"too few neighbours of {u!r} survived to unmask it")
+            if u not in self._u3 and helpers and len(helpers) < t:
+                return sends + self._abort(
+                    f"too few neighbours of dropped {u!r} survived to remove its masks"
+                )
+        p = self.params
+        for v in sorted(self._u3 & self._in_round):
+            survivors = tuple(sorted((self._graph.neighbours(v) & self._u3) | {v}))
+            sends.append(Send(v, UnmaskRequest(p.run, p.round, survivors, len(self._u3))))
+        self._pending = set(self._u3 & self._in_round)
+        self.stage = HubStage.UNMASK
+        return sends
+
+    def _close_unmask(self) -> list[Send]:
+        p = self.params
+        self._stage_survivors[self.stage.value] = len(self._answered)
+        # Remove the survivors' self masks; add the dropped peers' pair masks,
+        # which cancels the mirrored copies in their neighbours' inputs.
+        seeds = MaskSeeds()
+        try:
+            for u in sorted(self._u3):
+                b = self._reconstruct(self._b_shares.get(u, []), f"b of {u!r}")
+                seeds.minus.append(self_mask_seed(p, b, u))
+            for u in sorted(self._u2 - self._u3):
+                survivors = self._graph.neighbours(u) & self._u3
+                if not survivors:
+                    continue
+                s_key = AgreementKey.from_private_bytes(
+                    self._reconstruct(self._s_shares.get(u, []), f"s_sk of {u!r}")
+                )
+                if not hmac.compare_digest(s_key.public, self._keys[u].s_pk):
+                    raise CryptoCheckFailed(f"reconstructed s_sk of {u!r} does not match its s_pk")
+                for v in sorted(survivors):
+                    seeds.add_pair(p, s_key, u, v, self._keys[v].s_pk)
+        except (RoundAborted, CryptoCheckFailed) as exc:
+            # Everyone still in the round has answered; nobody waits for a RoundAbort.
+            self._in_round.clear()
+            return self._abort(str(exc))
+        seeds.apply(self._sum, p)
+        self._result = AggregateResult(
+            total=self._sum.to_bytes(),
+            survivors=tuple(sorted(self._u3)),
+            stage_survivors=dict(self._stage_survivors),
+            stage_seconds=dict(self._stage_seconds),
+        )
+        self.stage = HubStage.DONE
+        self._b_shares.clear()
+        self._s_shares.clear()
+        return []
+
+    def _reconstruct(self, shares: list[shamir.Share], what: str) -> bytes:
+        if len(shares) < self.params.t:
+            raise RoundAborted(f"only {len(shares)} shares of {what}, need {self.params.t}")
+        return shamir.combine(shares, t=self.params.t)
+
+
+TRANSITIONS: dict[tuple[HubStage, type], Callable[[HubSession, PeerId, Any], None]] = {
+    (HubStage.ADVERTISE_KEYS, KeyAdvert): HubSession._on_advert,
+    (HubStage.SHARE_KEYS, EncryptedShares): HubSession._on_shares,
+    (HubStage.MASKED_INPUT, MaskedInput): HubSession._on_input,
+    (HubStage.UNMASK, UnmaskShares): HubSession._on_unmask,
+}
+
+_CLOSERS: dict[HubStage, Callable[[HubSession], list[Send]]] = {
+    HubStage.ADVERTISE_KEYS: HubSession._close_advertise,
+    HubStage.SHARE_KEYS: HubSession._close_share,
+    HubStage.MASKED_INPUT: HubSession._close_input,
+    HubStage.UNMASK: HubSession._close_unmask,
+}

@@ -1,0 +1,275 @@
+"""One peer's side of one secure aggregation round, as a sans-IO state machine.
+
+Theory of operation
+-------------------
+A `PeerSession` is built per round with the round's public parameters, the
+peer's id and its encoded input x_u (packed, `params.vector_size` bytes).
+The caller sends what `start()` returns to the hub, then feeds every message
+from the hub to `receive()` and sends what it returns, in order. The session
+never touches sockets, files, clocks or the global RNG; its randomness comes
+from the `random_bytes` callable (default `os.urandom`).
+
+    NEW --start()--> AWAIT_ROSTER --Roster--> AWAIT_SHARES --ForwardedShares-->
+    AWAIT_UNMASK --UnmaskRequest--> DONE
+
+A `RoundAbort` from the hub in any waiting stage ends the session in ABORTED
+without error. Any message not allowed in the current stage, and any
+message that fails a check, raises and leaves the session ABORTED: the
+peer then discards its secrets and takes no further part in the round.
+
+Glossary (Bonawitz et al. 2017, section 4):
+    c_sk, c_pk   X25519 pair for sealing shares (per round)
+    s_sk, s_pk   X25519 pair whose agreements seed the pair masks (per round)
+    b_u          32 random bytes seeding u's self mask
+    N(u)         u's neighbours in the round's graph; u's shares are held by
+                 N(u) and u itself, any t of them reconstruct
+    U1, U2, U3   peers that completed stages 0, 1 and 2
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+from collections.abc import Callable
+from typing import Any
+
+from crypto import aead, shamir
+from crypto.errors import LocalProtocolError, RemoteProtocolError
+from crypto.keys import AgreementKey
+from crypto.lanes import VectorSum
+from crypto.secagg.fields import PeerId
+from crypto.secagg.masks import MaskSeeds, self_mask_seed, share_key
+from crypto.secagg.messages import (
+    EncryptedShares,
+    ForwardedShares,
+    KeyAdvert,
+    MaskedInput,
+    Message,
+    PeerKeys,
+    RevealedShare,
+    Roster,
+    RoundAbort,
+    SealedShare,
+    UnmaskRequest,
+    UnmaskShares,
+)
+from crypto.secagg.params import RoundParams
+
+__all__ = ["TRANSITIONS", "PeerSession", "PeerStage"]
+
+
+class PeerStage(enum.Enum):
+    NEW = "new"
+    AWAIT_ROSTER = "await-roster"
+    AWAIT_SHARES = "await-shares"
+    AWAIT_UNMASK = "await-unmask"
+    DONE = "done"
+    ABORTED = "aborted"
+
+
+class PeerSession:
+    """One peer, one round. Call start(), then feed receive(); send what they return.
+
+    Any exception leaves the session ABORTED. No sockets, clocks or global RNG.
+    """
+
+    def __init__(
+        self,
+        params: RoundParams,
+        me: PeerId,
+        x: bytes,
+        random_bytes: Callable[[int], bytes] = os.urandom,
+    ) -> None:
+        """Raises LocalProtocolError if `me` is not a participant or `x` has the wrong size."""
+        params.x_of(me)
+        if type(x) is not bytes or len(x) != params.vector_size:
+            raise LocalProtocolError(f"input must be {params.vector_size} packed bytes")
+        self.params = params
+        self.me = me
+        self.stage = PeerStage.NEW
+        self.abort_reason: str | None = None
+        self._x = x
+        self._random = random_bytes
+        self._neighbours = params.graph().neighbours(me)
+        self._c_key: AgreementKey | None = None
+        self._s_key: AgreementKey | None = None
+        self._b: bytes | None = None
+        self._roster: dict[PeerId, PeerKeys] = {}
+        # Shares this peer holds: owner -> (share of s_sk_owner, share of b_owner).
+        self._held: dict[PeerId, tuple[shamir.Share, shamir.Share]] = {}
+
+    def __repr__(self) -> str:
+        return f"PeerSession(me={self.me!r}, round={self.params.round}, stage={self.stage.name})"
+
+    def start(self) -> list[Message]:
+        """Stage 0 (Bonawitz: AdvertiseKeys): fresh key pairs and b_u; returns the KeyAdvert.
+
+        Raises LocalProtocolError unless the session is NEW.
+        """
+        if self.stage is not PeerStage.NEW:
+            raise LocalProtocolError(f"start() called in {self.stage.name}")
+        try:
+            self._c_key = AgreementKey.generate(self._random)
+            self._s_key = AgreementKey.generate(self._random)
+            self._b = self._random(32)
+        except BaseException:
+            self.stage = PeerStage.ABORTED
+            raise
+        self.stage = PeerStage.AWAIT_ROSTER
+        p = self.params
+        return [KeyAdvert(p.run, p.round, self._c_key.public, self._s_key.public)]
+
+    def receive(self, msg: Message) -> list[Message]:
+        """Handle one message from the hub; returns the messages to send back.
+
+        Raises LocalProtocolError if the session has ended; RemoteProtocolError
+        or CryptoCheckFailed if the message is not acceptable now. Either way an
+        exception leaves the session ABORTED.
+        """
+        if self.stage in (PeerStage.DONE, PeerStage.ABORTED):
+            raise LocalProtocolError(f"session is {self.stage.name}")
+        handler = TRANSITIONS.get((self.stage, type(msg)))
+        try:
+            if handler is None:
+                raise RemoteProtocolError(f"{type(msg).__name__} not allowed in {self.stage.name}")
+            if msg.run != self.params.run or msg.round != self.params.round:
+                raise RemoteProtocolError(
+                    f"{type(msg).__name__} is for run {msg.run!r} round {msg.round}, "
+                    f"not this round ({self.params.round})"
+                )
+            out: list[Message] = handler(self, msg)
+            return out
+        except BaseException as exc:
+            self.stage = PeerStage.ABORTED
+            self.abort_reason = str(exc)
+            self._forget()
+            raise
+
+    def _forget(self) -> None:
+        self._c_key = self._s_key = self._b = None
+        self._held.clear()
+
+    def _keys(self) -> tuple[AgreementKey, AgreementKey, bytes]:
+        if self._c_key is None or self._s_key is None or self._b is None:
+            raise LocalProtocolError("keys are gone")
+        return self._c_key, self._s_key, self._b
+
+    # Bonawitz et al. 2017, ShareKeys (round 1), peer side.
+    def _on_roster(self, msg: Roster) -> list[Message]:
+        c_key, s_key, b = self._keys()
+        p = self.params
+        seen_keys: set[bytes] = set()
+        for entry in msg.keys:
+            if entry.peer not in self._neighbours:
+                raise RemoteProtocolError(f"roster lists {entry.peer!r}, not a neighbour")
+            if entry.c_pk in seen_keys or entry.s_pk in seen_keys:
+                raise RemoteProtocolError("roster repeats a public key")
+            seen_keys.update((entry.c_pk, entry.s_pk))
+            self._roster[entry.peer] = entry
+        holders = sorted([*self._roster, self.me])
+        if len(holders) < p.t:
+            raise RemoteProtocolError(f"only {len(holders)} share holders, threshold is {p.t}")
+        xs = [p.x_of(h) for h in holders]
+        s_shares = shamir.split(s_key.private_bytes(), t=p.t, xs=xs, random_bytes=self._random)
+        b_shares = shamir.split(b, t=p.t, xs=xs, random_bytes=self._random)
+        sealed = []
+        for holder, s_share, b_share in zip(holders, s_shares, b_shares, strict=True):
+            if holder == self.me:
+                self._held[self.me] = (s_share, b_share)
+                continue
+            key = share_key(p, c_key, self._roster[holder].c_pk, self.me, holder)
+            plaintext = s_share.value_bytes() + b_share.value_bytes()
+            ciphertext = aead.seal(
+                key,
+                plaintext,
+                sender=self.me,
+                recipient=holder,
+                run=p.run,
+                round=p.round,
+                random_bytes=self._random,
+            )
+            sealed.append(SealedShare(holder, ciphertext))
+        self.stage = PeerStage.AWAIT_SHARES
+        return [EncryptedShares(p.run, p.round, tuple(sealed))]
+
+    # Bonawitz et al. 2017, MaskedInputCollection (round 2), peer side.
+    def _on_forwarded(self, msg: ForwardedShares) -> list[Message]:
+        c_key, s_key, b = self._keys()
+        p = self.params
+        x_me = p.x_of(self.me)
+        for sealed in msg.shares:
+            sender = sealed.peer
+            entry = self._roster.get(sender)
+            if entry is None or sender == self.me:
+                raise RemoteProtocolError(f"forwarded shares from {sender!r}, not in my roster")
+            key = share_key(p, c_key, entry.c_pk, sender, self.me)
+            plaintext = aead.unseal(
+                key, sealed.ciphertext, sender=sender, recipient=self.me, run=p.run, round=p.round
+            )
+            size = shamir.VALUE_SIZE
+            if len(plaintext) != 2 * size:
+                raise RemoteProtocolError(f"share pair from {sender!r} has the wrong size")
+            self._held[sender] = (
+                shamir.Share.from_value_bytes(x_me, plaintext[:size]),
+                shamir.Share.from_value_bytes(x_me, plaintext[size:]),
+            )
+        if len(self._held) < p.t:
+            raise RemoteProtocolError(
+                f"only {len(self._held)} holders of my shares remain, threshold is {p.t}"
+            )
+        seeds = MaskSeeds()
+        seeds.plus.append(self_mask_seed(p, b, self.me))
+        for other in self._held:
+            if other != self.me:
+                seeds.add_pair(p, s_key, self.me, other, self._roster[other].s_pk)
+        acc = VectorSum(p.dim, p.width)
+        acc.add(self._x)
+        seeds.apply(acc, p)
+        self.stage = PeerStage.AWAIT_UNMASK
+        return [MaskedInput(p.run, p.round, acc.to_bytes())]
+
+    # Bonawitz et al. 2017, Unmasking (round 4), peer side. (Round 3, the
+    # consistency check, belongs to the active-adversary variant.)
+    def _on_unmask(self, msg: UnmaskRequest) -> list[Message]:
+        p = self.params
+        survivors = set(msg.survivors)
+        if self.me not in survivors:
+            raise RemoteProtocolError("unmask request does not list me as a survivor")
+        unknown = survivors - self._held.keys()
+        if unknown:
+            raise RemoteProtocolError(
+                f"unmask request names {len(unknown)} peers I hold no shares of"
+            )
+        if msg.n_survivors < p.min_survivors:
+            raise RemoteProtocolError(
+                f"only {msg.n_survivors} survivors, the round needs {p.min_survivors}"
+            )
+        # Survivors get their b share revealed, the dropped their s_sk share;
+        # the two sets partition what this peer holds, so no owner gets both.
+        b_shares = tuple(
+            RevealedShare(owner, self._held[owner][1].value_bytes()) for owner in sorted(survivors)
+        )
+        s_shares = tuple(
+            RevealedShare(owner, shares[0].value_bytes())
+            for owner, shares in sorted(self._held.items())
+            if owner not in survivors
+        )
+        self.stage = PeerStage.DONE
+        self._forget()
+        return [UnmaskShares(p.run, p.round, b_shares, s_shares)]
+
+    def _on_abort(self, msg: RoundAbort) -> list[Message]:
+        self.stage = PeerStage.ABORTED
+        self.abort_reason = f"hub aborted the round: {msg.reason}"
+        self._forget()
+        return []
+
+
+_WAITING = (PeerStage.AWAIT_ROSTER, PeerStage.AWAIT_SHARES, PeerStage.AWAIT_UNMASK)
+
+TRANSITIONS: dict[tuple[PeerStage, type], Callable[[PeerSession, Any], list[Message]]] = {
+    (PeerStage.AWAIT_ROSTER, Roster): PeerSession._on_roster,
+    (PeerStage.AWAIT_SHARES, ForwardedShares): PeerSession._on_forwarded,
+    (PeerStage.AWAIT_UNMASK, UnmaskRequest): PeerSession._on_unmask,
+    **{(stage, RoundAbort): PeerSession._on_abort for stage in _WAITING},
+}

@@ -1,0 +1,52 @@
+"""Builders shared by the secure aggregation tests."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+
+from crypto.secagg.fields import PeerId
+from crypto.secagg.params import Mode, RoundParams
+
+
+def peer_ids(n: int) -> tuple[PeerId, ...]:
+    return tuple(PeerId(f"p{i:03d}") for i in range(1, n + 1))
+
+
+def make_params(
+    n: int = 5,
+    *,
+    mode: Mode = Mode.FULL,
+    k: int | None = None,
+    t: int | None = None,
+    min_survivors: int | None = None,
+    dim: int = 8,
+    mod_bits: int = 32,
+    round: int = 0,
+    run: str = "test-run",
+    seed: int = 1,
+) -> RoundParams:
+    k = n - 1 if k is None else k
+    t = (k + 1) // 2 + 1 if t is None else t
+    return RoundParams(
+        run=run,
+        round=round,
+        mode=mode,
+        participants=peer_ids(n),
+        k=k,
+        t=t,
+        min_survivors=t if min_survivors is None else min_survivors,
+        graph_seed=random.Random(seed).randbytes(32),
+        dim=dim,
+        mod_bits=mod_bits,
+    )
+
+
+def seeded(seed: int) -> Callable[[int], bytes]:
+    """A deterministic random_bytes for reproducible sessions (tests only)."""
+    return random.Random(seed).randbytes
+
+
+def random_inputs(params: RoundParams, seed: int = 7) -> dict[PeerId, bytes]:
+    rng = random.Random(seed)
+    return {p: rng.randbytes(params.vector_size) for p in params.participants}

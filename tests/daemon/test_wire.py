@@ -1,0 +1,166 @@
+"""The wire format: round trips, limits, and garbage that only ever raises MalformedMessage."""
+
+from __future__ import annotations
+
+import contextlib
+import struct
+
+import msgpack
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from crypto.secagg.messages import MESSAGE_TYPES
+from daemon import wire
+from daemon.wire import MalformedMessage
+from tests.crypto.test_secagg_transitions import ANY_MESSAGE
+
+MESSAGES = [ANY_MESSAGE[k] for k in MESSAGE_TYPES]
+
+
+@pytest.mark.parametrize("msg", MESSAGES, ids=lambda m: type(m).__name__)
+def test_every_message_round_trips(msg):
+    frame = wire.encode(msg)
+    assert wire.decode(frame) == msg
+
+
+def test_vectors_travel_as_packed_bytes():
+    msg = ANY_MESSAGE[MESSAGE_TYPES[4]]  # MaskedInput
+    doc = msgpack.unpackb(wire.encode(msg), raw=False)
+    assert type(doc["body"]["y"]) is bytes
+    assert doc["v"] == 1 and doc["type"] == "masked_input"
+
+
+def envelope(msg) -> dict:
+    return msgpack.unpackb(wire.encode(msg), raw=False)
+
+
+def pack(doc) -> bytes:
+    return msgpack.packb(doc, use_bin_type=True)
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda d: d.update(v=2),
+        lambda d: d.update(v=True),
+        lambda d: d.update(type="no_such_type"),
+        lambda d: d.update(type=7),
+        lambda d: d.update(run=b"bytes"),
+        lambda d: d.update(run="has space"),
+        lambda d: d.update(round=-1),
+        lambda d: d.update(round=True),
+        lambda d: d.update(round=2**40),
+        lambda d: d.update(body=[]),
+        lambda d: d.update(extra=1),
+        lambda d: d.pop("body"),
+    ],
+    ids=[
+        "v2",
+        "v-bool",
+        "unknown-type",
+        "type-int",
+        "run-bytes",
+        "run-space",
+        "round-neg",
+        "round-bool",
+        "round-huge",
+        "body-list",
+        "extra-field",
+        "no-body",
+    ],
+)
+def test_bad_envelopes_are_malformed(mutate):
+    doc = envelope(MESSAGES[0])
+    mutate(doc)
+    with pytest.raises(MalformedMessage):
+        wire.decode(pack(doc))
+
+
+WRONG_VALUES = [None, True, 1, -1, 1.5, "text", b"\x00" * 3, [], {}, [[1, 2]], "x" * 100]
+
+
+@pytest.mark.parametrize("msg", MESSAGES, ids=lambda m: type(m).__name__)
+def test_wrong_types_in_every_body_field_are_malformed(msg):
+    """Any value of another type than the field's (True is not an int) is refused."""
+    doc = envelope(msg)
+    for name in doc["body"]:
+        for value in WRONG_VALUES:
+            if type(value) is type(doc["body"][name]):
+                continue
+            bad = {**doc, "body": {**doc["body"], name: value}}
+            with pytest.raises(MalformedMessage):
+                wire.decode(pack(bad))
+        missing = {**doc, "body": {k: v for k, v in doc["body"].items() if k != name}}
+        with pytest.raises(MalformedMessage):
+            wire.decode(pack(missing))
+
+
+def test_non_string_map_keys_are_malformed():
+    with pytest.raises(MalformedMessage):
+        wire.decode(msgpack.packb({1: 2}))
+
+
+def test_ext_types_are_malformed():
+    doc = envelope(MESSAGES[0])
+    doc["body"]["c_pk"] = msgpack.ExtType(5, b"\x00" * 32)
+    with pytest.raises(MalformedMessage):
+        wire.decode(pack(doc))
+
+
+def test_huge_declared_lengths_are_malformed_without_allocating():
+    # bin32 header claiming 2 GiB followed by 3 bytes; array32 claiming 2**31 items.
+    for frame in (
+        b"\xc6" + struct.pack(">I", 2**31) + b"abc",
+        b"\xdd" + struct.pack(">I", 2**31) + b"\x01",
+        b"\xdf" + struct.pack(">I", 2**31),
+    ):
+        with pytest.raises(MalformedMessage):
+            wire.decode(frame)
+
+
+def test_oversized_frames_are_refused_before_unpacking():
+    with pytest.raises(MalformedMessage, match="exceeds"):
+        wire.decode(b"\x00" * (wire.MAX_FRAME + 1))
+
+
+def test_deep_nesting_is_malformed():
+    frame = b"\x91" * 100_000 + b"\x00"
+    with pytest.raises(MalformedMessage):
+        wire.decode(frame)
+
+
+def test_encode_refuses_objects_that_are_not_wire_messages():
+    from crypto.errors import LocalProtocolError
+
+    with pytest.raises(LocalProtocolError):
+        wire.encode(object())  # type: ignore[arg-type]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=4096))
+def test_garbage_only_ever_raises_malformed(frame):
+    with contextlib.suppress(MalformedMessage):
+        wire.decode(frame)
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_mutated_valid_frames_only_ever_raise_malformed(data):
+    msg = data.draw(st.sampled_from(MESSAGES), label="message")
+    frame = bytearray(wire.encode(msg))
+    action = data.draw(st.sampled_from(["truncate", "extend", "flip", "splice"]))
+    if action == "truncate":
+        frame = frame[: data.draw(st.integers(0, len(frame) - 1))]
+    elif action == "extend":
+        frame += data.draw(st.binary(min_size=1, max_size=64))
+    elif action == "flip":
+        for _ in range(data.draw(st.integers(1, 8))):
+            i = data.draw(st.integers(0, len(frame) - 1))
+            frame[i] ^= 1 << data.draw(st.integers(0, 7))
+    else:
+        i = data.draw(st.integers(0, len(frame)))
+        frame[i:i] = data.draw(st.binary(min_size=1, max_size=16))
+    with contextlib.suppress(MalformedMessage):
+        decoded = wire.decode(bytes(frame))
+        assert type(decoded) in MESSAGE_TYPES
