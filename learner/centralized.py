@@ -16,14 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from learner.atomic import atomic_text_writer
-from learner.dataset import Dataset, read_dataset
+from learner.dataset import Dataset, read_dataset, require_both_classes
 from learner.errors import DataError
 from learner.metrics import Metrics, evaluate
 from learner.model import (
-    CLASS_WEIGHTS,
     ClassWeight,
     Progress,
     TrainStats,
+    check_settings,
     make_training_set,
     predict_proba,
     train,
@@ -62,16 +62,13 @@ class TrainConfig:
     threshold: float = 0.5
 
     def __post_init__(self) -> None:
-        if type(self.epochs) is not int or self.epochs < 1:
-            raise ValueError("epochs must be an int >= 1")
-        if type(self.batch_size) is not int or self.batch_size < 1:
-            raise ValueError("batch_size must be an int >= 1")
-        if not (math.isfinite(self.lr) and self.lr > 0.0):
-            raise ValueError("lr must be a finite number > 0")
-        if not (math.isfinite(self.l2) and self.l2 >= 0.0):
-            raise ValueError("l2 must be a finite number >= 0")
-        if self.class_weight not in CLASS_WEIGHTS:
-            raise ValueError(f"class_weight must be one of {CLASS_WEIGHTS}")
+        check_settings(
+            epochs=self.epochs,
+            lr=self.lr,
+            l2=self.l2,
+            batch_size=self.batch_size,
+            class_weight=self.class_weight,
+        )
         if not 0.0 <= self.threshold <= 1.0:
             raise ValueError("threshold must be in [0, 1]")
 
@@ -147,12 +144,7 @@ class CentralizedResult:
 def read_labelled(path: Path, label: str, role: str) -> Dataset:
     """Read a CSV that must hold both classes; `role` ("training", "test") words the error."""
     data = read_dataset(path, label)
-    n_pos = data.n_positives
-    if n_pos in (0, data.n_rows):
-        raise DataError(
-            f"{path}: every {role} row has label {int(n_pos > 0)} in column {label!r}; "
-            f"the {role} set needs rows of both classes"
-        )
+    require_both_classes(data, f"{role} row")
     return data
 
 

@@ -31,7 +31,7 @@ from learner.errors import DataError
 if TYPE_CHECKING:
     from _csv import Reader
 
-__all__ = ["Dataset", "header_line", "read_dataset", "row_format"]
+__all__ = ["Dataset", "header_line", "read_dataset", "require_both_classes", "row_format"]
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -195,6 +195,19 @@ class _Parser:
 
     def _label_error(self, cell: str) -> DataError:
         return DataError(f"{self._where(self.label)}: the label must be 0 or 1, not {cell!r}")
+
+
+def require_both_classes(data: Dataset, noun: str = "row") -> None:
+    """Raise `DataError` unless `data` has rows labelled 0 and rows labelled 1.
+
+    `noun` words the message ("row", "training row", "test row").
+    """
+    n_pos = data.n_positives
+    if n_pos in (0, data.n_rows):
+        raise DataError(
+            f"{data.source}: every {noun} has label {int(n_pos > 0)} in column {data.label!r}; "
+            "both classes (0 and 1) are needed"
+        )
 
 
 def header_line(features: Sequence[str], label: str) -> str:

@@ -71,6 +71,7 @@ __all__ = [
     "Progress",
     "TrainStats",
     "TrainingSet",
+    "check_settings",
     "epoch_orders",
     "make_training_set",
     "predict_proba",
@@ -86,7 +87,6 @@ CLASS_WEIGHTS: tuple[ClassWeight, ...] = ("none", "balanced")
 Progress = Callable[[int, int], None]
 
 _LOG2 = math.log(2.0)
-_SIGNS = (1.0, -1.0)  # s = 1 - 2y, shared float objects
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -102,7 +102,6 @@ class Batch:
     columns: tuple[tuple[float, ...], ...]
     labels: bytes
     weights: tuple[float, ...] | None
-    signs: tuple[float, ...]  # 1 - 2y
     positives: tuple[int, ...]  # positions of the rows labelled 1
     quarter_norms: tuple[float, ...]  # |x_i|^2 / 4
     column_norms: tuple[float, ...]  # |col_j|^2
@@ -164,10 +163,7 @@ def make_training_set(
     size below 1, an unknown class weighting, or `"balanced"` on data with only
     one class.
     """
-    if type(batch_size) is not int or batch_size < 1:
-        raise ValueError("batch_size must be an int >= 1")
-    if class_weight not in CLASS_WEIGHTS:
-        raise ValueError(f"class_weight must be one of {CLASS_WEIGHTS}")
+    check_settings(batch_size=batch_size, class_weight=class_weight)
     n, d = data.n_rows, data.n_features
     weights = _class_weights(data.y) if class_weight == "balanced" else None
     order = list(range(n))
@@ -222,7 +218,6 @@ def _make_batch(
         columns=columns,
         labels=labels,
         weights=None if weights is None else tuple(map(weights.__getitem__, labels)),
-        signs=tuple(map(_SIGNS.__getitem__, labels)),
         positives=positives,
         quarter_norms=tuple([0.25 * h * h for h in map(hypot, *columns)]),
         column_norms=tuple([h * h for h in (hypot(*col) for col in columns)]),
@@ -257,7 +252,10 @@ def train(
     `DataError` if training diverges (a non-finite loss or parameter: the
     learning rate is too large for the data, or the data is not standardized).
     """
-    _check_train_args(params, data, epochs, lr, l2)
+    _check_params(params, len(data.features))
+    check_settings(epochs=epochs, lr=lr, l2=l2)
+    if data.n_rows == 0:
+        raise ValueError("the training set is empty")
     bias = float(params[0])
     w = tuple(map(float, params[1:]))
     decay = 1.0 - lr * l2
@@ -329,36 +327,46 @@ def train(
     )
 
 
-def _check_train_args(
-    params: Sequence[float], data: TrainingSet, epochs: int, lr: float, l2: float
+def check_settings(
+    *,
+    epochs: int = 1,
+    lr: float = 0.1,
+    l2: float = 0.0,
+    batch_size: int = 1,
+    class_weight: str = "none",
 ) -> None:
-    if len(params) != len(data.features) + 1:
-        raise ValueError(
-            f"params has {len(params)} values; {len(data.features)} features need "
-            f"{len(data.features) + 1} (bias first)"
-        )
-    if not all(map(math.isfinite, params)):
-        raise ValueError("params must be finite")
+    """Raise `ValueError` naming the first SGD setting that cannot work.
+
+    Defaults are valid, so callers pass only the settings they hold.
+    """
     if type(epochs) is not int or epochs < 1:
         raise ValueError("epochs must be an int >= 1")
     if not (math.isfinite(lr) and lr > 0.0):
         raise ValueError("lr must be a finite number > 0")
     if not (math.isfinite(l2) and l2 >= 0.0):
         raise ValueError("l2 must be a finite number >= 0")
-    if data.n_rows == 0:
-        raise ValueError("the training set is empty")
+    if type(batch_size) is not int or batch_size < 1:
+        raise ValueError("batch_size must be an int >= 1")
+    if class_weight not in CLASS_WEIGHTS:
+        raise ValueError(f"class_weight must be one of {CLASS_WEIGHTS}")
+
+
+def _check_params(params: Sequence[float], n_features: int) -> None:
+    if len(params) != n_features + 1:
+        raise ValueError(
+            f"params has {len(params)} values; {n_features} features need "
+            f"{n_features + 1} (bias first)"
+        )
+    if not all(map(math.isfinite, params)):
+        raise ValueError("params must be finite")
 
 
 def predict_proba(params: Sequence[float], data: Dataset) -> list[float]:
     """P(label = 1) for every row of `data`, in row order.
 
-    Raises `ValueError` if `params` does not have one weight per feature plus
-    the bias.
+    Raises `ValueError` unless `params` holds the bias and one weight per
+    feature, all finite.
     """
-    if len(params) != data.n_features + 1:
-        raise ValueError(
-            f"params has {len(params)} values; {data.n_features} features need "
-            f"{data.n_features + 1} (bias first)"
-        )
+    _check_params(params, data.n_features)
     bias, w = params[0], params[1:]
     return [sigmoid(bias + sum(map(mul, w, row))) for row in data.rows()]

@@ -31,7 +31,13 @@ from operator import sub, truediv
 from pathlib import Path
 
 from learner.atomic import atomic_text_writer
-from learner.dataset import Dataset, header_line, read_dataset, row_format
+from learner.dataset import (
+    Dataset,
+    header_line,
+    read_dataset,
+    require_both_classes,
+    row_format,
+)
 from learner.errors import DataError
 from learner.partition import PartitionScheme, by_class, partition, stratified_split
 
@@ -139,7 +145,7 @@ def prepare(
     if not 0.0 < test_size < 1.0:
         raise ValueError("test_size must be in (0, 1)")
     data = read_dataset(input_path, label)
-    _check_classes(data, input_path)
+    _check_classes(data)
     rng = random.Random(seed)
     train, test = stratified_split(data.y, test_size, rng)
     _check_peers(data, train, peers)
@@ -191,18 +197,13 @@ def prepare(
     )
 
 
-def _check_classes(data: Dataset, path: Path) -> None:
+def _check_classes(data: Dataset) -> None:
+    require_both_classes(data)
     n_pos = data.n_positives
-    counts = {0: data.n_rows - n_pos, 1: n_pos}
-    for cls, count in counts.items():
-        if count == 0:
-            raise DataError(
-                f"{path}: every row has label {1 - cls} in column {data.label!r}; "
-                "training needs rows of both classes (0 and 1)"
-            )
+    for cls, count in ((0, data.n_rows - n_pos), (1, n_pos)):
         if count < 2:
             raise DataError(
-                f"{path}: only 1 row has label {cls} in column {data.label!r}; "
+                f"{data.source}: only 1 row has label {cls} in column {data.label!r}; "
                 "a stratified train/test split needs at least 2 rows of each class"
             )
 

@@ -71,7 +71,7 @@ def test_train_and_test_must_share_features_and_hold_both_classes(tmp_path: Path
     with pytest.raises(DataError, match="different order"):
         run_centralized(train, reordered, tmp_path)
     with pytest.raises(
-        DataError, match=r"every test row has label 0 .* needs rows of both classes"
+        DataError, match=r"every test row has label 0 .* both classes \(0 and 1\) are needed"
     ):
         run_centralized(train, one_class, tmp_path)
     with pytest.raises(DataError, match="every training row has label 0"):

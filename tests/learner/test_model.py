@@ -108,7 +108,6 @@ def test_training_set_holds_every_row_once_with_consistent_precomputation() -> N
     assert ts.class_weights == pytest.approx((1000 / (2 * (1000 - n_pos)), 1000 / (2 * n_pos)))
     for b in ts.batches:
         assert b.columns == tuple(zip(*b.rows, strict=True))
-        assert b.signs == tuple(1.0 - 2 * y for y in b.labels)
         assert b.positives == tuple(i for i, y in enumerate(b.labels) if y)
         assert b.weights == tuple(ts.class_weights[y] for y in b.labels)  # type: ignore[index]
         for row, q in zip(b.rows, b.quarter_norms, strict=True):
