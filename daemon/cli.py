@@ -26,7 +26,7 @@ from learner.errors import DataError
 from learner.model import CLASS_WEIGHTS, ClassWeight
 from learner.partition import PARTITIONS, PartitionScheme
 from learner.prepare import prepare
-from learner.progress import progress_display
+from learner.progress import progress_display, stage
 from learner.synth import KAGGLE_FRAUD_RATE, KAGGLE_ROWS, write_synth
 
 __all__ = ["main"]
@@ -101,8 +101,10 @@ def data() -> None:
 @click.option("--quiet", is_flag=True, help="No progress display.")
 def data_synth(*, rows: int, out: Path, fraud_rate: float, seed: int, quiet: bool) -> None:
     """Write synthetic card transactions with the Kaggle credit-card schema."""
-    with progress_display("synth", quiet=quiet) as progress:
-        summary = write_synth(out, rows, fraud_rate=fraud_rate, seed=seed, progress=progress)
+    with progress_display(quiet=quiet) as display:
+        summary = write_synth(
+            out, rows, fraud_rate=fraud_rate, seed=seed, progress=stage(display, "synth")
+        )
     click.echo(f"wrote {summary.rows} rows ({summary.positives} positives) to {summary.path}")
 
 
@@ -131,6 +133,7 @@ def data_synth(*, rows: int, out: Path, fraud_rate: float, seed: int, quiet: boo
     default=0.5,
     help="Dirichlet concentration: smaller is more skewed.",
 )
+@click.option("--quiet", is_flag=True, help="No progress display.")
 def data_prepare(
     *,
     input_path: Path,
@@ -141,18 +144,21 @@ def data_prepare(
     seed: int,
     scheme: PartitionScheme,
     alpha: float,
+    quiet: bool,
 ) -> None:
     """Split into train/test, standardize with train statistics, cut peer shards."""
-    report = prepare(
-        input_path,
-        peers,
-        out_root,
-        label=label,
-        test_size=test_size,
-        seed=seed,
-        scheme=scheme,
-        alpha=alpha,
-    )
+    with progress_display(quiet=quiet) as display:
+        report = prepare(
+            input_path,
+            peers,
+            out_root,
+            label=label,
+            test_size=test_size,
+            seed=seed,
+            scheme=scheme,
+            alpha=alpha,
+            progress=display,
+        )
     for line in report.lines():
         click.echo(line)
 
@@ -206,9 +212,9 @@ def train_centralized(
         seed=seed,
         threshold=threshold,
     )
-    with progress_display("train", quiet=quiet) as progress:
+    with progress_display(quiet=quiet) as display:
         result = run_centralized(
-            train_path, test_path, out_dir, label=label, config=config, progress=progress
+            train_path, test_path, out_dir, label=label, config=config, progress=display
         )
     if as_json:
         click.echo(json.dumps(result.record()))

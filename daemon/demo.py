@@ -19,7 +19,7 @@ from pathlib import Path
 
 from learner.centralized import CentralizedResult, run_centralized
 from learner.prepare import PrepareReport, prepare
-from learner.progress import progress_display
+from learner.progress import StagedProgress, progress_display, stage
 from learner.synth import KAGGLE_ROWS, write_synth
 
 __all__ = ["STEPS", "DemoRun", "run_demo"]
@@ -32,8 +32,8 @@ class DemoRun:
     base: Path
     rows: int
     peers: int
-    quiet: bool
     echo: Callable[[str], None]
+    progress: StagedProgress | None
     prepared: PrepareReport | None = field(default=None)
     centralized: CentralizedResult | None = field(default=None)
 
@@ -54,23 +54,21 @@ def _data_step(run: DemoRun) -> None:
     if run.raw_csv.exists():
         run.echo(f"using {run.raw_csv} (delete it to synthesize a new one)")
         return
-    with progress_display("synth", quiet=run.quiet) as progress:
-        summary = write_synth(run.raw_csv, run.rows, progress=progress)
+    summary = write_synth(run.raw_csv, run.rows, progress=stage(run.progress, "synth"))
     run.echo(f"synthesized {summary.rows} rows ({summary.positives} frauds) -> {summary.path}")
 
 
 def _prepare_step(run: DemoRun) -> None:
-    run.prepared = prepare(run.raw_csv, run.peers, run.data_dir)
+    run.prepared = prepare(run.raw_csv, run.peers, run.data_dir, progress=run.progress)
     for line in run.prepared.lines():
         run.echo(line)
 
 
 def _centralized_step(run: DemoRun) -> None:
     processed = run.data_dir / "processed"
-    with progress_display("train", quiet=run.quiet) as progress:
-        run.centralized = run_centralized(
-            processed / "train.csv", processed / "test.csv", run.outputs_dir, progress=progress
-        )
+    run.centralized = run_centralized(
+        processed / "train.csv", processed / "test.csv", run.outputs_dir, progress=run.progress
+    )
     for line in run.centralized.lines():
         run.echo(line)
 
@@ -94,9 +92,16 @@ def run_demo(
 
     Raises `DataError` when a step cannot proceed (the message says why).
     """
-    run = DemoRun(base=base, rows=rows, peers=peers, quiet=quiet, echo=echo)
-    for number, (title, step) in enumerate(STEPS, 1):
-        echo(f"== {number}/{len(STEPS)} {title}")
-        step(run)
+    with progress_display(quiet=quiet) as display:
+
+        def say(line: str) -> None:
+            if display is not None:
+                display.close()  # finish a progress line before printing
+            echo(line)
+
+        run = DemoRun(base=base, rows=rows, peers=peers, echo=say, progress=display)
+        for number, (title, step) in enumerate(STEPS, 1):
+            say(f"== {number}/{len(STEPS)} {title}")
+            step(run)
     echo(f"== done: data in {run.data_dir}, outputs in {run.outputs_dir}")
     return run

@@ -21,7 +21,6 @@ from learner.errors import DataError
 from learner.metrics import Metrics, evaluate
 from learner.model import (
     ClassWeight,
-    Progress,
     TrainStats,
     check_settings,
     make_training_set,
@@ -30,6 +29,7 @@ from learner.model import (
     zeros,
 )
 from learner.modelio import save_model
+from learner.progress import Progress, StagedProgress, stage
 
 __all__ = [
     "RECORD_FIELDS",
@@ -141,9 +141,9 @@ class CentralizedResult:
         ]
 
 
-def read_labelled(path: Path, label: str, role: str) -> Dataset:
+def read_labelled(path: Path, label: str, role: str, progress: Progress | None = None) -> Dataset:
     """Read a CSV that must hold both classes; `role` ("training", "test") words the error."""
-    data = read_dataset(path, label)
+    data = read_dataset(path, label, progress)
     require_both_classes(data, f"{role} row")
     return data
 
@@ -171,18 +171,20 @@ def run_centralized(
     *,
     label: str = "Class",
     config: TrainConfig | None = None,
-    progress: Progress | None = None,
+    progress: StagedProgress | None = None,
 ) -> CentralizedResult:
     """Train on `train_path`, evaluate on `test_path`, write the model and the metrics.
 
     Raises `DataError` for unusable files (see `read_dataset`), a set with one
     class, differing feature columns, diverging training, or outputs that
-    cannot be written.
+    cannot be written. `progress` hears the reading and the training.
     """
     cfg = TrainConfig() if config is None else config
     started = time.perf_counter()
-    train_data = read_labelled(train_path, label, "training")
-    test_data = read_labelled(test_path, label, "test")
+    train_data = read_labelled(
+        train_path, label, "training", stage(progress, f"read {train_path.name}")
+    )
+    test_data = read_labelled(test_path, label, "test", stage(progress, f"read {test_path.name}"))
     check_same_features(train_data, test_data)
     loaded = time.perf_counter()
     batches = make_training_set(
@@ -195,7 +197,7 @@ def run_centralized(
         lr=cfg.lr,
         l2=cfg.l2,
         seed=cfg.seed,
-        progress=progress,
+        progress=stage(progress, "train"),
     )
     del batches  # the minibatches are the largest structure; free them before scoring
     trained = time.perf_counter()

@@ -20,13 +20,15 @@ from __future__ import annotations
 import csv
 import io
 import math
+import os
 from array import array
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 from learner.errors import DataError
+from learner.progress import Progress
 
 if TYPE_CHECKING:
     from _csv import Reader
@@ -81,8 +83,10 @@ class Dataset:
         return (x[k : k + d] for k in range(0, len(x), d))
 
 
-def read_dataset(path: Path, label: str = "Class") -> Dataset:
+def read_dataset(path: Path, label: str = "Class", progress: Progress | None = None) -> Dataset:
     """Read and validate a numeric CSV with a 0/1 label column named `label`.
+
+    `progress` hears `(characters read, file size in bytes)` now and then.
 
     Raises `DataError` naming the file (and row and column where one applies)
     when the file is missing, unreadable, empty, header-only, lacks the label
@@ -98,7 +102,8 @@ def read_dataset(path: Path, label: str = "Class") -> Dataset:
     except OSError as exc:
         raise DataError(f"{path}: cannot open: {exc.strerror}") from None
     with stream:
-        reader = csv.reader(stream, strict=True)
+        lines: Iterable[str] = stream if progress is None else _counted(stream, progress)
+        reader = csv.reader(lines, strict=True)
         try:
             return _Parser(path, reader, label).parse()
         except csv.Error as exc:
@@ -107,6 +112,18 @@ def read_dataset(path: Path, label: str = "Class") -> Dataset:
             raise DataError(
                 f"{path} row {reader.line_num + 1}: not UTF-8 text; save the file as UTF-8 CSV"
             ) from None
+
+
+def _counted(stream: TextIO, progress: Progress) -> Iterator[str]:
+    """The stream's lines, reporting the characters read every 4096 lines."""
+    total = os.fstat(stream.fileno()).st_size
+    done = 0
+    for number, line in enumerate(stream, 1):
+        done += len(line)
+        if number % 4096 == 0:
+            progress(min(done, total), total)
+        yield line
+    progress(total, total)
 
 
 class _Parser:

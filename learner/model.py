@@ -28,14 +28,17 @@ products that cost O(rows x features) go through `math.dist`, using
 
 - forward: `z_i/2 = b/2 + |w|^2/4 + |x_i|^2/4 - dist(x_i, w)^2/4`, with
   `|x_i|^2/4` precomputed per row;
-- gradient: `sum_i e_i x_ij = (|e|^2 + |col_j|^2 - dist(e, col_j)^2) / 2`, with
-  the batch's columns (`zip(*rows)`, sharing the float objects) and their
-  squared norms precomputed.
+- gradient: with `t_i = tanh(z_i/2)` and `s_i = 1 - 2y_i`, the error is
+  `2 c_i (p_i - y_i) = c_i t_i + c_i s_i`. The second part's products with the
+  columns, `sum_i c_i s_i x_ij`, do not change between epochs and are
+  precomputed; the first is `(|u|^2 + |col_j|^2 - dist(u, col_j)^2) / 2` with
+  `u_i = c_i t_i`, the batch's columns (`zip(*rows)`, sharing the float
+  objects) and their squared norms precomputed.
 
 The identity costs absolute error about 2^-52 * (|x|^2 + |w|^2): ~1e-14 on
 standardized features, far below SGD noise (the tests check agreement with the
-direct products). Everything per row that remains (tanh, the error, the loss)
-is a `map` over builtins.
+plain nested-loop algorithm). What remains per row is one comprehension for
+`z_i/2` and a few `map`s over builtins (tanh, the loss).
 
 The sigmoid is `0.5 + 0.5*tanh(z/2)`, which never overflows, and with
 `t = tanh(z/2)`, `s = 1 - 2y` the per-row loss is computed stably from what the
@@ -54,7 +57,7 @@ import math
 import random
 import struct
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from itertools import compress, repeat
 from math import dist, hypot, log1p, tanh
@@ -63,12 +66,12 @@ from typing import Literal
 
 from learner.dataset import Dataset
 from learner.errors import DataError
+from learner.progress import Progress
 
 __all__ = [
     "CLASS_WEIGHTS",
     "Batch",
     "ClassWeight",
-    "Progress",
     "TrainStats",
     "TrainingSet",
     "check_settings",
@@ -82,9 +85,6 @@ __all__ = [
 
 ClassWeight = Literal["none", "balanced"]
 CLASS_WEIGHTS: tuple[ClassWeight, ...] = ("none", "balanced")
-
-# Called after every minibatch with (batches done, batches in the whole run).
-Progress = Callable[[int, int], None]
 
 _LOG2 = math.log(2.0)
 
@@ -247,7 +247,8 @@ def train(
 ) -> tuple[list[float], TrainStats]:
     """Run `epochs` epochs of minibatch SGD from `params`; return the new parameters.
 
-    `params` is `[bias, w_1..w_d]` (not modified). Deterministic for a given
+    `params` is `[bias, w_1..w_d]` (not modified); `progress` hears
+    `(minibatches done, minibatches in the run)`. Deterministic for a given
     `seed` and training set. Raises `ValueError` for bad arguments and
     `DataError` if training diverges (a non-finite loss or parameter: the
     learning rate is too large for the data, or the data is not standardized).
@@ -286,10 +287,8 @@ def train(
                 + n * _LOG2
                 - sum(map(log1p, map(abs, t)))
             )
-            # Error e_i = 2 c_i (p_i - y_i) = c_i t_i + c_i s_i. The gradient of the
-            # mean loss is sum_i e_i x_ij / (2n), and sum_i c_i s_i x_ij is fixed
-            # per batch (label_terms), so only u_i = c_i t_i varies; its dot
-            # product with column j is (|u|^2 + |col_j|^2 - dist(u, col_j)^2) / 2.
+            # Gradient of the mean loss: sum_i e_i x_ij / (2n) with e_i = c_i t_i + c_i s_i;
+            # the c_i s_i part is the batch's label_terms (see the module docstring).
             u = t if batch.weights is None else tuple(map(mul, t, batch.weights))
             norm_u = hypot(*u)
             norm_u *= norm_u

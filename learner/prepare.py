@@ -40,6 +40,7 @@ from learner.dataset import (
 )
 from learner.errors import DataError
 from learner.partition import PartitionScheme, by_class, partition, stratified_split
+from learner.progress import Progress, StagedProgress, stage
 
 __all__ = ["ColumnStats", "PrepareReport", "SplitSummary", "column_stats", "prepare"]
 
@@ -132,19 +133,21 @@ def prepare(
     seed: int = 42,
     scheme: PartitionScheme = "iid",
     alpha: float = 0.5,
+    progress: StagedProgress | None = None,
 ) -> PrepareReport:
     """Split `input_path` into train/test, standardize, cut `peers` shards, write all.
 
     Raises `DataError` when the input is unusable (see `read_dataset`), has one
     class, has too few rows of a class for the split or for `peers` shards, or
     when a shard would lack a class, or when the outputs cannot be written;
-    `ValueError` for bad arguments.
+    `ValueError` for bad arguments. `progress` hears the reading and the
+    writing of the rows.
     """
     if peers < 1:
         raise ValueError("peers must be >= 1")
     if not 0.0 < test_size < 1.0:
         raise ValueError("test_size must be in (0, 1)")
-    data = read_dataset(input_path, label)
+    data = read_dataset(input_path, label, stage(progress, f"read {input_path.name}"))
     _check_classes(data)
     rng = random.Random(seed)
     train, test = stratified_split(data.y, test_size, rng)
@@ -161,7 +164,7 @@ def prepare(
     for k, shard in enumerate(shards, 1):
         for i in shard:
             where[i] = k
-    _write_standardized(data, stats, where, paths)
+    _write_standardized(data, stats, where, paths, stage(progress, "write shards"))
 
     stats_path = processed / "stats.csv"
     with atomic_text_writer(stats_path) as stream:
@@ -233,7 +236,11 @@ def _check_shards(
 
 
 def _write_standardized(
-    data: Dataset, stats: Sequence[ColumnStats], where: bytearray, paths: Sequence[Path]
+    data: Dataset,
+    stats: Sequence[ColumnStats],
+    where: bytearray,
+    paths: Sequence[Path],
+    progress: Progress | None,
 ) -> None:
     means = [s.mean for s in stats]
     stds = [s.std for s in stats]
@@ -244,13 +251,18 @@ def _write_standardized(
         for stream in streams:
             stream.write(header)
         test, train, shards = streams[0], streams[1], streams[2:]
-        for row, dest, cls in zip(data.rows(), where, data.y, strict=True):
+        rows = zip(data.rows(), where, data.y, strict=True)
+        for number, (row, dest, cls) in enumerate(rows, 1):
             line = line_format % (*map(truediv, map(sub, row, means), stds), cls)
             if dest:
                 train.write(line)
                 shards[dest - 1].write(line)
             else:
                 test.write(line)
+            if progress is not None and number % 4096 == 0:
+                progress(number, data.n_rows)
+        if progress is not None:
+            progress(data.n_rows, data.n_rows)
 
 
 def _stale_peer_notes(clients: Path, peers: int) -> list[str]:

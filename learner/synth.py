@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from learner.atomic import atomic_text_writer
+from learner.progress import Progress
 
 __all__ = [
     "COLUMNS",
@@ -154,7 +155,7 @@ def write_synth(
     *,
     fraud_rate: float = KAGGLE_FRAUD_RATE,
     seed: int = 42,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
 ) -> SynthSummary:
     """Write `rows` synthetic transactions to `path` (atomically); return a summary.
 

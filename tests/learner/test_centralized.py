@@ -45,6 +45,19 @@ def test_trains_evaluates_and_writes_model_and_metrics(prepared: Path, tmp_path:
     assert any(line.startswith("ROC-AUC") for line in result.lines())
 
 
+def test_progress_hears_each_stage_to_its_end(prepared: Path, tmp_path: Path) -> None:
+    last: dict[str, tuple[int, int]] = {}
+    run_centralized(
+        prepared / "train.csv",
+        prepared / "test.csv",
+        tmp_path,
+        progress=lambda name, done, total: last.__setitem__(name, (done, total)),
+    )
+    assert list(last) == ["read train.csv", "read test.csv", "train"]
+    assert all(done == total for done, total in last.values())
+    assert last["train"][1] == 2 * 32  # 2 epochs of ceil(16000 / 512) minibatches
+
+
 def test_balanced_class_weights_raise_recall(prepared: Path, tmp_path: Path) -> None:
     plain = run_centralized(prepared / "train.csv", prepared / "test.csv", tmp_path / "a")
     balanced = run_centralized(

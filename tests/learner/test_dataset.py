@@ -123,3 +123,13 @@ def test_dataset_checks_its_shape() -> None:
         Dataset("m", ("a", "b"), "y", array("d", [1.0]), b"\x00")
     with pytest.raises(ValueError, match="feature"):
         Dataset("m", (), "y", array("d"), b"")
+
+
+def test_reading_reports_progress_up_to_the_file_size(tmp_path: Path) -> None:
+    path = write(tmp_path, "a,Class\n" + "1.5,0\n" * 10_000)
+    seen: list[tuple[int, int]] = []
+    read_dataset(path, progress=lambda done, total: seen.append((done, total)))
+    size = path.stat().st_size
+    assert seen[-1] == (size, size)
+    assert len(seen) == 3  # every 4096 lines, then the end
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)

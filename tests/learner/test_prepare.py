@@ -83,6 +83,15 @@ def test_partition_csv_and_summary_lines(synthetic: Path, tmp_path: Path) -> Non
     assert any(line.startswith("peer_2") and "positives" in line for line in lines)
 
 
+def test_progress_hears_reading_and_writing(synthetic: Path, tmp_path: Path) -> None:
+    last: dict[str, tuple[int, int]] = {}
+    prepare(synthetic, 2, tmp_path, progress=lambda s, d, t: last.__setitem__(s, (d, t)))
+    assert last == {
+        "read cc.csv": (synthetic.stat().st_size,) * 2,
+        "write shards": (3000, 3000),
+    }
+
+
 def test_same_seed_same_files(synthetic: Path, tmp_path: Path) -> None:
     prepare(synthetic, 3, tmp_path / "a", scheme="dirichlet", alpha=5.0, seed=9)
     prepare(synthetic, 3, tmp_path / "b", scheme="dirichlet", alpha=5.0, seed=9)

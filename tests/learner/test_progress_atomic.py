@@ -9,7 +9,7 @@ import pytest
 
 from learner.atomic import atomic_text_writer
 from learner.errors import DataError
-from learner.progress import progress_display
+from learner.progress import TerminalProgress, progress_display, stage
 
 
 class FakeTerminal(io.StringIO):
@@ -17,23 +17,33 @@ class FakeTerminal(io.StringIO):
         return True
 
 
-def test_progress_draws_on_a_terminal_and_ends_the_line() -> None:
+def test_progress_draws_one_line_per_stage() -> None:
+    stream = io.StringIO()
+    display = TerminalProgress(stream, min_interval=3600.0)
+    read = stage(display, "read")
+    assert read is not None
+    read(1, 4)
+    read(2, 4)  # within the redraw interval: skipped
+    read(4, 4)  # the last step is always drawn
+    display("train", 1, 2)  # a new stage starts a new line
+    display.close()
+    assert stream.getvalue() == "\rread   25% (1/4)\rread  100% (4/4)\n\rtrain   50% (1/2)\n"
+
+
+def test_progress_display_draws_on_a_terminal_and_ends_the_line() -> None:
     stream = FakeTerminal()
-    with progress_display("train", stream=stream) as progress:
-        assert progress is not None
-        progress(1, 4)
-        progress(4, 4)  # the last update is always drawn
-    text = stream.getvalue()
-    assert text.startswith("\rtrain   25% (1/4)")
-    assert "\rtrain  100% (4/4)" in text
-    assert text.endswith("\n")
+    with progress_display(stream=stream) as display:
+        assert display is not None
+        display("synth", 5, 10)
+    assert stream.getvalue() == "\rsynth   50% (5/10)\n"
 
 
 def test_no_progress_when_quiet_or_not_a_terminal() -> None:
-    with progress_display("x", stream=io.StringIO()) as progress:
-        assert progress is None
-    with progress_display("x", quiet=True, stream=FakeTerminal()) as progress:
-        assert progress is None
+    with progress_display(stream=io.StringIO()) as display:
+        assert display is None
+        assert stage(display, "x") is None
+    with progress_display(quiet=True, stream=FakeTerminal()) as display:
+        assert display is None
 
 
 def test_atomic_writer_replaces_on_success_and_keeps_the_old_file_on_error(
