@@ -79,6 +79,8 @@ class _FiniteFloat(click.FloatRange):
         return number
 
 
+# Options whose Python name differs from the flag (--input -> input_path) name
+# their environment variable explicitly, so it follows FEDD_<GROUP>_<COMMAND>_<FLAG>.
 _PATH = click.Path(path_type=Path, dir_okay=False)
 _DIR = click.Path(path_type=Path, file_okay=False)
 
@@ -109,7 +111,14 @@ def data_synth(*, rows: int, out: Path, fraud_rate: float, seed: int, quiet: boo
 
 
 @data.command("prepare")
-@click.option("--input", "input_path", type=_PATH, required=True, help="Labelled CSV to split.")
+@click.option(
+    "--input",
+    "input_path",
+    type=_PATH,
+    required=True,
+    envvar="FEDD_DATA_PREPARE_INPUT",
+    help="Labelled CSV to split.",
+)
 @click.option("--peers", type=click.IntRange(min=1), required=True, help="Number of peer shards.")
 @click.option("--out-root", type=_DIR, required=True, help="Directory for processed/ and clients/.")
 @click.option("--label", default="Class", help="Name of the 0/1 label column.")
@@ -123,6 +132,7 @@ def data_synth(*, rows: int, out: Path, fraud_rate: float, seed: int, quiet: boo
 @click.option(
     "--partition",
     "scheme",
+    envvar="FEDD_DATA_PREPARE_PARTITION",
     type=click.Choice(PARTITIONS),
     default="iid",
     help="iid, label skew (dirichlet) or size skew (quantity).",
@@ -169,8 +179,22 @@ def train_group() -> None:
 
 
 @train_group.command("centralized")
-@click.option("--train", "train_path", type=_PATH, required=True, help="Training CSV.")
-@click.option("--test", "test_path", type=_PATH, required=True, help="Test CSV.")
+@click.option(
+    "--train",
+    "train_path",
+    type=_PATH,
+    required=True,
+    envvar="FEDD_TRAIN_CENTRALIZED_TRAIN",
+    help="Training CSV.",
+)
+@click.option(
+    "--test",
+    "test_path",
+    type=_PATH,
+    required=True,
+    envvar="FEDD_TRAIN_CENTRALIZED_TEST",
+    help="Test CSV.",
+)
 @click.option("--label", default="Class", help="Name of the 0/1 label column.")
 @click.option("--epochs", type=click.IntRange(min=1), default=2)
 @click.option("--lr", type=_FiniteFloat(0.0, min_open=True), default=0.1, help="Learning rate.")
@@ -184,7 +208,13 @@ def train_group() -> None:
 @click.option(
     "--out-dir", type=_DIR, default=Path("outputs"), help="Where models/ and metrics/ go."
 )
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    envvar="FEDD_TRAIN_CENTRALIZED_JSON",
+    help="Print one JSON object instead of a table.",
+)
 @click.option("--quiet", is_flag=True, help="No progress display.")
 def train_centralized(
     *,

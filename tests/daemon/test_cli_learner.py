@@ -73,11 +73,28 @@ def test_synth_writes_a_deterministic_file(raw: Path, tmp_path: Path) -> None:
     assert other.read_bytes() != raw.read_bytes()
 
 
-def test_synth_options_come_from_the_environment_too(tmp_path: Path) -> None:
+def test_options_come_from_the_environment_too(raw: Path, tmp_path: Path) -> None:
     out = tmp_path / "env.csv"
     result = run("data", "synth", "--out", out, env={"FEDD_DATA_SYNTH_ROWS": "25"})
     assert result.exit_code == 0, result.output
     assert len(out.read_text().splitlines()) == 26
+    env = {
+        "FEDD_DATA_PREPARE_INPUT": str(raw),
+        "FEDD_DATA_PREPARE_PEERS": "2",
+        "FEDD_DATA_PREPARE_OUT_ROOT": str(tmp_path / "d"),
+        "FEDD_DATA_PREPARE_PARTITION": "quantity",
+    }
+    assert run("data", "prepare", env=env).exit_code == 0
+    processed = tmp_path / "d" / "processed"
+    env = {
+        "FEDD_TRAIN_CENTRALIZED_TRAIN": str(processed / "train.csv"),
+        "FEDD_TRAIN_CENTRALIZED_TEST": str(processed / "test.csv"),
+        "FEDD_TRAIN_CENTRALIZED_OUT_DIR": str(tmp_path / "o"),
+        "FEDD_TRAIN_CENTRALIZED_JSON": "1",
+    }
+    result = run("train", "centralized", env=env)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["rows"] == 2400
 
 
 @pytest.mark.parametrize(
