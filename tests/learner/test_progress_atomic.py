@@ -1,0 +1,67 @@
+"""Terminal progress only on terminals; atomic writes leave nothing half-written."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+
+from learner.atomic import atomic_text_writer
+from learner.errors import DataError
+from learner.progress import TerminalProgress, progress_display, stage
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_draws_one_line_per_stage() -> None:
+    stream = io.StringIO()
+    display = TerminalProgress(stream, min_interval=3600.0)
+    read = stage(display, "read")
+    assert read is not None
+    read(1, 4)
+    read(2, 4)  # within the redraw interval: skipped
+    read(4, 4)  # the last step is always drawn
+    display("train", 1, 2)  # a new stage starts a new line
+    display.close()
+    assert stream.getvalue() == "\rread   25% (1/4)\rread  100% (4/4)\n\rtrain   50% (1/2)\n"
+
+
+def test_progress_display_draws_on_a_terminal_and_ends_the_line() -> None:
+    stream = FakeTerminal()
+    with progress_display(stream=stream) as display:
+        assert display is not None
+        display("synth", 5, 10)
+    assert stream.getvalue() == "\rsynth   50% (5/10)\n"
+
+
+def test_no_progress_when_quiet_or_not_a_terminal() -> None:
+    with progress_display(stream=io.StringIO()) as display:
+        assert display is None
+        assert stage(display, "x") is None
+    with progress_display(quiet=True, stream=FakeTerminal()) as display:
+        assert display is None
+
+
+def test_atomic_writer_replaces_on_success_and_keeps_the_old_file_on_error(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "sub" / "f.csv"
+    with atomic_text_writer(path) as stream:
+        stream.write("new\n")
+    assert path.read_text() == "new\n"
+    with pytest.raises(RuntimeError), atomic_text_writer(path) as stream:
+        stream.write("half")
+        raise RuntimeError("boom")
+    assert path.read_text() == "new\n"
+    assert sorted(p.name for p in path.parent.iterdir()) == ["f.csv"]
+
+
+def test_unwritable_target_is_a_data_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(DataError, match="cannot write"), atomic_text_writer(blocker / "x.csv"):
+        pass
