@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -19,8 +20,15 @@ from typing import Any
 import click
 
 from crypto.errors import ParameterError
+from daemon.demo import run_demo
 from daemon.simulate import DROPOUT_STAGES, RoundReport, SimConfig, run_simulation
+from learner.centralized import TrainConfig, run_centralized
 from learner.errors import DataError
+from learner.model import CLASS_WEIGHTS, ClassWeight
+from learner.partition import PARTITIONS, PartitionScheme
+from learner.prepare import prepare
+from learner.progress import progress_display
+from learner.synth import KAGGLE_FRAUD_RATE, KAGGLE_ROWS, write_synth
 
 __all__ = ["main"]
 
@@ -54,6 +62,171 @@ def main(verbose: int) -> None:
         level=level,
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+# --- data, train, demo --------------------------------------------------------
+
+
+class _FiniteFloat(click.FloatRange):
+    """A float range that also refuses nan and inf (which slip through range checks)."""
+
+    name = "float"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
+_PATH = click.Path(path_type=Path, dir_okay=False)
+_DIR = click.Path(path_type=Path, file_okay=False)
+
+
+@main.group()
+def data() -> None:
+    """Make and prepare transaction data (CSV)."""
+
+
+@data.command("synth")
+@click.option("--rows", type=click.IntRange(min=1), required=True, help="Rows to generate.")
+@click.option("--out", type=_PATH, required=True, help="CSV file to write.")
+@click.option(
+    "--fraud-rate",
+    type=_FiniteFloat(0.0, 1.0),
+    default=KAGGLE_FRAUD_RATE,
+    help="Share of fraudulent rows.",
+)
+@click.option("--seed", type=int, default=42, help="Same seed, byte-identical file.")
+@click.option("--quiet", is_flag=True, help="No progress display.")
+def data_synth(*, rows: int, out: Path, fraud_rate: float, seed: int, quiet: bool) -> None:
+    """Write synthetic card transactions with the Kaggle credit-card schema."""
+    with progress_display("synth", quiet=quiet) as progress:
+        summary = write_synth(out, rows, fraud_rate=fraud_rate, seed=seed, progress=progress)
+    click.echo(f"wrote {summary.rows} rows ({summary.positives} positives) to {summary.path}")
+
+
+@data.command("prepare")
+@click.option("--input", "input_path", type=_PATH, required=True, help="Labelled CSV to split.")
+@click.option("--peers", type=click.IntRange(min=1), required=True, help="Number of peer shards.")
+@click.option("--out-root", type=_DIR, required=True, help="Directory for processed/ and clients/.")
+@click.option("--label", default="Class", help="Name of the 0/1 label column.")
+@click.option(
+    "--test-size",
+    type=_FiniteFloat(0.0, 1.0, min_open=True, max_open=True),
+    default=0.2,
+    help="Share of each class held out for testing.",
+)
+@click.option("--seed", type=int, default=42, help="Seed of the split and the partition.")
+@click.option(
+    "--partition",
+    "scheme",
+    type=click.Choice(PARTITIONS),
+    default="iid",
+    help="iid, label skew (dirichlet) or size skew (quantity).",
+)
+@click.option(
+    "--alpha",
+    type=_FiniteFloat(0.0, min_open=True),
+    default=0.5,
+    help="Dirichlet concentration: smaller is more skewed.",
+)
+def data_prepare(
+    *,
+    input_path: Path,
+    peers: int,
+    out_root: Path,
+    label: str,
+    test_size: float,
+    seed: int,
+    scheme: PartitionScheme,
+    alpha: float,
+) -> None:
+    """Split into train/test, standardize with train statistics, cut peer shards."""
+    report = prepare(
+        input_path,
+        peers,
+        out_root,
+        label=label,
+        test_size=test_size,
+        seed=seed,
+        scheme=scheme,
+        alpha=alpha,
+    )
+    for line in report.lines():
+        click.echo(line)
+
+
+@main.group("train")
+def train_group() -> None:
+    """Train models outside the federation."""
+
+
+@train_group.command("centralized")
+@click.option("--train", "train_path", type=_PATH, required=True, help="Training CSV.")
+@click.option("--test", "test_path", type=_PATH, required=True, help="Test CSV.")
+@click.option("--label", default="Class", help="Name of the 0/1 label column.")
+@click.option("--epochs", type=click.IntRange(min=1), default=2)
+@click.option("--lr", type=_FiniteFloat(0.0, min_open=True), default=0.1, help="Learning rate.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=512)
+@click.option("--l2", type=_FiniteFloat(0.0), default=0.0, help="L2 penalty on the weights.")
+@click.option("--class-weight", type=click.Choice(CLASS_WEIGHTS), default="none")
+@click.option(
+    "--threshold", type=_FiniteFloat(0.0, 1.0), default=0.5, help="For precision/recall/F1."
+)
+@click.option("--seed", type=int, default=42)
+@click.option(
+    "--out-dir", type=_DIR, default=Path("outputs"), help="Where models/ and metrics/ go."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
+@click.option("--quiet", is_flag=True, help="No progress display.")
+def train_centralized(
+    *,
+    train_path: Path,
+    test_path: Path,
+    label: str,
+    epochs: int,
+    lr: float,
+    batch_size: int,
+    l2: float,
+    class_weight: ClassWeight,
+    threshold: float,
+    seed: int,
+    out_dir: Path,
+    as_json: bool,
+    quiet: bool,
+) -> None:
+    """Train on all training rows at once: the baseline for federated runs."""
+    config = TrainConfig(
+        epochs=epochs,
+        lr=lr,
+        batch_size=batch_size,
+        l2=l2,
+        class_weight=class_weight,
+        seed=seed,
+        threshold=threshold,
+    )
+    with progress_display("train", quiet=quiet) as progress:
+        result = run_centralized(
+            train_path, test_path, out_dir, label=label, config=config, progress=progress
+        )
+    if as_json:
+        click.echo(json.dumps(result.record()))
+    else:
+        for line in result.lines():
+            click.echo(line)
+
+
+@main.command("demo")
+@click.option("--out", type=_DIR, default=None, help="Base directory [default: current directory].")
+@click.option("--rows", type=click.IntRange(min=1), default=KAGGLE_ROWS, help="Rows to synthesize.")
+@click.option("--peers", type=click.IntRange(min=1), default=3)
+@click.option("--quiet", is_flag=True, help="No progress display.")
+def demo(*, out: Path | None, rows: int, peers: int, quiet: bool) -> None:
+    """Run the pipeline end to end on local data (synthesized if absent)."""
+    run_demo(
+        Path.cwd() if out is None else out, rows=rows, peers=peers, quiet=quiet, echo=click.echo
     )
 
 

@@ -1,0 +1,50 @@
+"""Write a file so that readers see either the old content or the new, never half.
+
+The content goes to a temporary file in the target's directory, is flushed and
+fsynced, and then renamed over the target (`os.replace` is atomic on POSIX and
+Windows when both paths are on one file system). On any exception the
+temporary file is removed and the target is left untouched. The file gets
+mode 0600 from `tempfile.mkstemp`: what fedd writes is transaction data, models
+and logs of one institution, private by default.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TextIO
+
+from learner.errors import DataError
+
+__all__ = ["atomic_text_writer"]
+
+
+@contextlib.contextmanager
+def atomic_text_writer(path: Path, *, newline: str = "") -> Iterator[TextIO]:
+    """Yield a UTF-8 text stream whose content replaces `path` on normal exit.
+
+    Creates missing parent directories. `newline=""` suits the csv module, which
+    writes its own line endings. An `OSError` (no permission, disk full, a
+    directory in the way) becomes a `DataError` naming `path`.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise DataError(f"{path}: cannot write: {exc.strerror or exc}") from None
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline=newline) as stream:
+            yield stream
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise DataError(f"{path}: cannot write: {exc.strerror or exc}") from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

@@ -1,0 +1,213 @@
+"""Numeric CSV tables with a binary label: validated reading and writing.
+
+Input format: a header row, then one row per example. One column is the label
+(any name, any position) holding 0 or 1 (`0`, `1`, `0.0`, `1.0`, quoted or
+not); every other column is a finite number. Blank lines are skipped. The
+Kaggle credit-card file (`"Time","V1",...,"Amount","Class"`) is one such file.
+
+Everything read from a file is untrusted: any problem raises `DataError` with
+one line that names the file, the 1-based row number (the header is row 1;
+this is the line number an editor shows when no cell spans lines) and the
+column, and says what is wrong.
+
+In memory a `Dataset` keeps its features row-major in one `array('d')` (8
+bytes a value, about a quarter of the size of tuples of floats) and its labels
+in one `bytes`: the 285k x 30 Kaggle file takes about 70 MB.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from array import array
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from learner.errors import DataError
+
+if TYPE_CHECKING:
+    from _csv import Reader
+
+__all__ = ["Dataset", "header_line", "read_dataset", "row_format"]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Dataset:
+    """Rows of finite float features with a 0/1 label.
+
+    `x` holds `n_rows * n_features` values row-major; `y` holds one byte (0 or 1)
+    per row. `source` names where the data came from, for error messages.
+    """
+
+    source: str
+    features: tuple[str, ...]
+    label: str
+    x: array[float]
+    y: bytes
+
+    def __post_init__(self) -> None:
+        if not self.features:
+            raise ValueError("a dataset needs at least one feature column")
+        if len(self.x) != len(self.y) * len(self.features):
+            raise ValueError("x must hold n_rows * n_features values")
+
+    @property
+    def n_rows(self) -> int:
+        """Number of rows."""
+        return len(self.y)
+
+    @property
+    def n_features(self) -> int:
+        """Number of feature columns (the label is not counted)."""
+        return len(self.features)
+
+    @property
+    def n_positives(self) -> int:
+        """Number of rows labelled 1."""
+        return self.y.count(1)
+
+    def row(self, i: int) -> array[float]:
+        """The features of row `i` (0-based) as a new array."""
+        d = len(self.features)
+        return self.x[i * d : (i + 1) * d]
+
+    def rows(self) -> Iterator[array[float]]:
+        """The feature rows in order, each a new array."""
+        d = len(self.features)
+        x = self.x
+        return (x[k : k + d] for k in range(0, len(x), d))
+
+
+def read_dataset(path: Path, label: str = "Class") -> Dataset:
+    """Read and validate a numeric CSV with a 0/1 label column named `label`.
+
+    Raises `DataError` naming the file (and row and column where one applies)
+    when the file is missing, unreadable, empty, header-only, lacks the label
+    column, has a duplicate column name, a ragged row, a cell that is not a
+    finite number, or a label other than 0 or 1.
+    """
+    try:
+        stream = open(path, encoding="utf-8-sig", newline="")  # noqa: SIM115 (closed below)
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise DataError(f"{path}: is a directory, not a CSV file") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot open: {exc.strerror}") from None
+    with stream:
+        reader = csv.reader(stream, strict=True)
+        try:
+            return _Parser(path, reader, label).parse()
+        except csv.Error as exc:
+            raise DataError(f"{path} row {reader.line_num}: malformed CSV: {exc}") from None
+        except UnicodeDecodeError:
+            raise DataError(
+                f"{path} row {reader.line_num + 1}: not UTF-8 text; save the file as UTF-8 CSV"
+            ) from None
+
+
+class _Parser:
+    """One pass over one file; the slow paths only run to describe an error."""
+
+    def __init__(self, path: Path, reader: Reader, label: str) -> None:
+        self.path, self.reader, self.label = path, reader, label
+        self.header: list[str] = []
+
+    def parse(self) -> Dataset:
+        header = self.header = self._header()
+        path, reader, label = self.path, self.reader, self.label
+        if label not in header:
+            raise DataError(
+                f"{path}: no label column {label!r}; its columns are: {', '.join(header)}"
+                " (choose one with --label)"
+            )
+        li = header.index(label)
+        features = tuple(header[:li] + header[li + 1 :])
+        if not features:
+            raise DataError(f"{path}: only the label column {label!r}; there are no features")
+        width = len(header)
+        x: array[float] = array("d")
+        y = bytearray()
+        for row in reader:
+            if len(row) != width:
+                if not row:  # a blank line
+                    continue
+                raise DataError(
+                    f"{path} row {reader.line_num}: {len(row)} cells, but the header has {width}"
+                )
+            try:
+                values = list(map(float, row))
+            except ValueError:
+                raise self._cell_error(row, li) from None
+            # One sum per row finds any inf or nan; only then look for the cell.
+            # (A finite row can also overflow the sum: then no cell is found.)
+            if not math.isfinite(sum(values)):
+                self._check_finite(row, values, li)
+            cls = values.pop(li)
+            if cls == 0.0:
+                y.append(0)
+            elif cls == 1.0:
+                y.append(1)
+            else:
+                raise self._label_error(row[li])
+            x.extend(values)
+        if not y:
+            raise DataError(f"{path}: a header but no data rows")
+        return Dataset(source=str(path), features=features, label=label, x=x, y=bytes(y))
+
+    def _header(self) -> list[str]:
+        for row in self.reader:
+            if row:
+                header = [name.strip() for name in row]
+                break
+        else:
+            raise DataError(f"{self.path}: empty file; expected a header row, then data rows")
+        seen: set[str] = set()
+        for name in header:
+            if name in seen:
+                raise DataError(f"{self.path} row 1: column name {name!r} appears twice")
+            seen.add(name)
+        return header
+
+    def _where(self, column: str) -> str:
+        return f"{self.path} row {self.reader.line_num}, column {column!r}"
+
+    def _cell_error(self, row: Sequence[str], li: int) -> DataError:
+        for j, cell in enumerate(row):
+            try:
+                float(cell)
+            except ValueError:
+                if j == li:
+                    return self._label_error(cell)
+                what = "empty cell" if not cell.strip() else f"{cell!r} is not a number"
+                return DataError(f"{self._where(self.header[j])}: {what}")
+        raise AssertionError("unreachable: float() failed on some cell")  # pragma: no cover
+
+    def _check_finite(self, row: Sequence[str], values: Sequence[float], li: int) -> None:
+        for j, value in enumerate(values):
+            if not math.isfinite(value):
+                if j == li:
+                    raise self._label_error(row[j])
+                raise DataError(f"{self._where(self.header[j])}: {row[j]!r} is not a finite number")
+
+    def _label_error(self, cell: str) -> DataError:
+        return DataError(f"{self._where(self.label)}: the label must be 0 or 1, not {cell!r}")
+
+
+def header_line(features: Sequence[str], label: str) -> str:
+    """The CSV header line for `features` then `label` (quoted where CSV needs it)."""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow([*features, label])
+    return buffer.getvalue()
+
+
+def row_format(n_features: int) -> str:
+    """A %-format for one data line: `n_features` floats, then the 0/1 label.
+
+    `%.17g` reads back to the identical float (17 significant digits always
+    round-trip) and formats about 1.6 times faster than `repr`.
+    """
+    return "%.17g," * n_features + "%d\n"

@@ -1,0 +1,261 @@
+"""`fedd data prepare`: split, standardize and shard one labelled CSV.
+
+Layout written under `out_root`:
+
+    processed/train.csv      standardized training rows (every peer's rows)
+    processed/test.csv       standardized held-out rows
+    processed/stats.csv      column, mean, std, note: the training rows' statistics
+    processed/partition.csv  peer, rows, positives
+    clients/peer_1/train.csv ... clients/peer_K/train.csv
+
+Every input row lands in exactly one place: the test set or exactly one
+peer's shard (and then also in `processed/train.csv`). Rows keep their input
+order within each file. Features keep their column order, the label comes
+last, written 0/1. Standardization is the z-score with the mean and the
+population standard deviation of the training rows only; a column without
+variance in the training rows gets std 1 and a note.
+
+One `random.Random(seed)` drives the split and then the partition, so the
+same input and options give identical files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import math
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from operator import sub, truediv
+from pathlib import Path
+
+from learner.atomic import atomic_text_writer
+from learner.dataset import Dataset, header_line, read_dataset, row_format
+from learner.errors import DataError
+from learner.partition import PartitionScheme, by_class, partition, stratified_split
+
+__all__ = ["ColumnStats", "PrepareReport", "SplitSummary", "column_stats", "prepare"]
+
+ZERO_VARIANCE_NOTE = "zero variance in the training rows; std set to 1"
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnStats:
+    """Standardization of one feature: `(value - mean) / std`."""
+
+    name: str
+    mean: float
+    std: float
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SplitSummary:
+    """One written file of rows: what it is, where, how many rows and positives."""
+
+    name: str
+    path: Path
+    rows: int
+    positives: int
+
+
+@dataclass(frozen=True, slots=True)
+class PrepareReport:
+    """What `prepare` read and wrote."""
+
+    input: Path
+    rows: int
+    positives: int
+    features: int
+    train: SplitSummary
+    test: SplitSummary
+    peers: tuple[SplitSummary, ...]
+    stats_path: Path
+    partition_path: Path
+    notes: tuple[str, ...]
+
+    def lines(self) -> list[str]:
+        """A short human-readable summary, one line per file."""
+        rate = 100.0 * self.positives / self.rows
+        out = [
+            f"input   {self.input}: {self.rows} rows, {self.features} features, "
+            f"{self.positives} positives ({rate:.3f}%)"
+        ]
+        width = max(len(s.name) for s in (self.train, self.test, *self.peers))
+        for split in (self.train, self.test, *self.peers):
+            out.append(
+                f"{split.name:<{width}}  {split.rows:>8} rows  {split.positives:>6} positives"
+                f"  -> {split.path}"
+            )
+        out.append(f"stats   {self.stats_path} (training rows only)")
+        out.append(f"shards  {self.partition_path}")
+        out.extend(f"note: {note}" for note in self.notes)
+        return out
+
+
+def column_stats(data: Dataset, rows: Sequence[int]) -> list[ColumnStats]:
+    """Mean and population standard deviation of each feature over `rows`.
+
+    A column whose values are all equal over `rows` gets std 1 and a note.
+    """
+    if not rows:
+        raise ValueError("no rows to compute statistics on")
+    d, n = data.n_features, len(rows)
+    stats = []
+    for j, name in enumerate(data.features):
+        column = data.x[j::d]
+        values = list(map(column.__getitem__, rows))
+        mean = math.fsum(values) / n
+        # The RMS distance from the mean, computed in C with extended precision.
+        std = math.dist(values, [mean] * n) / math.sqrt(n)
+        if std > 0.0:
+            stats.append(ColumnStats(name, mean, std))
+        else:
+            stats.append(ColumnStats(name, mean, 1.0, ZERO_VARIANCE_NOTE))
+    return stats
+
+
+def prepare(
+    input_path: Path,
+    peers: int,
+    out_root: Path,
+    *,
+    label: str = "Class",
+    test_size: float = 0.2,
+    seed: int = 42,
+    scheme: PartitionScheme = "iid",
+    alpha: float = 0.5,
+) -> PrepareReport:
+    """Split `input_path` into train/test, standardize, cut `peers` shards, write all.
+
+    Raises `DataError` when the input is unusable (see `read_dataset`), has one
+    class, has too few rows of a class for the split or for `peers` shards, or
+    when a shard would lack a class, or when the outputs cannot be written;
+    `ValueError` for bad arguments.
+    """
+    if peers < 1:
+        raise ValueError("peers must be >= 1")
+    if not 0.0 < test_size < 1.0:
+        raise ValueError("test_size must be in (0, 1)")
+    data = read_dataset(input_path, label)
+    _check_classes(data, input_path)
+    rng = random.Random(seed)
+    train, test = stratified_split(data.y, test_size, rng)
+    _check_peers(data, train, peers)
+    shards = partition(data.y, train, peers, scheme, rng, alpha=alpha)
+    _check_shards(data, shards, scheme, alpha)
+    stats = column_stats(data, train)
+
+    processed = out_root / "processed"
+    paths = [processed / "test.csv", processed / "train.csv"]
+    paths += [out_root / "clients" / f"peer_{k}" / "train.csv" for k in range(1, peers + 1)]
+    # Destination of each row: 0 = test, k >= 1 = peer k (and train).
+    where = bytearray(data.n_rows)
+    for k, shard in enumerate(shards, 1):
+        for i in shard:
+            where[i] = k
+    _write_standardized(data, stats, where, paths)
+
+    stats_path = processed / "stats.csv"
+    with atomic_text_writer(stats_path) as stream:
+        writer = csv.writer(stream, lineterminator="\n")
+        writer.writerow(["column", "mean", "std", "note"])
+        writer.writerows([s.name, s.mean, s.std, s.note] for s in stats)
+
+    def summary(name: str, path: Path, indices: Sequence[int]) -> SplitSummary:
+        return SplitSummary(name, path, len(indices), sum(map(data.y.__getitem__, indices)))
+
+    peer_summaries = tuple(
+        summary(f"peer_{k}", paths[k + 1], shard) for k, shard in enumerate(shards, 1)
+    )
+    partition_path = processed / "partition.csv"
+    with atomic_text_writer(partition_path) as stream:
+        writer = csv.writer(stream, lineterminator="\n")
+        writer.writerow(["peer", "rows", "positives"])
+        writer.writerows([p.name, p.rows, p.positives] for p in peer_summaries)
+
+    notes = [f"{s.name}: {s.note}" for s in stats if s.note]
+    notes += _stale_peer_notes(out_root / "clients", peers)
+    return PrepareReport(
+        input=input_path,
+        rows=data.n_rows,
+        positives=data.n_positives,
+        features=data.n_features,
+        train=summary("train", paths[1], train),
+        test=summary("test", paths[0], test),
+        peers=peer_summaries,
+        stats_path=stats_path,
+        partition_path=partition_path,
+        notes=tuple(notes),
+    )
+
+
+def _check_classes(data: Dataset, path: Path) -> None:
+    n_pos = data.n_positives
+    counts = {0: data.n_rows - n_pos, 1: n_pos}
+    for cls, count in counts.items():
+        if count == 0:
+            raise DataError(
+                f"{path}: every row has label {1 - cls} in column {data.label!r}; "
+                "training needs rows of both classes (0 and 1)"
+            )
+        if count < 2:
+            raise DataError(
+                f"{path}: only 1 row has label {cls} in column {data.label!r}; "
+                "a stratified train/test split needs at least 2 rows of each class"
+            )
+
+
+def _check_peers(data: Dataset, train: Sequence[int], peers: int) -> None:
+    for cls, members in enumerate(by_class(data.y, train)):
+        if len(members) < peers:
+            raise DataError(
+                f"{peers} peers need at least {peers} training rows of each class, but the "
+                f"split leaves {len(members)} with label {cls}: use --peers {len(members)} "
+                "or fewer, a smaller --test-size, or more data"
+            )
+
+
+def _check_shards(
+    data: Dataset, shards: Sequence[Sequence[int]], scheme: PartitionScheme, alpha: float
+) -> None:
+    for k, shard in enumerate(shards, 1):
+        positives = sum(map(data.y.__getitem__, shard))
+        for cls, count in ((1, positives), (0, len(shard) - positives)):
+            if count == 0:
+                raise DataError(
+                    f"peer_{k} would get no training rows with label {cls} under "
+                    f"--partition {scheme} --alpha {alpha}: use fewer peers, a larger "
+                    "--alpha, or --partition iid"
+                )
+
+
+def _write_standardized(
+    data: Dataset, stats: Sequence[ColumnStats], where: bytearray, paths: Sequence[Path]
+) -> None:
+    means = [s.mean for s in stats]
+    stds = [s.std for s in stats]
+    header = header_line(data.features, data.label)
+    line_format = row_format(data.n_features)
+    with contextlib.ExitStack() as stack:
+        streams = [stack.enter_context(atomic_text_writer(path)) for path in paths]
+        for stream in streams:
+            stream.write(header)
+        test, train, shards = streams[0], streams[1], streams[2:]
+        for row, dest, cls in zip(data.rows(), where, data.y, strict=True):
+            line = line_format % (*map(truediv, map(sub, row, means), stds), cls)
+            if dest:
+                train.write(line)
+                shards[dest - 1].write(line)
+            else:
+                test.write(line)
+
+
+def _stale_peer_notes(clients: Path, peers: int) -> list[str]:
+    notes = []
+    for path in sorted(clients.glob("peer_*")):
+        number = path.name.removeprefix("peer_")
+        if number.isdigit() and int(number) > peers:
+            notes.append(f"{path} is left over from an earlier run with more peers")
+    return notes

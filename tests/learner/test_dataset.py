@@ -1,0 +1,125 @@
+"""Reading labelled numeric CSVs: the happy paths and every rejection."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from learner.dataset import Dataset, header_line, read_dataset, row_format
+from learner.errors import DataError
+
+
+def write(tmp_path: Path, text: str, name: str = "in.csv") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_reads_the_kaggle_layout_with_quoted_header_and_label(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        '"Time","V1","Amount","Class"\n0,-1.5,149.62,"0"\n1,0.25,2.69,"1"\n',
+    )
+    data = read_dataset(path)
+    assert data.features == ("Time", "V1", "Amount")
+    assert data.label == "Class"
+    assert list(data.x) == [0.0, -1.5, 149.62, 1.0, 0.25, 2.69]
+    assert data.y == b"\x00\x01"
+    assert (data.n_rows, data.n_features, data.n_positives) == (2, 3, 1)
+    assert list(data.row(1)) == [1.0, 0.25, 2.69]
+    assert [list(r) for r in data.rows()] == [[0.0, -1.5, 149.62], [1.0, 0.25, 2.69]]
+
+
+def test_label_anywhere_with_any_name_and_float_spellings(tmp_path: Path) -> None:
+    path = write(tmp_path, "a,default,b\n1,0.0,2\n3,1.0,4\n5,1,6\n7,0,8\n")
+    data = read_dataset(path, "default")
+    assert data.features == ("a", "b")
+    assert list(data.x) == [1, 2, 3, 4, 5, 6, 7, 8]
+    assert data.y == bytes([0, 1, 1, 0])
+
+
+def test_utf8_bom_blank_lines_and_crlf_are_accepted(tmp_path: Path) -> None:
+    path = tmp_path / "in.csv"
+    path.write_bytes(b"\xef\xbb\xbfx,Class\r\n1,0\r\n\r\n2,1\r\n")
+    data = read_dataset(path)
+    assert data.features == ("x",)
+    assert list(data.x) == [1.0, 2.0]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "empty file"),
+        ("\n\n", "empty file"),
+        ("a,Class\n", "a header but no data rows"),
+        ("a,b\n1,0\n", "no label column 'Class'; its columns are: a, b"),
+        ("Class\n1\n", "only the label column 'Class'"),
+        ("a,a,Class\n1,2,0\n", "row 1: column name 'a' appears twice"),
+        ("a,Class\n1,0\n2\n", "row 3: 1 cells, but the header has 2"),
+        ("a,Class\n1,0\n2,1,3\n", "row 3: 3 cells, but the header has 2"),
+        ("a,b,Class\n1,2,0\n1,x,1\n", "row 3, column 'b': 'x' is not a number"),
+        ("a,b,Class\n1,,0\n", "row 2, column 'b': empty cell"),
+        ("a,b,Class\n1,2,0\n1,nan,1\n", "row 3, column 'b': 'nan' is not a finite number"),
+        ("a,b,Class\n1,-inf,0\n", "row 2, column 'b': '-inf' is not a finite number"),
+        ("a,Class\n1,2\n", "row 2, column 'Class': the label must be 0 or 1, not '2'"),
+        ("a,Class\n1,0.5\n", "column 'Class': the label must be 0 or 1, not '0.5'"),
+        ("a,Class\n1,yes\n", "row 2, column 'Class': the label must be 0 or 1, not 'yes'"),
+        ("a,Class\n1,nan\n", "row 2, column 'Class': the label must be 0 or 1, not 'nan'"),
+        ('a,Class\n1,"0\n', "malformed CSV"),
+    ],
+)
+def test_bad_files_raise_one_line_naming_the_problem(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(DataError) as info:
+        read_dataset(path)
+    text_of_error = str(info.value)
+    assert message in text_of_error
+    assert str(path) in text_of_error
+    assert "\n" not in text_of_error
+
+
+def test_row_numbers_count_the_header_and_skipped_blank_lines(tmp_path: Path) -> None:
+    path = write(tmp_path, "a,Class\n1,0\n\n2,0\nbad,1\n")
+    with pytest.raises(DataError, match=r"row 5, column 'a'"):
+        read_dataset(path)
+
+
+def test_a_finite_row_whose_sum_overflows_is_accepted(tmp_path: Path) -> None:
+    path = write(tmp_path, "a,b,Class\n1e308,1e308,0\n")
+    assert list(read_dataset(path).x) == [1e308, 1e308]
+
+
+def test_missing_file_directory_and_non_utf8(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="no such file"):
+        read_dataset(tmp_path / "absent.csv")
+    with pytest.raises(DataError, match="is a directory"):
+        read_dataset(tmp_path)
+    path = tmp_path / "latin1.csv"
+    path.write_bytes(b"a,Class\n1,0\n\xe9\xff,1\n")
+    with pytest.raises(DataError, match="not UTF-8"):
+        read_dataset(path)
+
+
+def test_written_lines_read_back_identically(tmp_path: Path) -> None:
+    values = [0.1, -1 / 3, 1e-300, 123456789.123456789, -0.0]
+    path = tmp_path / "out.csv"
+    fmt = row_format(len(values))
+    path.write_text(
+        header_line(["a,b", "c", "d", "e", "f"], "Class") + fmt % (*values, 1), encoding="utf-8"
+    )
+    data = read_dataset(path)
+    assert data.features == ("a,b", "c", "d", "e", "f")
+    assert list(data.x) == values
+    assert data.y == b"\x01"
+
+
+def test_dataset_checks_its_shape() -> None:
+    from array import array
+
+    with pytest.raises(ValueError, match="n_rows"):
+        Dataset("m", ("a", "b"), "y", array("d", [1.0]), b"\x00")
+    with pytest.raises(ValueError, match="feature"):
+        Dataset("m", (), "y", array("d"), b"")

@@ -1,0 +1,197 @@
+"""`prepare`: every row lands once, train-only statistics, layout, errors."""
+
+from __future__ import annotations
+
+import csv
+import math
+import random
+import statistics
+from array import array
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from learner.dataset import Dataset, read_dataset
+from learner.errors import DataError
+from learner.prepare import ZERO_VARIANCE_NOTE, column_stats, prepare
+from learner.synth import write_synth
+
+
+def read_rows(path: Path) -> tuple[list[str], list[tuple[float, ...]]]:
+    with path.open(newline="") as stream:
+        reader = csv.reader(stream)
+        header = next(reader)
+        return header, [tuple(map(float, row)) for row in reader]
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("raw") / "cc.csv"
+    write_synth(path, 3000, fraud_rate=0.02, seed=11)
+    return path
+
+
+def test_every_row_lands_exactly_once_standardized_with_train_statistics(
+    synthetic: Path, tmp_path: Path
+) -> None:
+    report = prepare(synthetic, 3, tmp_path)
+    raw = read_dataset(synthetic)
+    _, stats_rows = read_rows_text(tmp_path / "processed" / "stats.csv")
+    means = [float(r[1]) for r in stats_rows]
+    stds = [float(r[2]) for r in stats_rows]
+    expected = Counter(
+        (*((v - m) / s for v, m, s in zip(row, means, stds, strict=True)), float(cls))
+        for row, cls in zip(raw.rows(), raw.y, strict=True)
+    )
+    header, test = read_rows(tmp_path / "processed" / "test.csv")
+    shards = [read_rows(tmp_path / "clients" / f"peer_{k}" / "train.csv")[1] for k in (1, 2, 3)]
+    _, train = read_rows(tmp_path / "processed" / "train.csv")
+    assert header == [*raw.features, "Class"]
+    assert Counter(test) + sum((Counter(s) for s in shards), Counter()) == expected
+    assert Counter(train) == sum((Counter(s) for s in shards), Counter())
+    # Train-only statistics: the training rows, and only they, end up with
+    # mean 0 and population standard deviation 1 in every column.
+    for j in range(raw.n_features):
+        column = [row[j] for row in train]
+        assert statistics.fmean(column) == pytest.approx(0.0, abs=1e-9)
+        assert statistics.pstdev(column) == pytest.approx(1.0, abs=1e-9)
+    assert abs(statistics.fmean(row[0] for row in test)) > 1e-6
+    assert (report.rows, report.positives, report.features) == (3000, 60, 30)
+    assert (report.train.rows, report.test.rows) == (len(train), len(test))
+    assert report.test.positives == 12  # round(60 * 0.2)
+    assert [p.rows for p in report.peers] == [len(s) for s in shards]
+
+
+def read_rows_text(path: Path) -> tuple[list[str], list[list[str]]]:
+    with path.open(newline="") as stream:
+        rows = list(csv.reader(stream))
+    return rows[0], rows[1:]
+
+
+def test_partition_csv_and_summary_lines(synthetic: Path, tmp_path: Path) -> None:
+    report = prepare(synthetic, 2, tmp_path, scheme="quantity", alpha=2.0, seed=3)
+    header, rows = read_rows_text(tmp_path / "processed" / "partition.csv")
+    assert header == ["peer", "rows", "positives"]
+    assert rows == [[p.name, str(p.rows), str(p.positives)] for p in report.peers]
+    assert sum(p.rows for p in report.peers) == report.train.rows
+    lines = report.lines()
+    assert lines[0].startswith(f"input   {synthetic}: 3000 rows, 30 features, 60 positives")
+    assert any(line.startswith("peer_2") and "positives" in line for line in lines)
+
+
+def test_same_seed_same_files(synthetic: Path, tmp_path: Path) -> None:
+    prepare(synthetic, 3, tmp_path / "a", scheme="dirichlet", alpha=5.0, seed=9)
+    prepare(synthetic, 3, tmp_path / "b", scheme="dirichlet", alpha=5.0, seed=9)
+    for rel in ("processed/train.csv", "processed/test.csv", "clients/peer_3/train.csv"):
+        assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes()
+
+
+def test_label_in_the_middle_with_another_name(tmp_path: Path) -> None:
+    rng = random.Random(4)
+    path = tmp_path / "loans.csv"
+    with path.open("w", newline="") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(["income", "debt", "default", "age", "const"])
+        for i in range(400):
+            writer.writerow(
+                [rng.gauss(50, 10), rng.gauss(5, 2), int(i % 4 == 0), rng.randint(18, 90), 7]
+            )
+    report = prepare(path, 2, tmp_path / "out", label="default")
+    header, rows = read_rows(tmp_path / "out" / "processed" / "train.csv")
+    assert header == ["income", "debt", "age", "const", "default"]
+    assert {row[-1] for row in rows} == {0.0, 1.0}
+    assert {row[3] for row in rows} == {0.0}  # a constant column: (7 - 7) / 1
+    stats_header, stats = read_rows_text(tmp_path / "out" / "processed" / "stats.csv")
+    assert stats_header == ["column", "mean", "std", "note"]
+    assert stats[3] == ["const", "7.0", "1.0", ZERO_VARIANCE_NOTE]
+    assert report.notes == (f"const: {ZERO_VARIANCE_NOTE}",)
+    assert (
+        (tmp_path / "out" / "processed" / "train.csv")
+        .read_text()
+        .splitlines()[1]
+        .endswith((",0", ",1"))
+    )
+
+
+def test_leftover_peer_directories_are_noted(synthetic: Path, tmp_path: Path) -> None:
+    prepare(synthetic, 4, tmp_path)
+    report = prepare(synthetic, 2, tmp_path)
+    assert any("peer_3 is left over" in note for note in report.notes)
+    assert any("peer_4 is left over" in note for note in report.notes)
+
+
+def write_labels(tmp_path: Path, labels: list[int]) -> Path:
+    path = tmp_path / "small.csv"
+    path.write_text("x,Class\n" + "".join(f"{i},{y}\n" for i, y in enumerate(labels)))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("labels", "kwargs", "message"),
+    [
+        ([0] * 20, {}, "every row has label 0 in column 'Class'; training needs rows of both"),
+        ([1] * 20, {}, "every row has label 1"),
+        ([0] * 19 + [1], {}, "only 1 row has label 1"),
+        (
+            [0] * 40 + [1] * 5,
+            {"peers": 5},
+            "5 peers need at least 5 training rows of each class, but the split leaves 4 "
+            "with label 1: use --peers 4 or fewer",
+        ),
+        (
+            [0] * 400 + [1] * 40,
+            {"peers": 8, "scheme": "dirichlet", "alpha": 0.01},
+            "would get no training rows with label",
+        ),
+    ],
+)
+def test_impossible_splits_say_what_to_change(
+    tmp_path: Path, labels: list[int], kwargs: dict[str, object], message: str
+) -> None:
+    args: dict[str, object] = {"peers": 2, **kwargs}
+    peers = args.pop("peers")
+    with pytest.raises(DataError, match=message) as info:
+        prepare(write_labels(tmp_path, labels), peers, tmp_path / "out", **args)  # type: ignore[arg-type]
+    assert "\n" not in str(info.value)
+    if args.get("scheme") == "dirichlet":
+        assert "fewer peers, a larger --alpha, or --partition iid" in str(info.value)
+        assert str(info.value).startswith("peer_")
+
+
+def test_bad_arguments_and_unusable_input(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="peers"):
+        prepare(tmp_path / "x.csv", 0, tmp_path)
+    with pytest.raises(ValueError, match="test_size"):
+        prepare(tmp_path / "x.csv", 1, tmp_path, test_size=1.0)
+    with pytest.raises(DataError, match="no such file"):
+        prepare(tmp_path / "x.csv", 1, tmp_path)
+    with pytest.raises(DataError, match="no label column 'label'; its columns are: x, Class"):
+        prepare(write_labels(tmp_path, [0, 1] * 5), 1, tmp_path, label="label")
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.floats(-1e6, 1e6), min_size=6, max_size=60),
+    st.integers(0, 10**6),
+)
+def test_column_stats_use_only_the_chosen_rows(values: list[float], seed: int) -> None:
+    n = len(values) // 2
+    x = array("d", values[: 2 * n])
+    data = Dataset("m", ("a", "b"), "y", x, bytes(n))
+    chosen = sorted(random.Random(seed).sample(range(n), max(1, n // 2)))
+    stats = column_stats(data, chosen)
+    # Overwrite every other row: the statistics must not move.
+    other = array("d", x)
+    for i in set(range(n)) - set(chosen):
+        other[2 * i] = other[2 * i + 1] = 1e9
+    assert column_stats(Dataset("m", ("a", "b"), "y", other, bytes(n)), chosen) == stats
+    for j, s in enumerate(stats):
+        column = [x[2 * i + j] for i in chosen]
+        assert s.mean == pytest.approx(statistics.fmean(column), rel=1e-12, abs=1e-9)
+        std = statistics.pstdev(column)
+        if std > 0:
+            assert s.std == pytest.approx(std, rel=1e-9, abs=1e-9)
+        assert math.isfinite(s.std) and s.std > 0
