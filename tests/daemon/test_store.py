@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import math
-import stat
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import daemon.store
@@ -29,6 +27,8 @@ from daemon.store import (
     RoundRow,
 )
 from learner.modelio import save_model
+from tests.crypto._support import FAST
+from tests.daemon._support import mode, set_cell, snapshot
 
 FEATURES = ("Time", "V1", "Amount")
 T0 = 1_700_000_000.25
@@ -67,23 +67,6 @@ def started(state_dir: Path, rounds: int = 0) -> HubStore:
     for r in range(rounds):
         store.commit(make_commit(r, metrics=r != 1))
     return store
-
-
-def snapshot(state_dir: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(state_dir.iterdir())}
-
-
-def mode(path: Path) -> int:
-    return stat.S_IMODE(path.stat().st_mode)
-
-
-def set_cell(path: Path, row: int, column: str, value: str) -> None:
-    """Replace one cell (row 1 is the header) and write the file back as fedd would."""
-    rows = list(csv.reader(path.read_text().splitlines()))
-    rows[row - 1][rows[0].index(column)] = value
-    out = io.StringIO()
-    csv.writer(out, lineterminator="\n").writerows(rows)
-    path.write_text(out.getvalue())
 
 
 # --- a fresh directory, start -----------------------------------------------------------
@@ -417,7 +400,7 @@ def test_a_failed_commit_stops_further_commits_until_reopened(
     assert HubStore.open(tmp_path).committed_round == 1
 
 
-@settings(max_examples=25, deadline=None)
+@FAST
 @given(data=st.data())
 def test_any_valid_rounds_read_back_identically(data: st.DataObject) -> None:
     seconds = st.floats(min_value=0, max_value=1e12, allow_nan=False, allow_infinity=False)
@@ -658,23 +641,23 @@ def test_not_utf8_is_refused_at_its_row(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "cut", "message"),
+    ("name", "keep", "message"),
     [
-        # The committed round's row is gone (cut at a line end, or mid-line: a torn line).
-        ("round_log.csv", 1, r"round_log.csv: no row for round 2, which global_model.csv holds"),
+        # The committed round's row is cut away (at its start, or mid-line: a torn line).
+        ("round_log.csv", 0, r"round_log.csv: no row for round 2, which global_model.csv holds"),
         ("round_log.csv", 7, r"round_log.csv: no row for round 2, which global_model.csv holds"),
-        ("perf_log.csv", 1, r"perf_log.csv: no row for committed round 2: rows are missing"),
+        ("perf_log.csv", 0, r"perf_log.csv: no row for committed round 2: rows are missing"),
         ("perf_log.csv", 10, r"perf_log.csv: no row for committed round 2: rows are missing"),
     ],
 )
 def test_truncated_logs_of_committed_rounds_are_refused(
-    tmp_path: Path, name: str, cut: int, message: str
+    tmp_path: Path, name: str, keep: int, message: str
 ) -> None:
     started(tmp_path, rounds=3)
     path = tmp_path / name
     text = path.read_text()
-    last = text[:-1].rsplit("\n", 1)[0] + "\n"  # the file without its last row
-    path.write_text(last if cut == 1 else text[: len(last) + cut])
+    start_of_last_row = len(text[:-1].rsplit("\n", 1)[0]) + 1
+    path.write_text(text[: start_of_last_row + keep])
     before = snapshot(tmp_path)
     with pytest.raises(StateError, match=message):
         HubStore.open(tmp_path)

@@ -2,46 +2,29 @@
 
 from __future__ import annotations
 
-import csv
 import errno
-import io
 import math
 import os
 import re
-import stat
 import tempfile
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from daemon.errors import ConfigError, StateError
 from daemon.hubfiles import PEER_FILES
 from daemon.store import HubStore
 from peer.state import IDENTITY, ROUNDS, PeerRoundRow, PeerState
+from tests.crypto._support import FAST
+from tests.daemon._support import mode, set_cell, snapshot
 
 T0 = 1_700_000_000.5
 
 
 def row(r: int = 0, *, auc: float = 0.75, status: str = "ok") -> PeerRoundRow:
     return PeerRoundRow(r, "plus", status, "", 1000, 0.5, 0.25, 0.125, auc, 2048, 4096, T0 + r)
-
-
-def mode(path: Path) -> int:
-    return stat.S_IMODE(path.stat().st_mode)
-
-
-def snapshot(state_dir: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(state_dir.iterdir())}
-
-
-def set_cell(path: Path, number: int, column: str, value: str) -> None:
-    rows = list(csv.reader(path.read_text().splitlines()))
-    rows[number - 1][rows[0].index(column)] = value
-    out = io.StringIO()
-    csv.writer(out, lineterminator="\n").writerows(rows)
-    path.write_text(out.getvalue())
 
 
 def test_peer_files_are_the_ones_the_hub_refuses() -> None:
@@ -127,7 +110,7 @@ def test_round_rows_check_their_fields(field: str, value: object, message: str) 
         PeerRoundRow(**values)  # type: ignore[arg-type]
 
 
-@settings(max_examples=40, deadline=None)
+@FAST
 @given(data=st.data())
 def test_any_valid_rows_read_back_identically(data: st.DataObject) -> None:
     seconds = st.floats(min_value=0, allow_nan=False, allow_infinity=False)
