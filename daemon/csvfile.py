@@ -361,7 +361,7 @@ def decode_cell(path: Path, number: int, column: Column, cell: str, *, where: st
 
 def key_value_table(name: str) -> Table:
     """A rewritten `key,value` file of text settings."""
-    return Table(name, (text_column("key"), text_column("value", allow_empty=True)), False)
+    return Table(name, (text_column("key"), text_column("value", allow_empty=True)), appended=False)
 
 
 def key_values(

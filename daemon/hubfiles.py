@@ -65,7 +65,7 @@ TIMESTAMP = float_column("created_at")  # Unix seconds
 MODEL = Table(
     "global_model.csv",
     (_round, text_column("parameter"), float_column("value", -math.inf, math.inf)),
-    False,
+    appended=False,
 )
 ROUND_LOG = Table(
     "round_log.csv",
@@ -80,17 +80,16 @@ ROUND_LOG = Table(
         text_column("status", choices=ROUND_STATUSES),
         text_column("reason", allow_empty=True),
     ),
-    True,
+    appended=True,
 )
 METRICS_LOG = Table(
     "metrics_log.csv",
     (
         _round,
-        *(float_column(name, 0.0, 1.0) for name in ("roc_auc", "pr_auc", "precision", "recall")),
-        float_column("f1", 0.0, 1.0),
+        *(float_column(n, 0.0, 1.0) for n in ("roc_auc", "pr_auc", "precision", "recall", "f1")),
         float_column("logloss"),
     ),
-    True,
+    appended=True,
 )
 PERF_LOG = Table(
     "perf_log.csv",
@@ -103,7 +102,7 @@ PERF_LOG = Table(
         int_column("bytes_in"),
         int_column("bytes_out"),
     ),
-    True,
+    appended=True,
 )
 CLIENT_PERF = Table(
     "client_perf.csv",
@@ -115,7 +114,7 @@ CLIENT_PERF = Table(
         float_column("cpu_s"),
         int_column("upload_bytes"),
     ),
-    True,
+    appended=True,
 )
 PEERS = Table(
     "peers.csv",
@@ -127,7 +126,7 @@ PEERS = Table(
         int_column("shard"),
         text_column("status", pattern=WORD),
     ),
-    False,
+    appended=False,
 )
 LOGS = (ROUND_LOG, METRICS_LOG, PERF_LOG, CLIENT_PERF)
 HUB_TABLES = (RUN, MODEL, *LOGS, PEERS)
@@ -224,8 +223,9 @@ class PerfRow:
     @classmethod
     def from_values(cls, *values: Any) -> PerfRow:
         """The inverse of `values`."""
-        stages = dict(zip(STAGES, values[3:9], strict=True))
-        return cls(values[0], values[1], values[2], stages, *values[9:])
+        end = 3 + len(STAGES)
+        stages = dict(zip(STAGES, values[3:end], strict=True))
+        return cls(values[0], values[1], values[2], stages, *values[end:])
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,6 +290,11 @@ class Commit:
         peers = [client.peer for client in self.clients]
         if len(set(peers)) != len(peers):
             raise ValueError("a peer appears twice among the commit's clients")
-        model = tuple(MODEL.columns[2].check(value) for value in self.model)
-        object.__setattr__(self, "model", model)
+        model = []
+        for index, value in enumerate(self.model):
+            try:
+                model.append(MODEL.columns[2].check(value))
+            except ValueError as exc:
+                raise ValueError(f"Commit.model[{index}] {exc}") from None
+        object.__setattr__(self, "model", tuple(model))
         object.__setattr__(self, "clients", tuple(self.clients))

@@ -220,9 +220,9 @@ def test_commit_refuses_bad_commits_before_writing(tmp_path: Path) -> None:
             "round 1",
         ),
         (lambda: make_commit(1, peers=("p1", "p1")), "appears twice"),
-        (lambda: make_commit(1, (0.0, math.nan)), "finite"),
-        (lambda: make_commit(1, (0.0, math.inf)), "finite"),
-        (lambda: make_commit(1, (0.0, True)), "must be a number"),
+        (lambda: make_commit(1, (0.0, math.nan)), r"Commit.model\[1\] must be a finite"),
+        (lambda: make_commit(1, (0.0, math.inf)), r"Commit.model\[1\] must be a finite"),
+        (lambda: make_commit(1, (0.0, True)), r"Commit.model\[1\] must be a number"),
     ],
 )
 def test_inconsistent_commits_are_refused(build: object, message: str) -> None:
