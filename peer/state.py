@@ -73,7 +73,7 @@ ROUNDS = Table(
         int_column("bytes_down"),
         float_column("finished_at"),
     ),
-    True,
+    appended=True,
 )
 
 
