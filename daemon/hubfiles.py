@@ -281,6 +281,7 @@ class Commit:
     clients: Sequence[ClientPerfRow]
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "clients", tuple(self.clients))
         number = self.round.round
         rounds = [self.perf.round, *(client.round for client in self.clients)]
         if self.metrics is not None:
@@ -297,4 +298,3 @@ class Commit:
             except ValueError as exc:
                 raise ValueError(f"Commit.model[{index}] {exc}") from None
         object.__setattr__(self, "model", tuple(model))
-        object.__setattr__(self, "clients", tuple(self.clients))

@@ -267,6 +267,14 @@ def test_rows_check_their_fields(build: object, message: str) -> None:
         build()  # type: ignore[operator]
 
 
+def test_a_commit_takes_its_clients_from_any_iterable() -> None:
+    made = make_commit(3)
+    again = Commit(made.round, made.model, made.metrics, made.perf, iter(made.clients))  # type: ignore[arg-type]
+    assert again.clients == made.clients == tuple(made.clients) and len(made.clients) == 2
+    with pytest.raises(ValueError, match="appears twice"):
+        Commit(made.round, made.model, None, made.perf, iter(made.clients * 2))  # type: ignore[arg-type]
+
+
 def test_rows_normalize_numbers() -> None:
     row = RoundRow(0, "off", 1, 2, 3, 3, 0, "ok", "")
     assert type(row.started_at) is float and type(row.duration_s) is float
