@@ -244,7 +244,7 @@ class Contents(Generic[T]):
         if self.torn is None:
             return ""
         if not self.torn:
-            return f"{self.path.name}: was empty; header written"
+            return f"{self.path.name}: was empty, without even its header"
         return (
             f"{self.path.name}: dropped a torn last line {self.torn[:60]!r} "
             "(a crash in the middle of an append)"

@@ -359,7 +359,7 @@ def test_an_interrupted_start_is_completed(tmp_path: Path) -> None:
     (tmp_path / "metrics_log.csv").write_text("")
     again = HubStore.open(tmp_path)
     assert sorted(again.reconciled) == [
-        "metrics_log.csv: was empty; header written",
+        "metrics_log.csv: was empty, without even its header",
         "perf_log.csv: created (missing after an interrupted start)",
         "round_log.csv: dropped a torn last line 'round,mo' (a crash in the middle of an append)",
     ]
