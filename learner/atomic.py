@@ -2,8 +2,13 @@
 
 The content goes to a temporary file in the target's directory, is flushed and
 fsynced, and then renamed over the target (`os.replace` is atomic on POSIX and
-Windows when both paths are on one file system). On any exception the
-temporary file is removed and the target is left untouched. The file gets
+Windows when both paths are on one file system). On POSIX the directory is
+fsynced after the rename too: the rename is a change to the directory, and
+until the directory is flushed a power loss can bring back the old file (or
+none) even though the new content itself reached the disk. On any exception
+the temporary file is removed and the target is left untouched, except when
+only that last directory flush fails: the new content is then in place but
+possibly not durable, and the error is raised all the same. The file gets
 mode 0600 from `tempfile.mkstemp`: what fedd writes is transaction data, models
 and logs of one institution, private by default.
 """
@@ -42,9 +47,22 @@ def atomic_text_writer(path: Path, *, newline: str = "") -> Iterator[TextIO]:
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(tmp, path)
+        _fsync_directory(path.parent)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise DataError(f"{path}: cannot write: {exc.strerror or exc}") from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Flush `directory`'s entries (a rename) to disk. POSIX only: Windows cannot
+    open a directory as a file, and NTFS journals the rename itself."""
+    if os.name != "posix":
+        return
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -65,3 +67,32 @@ def test_unwritable_target_is_a_data_error(tmp_path: Path) -> None:
     blocker.write_text("")
     with pytest.raises(DataError, match="cannot write"), atomic_text_writer(blocker / "x.csv"):
         pass
+
+
+def test_atomic_writer_flushes_the_file_then_renames_then_flushes_the_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A rename is durable only once its directory is flushed: the order matters.
+    events: list[str] = []
+    real_fsync, real_replace = os.fsync, os.replace
+    target = tmp_path / "f.csv"
+
+    def fsync(fd: int) -> None:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            same = (info.st_dev, info.st_ino) == (tmp_path.stat().st_dev, tmp_path.stat().st_ino)
+            events.append("fsync target dir" if same else "fsync other dir")
+        else:
+            events.append("fsync file")
+        real_fsync(fd)
+
+    def replace(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
+        events.append("replace")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    with atomic_text_writer(target) as stream:
+        stream.write("x\n")
+    assert events == ["fsync file", "replace", "fsync target dir"]
+    assert target.read_text() == "x\n"

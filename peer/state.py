@@ -1,0 +1,205 @@
+"""A peer's state directory (default `state/peer`): who it is, what each round did.
+
+Files (CSV, UTF-8, header first; conventions in `daemon.csvfile`):
+
+    identity.csv  key,value   `peer_id` and `created_at` (Unix seconds);
+                              replaced atomically, mode 0600
+    rounds.csv    round,mode,status,reason,n_samples,train_s,cpu_s,train_loss,
+                  local_roc_auc,bytes_up,bytes_down,finished_at
+                              one row per round the peer took part in,
+                              appended and fsynced
+
+`local_roc_auc` is undefined when the peer's shard holds a single class. It is
+then nan in memory and an empty cell on disk, which reads back as nan: an
+empty cell is what spreadsheets and CSV readers take for a missing value,
+while not all of them read the text `nan`. Every other cell must hold a value.
+
+Round numbers may repeat down rounds.csv, and may go back: a hub restarted
+after a crash runs its uncommitted round again under the same number, and a
+new run starts again from round 0. The log keeps what happened, in order.
+
+Hardening is that of the hub's store (`daemon.store`): every file is fully
+validated when opened; a last line of rounds.csv without its line end is an
+append a crash cut short, and is dropped (with an atomic rewrite and a line in
+`notes`); anything else that is not as fedd writes it raises `StateError`
+naming the file, the row and the column, before anything is written.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from crypto.errors import LocalProtocolError
+from crypto.secagg.fields import MAX_ROUND, check_peer_id
+from daemon.csvfile import (
+    Contents,
+    Table,
+    append_rows,
+    decode_cell,
+    float_column,
+    int_column,
+    key_value_table,
+    key_values,
+    normalize_fields,
+    read_table,
+    state_error,
+    text_column,
+    write_table,
+)
+from daemon.errors import ConfigError, StateError
+from daemon.hubfiles import HUB_TABLES, TIMESTAMP, WORD
+from daemon.statedir import open_state_dir, remove_leftovers
+
+__all__ = ["IDENTITY", "ROUNDS", "PeerRoundRow", "PeerState"]
+
+IDENTITY = key_value_table("identity.csv")
+_IDENTITY_KEYS = ("peer_id", "created_at")
+ROUNDS = Table(
+    "rounds.csv",
+    (
+        int_column("round", 0, MAX_ROUND),
+        text_column("mode", pattern=WORD),
+        text_column("status", pattern=WORD),
+        text_column("reason", allow_empty=True),
+        int_column("n_samples"),
+        float_column("train_s"),
+        float_column("cpu_s"),
+        float_column("train_loss"),
+        float_column("local_roc_auc", 0.0, 1.0, nan_as_empty=True),
+        int_column("bytes_up"),
+        int_column("bytes_down"),
+        float_column("finished_at"),
+    ),
+    appended=True,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PeerRoundRow:
+    """One round as this peer saw it. `status` and `mode` are short lowercase
+    words (ok, aborted, ...; off, full, plus); `local_roc_auc` may be nan."""
+
+    round: int
+    mode: str
+    status: str
+    reason: str
+    n_samples: int
+    train_s: float
+    cpu_s: float
+    train_loss: float
+    local_roc_auc: float
+    bytes_up: int
+    bytes_down: int
+    finished_at: float
+
+    def __post_init__(self) -> None:
+        normalize_fields(self, ROUNDS.columns)
+
+    def values(self) -> tuple[object, ...]:
+        """The row's cells in rounds.csv's column order."""
+        return tuple(getattr(self, name) for name in ROUNDS.header)
+
+
+class PeerState:
+    """A peer's state directory. Build it with `open`; one writer at a time.
+
+    Attributes: `peer_id`, `created_at` (of the identity), `notes` (what
+    `open` created, changed or repaired, one line each, for the log).
+    """
+
+    def __init__(self, state_dir: Path, peer_id: str, created_at: float) -> None:
+        """Private: use `PeerState.open`."""
+        self.state_dir = state_dir
+        self.peer_id = peer_id
+        self.created_at = created_at
+        self.notes: list[str] = []
+        self._rounds: list[PeerRoundRow] = []
+
+    @classmethod
+    def open(cls, state_dir: Path, *, peer_id: str | None = None) -> PeerState:
+        """Open (creating it, mode 0700, if missing) and validate `state_dir`.
+
+        The identity: the one in identity.csv, unless `peer_id` is given and
+        differs, in which case `peer_id` replaces it (and a note says so); with
+        no identity.csv, `peer_id` or else `peer-` and 8 random hex digits,
+        written to a new identity.csv.
+
+        Raises `ConfigError` if `peer_id` is not a valid peer id or the
+        directory cannot be created, read or written; `StateError` (naming
+        file, row and column) for corrupt or foreign state, before anything is
+        written.
+        """
+        state_dir = Path(state_dir)
+        if peer_id is not None:
+            try:
+                peer_id = check_peer_id(peer_id)
+            except LocalProtocolError as exc:
+                raise ConfigError(f"{peer_id!r} is not a usable peer id: {exc.reason}") from None
+        names = open_state_dir(state_dir, read_only=False)
+        foreign = sorted(names & {table.name for table in HUB_TABLES})
+        if foreign:
+            raise StateError(
+                f"{state_dir}: holds {foreign[0]}, the hub's state; "
+                "give the peer a state directory of its own"
+            )
+        identity = read_table(state_dir / IDENTITY.name, IDENTITY, IDENTITY.checked)
+        rounds = read_table(state_dir / ROUNDS.name, ROUNDS, PeerRoundRow)
+        known = None if identity is None else _identity(identity)
+        # Everything is valid: only now touch the disk.
+        if known is not None and (peer_id is None or peer_id == known[0]):
+            state = cls(state_dir, *known)
+        else:
+            state = cls(state_dir, peer_id or "peer-" + os.urandom(4).hex(), time.time())
+            rows = _identity_rows(state.peer_id, state.created_at)
+            write_table(state_dir / IDENTITY.name, IDENTITY, rows)
+            if known is None:
+                state.notes.append(f"{IDENTITY.name}: new identity {state.peer_id!r}")
+            else:
+                earlier = len(rounds.rows) if rounds else 0
+                state.notes.append(
+                    f"{IDENTITY.name}: peer id changed from {known[0]!r} to {state.peer_id!r} "
+                    f"as asked; the {earlier} earlier row(s) of {ROUNDS.name} were logged as "
+                    f"{known[0]!r}"
+                )
+        state._repair_rounds(rounds)
+        state.notes += remove_leftovers(state_dir, names, (IDENTITY, ROUNDS), dry_run=False)
+        return state
+
+    def _repair_rounds(self, rounds: Contents[PeerRoundRow] | None) -> None:
+        path = self.state_dir / ROUNDS.name
+        if rounds is None:
+            write_table(path, ROUNDS, [])
+            return
+        self._rounds = [row for _, row in rounds.rows]
+        if rounds.damage():
+            write_table(path, ROUNDS, [row.values() for row in self._rounds])
+            self.notes.append(rounds.damage())
+
+    def log_round(self, row: PeerRoundRow) -> None:
+        """Append `row` to rounds.csv and fsync it. Raises `ConfigError` if it cannot."""
+        append_rows(self.state_dir / ROUNDS.name, ROUNDS, [row.values()])
+        self._rounds.append(row)
+
+    def rounds(self) -> list[PeerRoundRow]:
+        """Every logged round, in the order logged."""
+        return list(self._rounds)
+
+
+def _identity(contents: Contents[tuple[str, str]]) -> tuple[str, float]:
+    """The (peer_id, created_at) of a valid identity.csv; StateError otherwise."""
+    entries = key_values(contents, required=_IDENTITY_KEYS, known=_IDENTITY_KEYS)
+    [(number, peer_id)] = entries["peer_id"]
+    try:
+        checked = check_peer_id(peer_id)
+    except LocalProtocolError as exc:
+        raise state_error(contents.path, exc.reason, row=number, column="value") from None
+    [(number, stamp)] = entries["created_at"]
+    created_at: float = decode_cell(contents.path, number, TIMESTAMP, stamp, where="value")
+    return checked, created_at
+
+
+def _identity_rows(peer_id: str, created_at: float) -> list[tuple[str, str]]:
+    return [("peer_id", peer_id), ("created_at", repr(created_at))]

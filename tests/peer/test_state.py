@@ -1,0 +1,261 @@
+"""A peer's CSV state: its identity, its round log, and what a crash or a stranger leaves."""
+
+from __future__ import annotations
+
+import errno
+import math
+import os
+import re
+import tempfile
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from daemon.errors import ConfigError, StateError
+from daemon.hubfiles import PEER_FILES
+from daemon.store import HubStore
+from peer.state import IDENTITY, ROUNDS, PeerRoundRow, PeerState
+from tests.crypto._support import FAST
+from tests.daemon._support import mode, set_cell, snapshot
+
+T0 = 1_700_000_000.5
+
+
+def row(r: int = 0, *, auc: float = 0.75, status: str = "ok") -> PeerRoundRow:
+    return PeerRoundRow(r, "plus", status, "", 1000, 0.5, 0.25, 0.125, auc, 2048, 4096, T0 + r)
+
+
+def test_peer_files_are_the_ones_the_hub_refuses() -> None:
+    assert (IDENTITY.name, ROUNDS.name) == PEER_FILES
+
+
+def test_a_new_directory_gets_a_private_random_identity(tmp_path: Path) -> None:
+    state_dir = tmp_path / "state" / "peer"
+    state = PeerState.open(state_dir)
+    assert re.fullmatch(r"peer-[0-9a-f]{8}", state.peer_id)
+    assert state.notes == [f"identity.csv: new identity {state.peer_id!r}"]
+    assert mode(state_dir) == 0o700
+    assert (state_dir / "identity.csv").read_text() == (
+        f"key,value\npeer_id,{state.peer_id}\ncreated_at,{state.created_at!r}\n"
+    )
+    assert (state_dir / "rounds.csv").read_text() == ",".join(ROUNDS.header) + "\n"
+    assert ROUNDS.header == tuple(PeerRoundRow.__dataclass_fields__)
+    assert {p.name: mode(p) for p in state_dir.iterdir()} == {
+        "identity.csv": 0o600,
+        "rounds.csv": 0o600,
+    }
+    again = PeerState.open(state_dir)
+    assert (again.peer_id, again.created_at, again.notes) == (state.peer_id, state.created_at, [])
+    assert PeerState.open(tmp_path / "other").peer_id != state.peer_id
+
+
+def test_a_given_peer_id_is_used_and_replaces_a_different_one(tmp_path: Path) -> None:
+    first = PeerState.open(tmp_path, peer_id="bank-a")
+    assert first.peer_id == "bank-a"
+    first.log_round(row(0))
+    assert PeerState.open(tmp_path, peer_id="bank-a").notes == []
+    assert PeerState.open(tmp_path).peer_id == "bank-a"
+    changed = PeerState.open(tmp_path, peer_id="bank-b")
+    assert changed.peer_id == "bank-b"
+    assert changed.notes == [
+        "identity.csv: peer id changed from 'bank-a' to 'bank-b' as asked; "
+        "the 1 earlier row(s) of rounds.csv were logged as 'bank-a'"
+    ]
+    assert "peer_id,bank-b\n" in (tmp_path / "identity.csv").read_text()
+    assert PeerState.open(tmp_path).peer_id == "bank-b"
+
+
+@pytest.mark.parametrize("bad", ["", "has space", "comma,id", "x" * 65, "quote'd"])
+def test_an_unusable_peer_id_is_a_config_error_before_anything_is_made(
+    tmp_path: Path, bad: str
+) -> None:
+    with pytest.raises(ConfigError, match=r"is not a usable peer id: peer id must be 1-64"):
+        PeerState.open(tmp_path / "peer", peer_id=bad)
+    assert not (tmp_path / "peer").exists()
+
+
+def test_rounds_are_appended_and_read_back(tmp_path: Path) -> None:
+    state = PeerState.open(tmp_path, peer_id="p1")
+    rows = [row(0), row(1, auc=math.nan, status="aborted"), row(1), row(0)]  # repeats are legal
+    for r in rows:
+        state.log_round(r)
+    lines = (tmp_path / "rounds.csv").read_text().splitlines()
+    assert lines[1] == "0,plus,ok,,1000,0.5,0.25,0.125,0.75,2048,4096,1700000000.5"
+    # An undefined ROC-AUC (a single-class shard) is an empty cell on disk, nan in memory.
+    assert lines[2] == "1,plus,aborted,,1000,0.5,0.25,0.125,,2048,4096,1700000001.5"
+    read = PeerState.open(tmp_path).rounds()
+    assert len(read) == 4 and math.isnan(read[1].local_roc_auc)
+    assert [read[i] for i in (0, 2, 3)] == [rows[i] for i in (0, 2, 3)]
+    assert read[1].values()[:8] == rows[1].values()[:8]
+    assert all(a is b for a, b in zip(state.rounds(), rows, strict=True))
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("local_roc_auc", 1.5, r"local_roc_auc must be in \[0.0, 1.0\]"),
+        ("train_loss", math.nan, "train_loss must be a finite number"),
+        ("n_samples", -1, "n_samples must be in"),
+        ("status", "OK!", "status 'OK!' does not match"),
+        ("reason", "a\nb", "holds a control character"),
+        ("finished_at", "now", "finished_at must be a number"),
+    ],
+)
+def test_round_rows_check_their_fields(field: str, value: object, message: str) -> None:
+    values = dict(zip(ROUNDS.header, row().values(), strict=True))
+    values[field] = value
+    with pytest.raises(ValueError, match=message):
+        PeerRoundRow(**values)  # type: ignore[arg-type]
+
+
+@FAST
+@given(data=st.data())
+def test_any_valid_rows_read_back_identically(data: st.DataObject) -> None:
+    seconds = st.floats(min_value=0, allow_nan=False, allow_infinity=False)
+    word = st.from_regex(r"[a-z0-9][a-z0-9_+.-]{0,31}", fullmatch=True)
+    count = st.integers(0, 2**63 - 1)
+    rows = data.draw(
+        st.lists(
+            st.builds(
+                PeerRoundRow,
+                st.integers(0, 2**31 - 1),
+                word,
+                word,
+                st.text(st.characters(blacklist_categories=("Cc", "Cs")), max_size=40),
+                count,
+                seconds,
+                seconds,
+                seconds,
+                st.floats(min_value=0, max_value=1),  # nan included
+                count,
+                count,
+                seconds,
+            ),
+            max_size=8,
+        )
+    )
+    with tempfile.TemporaryDirectory() as name:
+        state = PeerState.open(Path(name), peer_id="p1")
+        for r in rows:
+            state.log_round(r)
+        read = PeerState.open(Path(name)).rounds()
+    # Compare cell by cell as written: nan != nan, but both render as an empty cell.
+    assert [ROUNDS.cells(r.values()) for r in read] == [ROUNDS.cells(r.values()) for r in rows]
+    assert [r.values()[:8] for r in read] == [r.values()[:8] for r in rows]
+
+
+def test_a_torn_last_line_is_dropped_with_a_note(tmp_path: Path) -> None:
+    state = PeerState.open(tmp_path, peer_id="p1")
+    state.log_round(row(0))
+    whole = snapshot(tmp_path)
+    with open(tmp_path / "rounds.csv", "a") as f:
+        f.write("1,plus,ok,,10")
+    again = PeerState.open(tmp_path)
+    assert again.notes == [
+        "rounds.csv: dropped a torn last line '1,plus,ok,,10' (a crash in the middle of an append)"
+    ]
+    assert snapshot(tmp_path) == whole
+    assert mode(tmp_path / "rounds.csv") == 0o600
+    again.log_round(row(1))
+    assert PeerState.open(tmp_path).rounds() == [row(0), row(1)]
+
+
+def test_a_torn_header_and_leftover_temporaries_are_cleaned_up(tmp_path: Path) -> None:
+    PeerState.open(tmp_path, peer_id="p1")
+    (tmp_path / "rounds.csv").write_text("round,mo")
+    (tmp_path / ".identity.csv.k2j_x9.tmp").write_text("peer_id,")
+    again = PeerState.open(tmp_path)
+    assert again.notes == [
+        "rounds.csv: dropped a torn last line 'round,mo' (a crash in the middle of an append)",
+        ".identity.csv.k2j_x9.tmp: removed, left over from an interrupted write",
+    ]
+    assert (tmp_path / "rounds.csv").read_text() == ",".join(ROUNDS.header) + "\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["identity.csv", "rounds.csv"]
+
+
+@pytest.mark.parametrize(
+    ("name", "number", "column", "value", "message"),
+    [
+        ("rounds.csv", 2, "local_roc_auc", "nan", "'nan' is not a number"),
+        ("rounds.csv", 2, "local_roc_auc", "1.01", r"must be in \[0.0, 1.0\]"),
+        ("rounds.csv", 3, "train_loss", "", "'' is not a number"),
+        ("rounds.csv", 3, "bytes_up", "2e3", "'2e3' is not an integer"),
+        ("rounds.csv", 2, "round", "-1", "must be in"),
+        ("identity.csv", 2, "value", "p 1", "peer id must be 1-64"),
+        ("identity.csv", 3, "value", "", "'' is not a number"),
+        ("identity.csv", 3, "key", "peer_id", r"'peer_id' appears again \(first at row 2\)"),
+        ("identity.csv", 3, "key", "secret", "unknown key 'secret'"),
+    ],
+)
+def test_a_bad_cell_is_named_by_file_row_and_column(
+    tmp_path: Path, name: str, number: int, column: str, value: str, message: str
+) -> None:
+    state = PeerState.open(tmp_path, peer_id="p1")
+    state.log_round(row(0))
+    state.log_round(row(1))
+    set_cell(tmp_path / name, number, column, value)
+    before = snapshot(tmp_path)
+    with pytest.raises(StateError, match=rf"{name} row {number}, column '{column}': {message}"):
+        PeerState.open(tmp_path, peer_id="p2")
+    assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        ("rounds.csv", "round,mode\n", "rounds.csv row 1: the header must be"),
+        ("rounds.csv", "round,mode,status\n0,off\n", "rounds.csv row 1: the header must be"),
+        ("identity.csv", "peer_id,created_at\n", "identity.csv row 1: the header must be"),
+        ("identity.csv", "key,value\npeer_id,p1\n", "identity.csv: no 'created_at' row"),
+        ("identity.csv", "key,value\npeer_id,p1\ncreated_at,1.0", "cut short"),
+        ("identity.csv", "", "identity.csv: the file is empty"),
+    ],
+)
+def test_malformed_files_are_refused(tmp_path: Path, name: str, text: str, message: str) -> None:
+    PeerState.open(tmp_path, peer_id="p1").log_round(row(0))
+    (tmp_path / name).write_text(text)
+    before = snapshot(tmp_path)
+    with pytest.raises(StateError, match=message):
+        PeerState.open(tmp_path)
+    assert snapshot(tmp_path) == before
+
+
+def test_a_hub_state_directory_is_foreign(tmp_path: Path) -> None:
+    HubStore.open(tmp_path).start("run-1", ("a",), {})
+    before = snapshot(tmp_path)
+    with pytest.raises(StateError, match=r"holds client_perf\.csv, the hub's state"):
+        PeerState.open(tmp_path)
+    assert snapshot(tmp_path) == before
+
+
+def test_a_failed_append_is_taken_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    state = PeerState.open(tmp_path, peer_id="p1")
+    state.log_round(row(0))
+    whole = snapshot(tmp_path)
+    real_write = os.write
+
+    def disk_full(fd: int, data: bytes) -> int:
+        monkeypatch.setattr(os, "write", full)
+        return real_write(fd, data[:7])  # part of the row reaches the file
+
+    def full(fd: int, data: bytes) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "write", disk_full)
+    with pytest.raises(ConfigError, match=r"rounds\.csv: cannot append: No space left on device"):
+        state.log_round(row(1))
+    monkeypatch.setattr(os, "write", real_write)
+    assert snapshot(tmp_path) == whole
+    assert state.rounds() == [row(0)]
+    state.log_round(row(2))
+    assert PeerState.open(tmp_path).rounds() == [row(0), row(2)]
+
+
+def test_appending_to_a_vanished_log_is_a_config_error(tmp_path: Path) -> None:
+    state = PeerState.open(tmp_path, peer_id="p1")
+    (tmp_path / "rounds.csv").unlink()
+    with pytest.raises(ConfigError, match=r"rounds\.csv: cannot append: No such file"):
+        state.log_round(row(0))
+    assert not (tmp_path / "rounds.csv").exists()
