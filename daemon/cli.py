@@ -21,6 +21,7 @@ import click
 
 from crypto.errors import ParameterError
 from daemon.demo import run_demo
+from daemon.errors import ConfigError, StateError
 from daemon.simulate import DROPOUT_STAGES, RoundReport, SimConfig, run_simulation
 from learner.centralized import TrainConfig, run_centralized
 from learner.errors import DataError
@@ -35,7 +36,7 @@ __all__ = ["main"]
 EXIT_USER_ERROR = 1
 
 # Exceptions whose message is written for the user: print it, exit non-zero.
-USER_ERRORS: tuple[type[Exception], ...] = (DataError, ParameterError)
+USER_ERRORS: tuple[type[Exception], ...] = (DataError, ParameterError, ConfigError, StateError)
 
 
 class _FeddGroup(click.Group):
@@ -55,8 +56,10 @@ class _FeddGroup(click.Group):
 )
 @click.version_option(package_name="fedd")
 @click.option("-v", "--verbose", count=True, help="More log output (repeat for debug).")
-def main(verbose: int) -> None:
+@click.pass_context
+def main(ctx: click.Context, verbose: int) -> None:
     """fedd: federated fraud-detection training with secure aggregation."""
+    ctx.obj = verbose
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(
         level=level,
@@ -257,12 +260,25 @@ def train_centralized(
 @main.command("demo")
 @click.option("--out", type=_DIR, default=None, help="Base directory [default: current directory].")
 @click.option("--rows", type=click.IntRange(min=1), default=KAGGLE_ROWS, help="Rows to synthesize.")
-@click.option("--peers", type=click.IntRange(min=1), default=3)
+@click.option("--peers", type=click.IntRange(min=2), default=3, help="Peer processes.")
+@click.option("--rounds", type=click.IntRange(min=1), default=5, help="Federated rounds.")
+@click.option(
+    "--secagg",
+    type=click.Choice(["off", "full", "plus"]),
+    default="full",
+    help="Plain FedAvg, SecAgg, or SecAgg+.",
+)
 @click.option("--quiet", is_flag=True, help="No progress display.")
-def demo(*, out: Path | None, rows: int, peers: int, quiet: bool) -> None:
-    """Run the pipeline end to end on local data (synthesized if absent)."""
+def demo(*, out: Path | None, rows: int, peers: int, rounds: int, secagg: str, quiet: bool) -> None:
+    """Run the whole pipeline locally: data, shards, baseline, hub and peers, comparison."""
     run_demo(
-        Path.cwd() if out is None else out, rows=rows, peers=peers, quiet=quiet, echo=click.echo
+        Path.cwd() if out is None else out,
+        rows=rows,
+        peers=peers,
+        rounds=rounds,
+        secagg=secagg,
+        quiet=quiet,
+        echo=click.echo,
     )
 
 
@@ -394,3 +410,223 @@ def _sim_row(r: RoundReport) -> str:
         f"{r.hub_seconds:>8.3f} {r.peer_seconds_median:>8.4f} {r.round_seconds:>8.3f} "
         f"{r.peer_bytes_up_median:>10} {r.peer_bytes_down_median:>10} {exact:>5}"
     )
+
+
+# --- daemons and status -------------------------------------------------------------
+
+
+def _daemon_logging(ctx: click.Context) -> None:
+    """Daemons log what they do (INFO) unless -v asked for more."""
+    verbose = ctx.find_root().obj or 0
+    logging.getLogger("fedd").setLevel(logging.DEBUG if verbose else logging.INFO)
+
+
+@main.group()
+def start() -> None:
+    """Start a long-running daemon: the hub, or a peer."""
+
+
+@start.command("hub")
+@click.option("--bind", default="tcp://*:5555", help="ZeroMQ address to bind the ROUTER to.")
+@click.option("--state-dir", type=_DIR, default=Path("state/hub"), help="CSV state directory.")
+@click.option("--min-peers", type=click.IntRange(1), default=3, help="Peers needed per round.")
+@click.option(
+    "--rounds", type=click.IntRange(0), default=10, help="Rounds to run (0: until stopped)."
+)
+@click.option(
+    "--secagg",
+    type=click.Choice(["off", "full", "plus"]),
+    default="full",
+    help="Plain FedAvg, SecAgg, or SecAgg+.",
+)
+@click.option(
+    "--threshold",
+    type=click.IntRange(1),
+    default=None,
+    help="Secure rounds: Shamir threshold t (default: chosen per round). "
+    "Plain rounds: minimum updates.",
+)
+@click.option("--eval-test", type=_PATH, default=None, help="Test CSV to evaluate every round on.")
+@click.option("--label", default="Class", help="Label column of --eval-test.")
+@click.option("--local-epochs", type=click.IntRange(1, 1000), default=1, help="Epochs per round.")
+@click.option("--lr", type=_FiniteFloat(0.0, min_open=True), default=0.1, help="Learning rate.")
+@click.option("--batch-size", type=click.IntRange(1), default=512, help="Minibatch rows.")
+@click.option("--l2", type=_FiniteFloat(0.0), default=0.0, help="L2 penalty.")
+@click.option("--class-weight", type=click.Choice(CLASS_WEIGHTS), default="none")
+@click.option("--seed", type=click.IntRange(0), default=42, help="Training seed (plus round).")
+@click.option(
+    "--stage-timeout",
+    type=_FiniteFloat(0.0, min_open=True),
+    default=30.0,
+    help="Seconds a protocol stage waits for silent peers.",
+)
+@click.option(
+    "--train-timeout",
+    type=_FiniteFloat(0.0, min_open=True),
+    default=300.0,
+    help="Seconds peers get for local training plus their first upload.",
+)
+@click.option(
+    "--heartbeat", type=_FiniteFloat(0.01, 60.0), default=1.0, help="Seconds between heartbeats."
+)
+@click.option(
+    "--liveness",
+    type=_FiniteFloat(0.05),
+    default=10.0,
+    help="Seconds of silence after which a peer counts as gone.",
+)
+@click.option(
+    "--join-window",
+    type=_FiniteFloat(0.0),
+    default=1.0,
+    help="Seconds without new registrations before a round starts.",
+)
+@click.option("--exit-when-done", is_flag=True, help="Exit 0 after the last round.")
+@click.pass_context
+def start_hub(
+    ctx: click.Context,
+    *,
+    bind: str,
+    state_dir: Path,
+    min_peers: int,
+    rounds: int,
+    secagg: str,
+    threshold: int | None,
+    eval_test: Path | None,
+    label: str,
+    local_epochs: int,
+    lr: float,
+    batch_size: int,
+    l2: float,
+    class_weight: str,
+    seed: int,
+    stage_timeout: float,
+    train_timeout: float,
+    heartbeat: float,
+    liveness: float,
+    join_window: float,
+    exit_when_done: bool,
+) -> None:
+    """Run the hub: coordinate rounds, aggregate, keep the CSV state."""
+    from daemon.hub import Hub, HubConfig
+
+    _daemon_logging(ctx)
+    config = HubConfig(
+        bind=bind,
+        state_dir=state_dir,
+        min_peers=min_peers,
+        rounds=rounds,
+        secagg=secagg,
+        threshold=threshold,
+        eval_test=eval_test,
+        label=label,
+        local_epochs=local_epochs,
+        lr=lr,
+        batch_size=batch_size,
+        l2=l2,
+        class_weight=class_weight,
+        seed=seed,
+        stage_timeout=stage_timeout,
+        train_timeout=train_timeout,
+        heartbeat_s=heartbeat,
+        liveness_s=liveness,
+        join_window=join_window,
+        exit_when_done=exit_when_done,
+    )
+    sys.exit(Hub(config).run())
+
+
+def _fault(value: str | None) -> str | None:
+    if value is None:
+        return None
+    kind, _, stage = value.partition(":")
+    if kind != "exit-at" or not stage:
+        raise click.BadParameter("use exit-at:STAGE", param_hint="--fault")
+    return stage
+
+
+@start.command("peer")
+@click.option("--connect", default="tcp://127.0.0.1:5555", help="The hub's address.")
+@click.option("--data", "data_path", type=_PATH, required=True, help="This peer's training CSV.")
+@click.option("--state-dir", type=_DIR, default=Path("state/peer"), help="CSV state directory.")
+@click.option("--label", default="Class", help="Label column of --data.")
+@click.option("--peer-id", default=None, help="Id to register under (default: kept in state).")
+@click.option(
+    "--fault",
+    default=None,
+    metavar="exit-at:STAGE",
+    help="TESTING ONLY: exit abruptly at STAGE of the first round (training, "
+    "advertise-keys, share-keys, masked-input, unmask).",
+)
+@click.pass_context
+def start_peer(
+    ctx: click.Context,
+    *,
+    connect: str,
+    data_path: Path,
+    state_dir: Path,
+    label: str,
+    peer_id: str | None,
+    fault: str | None,
+) -> None:
+    """Run a peer: train locally each round and upload (masked) updates."""
+    from peer.agent import PeerAgent, PeerConfig
+
+    _daemon_logging(ctx)
+    config = PeerConfig(
+        connect=connect,
+        data=data_path,
+        state_dir=state_dir,
+        label=label,
+        peer_id=peer_id,
+        fault_stage=_fault(fault),
+    )
+    sys.exit(PeerAgent(config).run())
+
+
+_HUB = click.option("--hub", default="tcp://127.0.0.1:5555", help="The hub's address.")
+_JSON = click.option("--json", "as_json", is_flag=True, help="Print the hub's JSON data.")
+_WAIT = click.option(
+    "--timeout", type=_FiniteFloat(0.1, 600.0), default=3.0, help="Seconds to wait for the hub."
+)
+
+
+def _show_status(topic: str, hub: str, as_json: bool, timeout: float, last: int = 10) -> None:
+    from daemon.status import query, render
+
+    reply = query(hub, topic, last=last, timeout_s=timeout)
+    if as_json:
+        click.echo(json.dumps(reply.data, sort_keys=True))
+    else:
+        for line in render(reply):
+            click.echo(line)
+
+
+@main.group(invoke_without_command=True)
+@_HUB
+@_JSON
+@_WAIT
+@click.pass_context
+def status(ctx: click.Context, *, hub: str, as_json: bool, timeout: float) -> None:
+    """The hub's current round, stage, peers and last results."""
+    if ctx.invoked_subcommand is None:
+        _show_status("summary", hub, as_json, timeout)
+
+
+@status.command("peers")
+@_HUB
+@_JSON
+@_WAIT
+def status_peers(*, hub: str, as_json: bool, timeout: float) -> None:
+    """Registered peers, their status and when they were last heard."""
+    _show_status("peers", hub, as_json, timeout)
+
+
+@status.command("rounds")
+@_HUB
+@_JSON
+@_WAIT
+@click.option("--last", type=click.IntRange(1, 10_000), default=10, help="How many rounds.")
+def status_rounds(*, hub: str, as_json: bool, timeout: float, last: int) -> None:
+    """The last rounds: outcome, peers, timing and metrics."""
+    _show_status("rounds", hub, as_json, timeout, last)

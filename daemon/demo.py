@@ -5,6 +5,13 @@ Layout under the base directory (default: the current directory):
     data/creditcard.csv   used if present, else synthesized
     data/processed/...    data/clients/peer_*/train.csv   (see learner.prepare)
     outputs/models/...    outputs/metrics/...
+    state/hub/...         the hub's CSV state (started fresh by every demo)
+    state/peer_*/...      each peer's CSV state; state/*.log the daemons' logs
+
+The federated step runs the real daemons: a hub and one peer per shard as
+child processes on a free loopback port, for `rounds` secure rounds. The
+centralized baseline trains for as many epochs as the federation does in
+total (rounds x local epochs), so the two see the data equally often.
 
 Each step is one function taking the shared `DemoRun` and printing what it
 did; `STEPS` lists them in order, so a new stage (the federated rounds) is one
@@ -13,11 +20,16 @@ more function in that tuple.
 
 from __future__ import annotations
 
+import csv
+import shutil
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from learner.centralized import CentralizedResult, run_centralized
+from daemon.errors import ConfigError
+from daemon.launch import Federation
+from learner.centralized import CentralizedResult, TrainConfig, run_centralized
 from learner.prepare import PrepareReport, prepare
 from learner.progress import StagedProgress, progress_display, stage
 from learner.synth import KAGGLE_ROWS, write_synth
@@ -32,10 +44,13 @@ class DemoRun:
     base: Path
     rows: int
     peers: int
+    rounds: int
+    secagg: str
     echo: Callable[[str], None]
     progress: StagedProgress | None
     prepared: PrepareReport | None = field(default=None)
     centralized: CentralizedResult | None = field(default=None)
+    federated: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def data_dir(self) -> Path:
@@ -48,6 +63,10 @@ class DemoRun:
     @property
     def outputs_dir(self) -> Path:
         return self.base / "outputs"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.base / "state"
 
 
 def _data_step(run: DemoRun) -> None:
@@ -67,16 +86,118 @@ def _prepare_step(run: DemoRun) -> None:
 def _centralized_step(run: DemoRun) -> None:
     processed = run.data_dir / "processed"
     run.centralized = run_centralized(
-        processed / "train.csv", processed / "test.csv", run.outputs_dir, progress=run.progress
+        processed / "train.csv",
+        processed / "test.csv",
+        run.outputs_dir,
+        config=TrainConfig(epochs=run.rounds * LOCAL_EPOCHS),
+        progress=run.progress,
     )
     for line in run.centralized.lines():
         run.echo(line)
+
+
+LOCAL_EPOCHS = 1
+# Generous: the hub exits by itself after the last round; this only bounds a hang.
+_FEDERATION_TIMEOUT = 1800.0
+
+
+def _federated_step(run: DemoRun) -> None:
+    if run.state_dir.exists():
+        shutil.rmtree(run.state_dir)  # the demo's own state: every demo starts fresh
+    processed = run.data_dir / "processed"
+    hub_state = run.state_dir / "hub"
+    with Federation(run.state_dir) as fed:
+        hub = fed.hub(
+            hub_state,
+            "--min-peers",
+            str(run.peers),
+            "--rounds",
+            str(run.rounds),
+            "--secagg",
+            run.secagg,
+            "--eval-test",
+            str(processed / "test.csv"),
+            "--local-epochs",
+            str(LOCAL_EPOCHS),
+            "--exit-when-done",
+        )
+        for k in range(1, run.peers + 1):
+            fed.peer(
+                f"peer_{k}",
+                run.data_dir / "clients" / f"peer_{k}" / "train.csv",
+                run.state_dir / f"peer_{k}",
+            )
+        run.echo(
+            f"hub on {fed.address}, {run.peers} peers, {run.rounds} rounds, "
+            f"secagg {run.secagg} (logs in {run.state_dir})"
+        )
+        shown = 0
+        deadline = time.monotonic() + _FEDERATION_TIMEOUT
+        while hub.alive() and time.monotonic() < deadline:
+            shown = _show_rounds(run, hub_state, shown)
+            if any(not c.alive() and c.popen.returncode for c in fed.children):
+                break
+            time.sleep(0.2)
+        _show_rounds(run, hub_state, shown)
+        failed = [c for c in fed.children if not c.alive() and c.popen.returncode]
+        if hub.alive() or failed:
+            names = ", ".join(f"{c.name} (exit {c.popen.returncode})" for c in failed) or "hub"
+            raise ConfigError(f"the federation did not finish: {names}; see {run.state_dir}/*.log")
+    run.federated = _read_rows(hub_state / "metrics_log.csv")
+
+
+def _read_rows(path: Path) -> list[dict[str, str]]:
+    if not path.exists():
+        return []
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def _show_rounds(run: DemoRun, hub_state: Path, shown: int) -> int:
+    """Echo the rounds committed since the last call; returns how many are shown now."""
+    rounds = _read_rows(hub_state / "round_log.csv")
+    metrics = {r["round"]: r for r in _read_rows(hub_state / "metrics_log.csv")}
+    for row in rounds[shown:]:
+        m = metrics.get(row["round"])
+        scores = (
+            (
+                f"  roc_auc {float(m['roc_auc']):.4f}  pr_auc {float(m['pr_auc']):.4f}"
+                f"  f1 {float(m['f1']):.4f}"
+            )
+            if m
+            else ""
+        )
+        run.echo(
+            f"round {row['round']}: {row['status']}, {row['survivors']}/"
+            f"{row['participants']} peers, {float(row['duration_s']):.2f}s{scores}"
+        )
+    return len(rounds)
+
+
+def _summary_step(run: DemoRun) -> None:
+    if run.centralized is None or not run.federated:
+        run.echo("no federated metrics to compare")
+        return
+    last = run.federated[-1]
+    central = run.centralized.metrics
+    run.echo(f"{'metric':<8} {'centralized':>12} {'federated':>10} {'difference':>11}")
+    for name, value in (
+        ("roc_auc", central.roc_auc),
+        ("pr_auc", central.pr_auc),
+        ("f1", central.f1),
+    ):
+        fed = float(last[name])
+        run.echo(f"{name:<8} {value:>12.4f} {fed:>10.4f} {fed - value:>+11.4f}")
+    run.echo(f"federated model  {run.state_dir / 'hub' / 'global_model.csv'}")
+    run.echo(f"hub state        {run.state_dir / 'hub'} (round_log, metrics_log, perf_log, ...)")
 
 
 STEPS: tuple[tuple[str, Callable[[DemoRun], None]], ...] = (
     ("data", _data_step),
     ("prepare", _prepare_step),
     ("centralized baseline", _centralized_step),
+    ("federated training", _federated_step),
+    ("federated vs centralized", _summary_step),
 )
 
 
@@ -85,6 +206,8 @@ def run_demo(
     *,
     rows: int = KAGGLE_ROWS,
     peers: int = 3,
+    rounds: int = 5,
+    secagg: str = "full",
     quiet: bool = False,
     echo: Callable[[str], None] = print,
 ) -> DemoRun:
@@ -99,9 +222,17 @@ def run_demo(
                 display.close()  # finish a progress line before printing
             echo(line)
 
-        run = DemoRun(base=base, rows=rows, peers=peers, echo=say, progress=display)
+        run = DemoRun(
+            base=base,
+            rows=rows,
+            peers=peers,
+            rounds=rounds,
+            secagg=secagg,
+            echo=say,
+            progress=display,
+        )
         for number, (title, step) in enumerate(STEPS, 1):
             say(f"== {number}/{len(STEPS)} {title}")
             step(run)
-    echo(f"== done: data in {run.data_dir}, outputs in {run.outputs_dir}")
+    echo(f"== done: data in {run.data_dir}, outputs in {run.outputs_dir}, state in {run.state_dir}")
     return run

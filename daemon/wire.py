@@ -20,6 +20,7 @@ from crypto.errors import LocalProtocolError, RemoteProtocolError
 from crypto.secagg.fields import MAX_ROUND
 from crypto.secagg.messages import MAX_VECTOR_BYTES, MESSAGE_TYPES
 from crypto.secagg.params import MAX_PEERS
+from daemon.messages import DAEMON_MESSAGE_TYPES
 
 __all__ = ["MAX_FRAME", "WIRE_VERSION", "MalformedMessage", "WireMessage", "decode", "encode"]
 
@@ -57,7 +58,7 @@ class WireMessage(Protocol):
     def from_body(cls, run: str, round: int, body: Mapping[str, object]) -> Self: ...
 
 
-_BY_TYPE: dict[str, type[Any]] = {cls.TYPE: cls for cls in MESSAGE_TYPES}
+_BY_TYPE: dict[str, type[Any]] = {cls.TYPE: cls for cls in (*MESSAGE_TYPES, *DAEMON_MESSAGE_TYPES)}
 
 
 def encode(msg: WireMessage) -> bytes:

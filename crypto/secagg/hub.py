@@ -103,13 +103,23 @@ class HubSession:
     raises RoundAborted). See the module docstring for the rules.
     """
 
-    def __init__(self, params: RoundParams, *, now: float, stage_timeout: float) -> None:
-        if not stage_timeout > 0:
-            raise ValueError("stage_timeout must be positive")
+    def __init__(
+        self,
+        params: RoundParams,
+        *,
+        now: float,
+        stage_timeout: float,
+        first_stage_timeout: float | None = None,
+    ) -> None:
+        """`first_stage_timeout` (default: `stage_timeout`) bounds stage 0, which
+        may include the peers' local training."""
+        first = stage_timeout if first_stage_timeout is None else first_stage_timeout
+        if not (stage_timeout > 0 and first > 0):
+            raise ValueError("stage timeouts must be positive")
         self.params = params
         self.stage = HubStage.ADVERTISE_KEYS
         self.stage_timeout = stage_timeout
-        self.deadline = now + stage_timeout
+        self.deadline = now + first
         self.abort_reason: str | None = None
         # Why each peer left the round, for the caller's logs.
         self.departed: dict[PeerId, str] = {}
@@ -144,6 +154,11 @@ class HubSession:
     @property
     def finished(self) -> bool:
         return self.stage in (HubStage.DONE, HubStage.ABORTED)
+
+    @property
+    def stage_seconds(self) -> dict[str, float]:
+        """Seconds each closed stage took, by stage name."""
+        return dict(self._stage_seconds)
 
     def result(self) -> AggregateResult:
         """The aggregate.

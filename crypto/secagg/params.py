@@ -87,10 +87,10 @@ class RoundParams:
         if self.mode is Mode.FULL and self.k != n - 1:
             raise LocalProtocolError(f"SecAgg uses the complete graph: k must be n-1 = {n - 1}")
         if self.mode is Mode.PLUS and not (
-            2 <= self.k <= n - 1 and (self.k % 2 == 0 or self.k == n - 1)
+            self.k == n - 1 or (2 <= self.k < n - 1 and self.k % 2 == 0)
         ):
             raise LocalProtocolError(
-                f"SecAgg+ needs an even degree k in [2, n-1] (or k = n-1), got k={self.k}, n={n}"
+                f"SecAgg+ needs k = n-1 or an even degree k in [2, n-1), got k={self.k}, n={n}"
             )
         if not 2 <= self.t <= self.k + 1:
             raise LocalProtocolError(
@@ -232,9 +232,10 @@ def choose_shape(
     if mode is Mode.FULL:
         if degree is not None and degree != n - 1:
             raise ParameterError("--degree applies to SecAgg+ (plus) only; SecAgg uses k = n-1")
-        k, t = n - 1, chosen.t if chosen.k >= n - 1 else n // 2 + 1
+        # t >= 2 always: a single share must never reveal a secret.
+        k, t = n - 1, max(2, chosen.t if chosen.k >= n - 1 else n // 2 + 1)
     else:
-        k, t = chosen.k, chosen.t
+        k, t = chosen.k, max(2, chosen.t)
         if degree is not None:
             if not (2 <= degree <= n - 1 and (degree % 2 == 0 or degree == n - 1)):
                 raise ParameterError(f"degree must be even and in [2, {n - 1}], got {degree}")

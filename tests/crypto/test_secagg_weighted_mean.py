@@ -56,3 +56,21 @@ def test_a_scale_that_could_wrap_is_refused_naming_the_parameters():
     text = str(info.value)
     for name in ("mod_bits", "max_peers", "max_weight", "clip", "scale"):
         assert name in text
+
+
+@pytest.mark.parametrize("n", [2, 3, 4, 5, 10, 30, 100])
+@pytest.mark.parametrize("mode", [Mode.FULL, Mode.PLUS])
+def test_chosen_shapes_are_valid_round_parameters(n, mode):
+    k, t = choose_shape(n, mode, dropout=0.1, corrupt=0.05)
+    assert 2 <= t <= k + 1 <= n
+    RoundParams(
+        run="r",
+        round=0,
+        mode=mode,
+        participants=peer_ids(n),
+        k=k,
+        t=t,
+        min_survivors=t,
+        graph_seed=bytes(32),
+        dim=1,
+    )

@@ -295,17 +295,19 @@ def test_train_rejects_bad_options(prepared: Path, args: list[str], option: str)
 
 
 def test_demo_runs_end_to_end_and_reuses_its_data(tmp_path: Path) -> None:
-    result = run("demo", "--out", tmp_path, "--rows", 4000, "--peers", 3)
+    result = run("demo", "--out", tmp_path, "--rows", 4000, "--peers", 3, "--rounds", 2)
     assert result.exit_code == 0, result.output
     out = result.stdout
-    assert "== 1/3 data" in out
+    assert "== 1/5 data" in out
     assert "synthesized 4000 rows" in out
     assert "ROC-AUC" in out
     assert f"== done: data in {tmp_path / 'data'}, outputs in {tmp_path / 'outputs'}" in out
+    assert "round 2: ok, 3/3 peers" in out
+    assert (tmp_path / "state" / "hub" / "global_model.csv").is_file()
     assert (tmp_path / "data" / "creditcard.csv").is_file()
     assert (tmp_path / "data" / "clients" / "peer_3" / "train.csv").is_file()
     assert (tmp_path / "outputs" / "metrics" / "centralized_metrics.csv").is_file()
-    again = run("demo", "--out", tmp_path, "--rows", 4000)
+    again = run("demo", "--out", tmp_path, "--rows", 4000, "--rounds", 1)
     assert again.exit_code == 0, again.output
     assert f"using {tmp_path / 'data' / 'creditcard.csv'}" in again.stdout
 
@@ -317,4 +319,6 @@ def test_demo_with_too_few_rows_says_why(tmp_path: Path) -> None:
 
 def test_demo_rejects_bad_options(tmp_path: Path) -> None:
     assert_bad_option(run("demo", "--out", tmp_path, "--rows", "-1"), "--rows")
-    assert_bad_option(run("demo", "--out", tmp_path, "--peers", "0"), "--peers")
+    assert_bad_option(run("demo", "--out", tmp_path, "--peers", "1"), "--peers")
+    assert_bad_option(run("demo", "--out", tmp_path, "--rounds", "0"), "--rounds")
+    assert_bad_option(run("demo", "--out", tmp_path, "--secagg", "half"), "--secagg")

@@ -10,12 +10,61 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from crypto.encoding import FixedPoint
+from crypto.secagg.fields import PeerId
 from crypto.secagg.messages import MESSAGE_TYPES
 from daemon import wire
+from daemon.messages import (
+    DAEMON_MESSAGE_TYPES,
+    Bye,
+    Done,
+    Error,
+    Heartbeat,
+    Hello,
+    PeerStats,
+    PlainUpdate,
+    RoundEnd,
+    RoundStart,
+    StatusReply,
+    StatusRequest,
+    TrainConfig,
+    Welcome,
+)
 from daemon.wire import MalformedMessage
-from tests.crypto.test_secagg_transitions import ANY_MESSAGE
+from tests.crypto.test_secagg_transitions import ANY_MESSAGE, PARAMS
 
-MESSAGES = [ANY_MESSAGE[k] for k in MESSAGE_TYPES]
+TRAIN = TrainConfig(1, 0.1, 512, 0.0, "none", 43)
+DAEMON_MESSAGES = [
+    Hello("", 0, PeerId("p1"), ("V1", "V2", "Amount"), shard="auto"),
+    Welcome("test-run", 3, PeerId("p1"), 1.0, 2),
+    Heartbeat("test-run", 3),
+    RoundStart("test-run", 1, "off", (0.5, -1.0, 2.0, 0.0), TRAIN),
+    RoundStart(
+        PARAMS.run,
+        PARAMS.round,
+        "full",
+        (0.1,) * (PARAMS.dim - 1),
+        TRAIN,
+        PARAMS,
+        FixedPoint.fit(max_peers=4, max_weight=100, clip=2.0),
+    ),
+    PlainUpdate("test-run", 1, 960, (0.25, -0.5, 1e-9)),
+    PeerStats("test-run", 1, 0, 0.02, 0.019),
+    RoundEnd("test-run", 1, "aborted", "only 2 peers completed share-keys"),
+    Done("test-run", 5),
+    Bye("", 0),
+    Error("", 0, "feature mismatch", retry=False),
+    StatusRequest("", 0, "rounds", 5),
+    StatusReply(
+        "test-run",
+        2,
+        "summary",
+        {"run": "test-run", "peers": [{"peer": "p1"}], "last_round": None, "roc_auc": 0.97},
+    ),
+]
+assert {type(m) for m in DAEMON_MESSAGES} == set(DAEMON_MESSAGE_TYPES)
+
+MESSAGES = [ANY_MESSAGE[k] for k in MESSAGE_TYPES] + DAEMON_MESSAGES
 
 
 @pytest.mark.parametrize("msg", MESSAGES, ids=lambda m: type(m).__name__)
@@ -29,6 +78,32 @@ def test_vectors_travel_as_packed_bytes():
     doc = msgpack.unpackb(wire.encode(msg), raw=False)
     assert type(doc["body"]["y"]) is bytes
     assert doc["v"] == 1 and doc["type"] == "masked_input"
+    model = msgpack.unpackb(wire.encode(DAEMON_MESSAGES[3]), raw=False)["body"]["model"]
+    assert model == struct.pack("<4d", 0.5, -1.0, 2.0, 0.0)
+
+
+@pytest.mark.parametrize(
+    "body_change",
+    [
+        {"model": struct.pack("<2d", float("nan"), 1.0)},
+        {"model": b"\x00" * 12},
+        {"mode": "half"},
+        {"train": {"epochs": 1}},
+    ],
+    ids=["nan-model", "ragged-model", "bad-mode", "short-train"],
+)
+def test_round_start_rejects_bad_models_and_configs(body_change):
+    doc = envelope(DAEMON_MESSAGES[3])
+    doc["body"].update(body_change)
+    with pytest.raises(MalformedMessage):
+        wire.decode(pack(doc))
+
+
+def test_round_start_rejects_secagg_parameters_of_another_round():
+    doc = envelope(DAEMON_MESSAGES[4])
+    doc["body"]["secagg"]["round"] += 1
+    with pytest.raises(MalformedMessage, match="another round"):
+        wire.decode(pack(doc))
 
 
 def envelope(msg) -> dict:
@@ -163,4 +238,4 @@ def test_mutated_valid_frames_only_ever_raise_malformed(data):
         frame[i:i] = data.draw(st.binary(min_size=1, max_size=16))
     with contextlib.suppress(MalformedMessage):
         decoded = wire.decode(bytes(frame))
-        assert type(decoded) in MESSAGE_TYPES
+        assert type(decoded) in (*MESSAGE_TYPES, *DAEMON_MESSAGE_TYPES)

@@ -1,0 +1,154 @@
+"""Who is connected to the hub, and whether they are alive. Sans-IO.
+
+A peer registers with Hello from a ZeroMQ connection (its routing id). Any
+later message from that connection counts as a sign of life; a peer silent
+for longer than `liveness_s` is marked gone. A peer id stays bound to its
+connection while it is alive: a second Hello under the same id from another
+connection is refused (an impostor, or a restarted peer whose old connection
+has not timed out yet; the latter simply retries). Once the old registration
+is gone, the id may register again from anywhere.
+
+Time is an argument everywhere; nothing here touches sockets or clocks.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from crypto.secagg.fields import PeerId
+from daemon.messages import Hello
+
+__all__ = ["PeerRecord", "PeerStatus", "Refused", "Registry"]
+
+
+class PeerStatus(enum.Enum):
+    ALIVE = "alive"
+    GONE = "gone"  # stopped answering
+    LEFT = "left"  # said Bye, or its connection failed
+
+
+class Refused(Exception):
+    """A Hello the hub will not accept; the message goes back to the peer.
+
+    `retry` says whether the same peer may succeed later (an id still in use)
+    or never will (its data does not fit the model).
+    """
+
+    def __init__(self, reason: str, *, retry: bool) -> None:
+        super().__init__(reason)
+        self.retry = retry
+
+
+@dataclass
+class PeerRecord:
+    """What the hub knows about one peer (peers.csv holds these)."""
+
+    peer: PeerId
+    routing: bytes
+    first_seen: float
+    last_seen: float
+    status: PeerStatus
+    shard: int = 0
+    public_key: str = ""
+
+
+class Registry:
+    """The hub's peer table. Features are fixed by the first peer, the test CSV or the model."""
+
+    def __init__(self, *, liveness_s: float, features: tuple[str, ...] | None = None) -> None:
+        if not liveness_s > 0:
+            raise ValueError("liveness_s must be positive")
+        self.liveness_s = liveness_s
+        self.features = features
+        self._by_peer: dict[PeerId, PeerRecord] = {}
+        self._by_routing: dict[bytes, PeerId] = {}
+
+    def __iter__(self) -> Iterator[PeerRecord]:
+        return iter(sorted(self._by_peer.values(), key=lambda r: r.peer))
+
+    def __len__(self) -> int:
+        return len(self._by_peer)
+
+    def hello(self, routing: bytes, msg: Hello, now: float) -> PeerRecord:
+        """Register (or re-register) `msg.peer` on `routing`. Raises Refused with the reason."""
+        if self.features is not None and msg.features != self.features:
+            raise Refused(_feature_mismatch(self.features, msg.features), retry=False)
+        record = self._by_peer.get(msg.peer)
+        if record is not None and record.status is PeerStatus.ALIVE and record.routing != routing:
+            raise Refused(
+                f"peer id {msg.peer!r} is already connected from elsewhere; if this peer "
+                f"restarted, it can register again after {self.liveness_s:g}s of silence",
+                retry=True,
+            )
+        previous = self._by_routing.get(routing)
+        if previous is not None and previous != msg.peer:
+            raise Refused(f"this connection is registered as {previous!r}", retry=False)
+        if self.features is None:
+            self.features = msg.features
+        if record is None:
+            record = PeerRecord(msg.peer, routing, now, now, PeerStatus.ALIVE)
+            self._by_peer[msg.peer] = record
+        else:
+            self._by_routing.pop(record.routing, None)
+            record.routing, record.last_seen, record.status = routing, now, PeerStatus.ALIVE
+        self._by_routing[routing] = msg.peer
+        return record
+
+    def peer_at(self, routing: bytes) -> PeerId | None:
+        """The alive peer registered on `routing`, if any."""
+        peer = self._by_routing.get(routing)
+        if peer is None or self._by_peer[peer].status is not PeerStatus.ALIVE:
+            return None
+        return peer
+
+    def seen(self, peer: PeerId, now: float) -> None:
+        self._by_peer[peer].last_seen = now
+
+    def record(self, peer: PeerId) -> PeerRecord:
+        return self._by_peer[peer]
+
+    def alive(self) -> list[PeerId]:
+        """Alive peers, sorted by id."""
+        return sorted(p for p, r in self._by_peer.items() if r.status is PeerStatus.ALIVE)
+
+    def leave(self, peer: PeerId, status: PeerStatus = PeerStatus.LEFT) -> bool:
+        """Mark `peer` out; returns whether it was alive until now."""
+        record = self._by_peer.get(peer)
+        if record is None or record.status is not PeerStatus.ALIVE:
+            return False
+        record.status = status
+        self._by_routing.pop(record.routing, None)
+        return True
+
+    def expire(self, now: float) -> list[PeerId]:
+        """Mark peers silent for longer than liveness_s as gone; returns them."""
+        gone = [
+            p
+            for p, r in self._by_peer.items()
+            if r.status is PeerStatus.ALIVE and now - r.last_seen > self.liveness_s
+        ]
+        for peer in gone:
+            self.leave(peer, PeerStatus.GONE)
+        return sorted(gone)
+
+    def restore(self, record: PeerRecord) -> None:
+        """Reload a record from peers.csv after a restart: known, but not alive until it says so."""
+        if record.status is PeerStatus.ALIVE:
+            record.status = PeerStatus.GONE
+        record.routing = b""
+        self._by_peer[record.peer] = record
+
+
+def _feature_mismatch(expected: tuple[str, ...], got: tuple[str, ...]) -> str:
+    if len(expected) != len(got):
+        return (
+            f"feature mismatch: this hub trains on {len(expected)} features, "
+            f"your data has {len(got)}"
+        )
+    diff = next(i for i, (a, b) in enumerate(zip(expected, got, strict=True)) if a != b)
+    return (
+        f"feature mismatch: column {diff + 1} is {got[diff]!r} in your data "
+        f"but {expected[diff]!r} on the hub (same columns, same order needed)"
+    )

@@ -1,0 +1,428 @@
+"""The peer daemon: register with the hub, train each round, upload the update.
+
+One DEALER socket, one loop. Local training runs in a worker thread so the
+loop keeps answering heartbeats while it trains; everything else happens on
+the loop's thread. A round:
+
+1. RoundStart: compute the global model's ROC-AUC on the local shard, train
+   `epochs` epochs from the global model, and report the training cost;
+2. plain rounds: upload (n_samples, delta); secure rounds: encode
+   [w, w*delta] in fixed point and run the protocol (`crypto.secagg`), which
+   sends only masked vectors and sealed shares;
+3. RoundEnd: append the round to the local log (`rounds.csv`).
+
+The peer's rows never leave it. When the hub goes silent or forgets the
+peer (it restarted), the peer registers again, with backoff; ZeroMQ
+reconnects the socket by itself. Done from the hub ends the process with 0.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import logging
+import math
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+import zmq
+
+from crypto.errors import CryptoCheckFailed, ProtocolError
+from crypto.secagg.fields import check_peer_id
+from crypto.secagg.messages import (
+    MESSAGE_TYPES,
+    ForwardedShares,
+    Roster,
+    UnmaskRequest,
+)
+from crypto.secagg.peer import PeerSession
+from daemon import wire
+from daemon.errors import ConfigError
+from daemon.messages import (
+    Bye,
+    Done,
+    Error,
+    Heartbeat,
+    Hello,
+    PeerStats,
+    PlainUpdate,
+    RoundEnd,
+    RoundStart,
+    Welcome,
+)
+from daemon.sockets import peer_socket
+from learner.dataset import Dataset, read_dataset
+from learner.metrics import roc_auc
+from learner.model import ClassWeight, TrainingSet, make_training_set, predict_proba, train
+from peer.state import PeerRoundRow, PeerState
+
+__all__ = ["FAULT_STAGES", "PeerAgent", "PeerConfig"]
+
+log = logging.getLogger("fedd.peer")
+
+# Where `--fault exit-at:STAGE` kills the peer in its first round. For testing.
+FAULT_STAGES = ("training", "advertise-keys", "share-keys", "masked-input", "unmask")
+_FAULT_TRIGGERS = {Roster: "share-keys", ForwardedShares: "masked-input", UnmaskRequest: "unmask"}
+_FAULT_EXIT = 3
+
+
+@dataclass(frozen=True)
+class PeerConfig:
+    """Everything `fedd start peer` can set."""
+
+    connect: str
+    data: Path
+    state_dir: Path = Path("state/peer")
+    label: str = "Class"
+    peer_id: str | None = None
+    fault_stage: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.fault_stage is not None and self.fault_stage not in FAULT_STAGES:
+            raise ConfigError(f"--fault exit-at:STAGE takes one of {', '.join(FAULT_STAGES)}")
+
+
+@dataclass
+class _Training:
+    """A local training job and what it produced."""
+
+    number: int
+    start: RoundStart
+    future: concurrent.futures.Future[tuple[list[float], float, float, float, float]]
+
+
+@dataclass
+class _Round:
+    number: int
+    mode: str
+    n_samples: int = 0
+    train_s: float = 0.0
+    cpu_s: float = 0.0
+    train_loss: float = math.nan
+    local_roc_auc: float = math.nan
+    bytes_up: int = 0
+    bytes_down: int = 0
+    session: PeerSession | None = None
+    status: str = "running"
+    reason: str = ""
+
+
+class PeerAgent:
+    """The peer daemon. `run()` returns the process exit code."""
+
+    def __init__(self, config: PeerConfig) -> None:
+        self.config = config
+        # The data first: a peer that cannot train must not leave state behind.
+        self.data: Dataset = read_dataset(config.data, config.label)
+        self.state = PeerState.open(config.state_dir, peer_id=config.peer_id)
+        for note in self.state.notes:
+            log.info("state: %s", note)
+        self.peer_id = check_peer_id(self.state.peer_id)
+        self.run_id = ""
+        self.registered = False
+        self.heartbeat_s = 1.0
+        self.round: _Round | None = None
+        self.training: _Training | None = None
+        self.rounds_seen = 0
+        self._stop = False
+        self._last_heard = 0.0
+        self._next_hello = 0.0
+        self._hello_backoff = 0.5
+        self._next_heartbeat = 0.0
+        self._sets: dict[tuple[int, str, int], TrainingSet] = {}
+        self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="train")
+        self._sock: zmq.Socket[bytes] | None = None
+        self._wake_w = -1
+
+    def run(self) -> int:
+        ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+        self._sock = peer_socket(ctx, self.config.connect)
+        previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+        log.info(
+            "peer %s (%d rows, %d features) connecting to %s",
+            self.peer_id,
+            self.data.n_rows,
+            self.data.n_features,
+            self.config.connect,
+        )
+        log.warning(
+            "transport is not authenticated or encrypted (no CURVE); use only on trusted networks"
+        )
+        code = 0
+        try:
+            code = self._loop()
+        finally:
+            if self.registered:
+                self._send(Bye(self.run_id, 0))
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._sock.close(0)
+            ctx.term()
+        return code
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        log.info("received %s, leaving", signal.Signals(signum).name)
+        self._stop = True
+
+    def _loop(self) -> int:
+        assert self._sock is not None  # set in run()
+        # The training thread writes a byte here when it finishes, so the loop
+        # wakes at once instead of polling for the result.
+        wake_r, self._wake_w = os.pipe()
+        os.set_blocking(wake_r, False)
+        poller = zmq.Poller()
+        poller.register(self._sock, zmq.POLLIN)
+        poller.register(wake_r, zmq.POLLIN)
+        try:
+            while not self._stop:
+                now = time.monotonic()
+                self._timers(now)
+                events = dict(poller.poll(self._timeout_ms(now)))
+                if wake_r in events:
+                    os.read(wake_r, 64)
+                if self._sock in events:
+                    code = self._drain()
+                    if code is not None:
+                        return code
+                if self.training is not None and self.training.future.done():
+                    self._on_trained()
+            return 0
+        finally:
+            os.close(wake_r)
+            os.close(self._wake_w)
+
+    def _drain(self) -> int | None:
+        assert self._sock is not None  # set in run()
+        while True:
+            try:
+                frame = self._sock.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                return None
+            code = self._on_frame(frame, time.monotonic())
+            if code is not None:
+                return code
+
+    def _timeout_ms(self, now: float) -> int:
+        wake = self._next_heartbeat if self.registered else self._next_hello
+        return max(0, min(int((wake - now) * 1000) + 1, 500))
+
+    def _timers(self, now: float) -> None:
+        if self.registered and now - self._last_heard > 10 * self.heartbeat_s:
+            log.warning(
+                "the hub has been silent for %.0fs; registering again", now - self._last_heard
+            )
+            self.registered = False
+            self._next_hello = now
+        if not self.registered and now >= self._next_hello:
+            self._send(Hello(self.run_id, 0, self.peer_id, self.data.features))
+            self._next_hello = now + self._hello_backoff
+            self._hello_backoff = min(self._hello_backoff * 2, 10.0)
+        if self.registered and now >= self._next_heartbeat:
+            self._send(Heartbeat(self.run_id, self.round.number if self.round else 0))
+            self._next_heartbeat = now + self.heartbeat_s
+
+    # -- messages ----------------------------------------------------------------
+
+    def _send(self, msg: wire.WireMessage) -> None:
+        assert self._sock is not None
+        frame = wire.encode(msg)
+        try:
+            self._sock.send(frame, zmq.NOBLOCK)
+        except zmq.Again:
+            log.debug("hub not connected; %s not sent", type(msg).__name__)
+            return
+        if self.round is not None:
+            self.round.bytes_up += len(frame)
+
+    def _on_frame(self, frame: bytes, now: float) -> int | None:
+        """Handle one frame; returns an exit code when the peer should stop."""
+        try:
+            msg = wire.decode(frame)
+        except wire.MalformedMessage as exc:
+            log.warning("dropped malformed message from the hub: %s", exc)
+            return None
+        self._last_heard = now
+        log.debug("received %s (round %s)", type(msg).__name__, getattr(msg, "round", None))
+        if self.round is not None:
+            self.round.bytes_down += len(frame)
+        if type(msg) is Welcome:
+            self._on_welcome(msg, now)
+        elif type(msg) is Error:
+            return self._on_error(msg, now)
+        elif type(msg) is Done:
+            log.info("the hub says training is done")
+            self._stop = True
+            return 0
+        elif type(msg) is RoundStart:
+            self._on_round_start(msg)
+        elif type(msg) is RoundEnd:
+            self._on_round_end(msg)
+        elif isinstance(msg, MESSAGE_TYPES):
+            self._on_protocol(msg)
+        elif type(msg) is not Heartbeat:
+            log.warning("dropped unexpected %s from the hub", type(msg).__name__)
+        return None
+
+    def _on_welcome(self, msg: Welcome, now: float) -> None:
+        self.registered, self.run_id = True, msg.run
+        self.peer_id, self.heartbeat_s = msg.peer, msg.heartbeat_s
+        self._hello_backoff = 0.5
+        self._next_heartbeat = now
+        log.info("registered with the hub as %s (run %s, round %d)", msg.peer, msg.run, msg.round)
+
+    def _on_error(self, msg: Error, now: float) -> int | None:
+        log.warning("hub: %s", msg.reason)
+        if not msg.retry:
+            print(f"fedd: error: the hub refused this peer: {msg.reason}", file=sys.stderr)
+            return 1
+        if msg.reason.startswith("not registered"):
+            self.registered = False
+            self._next_hello = now
+        return None
+
+    def _on_round_start(self, msg: RoundStart) -> None:
+        if self.round is not None and self.round.status == "running":
+            log.info("round %d superseded by round %d", self.round.number, msg.round)
+        self.rounds_seen += 1
+        self._fault("training")
+        self.round = _Round(msg.round, msg.mode)
+        future = self._pool.submit(self._train, msg)
+        future.add_done_callback(self._wake)
+        self.training = _Training(msg.round, msg, future)
+
+    def _wake(self, _: object) -> None:
+        """Training thread: wake the loop (the pipe is gone if the peer is stopping)."""
+        with contextlib.suppress(OSError):
+            os.write(self._wake_w, b".")
+
+    def _train(self, msg: RoundStart) -> tuple[list[float], float, float, float, float]:
+        """Worker thread: (new params, train seconds, cpu seconds, loss, local ROC-AUC)."""
+        started, cpu = time.perf_counter(), time.thread_time()
+        model = list(msg.model)
+        local_auc = _auc(list(self.data.y), predict_proba(model, self.data))
+        cfg = msg.train
+        key = (cfg.batch_size, cfg.class_weight, cfg.seed)
+        if key not in self._sets:
+            weighting: ClassWeight = "balanced" if cfg.class_weight == "balanced" else "none"
+            self._sets = {
+                key: make_training_set(
+                    self.data, batch_size=cfg.batch_size, class_weight=weighting, seed=cfg.seed
+                )
+            }
+        params, stats = train(
+            model, self._sets[key], epochs=cfg.epochs, lr=cfg.lr, l2=cfg.l2, seed=cfg.seed
+        )
+        return (
+            params,
+            time.perf_counter() - started,
+            time.thread_time() - cpu,
+            stats.final_loss,
+            local_auc,
+        )
+
+    def _on_trained(self) -> None:
+        job, self.training = self.training, None
+        assert job is not None
+        current = self.round
+        if current is None or current.number != job.number:
+            return  # superseded while training
+        try:
+            params, train_s, cpu_s, loss, local_auc = job.future.result()
+        except Exception as exc:  # training failed: say so, sit the round out
+            log.error("round %d: local training failed: %s", job.number, exc)
+            current.status, current.reason = "failed", str(exc)[:200]
+            return
+        current.train_s, current.cpu_s, current.train_loss = train_s, cpu_s, loss
+        current.local_roc_auc = local_auc
+        current.n_samples = self.data.n_rows
+        msg = job.start
+        delta = [p - g for p, g in zip(params, msg.model, strict=True)]
+        secure = msg.secagg is not None and msg.encoding is not None
+        self._send(
+            PeerStats(self.run_id, job.number, 0 if secure else current.n_samples, train_s, cpu_s)
+        )
+        if not secure:
+            self._send(PlainUpdate(self.run_id, job.number, current.n_samples, tuple(delta)))
+            return
+        assert msg.secagg is not None and msg.encoding is not None
+        self._fault("advertise-keys")
+        x = msg.encoding.encode(delta, min(current.n_samples, msg.encoding.max_weight))
+        try:
+            current.session = PeerSession(msg.secagg, self.peer_id, x)
+        except ProtocolError as exc:
+            log.error("round %d: cannot take part: %s", job.number, exc)
+            current.status, current.reason = "failed", str(exc)[:200]
+            return
+        for out in current.session.start():
+            self._send(out)
+
+    def _on_protocol(self, msg: object) -> None:
+        current = self.round
+        number = getattr(msg, "round", None)
+        if current is None or current.session is None or current.number != number:
+            log.info("dropped %s for round %s (no such round here)", type(msg).__name__, number)
+            return
+        stage = _FAULT_TRIGGERS.get(type(msg))
+        if stage is not None:
+            self._fault(stage)
+        try:
+            replies = current.session.receive(msg)  # type: ignore[arg-type]
+        except (ProtocolError, CryptoCheckFailed) as exc:
+            log.warning("round %d: left the protocol: %s", current.number, exc)
+            return
+        for out in replies:
+            self._send(out)
+
+    def _on_round_end(self, msg: RoundEnd) -> None:
+        current = self.round
+        if current is None or current.number != msg.round:
+            return
+        status = msg.status if current.status == "running" else current.status
+        self.state.log_round(
+            PeerRoundRow(
+                round=current.number,
+                mode=current.mode,
+                status=status,
+                reason=msg.reason or current.reason,
+                n_samples=current.n_samples,
+                train_s=current.train_s,
+                cpu_s=current.cpu_s,
+                train_loss=current.train_loss,
+                local_roc_auc=current.local_roc_auc,
+                bytes_up=current.bytes_up,
+                bytes_down=current.bytes_down,
+                finished_at=time.time(),
+            )
+        )
+        log.info(
+            "round %d %s (local roc_auc before training %.4f, %.2fs training)",
+            current.number,
+            status,
+            current.local_roc_auc,
+            current.train_s,
+        )
+        self.round = None
+
+    def _fault(self, stage: str) -> None:
+        """Testing aid: die abruptly at `stage` of the first round, as if killed."""
+        if self.config.fault_stage == stage and self.rounds_seen == 1:
+            print(
+                f"fedd: fault injection: peer {self.peer_id} exits at {stage}",
+                file=sys.stderr,
+                flush=True,
+            )
+            os._exit(_FAULT_EXIT)
+
+
+def _auc(labels: list[int], scores: list[float]) -> float:
+    """ROC-AUC, or nan when the shard holds one class only."""
+    try:
+        return roc_auc(labels, scores)
+    except ValueError:
+        return math.nan

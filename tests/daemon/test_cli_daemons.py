@@ -1,0 +1,122 @@
+"""`fedd start hub|peer` and `fedd status` through click: bad options and rendering."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from daemon.cli import main
+from daemon.launch import free_port
+from daemon.messages import StatusReply
+from daemon.status import render
+
+
+def run(*args: object) -> tuple[int, str]:
+    result = CliRunner().invoke(main, [str(a) for a in args])
+    return result.exit_code, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--secagg", "maybe"], "--secagg"),
+        (["--min-peers", "0"], "--min-peers"),
+        (["--rounds", "-1"], "--rounds"),
+        (["--lr", "nan"], "--lr"),
+        (["--stage-timeout", "0"], "--stage-timeout"),
+        (["--class-weight", "heavy"], "--class-weight"),
+    ],
+)
+def test_hub_options_are_checked_before_anything_starts(tmp_path: Path, args, message):
+    code, err = run("start", "hub", "--state-dir", tmp_path / "hub", *args)
+    assert code == 2 and message in err and "Traceback" not in err
+    assert not (tmp_path / "hub").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--threshold", "5", "--min-peers", "3"], "exceeds --min-peers"),
+        (["--secagg", "full", "--min-peers", "1"], "at least 1 (2 for secure"),
+        (["--heartbeat", "5", "--liveness", "2"], "liveness must be longer"),
+        (["--bind", "nonsense://here"], "cannot bind 'nonsense://here'"),
+        (["--eval-test", "missing.csv"], "missing.csv: no such file"),
+    ],
+)
+def test_impossible_hub_settings_are_one_line_errors(tmp_path: Path, args, message):
+    code, err = run("start", "hub", "--state-dir", tmp_path / "hub", *args)
+    assert code == 1, err
+    assert err.startswith("fedd: error:") and message in err and err.count("\n") == 1
+    if "--bind" not in args:
+        assert not (tmp_path / "hub").exists()
+
+
+def test_a_port_in_use_is_a_clear_error(tmp_path: Path):
+    import zmq
+
+    ctx = zmq.Context()
+    sock = ctx.socket(zmq.ROUTER)
+    port = free_port()
+    sock.bind(f"tcp://127.0.0.1:{port}")
+    try:
+        code, err = run("start", "hub", "--state-dir", tmp_path / "hub", "--bind",
+                        f"tcp://127.0.0.1:{port}")
+    finally:
+        sock.close(0)
+        ctx.term()
+    assert code == 1 and "Address already in use" in err
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["--fault", "explode"], 2, "exit-at:STAGE"),
+        (["--fault", "exit-at:lunch"], 1, "exit-at:STAGE takes one of"),
+        (["--peer-id", "has space"], 1, "peer id"),
+    ],
+)
+def test_peer_options_are_checked(tmp_path: Path, shard: Path, args, code, message):
+    got, err = run("start", "peer", "--data", shard, "--state-dir", tmp_path / "p", *args)
+    assert got == code, err
+    assert message in err and "Traceback" not in err
+
+
+def test_a_peer_without_its_data_leaves_no_state_behind(tmp_path: Path):
+    code, err = run("start", "peer", "--data", tmp_path / "none.csv", "--state-dir",
+                    tmp_path / "p")
+    assert code == 1 and "none.csv: no such file" in err
+    assert not (tmp_path / "p").exists()
+
+
+@pytest.fixture
+def shard(tmp_path: Path) -> Path:
+    path = tmp_path / "shard.csv"
+    path.write_text("V1,V2,Class\n0.5,1.0,0\n-0.5,2.0,1\n")
+    return path
+
+
+def test_status_tables_show_what_the_hub_reports():
+    summary = StatusReply("run-1", 4, "summary", {
+        "run": "run-1", "mode": "plus", "stage": "round 4: share-keys", "round": 4,
+        "rounds_total": 10, "rounds_committed": 3, "min_peers": 3, "peers_alive": 5,
+        "peers_known": 6,
+        "last_round": {"round": 3, "status": "ok", "reason": "", "duration_s": 0.25,
+                       "participants": 5, "survivors": 4, "roc_auc": 0.97, "f1": 0.71,
+                       "stages": {"advertise-keys": 0.1, "unmask": 0.01}},
+    })
+    text = "\n".join(render(summary))
+    assert "round 4: share-keys" in text and "3 of 10" in text and "5 alive, 6 known" in text
+    assert "last round 3 ok: 4/5 peers in 0.25s, roc_auc 0.9700 f1 0.7100" in text
+    assert "advertise-keys 0.100s" in text
+    rounds = StatusReply("run-1", 4, "rounds", {"rounds": [
+        {"round": 3, "mode": "plus", "status": "aborted", "reason": "too few", "duration_s": 1.5,
+         "participants": 5, "survivors": 2, "dropped": 3},
+    ]})
+    lines = render(rounds)
+    assert lines[0].split() == ["round", "mode", "status", "peers", "seconds", "roc_auc",
+                                "pr_auc", "f1", "reason"]
+    assert lines[1].split()[:5] == ["3", "plus", "aborted", "2/5", "1.50"]
+    peers = StatusReply("run-1", 4, "peers", {"peers": []})
+    assert render(peers) == ["no peers have registered yet"]
