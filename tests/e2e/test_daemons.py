@@ -141,8 +141,7 @@ def test_a_round_below_threshold_aborts_and_the_next_one_runs(cluster, shards):
 
 
 def test_a_peer_killed_mid_run_and_the_hub_carries_on(cluster, shards):
-    hub = cluster.hub("--min-peers", "3", "--rounds", "40", "--secagg", "plus",
-                      "--exit-when-done")
+    hub = cluster.hub("--min-peers", "3", "--rounds", "40", "--secagg", "plus", "--exit-when-done")
     peers = start_peers(cluster, shards, 4)
     cluster.wait_for(lambda: len(round_log(cluster)) >= 1, 60, "round 1")
     peers[3].popen.send_signal(signal.SIGKILL)
@@ -155,10 +154,20 @@ def test_a_peer_killed_mid_run_and_the_hub_carries_on(cluster, shards):
 
 @pytest.mark.parametrize("when", ["after-commits", "mid-round"])
 def test_the_hub_killed_and_restarted_resumes_without_losing_or_repeating_rows(
-        cluster, shards, when):
+    cluster, shards, when
+):
     rounds = 60 if when == "after-commits" else 3
-    args = ("--min-peers", "3", "--rounds", str(rounds), "--secagg", "full",
-            "--exit-when-done", "--eval-test", str(shards.test))
+    args = (
+        "--min-peers",
+        "3",
+        "--rounds",
+        str(rounds),
+        "--secagg",
+        "full",
+        "--exit-when-done",
+        "--eval-test",
+        str(shards.test),
+    )
     hub = cluster.hub(*args)
     peers = start_peers(cluster, shards, 3)
     if when == "after-commits":
@@ -168,8 +177,11 @@ def test_the_hub_killed_and_restarted_resumes_without_losing_or_repeating_rows(
         # join window) and then waits for it, so the hub is killed inside a round.
         cluster.wait_for(lambda: len(cluster.status("peers")["peers"]) == 3, 30, "3 peers")
         peers[2].popen.send_signal(signal.SIGSTOP)
-        cluster.wait_for(lambda: str(cluster.status().get("stage")).startswith("round 1"), 30,
-                         "round 1 in progress")
+        cluster.wait_for(
+            lambda: str(cluster.status().get("stage")).startswith("round 1"),
+            30,
+            "round 1 in progress",
+        )
     hub.popen.send_signal(signal.SIGKILL)
     hub.wait(10)
     committed = len(round_log(cluster))
