@@ -338,6 +338,11 @@ EXIT_WRONG_RESULT = 3
     default="32",
     help="Vectors are summed mod 2**mod-bits.",
 )
+@click.option(
+    "--active",
+    is_flag=True,
+    help="Active-adversary variant: signed advertisements and a consistency check.",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per round (JSON lines).")
 @click.option(
     "--dump",
@@ -358,6 +363,7 @@ def simulate(
     rounds: int,
     seed: int,
     mod_bits: str,
+    active: bool,
     as_json: bool,
     dump: Path | None,
 ) -> None:
@@ -380,6 +386,7 @@ def simulate(
         seed=seed,
         mod_bits=int(mod_bits),
         dump=dump,
+        active=active,
     )
     wrong = 0
     if not as_json:

@@ -461,7 +461,7 @@ class Hub:
             )
             return runner, (None, None)
         mode = Mode(c.secagg)
-        k, t = choose_shape(
+        shape = choose_shape(
             len(alive), mode, dropout=c.dropout_budget, corrupt=c.corrupt, threshold=c.threshold
         )
         encoding = FixedPoint.fit(
@@ -472,9 +472,10 @@ class Hub:
             round=self.next_round,
             mode=mode,
             participants=alive,
-            k=k,
-            t=t,
-            min_survivors=t,
+            k=shape.k,
+            t=shape.t,
+            min_survivors=shape.min_survivors,
+            max_corrupt=shape.max_corrupt,
             graph_seed=secrets.token_bytes(32),
             dim=len(self.model) + 1,
             mod_bits=c.mod_bits,

@@ -26,24 +26,40 @@ from crypto.errors import ParameterError, RoundAborted
 from crypto.lanes import VectorSum
 from crypto.secagg.fields import PeerId
 from crypto.secagg.hub import HubSession, Send
-from crypto.secagg.messages import ForwardedShares, MaskedInput, Roster, UnmaskRequest
-from crypto.secagg.params import Mode, RoundParams, choose_shape
+from crypto.secagg.messages import (
+    ConsistencyRequest,
+    ForwardedShares,
+    MaskedInput,
+    Roster,
+    UnmaskRequest,
+)
+from crypto.secagg.params import Mode, RoundParams, RoundShape, choose_shape
 from crypto.secagg.peer import PeerSession
+from crypto.signing import SigningKey
 from daemon import wire
 
 __all__ = ["DROPOUT_STAGES", "RoundReport", "SimConfig", "run_secure_round", "run_simulation"]
 
 # Where a dropping peer vanishes: it never handles the message that opens
 # that stage (or, for advertise-keys, never starts).
-DROPOUT_STAGES = ("advertise-keys", "share-keys", "masked-input", "unmask", "mixed")
+DROPOUT_STAGES = (
+    "advertise-keys",
+    "share-keys",
+    "masked-input",
+    "consistency-check",
+    "unmask",
+    "mixed",
+)
 _TRIGGER: dict[str, type | None] = {
     "advertise-keys": None,
     "share-keys": Roster,
     "masked-input": ForwardedShares,
+    "consistency-check": ConsistencyRequest,
     "unmask": UnmaskRequest,
 }
 _STAGE_TIMEOUT = 30.0
 RUN_ID = "simulation"
+_BEFORE_INPUT = ("advertise-keys", "share-keys", "masked-input")
 T = TypeVar("T")
 
 
@@ -62,6 +78,7 @@ class SimConfig:
     seed: int = 42
     mod_bits: int = 32
     dump: Path | None = None
+    active: bool = False  # signed adverts and the consistency check
 
     def __post_init__(self) -> None:
         if self.mode not in ("off", "full", "plus"):
@@ -72,6 +89,10 @@ class SimConfig:
             raise ParameterError("--dropout must be in [0, 1)")
         if self.dropout_stage not in DROPOUT_STAGES:
             raise ParameterError(f"--dropout-stage must be one of {', '.join(DROPOUT_STAGES)}")
+        if self.dropout_stage == "consistency-check" and not self.active:
+            raise ParameterError("--dropout-stage consistency-check needs --active")
+        if self.active and self.mode == "off":
+            raise ParameterError("--active needs --secagg full or plus")
 
 
 @dataclass
@@ -131,16 +152,17 @@ def run_simulation(config: SimConfig) -> Iterator[RoundReport]:
     width = config.mod_bits // 8
     peers = tuple(PeerId(f"peer-{i:05d}") for i in range(1, config.peers + 1))
     mode = Mode.PLUS if config.mode == "plus" else Mode.FULL
-    k = t = 0
+    shape = RoundShape(0, 0, 0, 0)
     if config.mode != "off":
         budget = config.dropout_budget
-        k, t = choose_shape(
+        shape = choose_shape(
             config.peers,
             mode,
             dropout=max(0.05, config.dropout) if budget is None else budget,
             corrupt=config.corrupt,
             threshold=config.threshold,
             degree=config.degree,
+            active=config.active,
         )
     for r in range(config.rounds):
         inputs = {p: rng.randbytes(config.dim * width) for p in peers}
@@ -153,9 +175,11 @@ def run_simulation(config: SimConfig) -> Iterator[RoundReport]:
                 round=r,
                 mode=mode,
                 participants=peers,
-                k=k,
-                t=t,
-                min_survivors=t,
+                k=shape.k,
+                t=shape.t,
+                min_survivors=shape.min_survivors,
+                max_corrupt=shape.max_corrupt,
+                active=config.active,
                 graph_seed=rng.randbytes(32),
                 dim=config.dim,
                 mod_bits=config.mod_bits,
@@ -171,7 +195,7 @@ def _dropouts(
 ) -> dict[PeerId, str]:
     count = round(config.dropout * len(peers))
     chosen = rng.sample(peers, count)
-    stages = DROPOUT_STAGES[:-1]
+    stages = [s for s in DROPOUT_STAGES[:-1] if config.active or s != "consistency-check"]
     return {
         p: rng.choice(stages) if config.dropout_stage == "mixed" else config.dropout_stage
         for p in chosen
@@ -217,7 +241,19 @@ def run_secure_round(
     clock = 0.0
     hub_meter, meters = _Meter(), {p: _Meter() for p in params.participants}
     hub = HubSession(params, now=clock, stage_timeout=_STAGE_TIMEOUT)
-    sessions = {p: PeerSession(params, p, inputs[p], os.urandom) for p in params.participants}
+    signing = {p: SigningKey.generate() for p in params.participants} if params.active else {}
+    trusted = {p: key.public for p, key in signing.items()}
+    sessions = {
+        p: PeerSession(
+            params,
+            p,
+            inputs[p],
+            os.urandom,
+            signing_key=signing.get(p),
+            trusted=trusted if params.active else None,
+        )
+        for p in params.participants
+    }
     alive = set(params.participants)
     to_hub: list[tuple[PeerId, bytes]] = []
 
@@ -286,7 +322,7 @@ def run_secure_round(
         dropped=len(drop_at),
         aggregate=result.total,
         exact=result.total == _plain_sum([inputs[p] for p in survivors], params.width),
-        dropped_before_input={p for p, s in drop_at.items() if s != "unmask"},
+        dropped_before_input={p for p, s in drop_at.items() if s in _BEFORE_INPUT},
     )
 
 

@@ -17,7 +17,14 @@ returns the messages that open the next stage:
     ADVERTISE_KEYS     U1            Roster to each v in U1 (keys of N(v) in U1)
     SHARE_KEYS         U2            ForwardedShares to each v in U2
     MASKED_INPUT       U3            UnmaskRequest to each v in U3
+                                     (active: ConsistencyRequest with all of U3)
+    CONSISTENCY        U4            (active only) UnmaskRequest with U3 and the
+                                     signatures of U4 over it
     UNMASK             result        nothing: the sum is ready, or the round aborted
+
+In active rounds the hub relays signatures it does not itself check: the
+peers verify them against their own trusted keys and refuse to unmask
+unless at least min_survivors of them vouch for the same U3.
 
 A peer whose secrets could no longer be reconstructed (fewer than t-1 of
 its neighbours left with it) is pruned from U1 and U2 before anyone masks
@@ -51,6 +58,8 @@ from crypto.lanes import VectorSum
 from crypto.secagg.fields import PeerId
 from crypto.secagg.masks import MaskSeeds, self_mask_seed
 from crypto.secagg.messages import (
+    ConsistencyRequest,
+    ConsistencySignature,
     EncryptedShares,
     ForwardedShares,
     KeyAdvert,
@@ -60,6 +69,7 @@ from crypto.secagg.messages import (
     Roster,
     RoundAbort,
     SealedShare,
+    SignedBy,
     UnmaskRequest,
     UnmaskShares,
 )
@@ -72,6 +82,7 @@ class HubStage(enum.Enum):
     ADVERTISE_KEYS = "advertise-keys"
     SHARE_KEYS = "share-keys"
     MASKED_INPUT = "masked-input"
+    CONSISTENCY = "consistency-check"
     UNMASK = "unmask"
     DONE = "done"
     ABORTED = "aborted"
@@ -135,6 +146,7 @@ class HubSession:
         self._u1: frozenset[PeerId] = frozenset()
         self._u2: frozenset[PeerId] = frozenset()
         self._u3: frozenset[PeerId] = frozenset()
+        self._signatures: dict[PeerId, bytes] = {}
         self._sum = VectorSum(params.dim, params.width)
         self._b_shares: dict[PeerId, list[shamir.Share]] = {}
         self._s_shares: dict[PeerId, list[shamir.Share]] = {}
@@ -285,10 +297,12 @@ class HubSession:
 
     # Bonawitz et al. 2017, AdvertiseKeys, server side: collect (c_pk, s_pk).
     def _on_advert(self, sender: PeerId, msg: KeyAdvert) -> None:
+        if self.params.active and not msg.signature:
+            raise RemoteProtocolError("an active round needs signed advertisements", peer=sender)
         for other in self._keys.values():
             if {msg.c_pk, msg.s_pk} & {other.c_pk, other.s_pk}:
                 raise RemoteProtocolError("advertised a public key another peer uses", peer=sender)
-        self._keys[sender] = PeerKeys(sender, msg.c_pk, msg.s_pk)
+        self._keys[sender] = PeerKeys(sender, msg.c_pk, msg.s_pk, msg.signature)
 
     # ShareKeys, server side: one sealed share pair per neighbour in U1.
     def _on_shares(self, sender: PeerId, msg: EncryptedShares) -> None:
@@ -309,6 +323,10 @@ class HubSession:
                 peer=sender,
             )
         self._sum.add(msg.y)
+
+    # ConsistencyCheck, server side: collect each survivor's signature over U3.
+    def _on_consistency(self, sender: PeerId, msg: ConsistencySignature) -> None:
+        self._signatures[sender] = msg.signature
 
     # Unmasking, server side: b shares of survivors, s_sk shares of the dropped.
     def _on_unmask(self, sender: PeerId, msg: UnmaskShares) -> None:
@@ -378,10 +396,33 @@ class HubSession:
                     f"too few neighbours of dropped {u!r} survived to remove its masks"
                 )
         p = self.params
-        for v in sorted(self._u3 & self._in_round):
-            survivors = tuple(sorted((self._graph.neighbours(v) & self._u3) | {v}))
-            sends.append(Send(v, UnmaskRequest(p.run, p.round, survivors, len(self._u3))))
-        self._pending = set(self._u3 & self._in_round)
+        alive = sorted(self._u3 & self._in_round)
+        if p.active:
+            everyone = tuple(sorted(self._u3))
+            sends += [Send(v, ConsistencyRequest(p.run, p.round, everyone)) for v in alive]
+            self.stage = HubStage.CONSISTENCY
+        else:
+            for v in alive:
+                survivors = tuple(sorted((self._graph.neighbours(v) & self._u3) | {v}))
+                sends.append(Send(v, UnmaskRequest(p.run, p.round, survivors, len(self._u3))))
+            self.stage = HubStage.UNMASK
+        self._pending = set(alive)
+        return sends
+
+    def _close_consistency(self) -> list[Send]:
+        signers = frozenset(self._answered)
+        sends = self._settle(signers)
+        if self.finished:
+            return sends
+        p = self.params
+        everyone = tuple(sorted(self._u3))
+        signatures = tuple(SignedBy(v, self._signatures[v]) for v in sorted(signers))
+        alive = sorted(signers & self._in_round)
+        sends += [
+            Send(v, UnmaskRequest(p.run, p.round, everyone, len(everyone), signatures))
+            for v in alive
+        ]
+        self._pending = set(alive)
         self.stage = HubStage.UNMASK
         return sends
 
@@ -432,6 +473,7 @@ TRANSITIONS: dict[tuple[HubStage, type], Callable[[HubSession, PeerId, Any], Non
     (HubStage.ADVERTISE_KEYS, KeyAdvert): HubSession._on_advert,
     (HubStage.SHARE_KEYS, EncryptedShares): HubSession._on_shares,
     (HubStage.MASKED_INPUT, MaskedInput): HubSession._on_input,
+    (HubStage.CONSISTENCY, ConsistencySignature): HubSession._on_consistency,
     (HubStage.UNMASK, UnmaskShares): HubSession._on_unmask,
 }
 
@@ -439,5 +481,6 @@ _CLOSERS: dict[HubStage, Callable[[HubSession], list[Send]]] = {
     HubStage.ADVERTISE_KEYS: HubSession._close_advertise,
     HubStage.SHARE_KEYS: HubSession._close_share,
     HubStage.MASKED_INPUT: HubSession._close_input,
+    HubStage.CONSISTENCY: HubSession._close_consistency,
     HubStage.UNMASK: HubSession._close_unmask,
 }

@@ -12,6 +12,11 @@ Flow (DESIGN.md section 3), peer -> hub unless marked:
     stage 2  MaskedInput               -> UnmaskRequest (hub -> each survivor)
     stage 3  UnmaskShares
     any      RoundAbort (hub -> peer): the round is over for the recipient
+
+Active rounds sign the advertisements (KeyAdvert.signature, PeerKeys.signature)
+and insert a consistency check after stage 2:
+    MaskedInput -> ConsistencyRequest (hub -> each survivor: all of U3)
+    ConsistencySignature -> UnmaskRequest carrying U3 and the signatures over it
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from crypto.secagg.fields import (
     get_str,
 )
 from crypto.secagg.params import MAX_DIM, MAX_PEERS
+from crypto.signing import SIGNATURE_SIZE
 
 __all__ = [
     "MESSAGE_TYPES",
@@ -96,10 +102,19 @@ class PeerKeys:
     peer: PeerId
     c_pk: bytes
     s_pk: bytes
+    signature: bytes = b""
 
     def __post_init__(self) -> None:
         check_peer_id(self.peer)
         _check_keys(self.c_pk, self.s_pk)
+        _check_signature(self.signature, optional=True)
+
+
+def _check_signature(signature: object, *, optional: bool = False) -> bytes:
+    """An Ed25519 signature: 64 bytes (or empty where `optional`, in passive rounds)."""
+    if optional and signature == b"" and type(signature) is bytes:
+        return signature
+    return check_bytes(signature, "signature", size=SIGNATURE_SIZE, max_size=SIGNATURE_SIZE)
 
 
 def _check_keys(c_pk: bytes, s_pk: bytes) -> None:
@@ -116,13 +131,15 @@ class KeyAdvert(_Header):
     TYPE: ClassVar[str] = "key_advert"
     c_pk: bytes
     s_pk: bytes
+    signature: bytes = b""  # active rounds: Ed25519 over the advertisement
 
     def __post_init__(self) -> None:
         self._check_header()
         _check_keys(self.c_pk, self.s_pk)
+        _check_signature(self.signature, optional=True)
 
     def to_body(self) -> dict[str, object]:
-        return {"c_pk": self.c_pk, "s_pk": self.s_pk}
+        return {"c_pk": self.c_pk, "s_pk": self.s_pk, "sig": self.signature}
 
     @classmethod
     def from_body(cls, run: str, round: int, body: Mapping[str, object]) -> Self:
@@ -131,6 +148,7 @@ class KeyAdvert(_Header):
             round,
             get_bytes(body, "c_pk", size=KEY_SIZE, max_size=KEY_SIZE),
             get_bytes(body, "s_pk", size=KEY_SIZE, max_size=KEY_SIZE),
+            get_bytes(body, "sig", max_size=SIGNATURE_SIZE),
         )
 
 
@@ -148,15 +166,21 @@ class Roster(_Header):
         _unique((e.peer for e in self.keys), "roster peer")
 
     def to_body(self) -> dict[str, object]:
-        return {"keys": [[e.peer, e.c_pk, e.s_pk] for e in self.keys]}
+        return {"keys": [[e.peer, e.c_pk, e.s_pk, e.signature] for e in self.keys]}
 
     @classmethod
     def from_body(cls, run: str, round: int, body: Mapping[str, object]) -> Self:
         keys = []
         for item in get_list(body, "keys", max_length=MAX_PEERS):
-            if type(item) is not list or len(item) != 3:
-                raise LocalProtocolError("roster entries must be [peer, c_pk, s_pk]")
-            keys.append(PeerKeys(check_peer_id(item[0]), *_key_pair(item[1], item[2])))
+            if type(item) is not list or len(item) != 4:
+                raise LocalProtocolError("roster entries must be [peer, c_pk, s_pk, signature]")
+            keys.append(
+                PeerKeys(
+                    check_peer_id(item[0]),
+                    *_key_pair(item[1], item[2]),
+                    _check_signature(item[3], optional=True),
+                )
+            )
         return cls(run, round, tuple(keys))
 
 
@@ -259,18 +283,82 @@ class MaskedInput(_Header):
         return cls(run, round, get_bytes(body, "y", max_size=MAX_VECTOR_BYTES))
 
 
+def _survivor_list(body: Mapping[str, object]) -> tuple[PeerId, ...]:
+    return tuple(
+        check_peer_id(p, "survivor") for p in get_list(body, "survivors", max_length=MAX_PEERS)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ConsistencyRequest(_Header):
+    """Active rounds, after stage 2, hub -> survivor: U3, the peers whose inputs are summed.
+
+    The recipient signs exactly this set (Bonawitz et al. 2017, ConsistencyCheck).
+    """
+
+    TYPE: ClassVar[str] = "consistency_request"
+    survivors: tuple[PeerId, ...]
+
+    def __post_init__(self) -> None:
+        self._check_header()
+        if type(self.survivors) is not tuple:
+            raise LocalProtocolError("survivors must be a tuple")
+        _unique(self.survivors, "survivor")
+
+    def to_body(self) -> dict[str, object]:
+        return {"survivors": list(self.survivors)}
+
+    @classmethod
+    def from_body(cls, run: str, round: int, body: Mapping[str, object]) -> Self:
+        return cls(run, round, _survivor_list(body))
+
+
+@dataclass(frozen=True, slots=True)
+class ConsistencySignature(_Header):
+    """Active rounds, peer -> hub: the sender's Ed25519 signature over U3."""
+
+    TYPE: ClassVar[str] = "consistency_signature"
+    signature: bytes
+
+    def __post_init__(self) -> None:
+        self._check_header()
+        _check_signature(self.signature)
+
+    def to_body(self) -> dict[str, object]:
+        return {"sig": self.signature}
+
+    @classmethod
+    def from_body(cls, run: str, round: int, body: Mapping[str, object]) -> Self:
+        return cls(run, round, get_bytes(body, "sig", max_size=SIGNATURE_SIZE))
+
+
+@dataclass(frozen=True, slots=True)
+class SignedBy:
+    """One peer's consistency signature, as relayed by the hub."""
+
+    peer: PeerId
+    signature: bytes
+
+    def __post_init__(self) -> None:
+        check_peer_id(self.peer)
+        _check_signature(self.signature)
+
+
 @dataclass(frozen=True, slots=True)
 class UnmaskRequest(_Header):
-    """End of stage 2, hub -> survivor: which of its share owners sent masked input.
+    """End of stage 2 (or of the consistency check), hub -> survivor: who sent masked input.
 
-    `survivors` lists the recipient's neighbours in U3 and the recipient itself;
-    `n_survivors` is |U3|. The recipient treats every other neighbour whose
-    shares it holds as dropped.
+    Passive rounds: `survivors` lists the recipient's neighbours in U3 and the
+    recipient itself; the recipient treats every other neighbour whose shares
+    it holds as dropped. Active rounds: `survivors` is all of U3, exactly as
+    the recipient signed it, and `signatures` carries the consistency
+    signatures the hub collected over it. `n_survivors` is |U3|.
     """
 
     TYPE: ClassVar[str] = "unmask_request"
     survivors: tuple[PeerId, ...]
     n_survivors: int
+    signatures: tuple[SignedBy, ...] = ()
 
     def __post_init__(self) -> None:
         self._check_header()
@@ -278,16 +366,32 @@ class UnmaskRequest(_Header):
             raise LocalProtocolError("survivors must be a tuple")
         _unique(self.survivors, "survivor")
         check_int(self.n_survivors, "n_survivors", len(self.survivors), MAX_PEERS)
+        if type(self.signatures) is not tuple or any(
+            type(s) is not SignedBy for s in self.signatures
+        ):
+            raise LocalProtocolError("signatures must be a tuple of SignedBy")
+        _unique((s.peer for s in self.signatures), "signer")
 
     def to_body(self) -> dict[str, object]:
-        return {"survivors": list(self.survivors), "n_survivors": self.n_survivors}
+        return {
+            "survivors": list(self.survivors),
+            "n_survivors": self.n_survivors,
+            "sigs": [[s.peer, s.signature] for s in self.signatures],
+        }
 
     @classmethod
     def from_body(cls, run: str, round: int, body: Mapping[str, object]) -> Self:
-        survivors = tuple(
-            check_peer_id(p, "survivor") for p in get_list(body, "survivors", max_length=MAX_PEERS)
+        signatures = tuple(
+            SignedBy(check_peer_id(peer, "signer"), _check_signature(sig))
+            for peer, sig in _pairs(body, "sigs", MAX_PEERS)
         )
-        return cls(run, round, survivors, get_int(body, "n_survivors", 0, MAX_PEERS))
+        return cls(
+            run,
+            round,
+            _survivor_list(body),
+            get_int(body, "n_survivors", 0, MAX_PEERS),
+            signatures,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -370,6 +474,8 @@ Message = (
     | EncryptedShares
     | ForwardedShares
     | MaskedInput
+    | ConsistencyRequest
+    | ConsistencySignature
     | UnmaskRequest
     | UnmaskShares
     | RoundAbort
@@ -381,6 +487,8 @@ MESSAGE_TYPES: tuple[type[Message], ...] = (
     EncryptedShares,
     ForwardedShares,
     MaskedInput,
+    ConsistencyRequest,
+    ConsistencySignature,
     UnmaskRequest,
     UnmaskShares,
     RoundAbort,

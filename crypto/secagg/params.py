@@ -21,6 +21,7 @@ import functools
 import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from crypto.errors import LocalProtocolError, ParameterError
 from crypto.prg import PrgKind
@@ -71,6 +72,11 @@ class RoundParams:
     dim: int
     mod_bits: int = 32
     prg: PrgKind = PrgKind.AES_CTR
+    # Active-adversary variant (Bonawitz et al. 2017, section 6.3): signed
+    # advertisements and a consistency check, sound while at most max_corrupt
+    # participants collude with the hub.
+    active: bool = False
+    max_corrupt: int = 0
 
     def __post_init__(self) -> None:
         check_run_id(self.run)
@@ -100,12 +106,33 @@ class RoundParams:
             raise LocalProtocolError(
                 f"min_survivors must be in [t, n] = [{self.t}, {n}], got {self.min_survivors}"
             )
+        self._check_active(n)
         if type(self.graph_seed) is not bytes or len(self.graph_seed) != SEED_SIZE:
             raise LocalProtocolError(f"graph_seed must be {SEED_SIZE} bytes")
         if not 1 <= self.dim <= MAX_DIM:
             raise LocalProtocolError(f"dim must be in [1, {MAX_DIM}], got {self.dim}")
         if self.mod_bits not in MOD_BITS:
             raise LocalProtocolError(f"mod_bits must be one of {MOD_BITS}, got {self.mod_bits}")
+
+    def _check_active(self, n: int) -> None:
+        """With an active hub, t > (n + max_corrupt)/2 (Bonawitz et al. 2017, Theorem 6.5):
+        two survivor sets that each gather min_survivors signatures would need more
+        honest signers than there are. Applied to min_survivors, and to t for SecAgg."""
+        if type(self.active) is not bool or type(self.max_corrupt) is not int:
+            raise LocalProtocolError("active must be a boolean and max_corrupt an integer")
+        if not 0 <= self.max_corrupt < n:
+            raise LocalProtocolError(
+                f"max_corrupt must be in [0, n) = [0, {n}), got {self.max_corrupt}"
+            )
+        if not self.active:
+            return
+        bound = (n + self.max_corrupt) / 2
+        if not self.min_survivors > bound or (self.mode is Mode.FULL and not self.t > bound):
+            raise LocalProtocolError(
+                f"an active round of {n} peers with {self.max_corrupt} corrupt needs "
+                f"t and min_survivors above {bound:g}, got t={self.t}, "
+                f"min_survivors={self.min_survivors}"
+            )
 
     @property
     def n(self) -> int:
@@ -145,6 +172,8 @@ class RoundParams:
             "dim": self.dim,
             "mod_bits": self.mod_bits,
             "prg": self.prg.value,
+            "active": self.active,
+            "max_corrupt": self.max_corrupt,
         }
 
     @classmethod
@@ -172,7 +201,16 @@ class RoundParams:
             dim=get_int(body, "dim", 1, MAX_DIM),
             mod_bits=get_int(body, "mod_bits", 1, 64),
             prg=prg,
+            active=_bool(body, "active"),
+            max_corrupt=get_int(body, "max_corrupt", 0, MAX_PEERS),
         )
+
+
+def _bool(body: Mapping[str, object], name: str) -> bool:
+    value = body.get(name)
+    if type(value) is not bool:
+        raise LocalProtocolError(f"{name!r} must be a boolean")
+    return value
 
 
 def _check_participants(participants: tuple[PeerId, ...]) -> int:
@@ -199,6 +237,15 @@ def _index(participants: tuple[PeerId, ...]) -> dict[PeerId, int]:
     return {peer: i for i, peer in enumerate(participants, start=1)}
 
 
+class RoundShape(NamedTuple):
+    """The graph degree, thresholds and tolerated corruption of one round."""
+
+    k: int
+    t: int
+    min_survivors: int
+    max_corrupt: int
+
+
 def choose_shape(
     n: int,
     mode: Mode,
@@ -207,8 +254,9 @@ def choose_shape(
     corrupt: float,
     threshold: int | None = None,
     degree: int | None = None,
-) -> tuple[int, int]:
-    """The graph degree k and threshold t for a round of `n` peers.
+    active: bool = False,
+) -> RoundShape:
+    """The graph degree k, threshold t and minimum survivors for a round of `n` peers.
 
     Without explicit values, (k, t) come from `topology.choose_parameters`
     for the dropout and corrupt fractions, each counted as at least one peer
@@ -216,7 +264,9 @@ def choose_shape(
     and a secure round that cannot lose a single peer is not what anyone
     wants. SecAgg (FULL) uses the complete graph, with the finder's threshold
     when it picks the complete graph itself, else a majority t = n//2 + 1
-    (Bonawitz et al. 2017). Explicit `degree` and `threshold` win. Raises
+    (Bonawitz et al. 2017); t is never below 2. Explicit `degree` and
+    `threshold` win. min_survivors is t, or with `active` the smallest value
+    above (n + max_corrupt)/2 (and t rises to it for SecAgg). Raises
     ParameterError naming the value that cannot work.
     """
     if n < 2:
@@ -241,8 +291,18 @@ def choose_shape(
                 raise ParameterError(f"degree must be even and in [2, {n - 1}], got {degree}")
             k = degree
             t = min(t, k + 1)
+    corrupt_count = chosen.max_corrupt
+    majority = (n + corrupt_count) // 2 + 1
+    if active and mode is Mode.FULL and threshold is None:
+        t = max(t, majority)
     if threshold is not None:
         t = threshold
     if not 2 <= t <= k + 1:
         raise ParameterError(f"threshold must be in [2, k+1] = [2, {k + 1}], got {t}")
-    return k, t
+    min_survivors = max(t, majority) if active else t
+    if min_survivors > n or (active and mode is Mode.FULL and t < majority):
+        raise ParameterError(
+            f"an active round of {n} peers tolerating {corrupt_count} corrupt needs "
+            f"t and the survivors above {(n + corrupt_count) / 2:g}; got t={t}"
+        )
+    return RoundShape(k, t, min_survivors, corrupt_count)

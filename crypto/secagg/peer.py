@@ -12,6 +12,16 @@ from the `random_bytes` callable (default `os.urandom`).
     NEW --start()--> AWAIT_ROSTER --Roster--> AWAIT_SHARES --ForwardedShares-->
     AWAIT_UNMASK --UnmaskRequest--> DONE
 
+Active rounds (Bonawitz et al. 2017, section 6.3: the hub may lie) differ in
+three places. The advertisement is signed with the peer's long-term Ed25519
+key, and every roster entry must carry a valid signature under the trusted
+key configured for that peer id, so the hub cannot invent peers or swap
+keys. After masking, the peer waits in AWAIT_CONSISTENCY for the hub's U3 and
+signs it. It unmasks only if the UnmaskRequest names exactly the U3 it signed
+and carries at least min_survivors valid signatures of other participants
+over that same set; with min_survivors > (n + corrupt)/2 no second set can
+gather as many, so no honest peer reveals b_u while another reveals s_sk_u.
+
 A `RoundAbort` from the hub in any waiting stage ends the session in ABORTED
 without error. Any message not allowed in the current stage, and any
 message that fails a check, raises and leaves the session ABORTED: the
@@ -30,16 +40,18 @@ from __future__ import annotations
 
 import enum
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from crypto import aead, shamir
-from crypto.errors import LocalProtocolError, RemoteProtocolError
+from crypto.errors import CryptoCheckFailed, LocalProtocolError, RemoteProtocolError
 from crypto.keys import AgreementKey
 from crypto.lanes import VectorSum
 from crypto.secagg.fields import PeerId
 from crypto.secagg.masks import MaskSeeds, self_mask_seed, share_key
 from crypto.secagg.messages import (
+    ConsistencyRequest,
+    ConsistencySignature,
     EncryptedShares,
     ForwardedShares,
     KeyAdvert,
@@ -54,6 +66,8 @@ from crypto.secagg.messages import (
     UnmaskShares,
 )
 from crypto.secagg.params import RoundParams
+from crypto.secagg.signed import advert_statement, survivors_statement
+from crypto.signing import SigningKey, verify
 
 __all__ = ["TRANSITIONS", "PeerSession", "PeerStage"]
 
@@ -62,6 +76,7 @@ class PeerStage(enum.Enum):
     NEW = "new"
     AWAIT_ROSTER = "await-roster"
     AWAIT_SHARES = "await-shares"
+    AWAIT_CONSISTENCY = "await-consistency"
     AWAIT_UNMASK = "await-unmask"
     DONE = "done"
     ABORTED = "aborted"
@@ -79,11 +94,23 @@ class PeerSession:
         me: PeerId,
         x: bytes,
         random_bytes: Callable[[int], bytes] = os.urandom,
+        *,
+        signing_key: SigningKey | None = None,
+        trusted: Mapping[PeerId, bytes] | None = None,
     ) -> None:
-        """Raises LocalProtocolError if `me` is not a participant or `x` has the wrong size."""
+        """`signing_key` and `trusted` (peer id -> Ed25519 public key) are needed for
+        active rounds. Raises LocalProtocolError if `me` is not a participant, `x`
+        has the wrong size, or an active round lacks the keys."""
         params.x_of(me)
         if type(x) is not bytes or len(x) != params.vector_size:
             raise LocalProtocolError(f"input must be {params.vector_size} packed bytes")
+        if params.active and (signing_key is None or trusted is None):
+            raise LocalProtocolError(
+                "an active round needs this peer's signing key and its peers' trusted keys"
+            )
+        self._signing_key = signing_key
+        self._trusted = dict(trusted or {})
+        self._signed: frozenset[PeerId] | None = None
         self.params = params
         self.me = me
         self.stage = PeerStage.NEW
@@ -117,7 +144,11 @@ class PeerSession:
             raise
         self.stage = PeerStage.AWAIT_ROSTER
         p = self.params
-        return [KeyAdvert(p.run, p.round, self._c_key.public, self._s_key.public)]
+        c_pk, s_pk = self._c_key.public, self._s_key.public
+        signature = b""
+        if p.active and self._signing_key is not None:
+            signature = self._signing_key.sign(advert_statement(p, self.me, c_pk, s_pk))
+        return [KeyAdvert(p.run, p.round, c_pk, s_pk, signature)]
 
     def receive(self, msg: Message) -> list[Message]:
         """Handle one message from the hub; returns the messages to send back.
@@ -164,6 +195,8 @@ class PeerSession:
                 raise RemoteProtocolError(f"roster lists {entry.peer!r}, not a neighbour")
             if entry.c_pk in seen_keys or entry.s_pk in seen_keys:
                 raise RemoteProtocolError("roster repeats a public key")
+            if p.active:
+                self._check_advert(entry)
             seen_keys.update((entry.c_pk, entry.s_pk))
             self._roster[entry.peer] = entry
         holders = sorted([*self._roster, self.me])
@@ -225,29 +258,72 @@ class PeerSession:
         acc = VectorSum(p.dim, p.width)
         acc.add(self._x)
         seeds.apply(acc, p)
-        self.stage = PeerStage.AWAIT_UNMASK
+        self.stage = PeerStage.AWAIT_CONSISTENCY if p.active else PeerStage.AWAIT_UNMASK
         return [MaskedInput(p.run, p.round, acc.to_bytes())]
+
+    def _check_advert(self, entry: PeerKeys) -> None:
+        """Active rounds: the hub relays keys; only the peer's own signature vouches for them."""
+        trusted = self._trusted.get(entry.peer)
+        if trusted is None:
+            raise RemoteProtocolError(f"{entry.peer!r} is not among this peer's trusted keys")
+        p = self.params
+        verify(trusted, advert_statement(p, entry.peer, entry.c_pk, entry.s_pk), entry.signature)
+
+    # Bonawitz et al. 2017, ConsistencyCheck (round 3), peer side: sign U3.
+    def _on_consistency(self, msg: ConsistencyRequest) -> list[Message]:
+        p = self.params
+        survivors = frozenset(msg.survivors)
+        self._check_survivors(survivors)
+        if self._signing_key is None:
+            raise LocalProtocolError("no signing key")
+        self._signed = survivors
+        self.stage = PeerStage.AWAIT_UNMASK
+        signature = self._signing_key.sign(survivors_statement(p, survivors))
+        return [ConsistencySignature(p.run, p.round, signature)]
+
+    def _check_survivors(self, survivors: frozenset[PeerId]) -> None:
+        """U3 as the hub states it must be possible from where this peer stands."""
+        p = self.params
+        if self.me not in survivors:
+            raise RemoteProtocolError("the survivor set does not include me")
+        outsiders = [peer for peer in survivors if peer not in p.participants]
+        if outsiders:
+            raise RemoteProtocolError(f"the survivor set names non-participant {outsiders[0]!r}")
+        if len(survivors) < p.min_survivors:
+            raise RemoteProtocolError(
+                f"only {len(survivors)} survivors, the round needs {p.min_survivors}"
+            )
+        unknown = (survivors & self._neighbours) - self._held.keys()
+        if unknown:
+            raise RemoteProtocolError(
+                f"the survivor set names {len(unknown)} neighbours that never shared keys with me"
+            )
 
     # Bonawitz et al. 2017, Unmasking (round 4), peer side. (Round 3, the
     # consistency check, belongs to the active-adversary variant.)
     def _on_unmask(self, msg: UnmaskRequest) -> list[Message]:
         p = self.params
-        survivors = set(msg.survivors)
-        if self.me not in survivors:
-            raise RemoteProtocolError("unmask request does not list me as a survivor")
-        unknown = survivors - self._held.keys()
-        if unknown:
-            raise RemoteProtocolError(
-                f"unmask request names {len(unknown)} peers I hold no shares of"
-            )
-        if msg.n_survivors < p.min_survivors:
-            raise RemoteProtocolError(
-                f"only {msg.n_survivors} survivors, the round needs {p.min_survivors}"
-            )
+        survivors = frozenset(msg.survivors)
+        if p.active:
+            self._check_signatures(msg, survivors)
+        else:
+            if self.me not in survivors:
+                raise RemoteProtocolError("unmask request does not list me as a survivor")
+            unknown = survivors - self._held.keys()
+            if unknown:
+                raise RemoteProtocolError(
+                    f"unmask request names {len(unknown)} peers I hold no shares of"
+                )
+            if msg.n_survivors < p.min_survivors:
+                raise RemoteProtocolError(
+                    f"only {msg.n_survivors} survivors, the round needs {p.min_survivors}"
+                )
         # Survivors get their b share revealed, the dropped their s_sk share;
         # the two sets partition what this peer holds, so no owner gets both.
         b_shares = tuple(
-            RevealedShare(owner, self._held[owner][1].value_bytes()) for owner in sorted(survivors)
+            RevealedShare(owner, shares[1].value_bytes())
+            for owner, shares in sorted(self._held.items())
+            if owner in survivors
         )
         s_shares = tuple(
             RevealedShare(owner, shares[0].value_bytes())
@@ -258,6 +334,28 @@ class PeerSession:
         self._forget()
         return [UnmaskShares(p.run, p.round, b_shares, s_shares)]
 
+    def _check_signatures(self, msg: UnmaskRequest, survivors: frozenset[PeerId]) -> None:
+        """Active rounds: unmask only the U3 this peer signed, vouched for by enough peers."""
+        p = self.params
+        if survivors != self._signed or msg.n_survivors != len(survivors):
+            raise RemoteProtocolError("the unmask request names another survivor set than I signed")
+        statement = survivors_statement(p, survivors)
+        valid = 0
+        for signed in msg.signatures:
+            key = self._trusted.get(signed.peer)
+            if key is None or signed.peer not in survivors:
+                continue
+            try:
+                verify(key, statement, signed.signature)
+            except CryptoCheckFailed:
+                continue
+            valid += 1
+        if valid < p.min_survivors:
+            raise CryptoCheckFailed(
+                f"only {valid} valid consistency signatures over the survivor set, "
+                f"{p.min_survivors} needed"
+            )
+
     def _on_abort(self, msg: RoundAbort) -> list[Message]:
         self.stage = PeerStage.ABORTED
         self.abort_reason = f"hub aborted the round: {msg.reason}"
@@ -265,11 +363,17 @@ class PeerSession:
         return []
 
 
-_WAITING = (PeerStage.AWAIT_ROSTER, PeerStage.AWAIT_SHARES, PeerStage.AWAIT_UNMASK)
+_WAITING = (
+    PeerStage.AWAIT_ROSTER,
+    PeerStage.AWAIT_SHARES,
+    PeerStage.AWAIT_CONSISTENCY,
+    PeerStage.AWAIT_UNMASK,
+)
 
 TRANSITIONS: dict[tuple[PeerStage, type], Callable[[PeerSession, Any], list[Message]]] = {
     (PeerStage.AWAIT_ROSTER, Roster): PeerSession._on_roster,
     (PeerStage.AWAIT_SHARES, ForwardedShares): PeerSession._on_forwarded,
+    (PeerStage.AWAIT_CONSISTENCY, ConsistencyRequest): PeerSession._on_consistency,
     (PeerStage.AWAIT_UNMASK, UnmaskRequest): PeerSession._on_unmask,
     **{(stage, RoundAbort): PeerSession._on_abort for stage in _WAITING},
 }

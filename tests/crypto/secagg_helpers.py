@@ -25,6 +25,8 @@ def make_params(
     round: int = 0,
     run: str = "test-run",
     seed: int = 1,
+    active: bool = False,
+    max_corrupt: int = 0,
 ) -> RoundParams:
     k = n - 1 if k is None else k
     t = (k + 1) // 2 + 1 if t is None else t
@@ -38,6 +40,8 @@ def make_params(
         min_survivors=t if min_survivors is None else min_survivors,
         graph_seed=random.Random(seed).randbytes(32),
         dim=dim,
+        active=active,
+        max_corrupt=max_corrupt,
         mod_bits=mod_bits,
     )
 

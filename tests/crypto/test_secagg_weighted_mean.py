@@ -22,7 +22,7 @@ def test_secure_round_yields_the_weighted_mean_within_the_quantization_bound(mod
     fp = FixedPoint.fit(max_peers=n, max_weight=50_000, clip=4.0, mod_bits=mod_bits)
     vectors = {p: [rng.uniform(-5, 5) for _ in range(dim)] for p in peer_ids(n)}
     weights = {p: rng.randint(1, 80_000) for p in peer_ids(n)}
-    k, t = choose_shape(n, mode, dropout=0.1, corrupt=0.05)
+    k, t, _, _ = choose_shape(n, mode, dropout=0.1, corrupt=0.05)
     params = RoundParams(
         run="mean",
         round=3,
@@ -60,17 +60,24 @@ def test_a_scale_that_could_wrap_is_refused_naming_the_parameters():
 
 @pytest.mark.parametrize("n", [2, 3, 4, 5, 10, 30, 100])
 @pytest.mark.parametrize("mode", [Mode.FULL, Mode.PLUS])
-def test_chosen_shapes_are_valid_round_parameters(n, mode):
-    k, t = choose_shape(n, mode, dropout=0.1, corrupt=0.05)
-    assert 2 <= t <= k + 1 <= n
+@pytest.mark.parametrize("active", [False, True])
+def test_chosen_shapes_are_valid_round_parameters(n, mode, active):
+    shape = choose_shape(n, mode, dropout=0.1, corrupt=0.05, active=active)
+    assert 2 <= shape.t <= shape.k + 1 <= n and shape.t <= shape.min_survivors <= n
+    if active:
+        assert 2 * shape.min_survivors > n + shape.max_corrupt
+    else:
+        assert shape.min_survivors == shape.t
     RoundParams(
         run="r",
         round=0,
         mode=mode,
         participants=peer_ids(n),
-        k=k,
-        t=t,
-        min_survivors=t,
+        k=shape.k,
+        t=shape.t,
+        min_survivors=shape.min_survivors,
+        max_corrupt=shape.max_corrupt,
         graph_seed=bytes(32),
         dim=1,
+        active=active,
     )

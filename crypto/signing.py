@@ -1,0 +1,80 @@
+"""Ed25519 signatures: long-term identity keys for the active-adversary protocol.
+
+A peer signs its per-round key advertisement and, in the consistency check,
+the set of peers that sent masked input. Other peers verify against an
+allow-list of signing public keys configured out of band, so a hub can
+neither invent peers nor show different survivor sets to different peers
+without being caught.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from crypto._args import require_bytes
+from crypto.errors import CryptoCheckFailed
+
+__all__ = ["PUBLIC_KEY_SIZE", "SIGNATURE_SIZE", "SigningKey", "verify"]
+
+PUBLIC_KEY_SIZE = 32
+SIGNATURE_SIZE = 64
+_SEED_SIZE = 32
+
+
+class SigningKey:
+    """An Ed25519 private key. Its repr shows only a prefix of the public key."""
+
+    __slots__ = ("_key", "_public")
+
+    def __init__(self, key: Ed25519PrivateKey) -> None:
+        self._key = key
+        self._public = key.public_key().public_bytes_raw()
+
+    @classmethod
+    def generate(cls, random_bytes: Callable[[int], bytes] = os.urandom) -> SigningKey:
+        """A new key from 32 bytes of `random_bytes` (injectable for tests)."""
+        return cls.from_private_bytes(random_bytes(_SEED_SIZE))
+
+    @classmethod
+    def from_private_bytes(cls, data: bytes) -> SigningKey:
+        """The key with this 32-byte seed. Raises TypeError/ValueError for anything else."""
+        seed = require_bytes("Ed25519 private key", data, size=_SEED_SIZE)
+        return cls(Ed25519PrivateKey.from_private_bytes(seed))
+
+    def private_bytes(self) -> bytes:
+        """The 32-byte seed (for key files written with mode 0600)."""
+        return self._key.private_bytes_raw()
+
+    @property
+    def public(self) -> bytes:
+        """The 32-byte public key."""
+        return self._public
+
+    def sign(self, message: bytes) -> bytes:
+        """The 64-byte Ed25519 signature of `message`."""
+        return self._key.sign(require_bytes("message", message))
+
+    def __repr__(self) -> str:
+        return f"SigningKey(public={self._public[:4].hex()}...)"
+
+
+def verify(public: bytes, message: bytes, signature: bytes) -> None:
+    """Check `signature` on `message` under `public`.
+
+    Raises CryptoCheckFailed when it does not verify (including a malformed
+    public key or a signature of the wrong length), ValueError/TypeError for
+    arguments of the wrong type.
+    """
+    require_bytes("public key", public)
+    require_bytes("message", message)
+    require_bytes("signature", signature)
+    if len(public) != PUBLIC_KEY_SIZE or len(signature) != SIGNATURE_SIZE:
+        raise CryptoCheckFailed("signature or public key of the wrong length")
+    try:
+        Ed25519PublicKey.from_public_bytes(public).verify(signature, message)
+    except (InvalidSignature, ValueError):
+        raise CryptoCheckFailed("signature does not verify") from None

@@ -1,0 +1,61 @@
+"""Ed25519 signing keys: RFC 8032 known answers, and every way a check must fail."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from crypto.errors import CryptoCheckFailed
+from crypto.signing import SigningKey, verify
+
+VECTORS = json.loads(
+    (Path(__file__).parent.parent / "vectors" / "rfc8032_ed25519.json").read_text()
+)["vectors"]
+
+
+@pytest.mark.parametrize("v", VECTORS, ids=lambda v: v["public"][:8])
+def test_rfc8032_known_answers(v):
+    key = SigningKey.from_private_bytes(bytes.fromhex(v["secret"]))
+    message = bytes.fromhex(v["message"])
+    assert key.public == bytes.fromhex(v["public"])
+    assert key.sign(message) == bytes.fromhex(v["signature"])
+    verify(key.public, message, bytes.fromhex(v["signature"]))
+
+
+def test_tampered_message_signature_or_key_fails():
+    key, other = SigningKey.generate(), SigningKey.generate()
+    signature = key.sign(b"survivors")
+    for public, message, sig in [
+        (key.public, b"survivorS", signature),
+        (key.public, b"survivors", signature[:-1] + bytes([signature[-1] ^ 1])),
+        (other.public, b"survivors", signature),
+        (key.public, b"survivors", signature[:63]),
+        (key.public[:31], b"survivors", signature),
+        (bytes(32), b"survivors", signature),
+    ]:
+        with pytest.raises(CryptoCheckFailed):
+            verify(public, message, sig)
+
+
+def test_keys_round_trip_and_reprs_hide_the_secret():
+    key = SigningKey.generate()
+    again = SigningKey.from_private_bytes(key.private_bytes())
+    assert again.public == key.public
+    assert key.private_bytes().hex() not in repr(key)
+    assert key.public[:4].hex() in repr(key)
+
+
+@pytest.mark.parametrize("bad", [b"\x00" * 31, b"\x00" * 33, "x" * 32, bytearray(32), None])
+def test_wrong_private_keys_are_argument_errors(bad):
+    with pytest.raises((TypeError, ValueError)):
+        SigningKey.from_private_bytes(bad)  # type: ignore[arg-type]
+
+
+def test_wrong_argument_types_are_type_errors():
+    key = SigningKey.generate()
+    with pytest.raises(TypeError):
+        key.sign("text")  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        verify(key.public, "text", key.sign(b"x"))  # type: ignore[arg-type]
