@@ -280,8 +280,8 @@ def read_centralized_metrics(path: Path) -> dict[str, float]:
         except ValueError:
             value = math.nan
         high = math.inf if name == "logloss" else 1.0
-        if not 0.0 <= value <= high:  # also refuses nan
-            bound = "a number >= 0" if name == "logloss" else "a number in [0, 1]"
+        if not (math.isfinite(value) and 0.0 <= value <= high):
+            bound = "a finite number >= 0" if name == "logloss" else "a number in [0, 1]"
             raise DataError(f"{path} row {number}, column {name!r}: {cell!r} is not {bound}")
         scores[name] = value
     return scores
