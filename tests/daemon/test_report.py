@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import importlib.util
 import struct
 import sys
 from collections.abc import Sequence
@@ -22,6 +23,11 @@ FEATURES = ("Time", "V1", "Amount")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 PLOTS = ("convergence.png", "performance.png", "centralized_vs_fl.png")
 T0 = 1_700_000_000.0
+# The plots are an optional extra; everything else must work without them.
+needs_matplotlib = pytest.mark.skipif(
+    importlib.util.find_spec("matplotlib") is None,
+    reason="matplotlib is not installed (pip install 'fedd[plots]')",
+)
 BASE_ROC, BASE_F1 = 0.90, 0.80
 
 
@@ -94,6 +100,7 @@ def run_dir(tmp_path: Path) -> Path:
 # --- the files -------------------------------------------------------------------------
 
 
+@needs_matplotlib
 def test_report_writes_valid_pngs_and_csvs(run_dir: Path) -> None:
     result = make_report(run_dir / "hub", run_dir / "central.csv", run_dir / "out")
     assert result.plots_note == ""
@@ -118,6 +125,7 @@ def test_report_writes_valid_pngs_and_csvs(run_dir: Path) -> None:
     assert float(verdict[0]["federated"]) == 0.905 and result.report.verdict.round == 3
 
 
+@needs_matplotlib
 def test_figure_builders_draw_what_the_report_holds(run_dir: Path) -> None:
     from daemon.plots import comparison_figure, convergence_figure, performance_figure
 
@@ -199,6 +207,7 @@ def test_verdict_inside_at_and_beyond_the_tolerance(
     assert float(rows["roc_auc"]["tolerance"]) == tolerance
 
 
+@needs_matplotlib
 def test_report_says_where_the_files_are(run_dir: Path) -> None:
     result = run(*report_args(run_dir))
     assert result.exit_code == 0, result.output
