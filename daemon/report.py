@@ -32,8 +32,8 @@ from learner.report import (
     Report,
     RoundRecord,
     build_report,
-    write_report_csvs,
 )
+from learner.reportfiles import write_report_csvs
 
 __all__ = ["PLOTS_HINT", "ReportResult", "load_report", "make_report"]
 

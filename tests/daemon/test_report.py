@@ -16,7 +16,7 @@ from daemon.cli import main
 from daemon.report import PLOTS_HINT, make_report
 from daemon.store import ClientPerfRow, Commit, HubStore, MetricsRow, PerfRow, RoundRow
 from learner.centralized import RECORD_FIELDS
-from learner.report import PERFORMANCE_FILE, VERDICT_FILE
+from learner.reportfiles import PERFORMANCE_FILE, VERDICT_FILE
 from tests.daemon._support import set_cell
 
 FEATURES = ("Time", "V1", "Amount")

@@ -1,5 +1,6 @@
-"""learner.report: the equivalence decision, the performance figures, the CSV files;
-and learner.centralized.read_centralized_metrics, the baseline they are compared with."""
+"""learner.report and learner.reportfiles: the equivalence decision, the performance
+figures and the CSV files; and learner.centralized.read_centralized_metrics, the
+baseline they are compared with."""
 
 from __future__ import annotations
 
@@ -13,16 +14,18 @@ import pytest
 from learner.centralized import RECORD_FIELDS, SCORE_FIELDS, read_centralized_metrics
 from learner.errors import DataError
 from learner.report import (
-    PERFORMANCE_FILE,
-    VERDICT_FILE,
-    VERDICT_HEADER,
     ClientRecord,
     RoundRecord,
     build_report,
     decide,
     final_scores,
-    performance_header,
     within_tolerance,
+)
+from learner.reportfiles import (
+    PERFORMANCE_FILE,
+    VERDICT_FILE,
+    VERDICT_HEADER,
+    performance_header,
     write_report_csvs,
 )
 
