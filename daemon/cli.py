@@ -29,6 +29,7 @@ from learner.model import CLASS_WEIGHTS, ClassWeight
 from learner.partition import PARTITIONS, PartitionScheme
 from learner.prepare import prepare
 from learner.progress import progress_display, stage
+from learner.report import DEFAULT_TOLERANCE
 from learner.synth import KAGGLE_FRAUD_RATE, KAGGLE_ROWS, write_synth
 
 __all__ = ["main"]
@@ -268,18 +269,68 @@ def train_centralized(
     default="full",
     help="Plain FedAvg, SecAgg, or SecAgg+.",
 )
+@click.option(
+    "--partition",
+    envvar="FEDD_DEMO_PARTITION",
+    type=click.Choice(PARTITIONS),
+    default="iid",
+    help="How to cut the peers' shards: iid, label skew (dirichlet), size skew (quantity).",
+)
+@click.option(
+    "--alpha",
+    type=_FiniteFloat(0.0, min_open=True),
+    default=0.5,
+    help="Dirichlet concentration for --partition dirichlet|quantity: smaller is more skewed.",
+)
 @click.option("--quiet", is_flag=True, help="No progress display.")
-def demo(*, out: Path | None, rows: int, peers: int, rounds: int, secagg: str, quiet: bool) -> None:
-    """Run the whole pipeline locally: data, shards, baseline, hub and peers, comparison."""
+def demo(
+    *,
+    out: Path | None,
+    rows: int,
+    peers: int,
+    rounds: int,
+    secagg: str,
+    partition: PartitionScheme,
+    alpha: float,
+    quiet: bool,
+) -> None:
+    """Run the whole pipeline locally: data, shards, baseline, hub and peers, report."""
     run_demo(
         Path.cwd() if out is None else out,
         rows=rows,
         peers=peers,
         rounds=rounds,
         secagg=secagg,
+        partition=partition,
+        alpha=alpha,
         quiet=quiet,
         echo=click.echo,
     )
+
+
+@main.command("report")
+@click.option(
+    "--state-dir", type=_DIR, default=Path("state/hub"), help="The hub's state directory."
+)
+@click.option(
+    "--centralized",
+    type=_PATH,
+    default=Path("outputs/metrics/centralized_metrics.csv"),
+    help="The baseline's metrics, from `fedd train centralized`.",
+)
+@click.option("--out", type=_DIR, default=Path("outputs"), help="Where metrics/ and plots/ go.")
+@click.option(
+    "--tolerance",
+    type=_FiniteFloat(0.0),
+    default=DEFAULT_TOLERANCE,
+    help="Largest |federated - centralized| ROC-AUC and F1 that count as equivalent.",
+)
+def report(*, state_dir: Path, centralized: Path, out: Path, tolerance: float) -> None:
+    """Plots, performance figures and the equivalence verdict of a federated run."""
+    from daemon.report import make_report
+
+    for line in make_report(state_dir, centralized, out, tolerance=tolerance).lines():
+        click.echo(line)
 
 
 EXIT_WRONG_RESULT = 3

@@ -4,14 +4,16 @@ Layout under the base directory (default: the current directory):
 
     data/creditcard.csv   used if present, else synthesized
     data/processed/...    data/clients/peer_*/train.csv   (see learner.prepare)
-    outputs/models/...    outputs/metrics/...
+    outputs/models/...    outputs/metrics/...    outputs/plots/...   (see daemon.report)
     state/hub/...         the hub's CSV state (started fresh by every demo)
     state/peer_*/...      each peer's CSV state; state/*.log the daemons' logs
 
 The federated step runs the real daemons: a hub and one peer per shard as
 child processes on a free loopback port, for `rounds` secure rounds. The
 centralized baseline trains for as many epochs as the federation does in
-total (rounds x local epochs), so the two see the data equally often.
+total (rounds x local epochs), so the two see the data equally often. The
+last step is `fedd report`: the equivalence verdict, the performance figures
+and the plots.
 
 Each step is one function taking the shared `DemoRun` and printing what it
 did; `STEPS` lists them in order, so a new stage (the federated rounds) is one
@@ -29,7 +31,9 @@ from pathlib import Path
 
 from daemon.errors import ConfigError
 from daemon.launch import Federation
+from daemon.report import ReportResult, make_report
 from learner.centralized import CentralizedResult, TrainConfig, run_centralized
+from learner.partition import PartitionScheme
 from learner.prepare import PrepareReport, prepare
 from learner.progress import StagedProgress, progress_display, stage
 from learner.synth import KAGGLE_ROWS, write_synth
@@ -48,9 +52,11 @@ class DemoRun:
     secagg: str
     echo: Callable[[str], None]
     progress: StagedProgress | None
+    partition: PartitionScheme = "iid"
+    alpha: float = 0.5
     prepared: PrepareReport | None = field(default=None)
     centralized: CentralizedResult | None = field(default=None)
-    federated: list[dict[str, str]] = field(default_factory=list)
+    report: ReportResult | None = field(default=None)
 
     @property
     def data_dir(self) -> Path:
@@ -78,7 +84,14 @@ def _data_step(run: DemoRun) -> None:
 
 
 def _prepare_step(run: DemoRun) -> None:
-    run.prepared = prepare(run.raw_csv, run.peers, run.data_dir, progress=run.progress)
+    run.prepared = prepare(
+        run.raw_csv,
+        run.peers,
+        run.data_dir,
+        scheme=run.partition,
+        alpha=run.alpha,
+        progress=run.progress,
+    )
     for line in run.prepared.lines():
         run.echo(line)
 
@@ -143,7 +156,6 @@ def _federated_step(run: DemoRun) -> None:
         if hub.alive() or failed:
             names = ", ".join(f"{c.name} (exit {c.popen.returncode})" for c in failed) or "hub"
             raise ConfigError(f"the federation did not finish: {names}; see {run.state_dir}/*.log")
-    run.federated = _read_rows(hub_state / "metrics_log.csv")
 
 
 def _read_rows(path: Path) -> list[dict[str, str]]:
@@ -174,22 +186,15 @@ def _show_rounds(run: DemoRun, hub_state: Path, shown: int) -> int:
     return len(rounds)
 
 
-def _summary_step(run: DemoRun) -> None:
-    if run.centralized is None or not run.federated:
-        run.echo("no federated metrics to compare")
-        return
-    last = run.federated[-1]
-    central = run.centralized.metrics
-    run.echo(f"{'metric':<8} {'centralized':>12} {'federated':>10} {'difference':>11}")
-    for name, value in (
-        ("roc_auc", central.roc_auc),
-        ("pr_auc", central.pr_auc),
-        ("f1", central.f1),
-    ):
-        fed = float(last[name])
-        run.echo(f"{name:<8} {value:>12.4f} {fed:>10.4f} {fed - value:>+11.4f}")
-    run.echo(f"federated model  {run.state_dir / 'hub' / 'global_model.csv'}")
-    run.echo(f"hub state        {run.state_dir / 'hub'} (round_log, metrics_log, perf_log, ...)")
+def _report_step(run: DemoRun) -> None:
+    hub_state = run.state_dir / "hub"
+    run.report = make_report(
+        hub_state, run.outputs_dir / "metrics" / "centralized_metrics.csv", run.outputs_dir
+    )
+    for line in run.report.lines():
+        run.echo(line)
+    run.echo(f"federated model  {hub_state / 'global_model.csv'}")
+    run.echo(f"hub state        {hub_state} (round_log, metrics_log, perf_log, ...)")
 
 
 STEPS: tuple[tuple[str, Callable[[DemoRun], None]], ...] = (
@@ -197,7 +202,7 @@ STEPS: tuple[tuple[str, Callable[[DemoRun], None]], ...] = (
     ("prepare", _prepare_step),
     ("centralized baseline", _centralized_step),
     ("federated training", _federated_step),
-    ("federated vs centralized", _summary_step),
+    ("report: federated vs centralized", _report_step),
 )
 
 
@@ -208,11 +213,14 @@ def run_demo(
     peers: int = 3,
     rounds: int = 5,
     secagg: str = "full",
+    partition: PartitionScheme = "iid",
+    alpha: float = 0.5,
     quiet: bool = False,
     echo: Callable[[str], None] = print,
 ) -> DemoRun:
     """Run every step of `STEPS` under `base`; return what they produced.
 
+    `partition` and `alpha` cut the peers' shards (see `learner.partition`).
     Raises `DataError` when a step cannot proceed (the message says why).
     """
     with progress_display(quiet=quiet) as display:
@@ -230,6 +238,8 @@ def run_demo(
             secagg=secagg,
             echo=say,
             progress=display,
+            partition=partition,
+            alpha=alpha,
         )
         for number, (title, step) in enumerate(STEPS, 1):
             say(f"== {number}/{len(STEPS)} {title}")

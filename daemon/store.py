@@ -121,6 +121,7 @@ class HubStore:
         self._rounds: list[RoundRow] = []
         self._metrics: dict[int, MetricsRow] = {}
         self._perf: dict[int, PerfRow] = {}
+        self._clients: list[ClientPerfRow] = []
         self._peers: list[PeerRow] = []
         self._broken = ""
 
@@ -191,6 +192,7 @@ class HubStore:
         self._rounds = kept[ROUND_LOG]
         self._metrics = {row.round: row for row in kept[METRICS_LOG]}
         self._perf = {row.round: row for row in kept[PERF_LOG]}
+        self._clients = kept[CLIENT_PERF]
 
     def _load_run(self, run: Contents[tuple[str, str]]) -> tuple[str, ...]:
         """Take run_id, created_at, features and settings from run.csv; return the features."""
@@ -400,6 +402,7 @@ class HubStore:
         if commit.metrics is not None:
             self._metrics[number] = commit.metrics
         self._perf[number] = commit.perf
+        self._clients.extend(commit.clients)
 
     def save_peers(self, rows: Iterable[PeerRow]) -> None:
         """Replace peers.csv with `rows`, atomically. Allowed before `start`.
@@ -428,6 +431,10 @@ class HubStore:
             raise ValueError("last must be a non-negative integer")
         rounds = self._rounds[-last:] if last else []
         return [(r, self._metrics.get(r.round), self._perf.get(r.round)) for r in rounds]
+
+    def client_rows(self) -> list[ClientPerfRow]:
+        """Every committed round's client_perf rows, oldest round first."""
+        return list(self._clients)
 
 
 def _feature_problem(name: str, earlier: Sequence[str]) -> str:

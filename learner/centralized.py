@@ -5,6 +5,8 @@ zero on all training rows, scores the test rows and writes
 
     OUT/models/centralized_model.csv     (format: see learner.modelio)
     OUT/metrics/centralized_metrics.csv  (one header row, one data row: `RECORD_FIELDS`)
+
+`read_centralized_metrics` reads the scores back (for `fedd report`).
 """
 
 from __future__ import annotations
@@ -33,9 +35,11 @@ from learner.progress import Progress, StagedProgress, stage
 
 __all__ = [
     "RECORD_FIELDS",
+    "SCORE_FIELDS",
     "CentralizedResult",
     "TrainConfig",
     "check_same_features",
+    "read_centralized_metrics",
     "read_labelled",
     "run_centralized",
 ]
@@ -47,6 +51,8 @@ RECORD_FIELDS = (
     "epochs", "lr", "batch_size", "l2", "class_weight", "seed",
     "final_train_loss", "mean_train_loss", "train_seconds", "load_seconds", "eval_seconds",
 )  # fmt: skip
+# The test-set scores among them: all in [0, 1] but the log loss, which is >= 0.
+SCORE_FIELDS = ("roc_auc", "pr_auc", "precision", "recall", "f1", "logloss")
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,3 +231,57 @@ def run_centralized(
         writer.writerow(RECORD_FIELDS)
         writer.writerow([record[name] for name in RECORD_FIELDS])
     return result
+
+
+def read_centralized_metrics(path: Path) -> dict[str, float]:
+    """The `SCORE_FIELDS` of a centralized_metrics.csv, validated.
+
+    The file needs a header holding every score column (other columns, such as
+    the rest of `RECORD_FIELDS`, are allowed and ignored) and exactly one data
+    row. Raises `DataError` naming the file, and where it applies the row (the
+    header is row 1) and the column: a missing or unreadable file, an empty
+    one, a header without a score column or with a column twice, no data row
+    or more than one, a ragged row, or a score that is not a number in range.
+    """
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as stream:
+            reader = csv.reader(stream, strict=True)
+            rows = [(reader.line_num, row) for row in reader if row]  # blank lines skipped
+    except FileNotFoundError:
+        raise DataError(
+            f"{path}: no such file; run `fedd train centralized` (or `fedd demo`) first"
+        ) from None
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"{path}: cannot read the centralized metrics: {exc}") from None
+    if not rows:
+        raise DataError(f"{path}: the file is empty; expected a header and one row of metrics")
+    first, cells = rows[0]
+    header = [cell.strip() for cell in cells]
+    for name in header:
+        if header.count(name) > 1:
+            raise DataError(f"{path} row {first}: column {name!r} appears twice")
+    missing = [name for name in SCORE_FIELDS if name not in header]
+    if missing:
+        raise DataError(
+            f"{path} row {first}: no {missing[0]!r} column; this is not a centralized_metrics.csv "
+            "written by `fedd train centralized`"
+        )
+    if len(rows) != 2:
+        what = "no data row" if len(rows) == 1 else f"{len(rows) - 1} data rows"
+        raise DataError(f"{path}: {what}; expected exactly one row of metrics")
+    number, row = rows[1]
+    if len(row) != len(header):
+        raise DataError(f"{path} row {number}: {len(row)} cells; the header has {len(header)}")
+    scores = {}
+    for name in SCORE_FIELDS:
+        cell = row[header.index(name)]
+        try:
+            value = float(cell)
+        except ValueError:
+            value = math.nan
+        high = math.inf if name == "logloss" else 1.0
+        if not (math.isfinite(value) and 0.0 <= value <= high):
+            bound = "a finite number >= 0" if name == "logloss" else "a number in [0, 1]"
+            raise DataError(f"{path} row {number}, column {name!r}: {cell!r} is not {bound}")
+        scores[name] = value
+    return scores

@@ -8,6 +8,7 @@ click validates exit 2 with its single `Error: ...` line under the usage.
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
 from pathlib import Path
 
@@ -307,6 +308,24 @@ def test_demo_runs_end_to_end_and_reuses_its_data(tmp_path: Path) -> None:
     assert (tmp_path / "data" / "creditcard.csv").is_file()
     assert (tmp_path / "data" / "clients" / "peer_3" / "train.csv").is_file()
     assert (tmp_path / "outputs" / "metrics" / "centralized_metrics.csv").is_file()
+    # It ends with the report, saying where its files are.
+    assert "== 5/5 report: federated vs centralized" in out
+    assert "federated model of round 2 vs centralized baseline" in out
+    assert "verdict: " in out
+    written = [
+        tmp_path / "outputs" / "metrics" / "baseline_vs_fl.csv",
+        tmp_path / "outputs" / "metrics" / "performance_summary.csv",
+    ]
+    if importlib.util.find_spec("matplotlib") is None:  # the optional extra
+        assert "plots: skipped, matplotlib is not installed" in out
+    else:
+        written += [
+            tmp_path / "outputs" / "plots" / name
+            for name in ("convergence.png", "performance.png", "centralized_vs_fl.png")
+        ]
+    for path in written:
+        assert f"wrote {path}" in out
+        assert path.stat().st_size > 0
     again = run("demo", "--out", tmp_path, "--rows", 4000, "--rounds", 1)
     assert again.exit_code == 0, again.output
     assert f"using {tmp_path / 'data' / 'creditcard.csv'}" in again.stdout
@@ -317,8 +336,18 @@ def test_demo_with_too_few_rows_says_why(tmp_path: Path) -> None:
     assert_user_error(result, "every row has label 0")
 
 
+def test_demo_passes_the_partition_on(tmp_path: Path) -> None:
+    result = run(
+        "demo", "--out", tmp_path, "--rows", 20000, "--peers", 10, "--partition", "dirichlet",
+        "--alpha", 0.05,
+    )  # fmt: skip
+    assert_user_error(result, "would get no training rows", "--partition dirichlet --alpha 0.05")
+
+
 def test_demo_rejects_bad_options(tmp_path: Path) -> None:
     assert_bad_option(run("demo", "--out", tmp_path, "--rows", "-1"), "--rows")
     assert_bad_option(run("demo", "--out", tmp_path, "--peers", "1"), "--peers")
     assert_bad_option(run("demo", "--out", tmp_path, "--rounds", "0"), "--rounds")
     assert_bad_option(run("demo", "--out", tmp_path, "--secagg", "half"), "--secagg")
+    assert_bad_option(run("demo", "--out", tmp_path, "--partition", "skewed"), "--partition")
+    assert_bad_option(run("demo", "--out", tmp_path, "--alpha", "0"), "--alpha")

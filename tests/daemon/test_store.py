@@ -336,6 +336,17 @@ def test_rows_of_a_round_that_never_committed_are_dropped(tmp_path: Path) -> Non
     assert all(mode(p) == 0o600 for p in tmp_path.iterdir())
 
 
+def test_client_rows_are_those_of_committed_rounds(tmp_path: Path) -> None:
+    store = started(tmp_path, rounds=3)
+    expected = [client for r in range(3) for client in make_commit(r).clients]
+    assert store.client_rows() == expected
+    crash_before_the_model(tmp_path, store, 3)
+    reader = HubStore.open(tmp_path, read_only=True)
+    assert reader.client_rows() == expected  # round 3 never committed
+    pairs = [(c.round, c.peer) for c in reader.client_rows()]
+    assert pairs[:3] == [(0, "p1"), (0, "p2"), (1, "p1")]
+
+
 def test_a_torn_last_line_is_dropped_with_a_note(tmp_path: Path) -> None:
     store = started(tmp_path, rounds=2)
     committed = snapshot(tmp_path)
