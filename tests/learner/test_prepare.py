@@ -158,7 +158,7 @@ def write_labels(tmp_path: Path, labels: list[int]) -> Path:
         (
             [0] * 400 + [1] * 40,
             {"peers": 8, "scheme": "dirichlet", "alpha": 0.01},
-            "would get no training rows with label",
+            "would get no training rows at all",
         ),
     ],
 )
@@ -209,3 +209,15 @@ def test_column_stats_use_only_the_chosen_rows(values: list[float], seed: int) -
         if std > 0:
             assert s.std == pytest.approx(std, rel=1e-9, abs=1e-9)
         assert math.isfinite(s.std) and s.std > 0
+
+
+def test_label_skew_may_leave_a_peer_without_fraud_and_says_so(tmp_path: Path) -> None:
+    report = prepare(
+        write_labels(tmp_path, [0] * 400 + [1] * 40), 4, tmp_path / "out",
+        scheme="dirichlet", alpha=0.1, seed=4,
+    )  # fmt: skip
+    one_class = [p for p in report.peers if p.positives in (0, p.rows)]
+    assert one_class and all(p.rows > 0 for p in report.peers)
+    skew_notes = [n for n in report.notes if "holds only rows with label" in n]
+    assert len(skew_notes) == len(one_class)
+    assert sum(p.rows for p in report.peers) == report.train.rows
