@@ -282,6 +282,13 @@ def train_centralized(
     default=0.5,
     help="Dirichlet concentration for --partition dirichlet|quantity: smaller is more skewed.",
 )
+@click.option(
+    "--local-epochs",
+    type=click.IntRange(min=0),
+    default=0,
+    help="Epochs each peer trains per round (0: as many as --peers, which matches one "
+    "centralized epoch of SGD steps).",
+)
 @click.option("--quiet", is_flag=True, help="No progress display.")
 def demo(
     *,
@@ -292,6 +299,7 @@ def demo(
     secagg: str,
     partition: PartitionScheme,
     alpha: float,
+    local_epochs: int,
     quiet: bool,
 ) -> None:
     """Run the whole pipeline locally: data, shards, baseline, hub and peers, report."""
@@ -303,6 +311,7 @@ def demo(
         secagg=secagg,
         partition=partition,
         alpha=alpha,
+        local_epochs=local_epochs,
         quiet=quiet,
         echo=click.echo,
     )
