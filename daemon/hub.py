@@ -66,7 +66,7 @@ from learner.dataset import Dataset, read_dataset
 from learner.metrics import evaluate
 from learner.model import predict_proba, zeros
 
-__all__ = ["Hub", "HubConfig"]
+__all__ = ["Hub", "HubConfig", "choose_encoding"]
 
 log = logging.getLogger("fedd.hub")
 
@@ -96,8 +96,8 @@ class HubConfig:
     heartbeat_s: float = 1.0
     liveness_s: float = 10.0
     clip: float = 16.0
-    max_weight: int = 1 << 17
-    mod_bits: int = 32
+    max_weight: int = 1 << 20
+    mod_bits: int = 0  # 0: 32 when the encoding keeps a fine scale, else 64
     dropout_budget: float = 0.1
     corrupt: float = 0.05
 
@@ -464,9 +464,7 @@ class Hub:
         shape = choose_shape(
             len(alive), mode, dropout=c.dropout_budget, corrupt=c.corrupt, threshold=c.threshold
         )
-        encoding = FixedPoint.fit(
-            max_peers=len(alive), max_weight=c.max_weight, clip=c.clip, mod_bits=c.mod_bits
-        )
+        encoding = choose_encoding(len(alive), c)
         params = RoundParams(
             run=self.run_id,
             round=self.next_round,
@@ -478,7 +476,7 @@ class Hub:
             max_corrupt=shape.max_corrupt,
             graph_seed=secrets.token_bytes(32),
             dim=len(self.model) + 1,
-            mod_bits=c.mod_bits,
+            mod_bits=encoding.mod_bits,
         )
         runner = SecureRound(
             params,
@@ -596,6 +594,29 @@ class Hub:
             request.topic,
             build_status(self, request.topic, request.last),
         )
+
+
+# Below this many steps per unit the quantization could start to show in the
+# mean of a few peers with few samples; 64-bit vectors cost little for a
+# linear model.
+_FINE_SCALE = 256.0
+
+
+def choose_encoding(n: int, c: HubConfig) -> FixedPoint:
+    """The fixed-point encoding for n peers: 32-bit when it stays fine, else 64-bit.
+
+    Raises ParameterError when even the configured modulus cannot hold the sum.
+    """
+    if c.mod_bits:
+        return FixedPoint.fit(max_peers=n, max_weight=c.max_weight, clip=c.clip,
+                              mod_bits=c.mod_bits)
+    try:
+        narrow = FixedPoint.fit(max_peers=n, max_weight=c.max_weight, clip=c.clip, mod_bits=32)
+    except ParameterError:
+        narrow = None
+    if narrow is not None and narrow.scale >= _FINE_SCALE:
+        return narrow
+    return FixedPoint.fit(max_peers=n, max_weight=c.max_weight, clip=c.clip, mod_bits=64)
 
 
 def _new_run_id() -> str:

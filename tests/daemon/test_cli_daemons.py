@@ -120,3 +120,13 @@ def test_status_tables_show_what_the_hub_reports():
     assert lines[1].split()[:5] == ["3", "plus", "aborted", "2/5", "1.50"]
     peers = StatusReply("run-1", 4, "peers", {"peers": []})
     assert render(peers) == ["no peers have registered yet"]
+
+
+def test_the_hub_picks_32_bit_vectors_only_when_their_scale_stays_fine():
+    from daemon.hub import HubConfig, choose_encoding
+
+    assert choose_encoding(3, HubConfig(max_weight=1000, clip=4.0)).mod_bits == 32
+    wide = choose_encoding(10, HubConfig())
+    assert wide.mod_bits == 64
+    wide.check_capacity(10)
+    assert choose_encoding(10, HubConfig(mod_bits=32, max_weight=1000)).mod_bits == 32

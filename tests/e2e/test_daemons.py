@@ -13,6 +13,7 @@ import pytest
 import zmq
 
 from crypto.encoding import FixedPoint
+from daemon.hub import HubConfig, choose_encoding
 from learner.dataset import read_dataset
 from learner.model import make_training_set, train, zeros
 from tests.e2e.conftest import Cluster, Shards
@@ -26,7 +27,7 @@ def replay(peers: list[Path], rounds: int, secure: bool) -> list[float]:
     """The model the federation should reach: FedAvg computed directly, round by round."""
     data = [read_dataset(p) for p in peers]
     model = zeros(data[0].n_features)
-    fp = FixedPoint.fit(max_peers=len(peers), max_weight=1 << 17, clip=16.0)
+    fp = FixedPoint.fit(max_peers=len(peers), max_weight=1 << 20, clip=16.0, mod_bits=64)
     for r in range(1, rounds + 1):
         total, weights = [0.0] * len(model), 0
         for ds in data:
@@ -39,6 +40,11 @@ def replay(peers: list[Path], rounds: int, secure: bool) -> list[float]:
             weights += ds.n_rows
         model = [m + t / weights for m, t in zip(model, total, strict=True)]
     return model
+
+
+def hub_encoding(n: int) -> FixedPoint:
+    """The encoding the hub picks for n peers with its default settings."""
+    return choose_encoding(n, HubConfig())
 
 
 def committed_model(cluster: Cluster) -> tuple[int, list[float]]:
@@ -85,7 +91,7 @@ def test_rounds_reach_the_directly_computed_weighted_mean(cluster, shards, mode,
     tolerance = (
         1e-9
         if mode == "off"
-        else 2 * FixedPoint.fit(max_peers=n, max_weight=1 << 17, clip=16.0).error_bound(n)
+        else 2 * hub_encoding(n).error_bound(n)
     )
     assert last == 2
     assert max(abs(a - b) for a, b in zip(model, expected, strict=True)) <= tolerance
@@ -201,7 +207,7 @@ def test_the_hub_killed_and_restarted_resumes_without_losing_or_repeating_rows(
     # Every round had all three peers, so the model is FedAvg replayed directly.
     _, model = committed_model(cluster)
     expected = replay(shards.peers[:3], rounds, secure=True)
-    bound = rounds * FixedPoint.fit(max_peers=3, max_weight=1 << 17, clip=16.0).error_bound(3)
+    bound = rounds * hub_encoding(3).error_bound(3)
     assert max(abs(a - b) for a, b in zip(model, expected, strict=True)) <= bound
 
 
