@@ -439,15 +439,18 @@ def _short_envvars(*path: str) -> Callable[[_Command], _Command]:
     return apply
 
 
-def _curve_client(secret: Path | None, hub_public: Path | None) -> tuple[Any, IO[bytes] | None]:
+def _curve_client(
+    secret: Path | None, hub_public: Path | None, *, claim_from_dir: bool
+) -> tuple[Any, IO[bytes] | None]:
     """The CURVE client settings of --curve-secret/--hub-public (None without CURVE).
 
-    A directory as --curve-secret means: claim one of its keys (see
-    daemon.curve.claim_secret); the returned file holds the claim open.
-    Without --hub-public the hub's key is the one of --curve-secret itself:
-    that is `fedd status` run beside the hub with the hub's own key.
+    A directory as --curve-secret: a peer claims one of its keys (see
+    daemon.curve.claim_secret; the returned file holds the claim open);
+    `fedd status` just uses the first, since it only authenticates and never
+    registers. Without --hub-public the hub's key is the one of
+    --curve-secret itself: that is `fedd status` beside the hub, with its key.
     """
-    from daemon.curve import claim_secret, load_public, load_secret
+    from daemon.curve import SECRET_SUFFIX, claim_secret, load_public, load_secret
     from daemon.sockets import ClientCurve
 
     if secret is None:
@@ -455,8 +458,13 @@ def _curve_client(secret: Path | None, hub_public: Path | None) -> tuple[Any, IO
             raise ConfigError("--hub-public needs --curve-secret (this side's key)")
         return None, None
     claim = None
-    if secret.is_dir():
+    if secret.is_dir() and claim_from_dir:
         keys, claim = claim_secret(secret)
+    elif secret.is_dir():
+        found = sorted(secret.glob(f"*{SECRET_SUFFIX}"))
+        if not found:
+            raise ConfigError(f"{secret}: no *{SECRET_SUFFIX} key files")
+        keys = load_secret(found[0])
     else:
         keys = load_secret(secret)
     server = keys.public if hub_public is None else load_public(hub_public)
@@ -702,7 +710,7 @@ def start_peer(
             if synth_rows is None
             else ShardSource(label=SYNTH_LABEL, synth_rows=synth_rows, synth_seed=synth_seed)
         )
-    curve, claim = _curve_client(curve_secret, hub_public)
+    curve, claim = _curve_client(curve_secret, hub_public, claim_from_dir=True)
     config = PeerConfig(
         connect=connect,
         data=data_path,
@@ -756,7 +764,7 @@ def _query(
 ) -> Any:
     from daemon.status import query
 
-    curve, claim = _curve_client(curve_secret, hub_public)
+    curve, claim = _curve_client(curve_secret, hub_public, claim_from_dir=False)
     try:
         return query(hub, topic, last=last, timeout_s=timeout, curve=curve)
     finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 import re
 import shutil
 import subprocess
@@ -201,3 +202,26 @@ def test_synthetic_shards_and_a_shard_limit_make_extra_peers_wait(cluster: Clust
     )
     assert loaded == [1, 2], cluster.logs()
     assert "synthetic shard" in first[0].output()
+
+
+def test_status_peer_is_the_peers_health_check(cluster: Cluster, shards: Shards):
+    cluster.hub("--min-peers", "5", "--rounds", "1", "--secagg", "off")
+    peer = cluster.peer("p1", shards.peers[0])
+    cluster.wait_for(lambda: "registered with the hub" in peer.output(), 30, "p1 to register")
+
+    def health() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*FEDD, "status", "peer", "--hub", cluster.address],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env={**os.environ, "FEDD_STATE_DIR": str(cluster.root / "p1")},
+            check=False,
+        )
+
+    alive = health()
+    assert alive.returncode == 0 and "peer p1 is alive" in alive.stdout, alive.stderr
+    peer.popen.terminate()
+    assert peer.wait(30) == 0
+    left = health()
+    assert left.returncode == 1 and "counts peer 'p1' as left" in left.stderr
