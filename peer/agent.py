@@ -166,6 +166,8 @@ class PeerAgent:
         self._sock: zmq.Socket[bytes] | None = None
         self._monitor: zmq.Socket[bytes] | None = None
         self._next_auth_note = 0.0
+        self._reconnect_at: float | None = None
+        self._reconnect_backoff = 2.0
         self._wake_w = -1
 
     def run(self) -> int:
@@ -196,7 +198,11 @@ class PeerAgent:
                 "and --hub-public outside trusted networks"
             )
         else:
-            log.info("CURVE on: key %s, hub key %s", curve.keys.public_text, curve.server_public)
+            log.info(
+                "CURVE on: key %s, hub key %s",
+                curve.keys.public_text,
+                curve.server_public.decode("ascii"),
+            )
         code = 0
         try:
             code = self._loop()
@@ -251,10 +257,24 @@ class PeerAgent:
     def _note_auth_failures(self, now: float) -> None:
         assert self._monitor is not None
         failures = auth_failures(self._monitor)
-        # libzmq retries the handshake every few seconds; say why once a minute.
-        if failures and now >= self._next_auth_note:
+        if not failures:
+            return
+        # libzmq gives up on a connection whose handshake failed; the key may
+        # be allowed later (the hub rereads its allow-list), so try again, with
+        # backoff, and say why once a minute.
+        if self._reconnect_at is None:
+            self._reconnect_at = now + self._reconnect_backoff
+            self._reconnect_backoff = min(self._reconnect_backoff * 2, 30.0)
+        if now >= self._next_auth_note:
             self._next_auth_note = now + 60.0
-            log.warning("%s (%d failed handshake(s); retrying)", failures[-1], len(failures))
+            log.warning("%s (retrying in %.0fs)", failures[-1], max(0.0, self._reconnect_at - now))
+
+    def _reconnect(self) -> None:
+        assert self._sock is not None
+        self._reconnect_at = None
+        with contextlib.suppress(zmq.ZMQError):  # already gone after the failed handshake
+            self._sock.disconnect(self.config.connect)
+        self._sock.connect(self.config.connect)
 
     def _drain(self) -> int | None:
         assert self._sock is not None  # set in run()
@@ -269,9 +289,13 @@ class PeerAgent:
 
     def _timeout_ms(self, now: float) -> int:
         wake = self._next_heartbeat if self.registered else self._next_hello
+        if self._reconnect_at is not None:
+            wake = min(wake, self._reconnect_at)
         return max(0, min(int((wake - now) * 1000) + 1, 500))
 
     def _timers(self, now: float) -> None:
+        if self._reconnect_at is not None and now >= self._reconnect_at:
+            self._reconnect()
         if self.registered and now - self._last_heard > 10 * self.heartbeat_s:
             log.warning(
                 "the hub has been silent for %.0fs; registering again", now - self._last_heard
@@ -333,6 +357,7 @@ class PeerAgent:
         self.registered, self.run_id = True, msg.run
         self.peer_id, self.heartbeat_s = msg.peer, msg.heartbeat_s
         self._hello_backoff = 0.5
+        self._reconnect_backoff = 2.0
         self._next_heartbeat = now
         log.info(
             "registered with the hub as %s (run %s, round %d%s)",

@@ -225,3 +225,32 @@ def test_status_peer_is_the_peers_health_check(cluster: Cluster, shards: Shards)
     assert peer.wait(30) == 0
     left = health()
     assert left.returncode == 1 and "counts peer 'p1' as left" in left.stderr
+
+
+def test_the_allow_list_is_reloaded_admitting_and_revoking_keys(
+    cluster: Cluster, shards: Shards, keys: Path
+):
+    allow = keys.parent / "allow"
+    (allow / "p2.pub").unlink()
+    hub = curve_hub(cluster, keys, "--min-peers", "3")  # no round starts: only p1 and p3
+    p1 = curve_peer(cluster, keys, "p1", shards.peers[0])
+    p3 = curve_peer(cluster, keys, "p3", shards.peers[2])
+    cluster.wait_for(lambda: "peer p1 registered" in hub.output(), 30, "p1 to register")
+    cluster.wait_for(lambda: "the hub refused this key" in p3.output(), 30, "p3 to be denied")
+
+    shutil.copy(keys / "p3.pub", allow / "p3.pub")
+    (allow / "p1.pub").unlink()
+    cluster.wait_for(lambda: "peer p3 registered" in hub.output(), 30, "p3 to be admitted")
+    assert p1.wait(30) == 1, cluster.logs()
+    assert "this key is no longer allowed" in p1.output()
+    assert "peer p1: its key left the allow-list; dropped" in hub.output()
+    peers = {p["peer"]: p["status"] for p in cluster_peers(cluster, keys)}
+    assert peers == {"p1": "left", "p3": "alive"}
+
+
+def cluster_peers(cluster: Cluster, keys: Path) -> list[dict[str, object]]:
+    import json
+
+    reply = status(cluster, "peers", "--curve-secret", str(keys / "hub.secret"))
+    peers: list[dict[str, object]] = json.loads(reply.stdout)["peers"]
+    return peers
