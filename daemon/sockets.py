@@ -83,8 +83,10 @@ def hub_socket(
 
 def peer_socket(
     ctx: zmq.Context[zmq.Socket[bytes]], connect: str, curve: ClientCurve | None = None
-) -> zmq.Socket[bytes]:
-    """A peer's DEALER connected to the hub at `connect`. Raises ConfigError."""
+) -> tuple[zmq.Socket[bytes], zmq.Socket[bytes] | None]:
+    """A peer's DEALER connected to the hub at `connect`, and with `curve` its
+    `watch_auth` monitor (attached before connecting, so that not even the
+    first handshake's failure goes unseen). Raises ConfigError."""
     sock = ctx.socket(zmq.DEALER)
     sock.setsockopt(zmq.LINGER, 0)
     sock.setsockopt(zmq.IMMEDIATE, 1)
@@ -92,7 +94,13 @@ def peer_socket(
     sock.setsockopt(zmq.RECONNECT_IVL_MAX, 5000)
     _common(sock)
     _client_curve(sock, curve)
-    return _connect(sock, connect)
+    monitor = watch_auth(sock) if curve is not None else None
+    try:
+        return _connect(sock, connect), monitor
+    except ConfigError:
+        if monitor is not None:
+            monitor.close(0)
+        raise
 
 
 def client_socket(
@@ -125,6 +133,7 @@ def _connect(sock: zmq.Socket[bytes], address: str) -> zmq.Socket[bytes]:
     try:
         sock.connect(address)
     except zmq.ZMQError as exc:
+        sock.disable_monitor()
         sock.close(0)
         raise ConfigError(f"cannot connect to {address!r}: {exc.strerror}") from None
     return sock

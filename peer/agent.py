@@ -63,7 +63,7 @@ from daemon.messages import (
     RoundStart,
     Welcome,
 )
-from daemon.sockets import ClientCurve, auth_failures, peer_socket, watch_auth
+from daemon.sockets import ClientCurve, auth_failures, peer_socket
 from learner.dataset import Dataset, read_dataset
 from learner.errors import DataError
 from learner.metrics import roc_auc
@@ -174,11 +174,10 @@ class PeerAgent:
         ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
         curve = self.config.curve
         try:
-            self._sock = peer_socket(ctx, self.config.connect, curve)
+            self._sock, self._monitor = peer_socket(ctx, self.config.connect, curve)
         except ConfigError:
             ctx.term()
             raise
-        self._monitor = watch_auth(self._sock) if curve is not None else None
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
         if self.data is not None:
             source = f"{self.data.n_rows} rows"
