@@ -52,6 +52,7 @@ _VERSION = b"1.0"
 _KEY_SIZE = 32
 _LOG_EVERY_S = 60.0
 _RELOAD_EVERY_S = 1.0
+_MAX_REMEMBERED = 1024
 
 
 class MalformedZapRequest(Exception):
@@ -183,6 +184,8 @@ class ZapHandler:
             return
         self.denied += 1
         now = self._clock()
+        if len(self._logged) >= _MAX_REMEMBERED:  # a flood of fresh keys costs no memory
+            self._logged.clear()
         last = self._logged.get(decision.key)
         if last is None or now - last >= _LOG_EVERY_S:
             self._logged[decision.key] = now
