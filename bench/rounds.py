@@ -1,7 +1,7 @@
 """Rounds with real processes: a hub and N peer daemons on 127.0.0.1.
 
     python -m bench.rounds [--peers 3,10,30] [--modes off,full,plus] [--rounds 6]
-                           [--rows-per-peer 400] [--csv PATH]
+                           [--rows-per-peer 400] [--curve] [--csv PATH]
 
 For each N and mode, a fresh hub and N peers (each its own process, with a
 shard of synthetic data: 30 features, so d = 31 parameters) run `--rounds`
@@ -13,6 +13,10 @@ overhead over the plain round with the same N (same data, same training, so
 the difference is the protocol). Flower 1.42's SecAgg+ in its own simulation
 engine, measured on this machine: about 0.69 s per round at N = 10 and 1.7 s
 at N = 30 (d = 31).
+
+With `--curve` every connection is CurveZMQ (fresh keys, every peer on the
+hub's allow-list), so that a run with and one without show what transport
+security costs per round.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from collections.abc import Sequence
 from dataclasses import astuple, dataclass, fields
 from pathlib import Path
 
+from daemon.curve import generate
 from daemon.launch import FEDD, Federation
 
 __all__ = ["main"]
@@ -91,9 +96,27 @@ def _read(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-def _run(root: Path, shards: list[Path], mode: str, rounds: int) -> dict[str, float]:
+def _keys(root: Path, n: int) -> tuple[list[str], list[list[str]]]:
+    """CURVE options for the hub and for each peer (named p1..pN, as Federation names them)."""
+    keys, allow = root / "keys", root / "allow"
+    if not keys.exists():
+        generate(keys, "hub")
+        for k in range(1, n + 1):
+            generate(allow, f"p{k}")
+    hub = ["--curve-secret", str(keys / "hub.secret"), "--allow-dir", str(allow)]
+    peers = [
+        ["--curve-secret", str(allow / f"p{k}.secret"), "--hub-public", str(keys / "hub.pub")]
+        for k in range(1, n + 1)
+    ]
+    return hub, peers
+
+
+def _run(
+    root: Path, shards: list[Path], mode: str, rounds: int, curve: bool = False
+) -> dict[str, float]:
     n = len(shards)
     state = root / f"hub-{mode}"
+    hub_curve, peer_curve = _keys(root, n) if curve else ([], [[] for _ in shards])
     with Federation(root / f"run-{mode}") as fed:
         hub = fed.hub(
             state,
@@ -108,9 +131,10 @@ def _run(root: Path, shards: list[Path], mode: str, rounds: int) -> dict[str, fl
             "1",
             "--stage-timeout",
             "20",
+            *hub_curve,
         )
         for k, shard in enumerate(shards, 1):
-            fed.peer(f"p{k}", shard, root / f"run-{mode}" / f"p{k}")
+            fed.peer(f"p{k}", shard, root / f"run-{mode}" / f"p{k}", *peer_curve[k - 1])
         if hub.wait(600) != 0:
             raise SystemExit(f"hub failed ({mode}, N={n}):\n{hub.output()[-3000:]}")
     log = _read(state / "round_log.csv")[1:]
@@ -142,6 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--modes", default="off,full,plus")
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--rows-per-peer", type=int, default=400)
+    parser.add_argument("--curve", action="store_true", help="CurveZMQ on every connection")
     parser.add_argument("--csv", type=Path)
     args = parser.parse_args(argv)
     modes = args.modes.split(",")
@@ -153,7 +178,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             plain: float | None = None
             for mode in modes:
                 started = time.monotonic()
-                r = _run(root, shards, mode, args.rounds)
+                r = _run(root, shards, mode, args.rounds, args.curve)
                 if mode == "off":
                     plain = r["round_s"]
                 flower = FLOWER_SECAGG_PLUS_S.get(n) if mode != "off" else None
@@ -175,6 +200,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     )
                 )
                 print(f"# N={n} {mode}: {time.monotonic() - started:.1f}s wall", file=sys.stderr)
+    if args.curve:
+        print("transport: CURVE (CurveZMQ, ZAP allow-list)")
     _print(rows)
     if args.csv is not None:
         with open(args.csv, "w", newline="") as f:

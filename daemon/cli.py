@@ -4,8 +4,10 @@ Each command parses its options, builds a config and calls one function.
 User mistakes (bad flags, unusable files, impossible parameters) become one
 line on stderr and a non-zero exit; anything else is a bug and keeps its
 traceback. Every option can also be set through an environment variable,
-`FEDD_<GROUP>_<COMMAND>_<OPTION>` (shown in `--help`), so that containers can
-be configured without long command lines.
+`FEDD_<GROUP>_<COMMAND>_<OPTION>`, so that containers can be configured
+without long command lines. The options of the daemons and of `fedd status`
+also answer to the short `FEDD_<OPTION>` (FEDD_SECAGG, FEDD_STATE_DIR, ...),
+which wins when both are set; `--help` shows both names.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ import json
 import logging
 import math
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, TypeVar
 
 import click
 
@@ -481,6 +484,59 @@ def _sim_row(r: RoundReport) -> str:
 
 # --- daemons and status -------------------------------------------------------------
 
+_Command = TypeVar("_Command", bound=click.Command)
+
+
+def _short_envvars(*path: str) -> Callable[[_Command], _Command]:
+    """Give each option of the command at `path` two environment variables.
+
+    FEDD_<FLAG> (short, for compose files: FEDD_SECAGG) first, then the
+    FEDD_<PATH>_<FLAG> that every other fedd option has (FEDD_START_HUB_SECAGG).
+    Both are click's own envvar lookup, listed in `--help`.
+    """
+
+    def apply(command: _Command) -> _Command:
+        for param in command.params:
+            if isinstance(param, click.Option):
+                flag = max(param.opts, key=len).lstrip("-").replace("-", "_").upper()
+                param.envvar = [f"FEDD_{flag}", "_".join(("FEDD", *path, flag)).upper()]
+                param.show_envvar = True
+        return command
+
+    return apply
+
+
+def _curve_client(
+    secret: Path | None, hub_public: Path | None, *, claim_from_dir: bool
+) -> tuple[Any, IO[bytes] | None]:
+    """The CURVE client settings of --curve-secret/--hub-public (None without CURVE).
+
+    A directory as --curve-secret: a peer claims one of its keys (see
+    daemon.curve.claim_secret; the returned file holds the claim open);
+    `fedd status` just uses the first, since it only authenticates and never
+    registers. Without --hub-public the hub's key is the one of
+    --curve-secret itself: that is `fedd status` beside the hub, with its key.
+    """
+    from daemon.curve import SECRET_SUFFIX, claim_secret, load_public, load_secret
+    from daemon.sockets import ClientCurve
+
+    if secret is None:
+        if hub_public is not None:
+            raise ConfigError("--hub-public needs --curve-secret (this side's key)")
+        return None, None
+    claim = None
+    if secret.is_dir() and claim_from_dir:
+        keys, claim = claim_secret(secret)
+    elif secret.is_dir():
+        found = sorted(secret.glob(f"*{SECRET_SUFFIX}"))
+        if not found:
+            raise ConfigError(f"{secret}: no *{SECRET_SUFFIX} key files")
+        keys = load_secret(found[0])
+    else:
+        keys = load_secret(secret)
+    server = keys.public if hub_public is None else load_public(hub_public)
+    return ClientCurve(keys, server), claim
+
 
 def _daemon_logging(ctx: click.Context) -> None:
     """Daemons log what they do (INFO) unless -v asked for more."""
@@ -493,6 +549,7 @@ def start() -> None:
     """Start a long-running daemon: the hub, or a peer."""
 
 
+@_short_envvars("start", "hub")
 @start.command("hub")
 @click.option("--bind", default="tcp://*:5555", help="ZeroMQ address to bind the ROUTER to.")
 @click.option("--state-dir", type=_DIR, default=Path("state/hub"), help="CSV state directory.")
@@ -549,6 +606,25 @@ def start() -> None:
     help="Seconds without new registrations before a round starts.",
 )
 @click.option("--exit-when-done", is_flag=True, help="Exit 0 after the last round.")
+@click.option(
+    "--shards",
+    type=click.IntRange(0),
+    default=0,
+    help="Shards peers with --shard auto may get (0: no limit); more peers wait.",
+)
+@click.option(
+    "--curve-secret",
+    type=_PATH,
+    default=None,
+    help="CURVE: the hub's secret key file (fedd keys generate). Needs --allow-dir.",
+)
+@click.option(
+    "--allow-dir",
+    type=_DIR,
+    default=None,
+    help="CURVE: directory of the peers' NAME.pub keys; NAME is the peer's id. "
+    "Reloaded when it changes.",
+)
 @click.pass_context
 def start_hub(
     ctx: click.Context,
@@ -573,6 +649,9 @@ def start_hub(
     liveness: float,
     join_window: float,
     exit_when_done: bool,
+    shards: int,
+    curve_secret: Path | None,
+    allow_dir: Path | None,
 ) -> None:
     """Run the hub: coordinate rounds, aggregate, keep the CSV state."""
     from daemon.hub import Hub, HubConfig
@@ -599,6 +678,9 @@ def start_hub(
         liveness_s=liveness,
         join_window=join_window,
         exit_when_done=exit_when_done,
+        shards=shards,
+        curve_secret=curve_secret,
+        allow_dir=allow_dir,
     )
     sys.exit(Hub(config).run())
 
@@ -612,12 +694,47 @@ def _fault(value: str | None) -> str | None:
     return stage
 
 
+@_short_envvars("start", "peer")
 @start.command("peer")
 @click.option("--connect", default="tcp://127.0.0.1:5555", help="The hub's address.")
-@click.option("--data", "data_path", type=_PATH, required=True, help="This peer's training CSV.")
+@click.option("--data", "data_path", type=_PATH, default=None, help="This peer's training CSV.")
+@click.option(
+    "--shard",
+    type=click.Choice(["auto"]),
+    default=None,
+    help="Instead of --data: ask the hub for a shard k and load DATA_DIR/peer_<k>/train.csv "
+    "(or make synthetic shard k with --synth-rows).",
+)
+@click.option(
+    "--data-dir",
+    type=_DIR,
+    default=Path("data/clients"),
+    help="--shard auto: where the peer_<k>/train.csv shards are.",
+)
+@click.option(
+    "--synth-rows",
+    type=click.IntRange(1),
+    default=None,
+    help="--shard auto: generate shard k (this many rows) instead of reading --data-dir.",
+)
+@click.option(
+    "--synth-seed", type=click.IntRange(0), default=42, help="--synth-rows: shard k uses seed+k."
+)
 @click.option("--state-dir", type=_DIR, default=Path("state/peer"), help="CSV state directory.")
-@click.option("--label", default="Class", help="Label column of --data.")
-@click.option("--peer-id", default=None, help="Id to register under (default: kept in state).")
+@click.option("--label", default="Class", help="Label column of the data.")
+@click.option(
+    "--peer-id",
+    default=None,
+    help="Id to register under (default: the CURVE key's name, else kept in state).",
+)
+@click.option(
+    "--curve-secret",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="CURVE: this peer's secret key file, or a directory of them to claim a free one "
+    "from. Needs --hub-public.",
+)
+@click.option("--hub-public", type=_PATH, default=None, help="CURVE: the hub's public key file.")
 @click.option(
     "--fault",
     default=None,
@@ -630,16 +747,37 @@ def start_peer(
     ctx: click.Context,
     *,
     connect: str,
-    data_path: Path,
+    data_path: Path | None,
+    shard: str | None,
+    data_dir: Path,
+    synth_rows: int | None,
+    synth_seed: int,
     state_dir: Path,
     label: str,
     peer_id: str | None,
+    curve_secret: Path | None,
+    hub_public: Path | None,
     fault: str | None,
 ) -> None:
     """Run a peer: train locally each round and upload (masked) updates."""
     from peer.agent import PeerAgent, PeerConfig
+    from peer.shard import SYNTH_LABEL, ShardSource
 
     _daemon_logging(ctx)
+    if (data_path is None) == (shard is None):
+        raise click.UsageError("give --data PATH or --shard auto (one of them)")
+    if synth_rows is not None and shard is None:
+        raise click.UsageError("--synth-rows works with --shard auto")
+    if (curve_secret is None) != (hub_public is None):
+        raise ConfigError("CURVE needs both --curve-secret and --hub-public")
+    source = None
+    if shard is not None:
+        source = (
+            ShardSource(data_dir=data_dir, label=label)
+            if synth_rows is None
+            else ShardSource(label=SYNTH_LABEL, synth_rows=synth_rows, synth_seed=synth_seed)
+        )
+    curve, claim = _curve_client(curve_secret, hub_public, claim_from_dir=True)
     config = PeerConfig(
         connect=connect,
         data=data_path,
@@ -647,8 +785,15 @@ def start_peer(
         label=label,
         peer_id=peer_id,
         fault_stage=_fault(fault),
+        shard=source,
+        curve=curve,
     )
-    sys.exit(PeerAgent(config).run())
+    try:
+        code = PeerAgent(config).run()
+    finally:
+        if claim is not None:
+            claim.close()
+    sys.exit(code)
 
 
 _HUB = click.option("--hub", default="tcp://127.0.0.1:5555", help="The hub's address.")
@@ -656,12 +801,47 @@ _JSON = click.option("--json", "as_json", is_flag=True, help="Print the hub's JS
 _WAIT = click.option(
     "--timeout", type=_FiniteFloat(0.1, 600.0), default=3.0, help="Seconds to wait for the hub."
 )
+_SECRET = click.option(
+    "--curve-secret",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="CURVE hub: a secret key on its allow-list (a peer's), or the hub's own key.",
+)
+_HUB_PUBLIC = click.option(
+    "--hub-public",
+    type=_PATH,
+    default=None,
+    help="CURVE hub: its public key [default: that of --curve-secret, i.e. the hub's own].",
+)
 
 
-def _show_status(topic: str, hub: str, as_json: bool, timeout: float, last: int = 10) -> None:
-    from daemon.status import query, render
+def _client_options(command: Callable[..., None]) -> Callable[..., None]:
+    for option in (_HUB_PUBLIC, _SECRET, _WAIT, _JSON, _HUB):
+        command = option(command)
+    return command
 
-    reply = query(hub, topic, last=last, timeout_s=timeout)
+
+def _query(
+    topic: str,
+    hub: str,
+    timeout: float,
+    curve_secret: Path | None,
+    hub_public: Path | None,
+    last: int = 10,
+) -> Any:
+    from daemon.status import query
+
+    curve, claim = _curve_client(curve_secret, hub_public, claim_from_dir=False)
+    try:
+        return query(hub, topic, last=last, timeout_s=timeout, curve=curve)
+    finally:
+        if claim is not None:
+            claim.close()
+
+
+def _show_status(reply: Any, as_json: bool) -> None:
+    from daemon.status import render
+
     if as_json:
         click.echo(json.dumps(reply.data, sort_keys=True))
     else:
@@ -669,31 +849,130 @@ def _show_status(topic: str, hub: str, as_json: bool, timeout: float, last: int 
             click.echo(line)
 
 
+@_short_envvars("status")
 @main.group(invoke_without_command=True)
-@_HUB
-@_JSON
-@_WAIT
+@_client_options
 @click.pass_context
-def status(ctx: click.Context, *, hub: str, as_json: bool, timeout: float) -> None:
-    """The hub's current round, stage, peers and last results."""
+def status(
+    ctx: click.Context,
+    *,
+    hub: str,
+    as_json: bool,
+    timeout: float,
+    curve_secret: Path | None,
+    hub_public: Path | None,
+) -> None:
+    """The hub's current round, stage, peers and last results.
+
+    Exits 0 when the hub answers: the hub container's health check.
+    """
     if ctx.invoked_subcommand is None:
-        _show_status("summary", hub, as_json, timeout)
+        _show_status(_query("summary", hub, timeout, curve_secret, hub_public), as_json)
 
 
+@_short_envvars("status", "peers")
 @status.command("peers")
-@_HUB
-@_JSON
-@_WAIT
-def status_peers(*, hub: str, as_json: bool, timeout: float) -> None:
+@_client_options
+def status_peers(
+    *,
+    hub: str,
+    as_json: bool,
+    timeout: float,
+    curve_secret: Path | None,
+    hub_public: Path | None,
+) -> None:
     """Registered peers, their status and when they were last heard."""
-    _show_status("peers", hub, as_json, timeout)
+    _show_status(_query("peers", hub, timeout, curve_secret, hub_public), as_json)
 
 
+@_short_envvars("status", "rounds")
 @status.command("rounds")
-@_HUB
-@_JSON
-@_WAIT
+@_client_options
 @click.option("--last", type=click.IntRange(1, 10_000), default=10, help="How many rounds.")
-def status_rounds(*, hub: str, as_json: bool, timeout: float, last: int) -> None:
+def status_rounds(
+    *,
+    hub: str,
+    as_json: bool,
+    timeout: float,
+    curve_secret: Path | None,
+    hub_public: Path | None,
+    last: int,
+) -> None:
     """The last rounds: outcome, peers, timing and metrics."""
-    _show_status("rounds", hub, as_json, timeout, last)
+    _show_status(_query("rounds", hub, timeout, curve_secret, hub_public, last), as_json)
+
+
+@_short_envvars("status", "peer")
+@status.command("peer")
+@_client_options
+@click.option(
+    "--state-dir",
+    type=_DIR,
+    default=Path("state/peer"),
+    help="The peer's state directory (its id is in identity.csv).",
+)
+@click.option("--peer-id", default=None, help="The peer's id [default: from --state-dir].")
+def status_peer(
+    *,
+    hub: str,
+    as_json: bool,
+    timeout: float,
+    curve_secret: Path | None,
+    hub_public: Path | None,
+    state_dir: Path,
+    peer_id: str | None,
+) -> None:
+    """Whether the hub counts this peer alive: exit 0 if so, 1 if not.
+
+    The peer container's health check: a peer is healthy when the hub hears
+    it, which a process check alone cannot tell.
+    """
+    from peer.state import read_peer_id
+
+    if peer_id is None:
+        peer_id = read_peer_id(state_dir)
+    reply = _query("peers", hub, timeout, curve_secret, hub_public)
+    peers = reply.data.get("peers")
+    row = (
+        next(
+            (p for p in peers if isinstance(p, dict) and p.get("peer") == peer_id),
+            None,
+        )
+        if isinstance(peers, list)
+        else None
+    )
+    if as_json:
+        click.echo(json.dumps(row, sort_keys=True))
+    if row is None:
+        raise ConfigError(f"the hub at {hub} does not know peer {peer_id!r}")
+    if row.get("status") != "alive":
+        raise ConfigError(
+            f"the hub at {hub} counts peer {peer_id!r} as {row.get('status')} "
+            f"(last heard {row.get('seen_ago_s')}s ago)"
+        )
+    if not as_json:
+        shard = f", shard {row['shard']}" if row.get("shard") else ""
+        click.echo(f"peer {peer_id} is alive on the hub at {hub}{shard}")
+
+
+@main.group()
+def keys() -> None:
+    """CURVE key pairs for the hub and the peers."""
+
+
+@keys.command("generate")
+@click.option("--out", type=_DIR, required=True, help="Directory for NAME.pub and NAME.secret.")
+@click.option(
+    "--name",
+    "names",
+    multiple=True,
+    default=("fedd",),
+    help="Key name (a peer's id on the hub's allow-list); repeat for several pairs.",
+)
+def keys_generate(*, out: Path, names: tuple[str, ...]) -> None:
+    """Write CURVE key pairs: NAME.pub (share it) and NAME.secret (mode 0600, keep it)."""
+    from daemon.curve import generate
+
+    for name in names:
+        public, secret = generate(out, name)
+        click.echo(f"wrote {public} and {secret}")

@@ -15,6 +15,13 @@ sans-IO pieces: `Registry` (who is alive), `PlainRound`/`SecureRound`
    test CSV if configured, commit the CSV state atomically, tell the peers
    how the round ended, and log one line.
 
+Transport: with `curve_secret` and `allow_dir` the ROUTER is a CURVE
+server and `daemon.zap` vets every connection against the allow-list (its
+ZAP socket is polled here, beside the ROUTER). The key a connection was
+authenticated with, looked up again for every message, names the peer; the
+Hello's self-declared id must match it. Without CURVE the hub warns at start
+that traffic is neither authenticated nor encrypted.
+
 Bad input never stops the hub: an undecodable or illegal message is dropped
 and logged, and its sender gets an Error where one can be sent; a peer that
 breaks the protocol mid-round is excluded from that round. SIGTERM/SIGINT
@@ -43,6 +50,7 @@ from crypto.secagg.fields import PeerId
 from crypto.secagg.hub import Send
 from crypto.secagg.params import Mode, RoundParams, choose_shape
 from daemon import wire
+from daemon.curve import HUB_NAME, KeyPair, load_allow_dir, load_secret
 from daemon.errors import ConfigError
 from daemon.messages import (
     Bye,
@@ -62,6 +70,7 @@ from daemon.registry import PeerRecord, PeerStatus, Refused, Registry
 from daemon.rounds import PlainRound, RoundOutcome, RoundRunner, SecureRound
 from daemon.sockets import hub_socket
 from daemon.store import ClientPerfRow, Commit, HubStore, MetricsRow, PeerRow, PerfRow, RoundRow
+from daemon.zap import ZapHandler
 from learner.dataset import Dataset, read_dataset
 from learner.metrics import evaluate
 from learner.model import predict_proba, zeros
@@ -100,8 +109,13 @@ class HubConfig:
     mod_bits: int = 0  # 0: 32 when the encoding keeps a fine scale, else 64
     dropout_budget: float = 0.1
     corrupt: float = 0.05
+    shards: int = 0
+    curve_secret: Path | None = None
+    allow_dir: Path | None = None
 
     def __post_init__(self) -> None:
+        if (self.curve_secret is None) != (self.allow_dir is None):
+            raise ConfigError("CURVE needs both --curve-secret and --allow-dir")
         if self.secagg not in ("off", "full", "plus"):
             raise ConfigError("--secagg must be off, full or plus")
         if self.min_peers < 1 or (self.secagg != "off" and self.min_peers < 2):
@@ -138,7 +152,13 @@ class Hub:
     def __init__(self, config: HubConfig, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.config = config
         self.clock = clock
-        # The test set first: a hub that cannot evaluate must not touch its state.
+        # Keys and the test set first: a hub that cannot start must not touch its state.
+        self.keys: KeyPair | None = None
+        if config.curve_secret is not None and config.allow_dir is not None:
+            self.keys = load_secret(config.curve_secret)
+            self._allow = load_allow_dir(config.allow_dir)
+        self.zap: ZapHandler | None = None
+        self._poller = zmq.Poller()
         self.test: Dataset | None = None
         if config.eval_test is not None:
             self.test = read_dataset(config.eval_test, config.label)
@@ -155,7 +175,9 @@ class Hub:
         if self.model is None and features is not None:
             self.model = zeros(len(features))
         self.next_round = max(self.store.committed_round, 0) + 1
-        self.registry = Registry(liveness_s=config.liveness_s, features=features)
+        self.registry = Registry(
+            liveness_s=config.liveness_s, features=features, max_shards=config.shards
+        )
         for row in self.store.load_peers():
             self.registry.restore(_record_from_row(row))
         self.round: _Round | None = None
@@ -176,7 +198,17 @@ class Hub:
     def run(self) -> int:
         """Serve until stopped; returns the process exit code (0 on a clean stop)."""
         ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
-        self._sock = hub_socket(ctx, self.config.bind)
+        try:
+            if self.keys is not None:  # the ZAP handler must exist before the socket binds
+                self.zap = ZapHandler(ctx, self._allow, self.keys.public_text)
+                self._poller.register(self.zap.socket, zmq.POLLIN)
+            self._sock = hub_socket(ctx, self.config.bind, self.keys)
+        except ConfigError:
+            if self.zap is not None:
+                self.zap.close()
+            ctx.term()
+            raise
+        self._poller.register(self._sock, zmq.POLLIN)
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
         if self.store.run_id is None and self.registry.features is not None:
             self._start_run()
@@ -189,9 +221,18 @@ class Hub:
             self.config.rounds or "unlimited",
             self.next_round,
         )
-        log.warning(
-            "transport is not authenticated or encrypted (no CURVE); use only on trusted networks"
-        )
+        if self.zap is None:
+            log.warning(
+                "transport is not authenticated or encrypted (no CURVE): anyone who can reach "
+                "%s can join; use --curve-secret and --allow-dir outside trusted networks",
+                self.config.bind,
+            )
+        else:
+            log.info(
+                "CURVE on: %d peer key(s) allowed from %s (reloaded when it changes)",
+                len(self.zap.allow),
+                self.zap.allow.source,
+            )
         try:
             while not self._stop:
                 self._poll()
@@ -204,6 +245,8 @@ class Hub:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
             self._sock.close(linger=1000)
+            if self.zap is not None:
+                self.zap.close()
             ctx.term()
         return 0
 
@@ -230,19 +273,30 @@ class Hub:
         if self.round is not None:
             wake = min(wake, self.round.runner.deadline)
         timeout_ms = max(0, min(int((wake - now) * 1000) + 1, 200))
-        if not self._sock.poll(timeout_ms):
+        events = dict(self._poller.poll(timeout_ms))
+        if self.zap is not None and self.zap.socket in events:
+            self.zap.serve()
+        if self._sock not in events:
             return
         for _ in range(10_000):  # bounded, so timers still run under a flood
             try:
-                routing, *rest = self._sock.recv_multipart(zmq.NOBLOCK)
+                routing, *rest = self._sock.recv_multipart(zmq.NOBLOCK, copy=False)
             except zmq.Again:
                 return
             if len(rest) != 1:
                 log.warning("dropped a message of %d frames (one expected)", len(rest))
                 continue
-            self._on_frame(routing, rest[0], self.clock())
+            # With CURVE, libzmq stamps each message with the User-Id the ZAP
+            # handler gave its connection: the Z85 text of the sender's key.
+            user_id = str(rest[0].get("User-Id")) if self.zap is not None else None
+            self._on_frame(routing.bytes, rest[0].bytes, self.clock(), user_id)
 
     def _tick(self, now: float) -> None:
+        if self.zap is not None:
+            for peer in sorted(self.zap.maybe_reload() or ()):
+                if self.registry.leave(peer):
+                    log.warning("peer %s: its key left the allow-list; dropped", peer)
+                    self._drop(peer, now, "key revoked")
         for peer in self.registry.expire(time.time()):
             log.info("peer %s is gone (silent for %.1fs)", peer, self.config.liveness_s)
             self._drop(peer, now, "lost heartbeats")
@@ -259,9 +313,16 @@ class Hub:
 
     # -- messages in -----------------------------------------------------------
 
-    def _on_frame(self, routing: bytes, frame: bytes, now: float) -> None:
+    def _on_frame(self, routing: bytes, frame: bytes, now: float, user_id: str | None) -> None:
         if self.round is not None:
             self.round.bytes_in += len(frame)
+        name: PeerId | None = None
+        if user_id is not None and self.zap is not None:
+            name = self.zap.name_of(user_id)
+            if name is None:  # allowed when it connected, removed from the list since
+                log.info("dropped a message from revoked key %s", user_id)
+                self._reply(routing, Error(self.run_id, 0, "this key is no longer allowed", False))
+                return
         try:
             msg = wire.decode(frame)
         except wire.MalformedMessage as exc:
@@ -272,7 +333,7 @@ class Hub:
             self._reply(routing, self._status(msg))
             return
         if type(msg) is Hello:
-            self._on_hello(routing, msg)
+            self._on_hello(routing, msg, name, user_id or "")
             return
         peer = self.registry.peer_at(routing)
         if peer is None:
@@ -294,9 +355,13 @@ class Hub:
         elif type(msg) is not Heartbeat:
             self._on_round_message(peer, msg, now)
 
-    def _on_hello(self, routing: bytes, msg: Hello) -> None:
+    def _on_hello(self, routing: bytes, msg: Hello, name: PeerId | None, key: str) -> None:
         try:
-            record = self.registry.hello(routing, msg, time.time())
+            if name == HUB_NAME:
+                raise Refused("the hub's own key cannot register as a peer", retry=False)
+            record = self.registry.hello(
+                routing, msg, time.time(), authenticated=name, public_key=key
+            )
         except Refused as exc:
             log.warning("refused peer %s: %s", msg.peer, exc)
             self._reply(routing, Error(self.run_id, 0, str(exc)[:400], retry=exc.retry))
@@ -305,7 +370,12 @@ class Hub:
             self.model = zeros(len(msg.features))
             self._start_run()
         self._last_registration = self.clock()
-        log.info("peer %s registered (%d alive)", record.peer, len(self.registry.alive()))
+        log.info(
+            "peer %s registered%s (%d alive)",
+            record.peer,
+            f" with shard {record.shard}" if record.shard else "",
+            len(self.registry.alive()),
+        )
         welcome = Welcome(
             self.run_id, self.next_round, record.peer, float(self.config.heartbeat_s), record.shard
         )

@@ -57,11 +57,20 @@ class PeerRecord:
 class Registry:
     """The hub's peer table. Features are fixed by the first peer, the test CSV or the model."""
 
-    def __init__(self, *, liveness_s: float, features: tuple[str, ...] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        liveness_s: float,
+        features: tuple[str, ...] | None = None,
+        max_shards: int = 0,
+    ) -> None:
         if not liveness_s > 0:
             raise ValueError("liveness_s must be positive")
+        if max_shards < 0:
+            raise ValueError("max_shards must be >= 0 (0: no limit)")
         self.liveness_s = liveness_s
         self.features = features
+        self.max_shards = max_shards
         self._by_peer: dict[PeerId, PeerRecord] = {}
         self._by_routing: dict[bytes, PeerId] = {}
 
@@ -71,8 +80,27 @@ class Registry:
     def __len__(self) -> int:
         return len(self._by_peer)
 
-    def hello(self, routing: bytes, msg: Hello, now: float) -> PeerRecord:
-        """Register (or re-register) `msg.peer` on `routing`. Raises Refused with the reason."""
+    def hello(
+        self,
+        routing: bytes,
+        msg: Hello,
+        now: float,
+        *,
+        authenticated: PeerId | None = None,
+        public_key: str = "",
+    ) -> PeerRecord:
+        """Register (or re-register) `msg.peer` on `routing`. Raises Refused with the reason.
+
+        `authenticated` is the name the connection's CURVE key is allowed
+        under (None without CURVE) and `public_key` that key's Z85 text, kept
+        in the record. A refusal leaves the registry unchanged.
+        """
+        if authenticated is not None and msg.peer != authenticated:
+            raise Refused(
+                f"this CURVE key is allowed as {authenticated!r}, not as {msg.peer!r}; "
+                f"start the peer with --peer-id {authenticated}",
+                retry=False,
+            )
         if self.features is not None and msg.features != self.features:
             raise Refused(_feature_mismatch(self.features, msg.features), retry=False)
         record = self._by_peer.get(msg.peer)
@@ -85,6 +113,7 @@ class Registry:
         previous = self._by_routing.get(routing)
         if previous is not None and previous != msg.peer:
             raise Refused(f"this connection is registered as {previous!r}", retry=False)
+        shard = self._shard_for(msg.peer, record) if msg.shard == "auto" else 0
         if self.features is None:
             self.features = msg.features
         if record is None:
@@ -93,8 +122,31 @@ class Registry:
         else:
             self._by_routing.pop(record.routing, None)
             record.routing, record.last_seen, record.status = routing, now, PeerStatus.ALIVE
+        record.shard = shard
+        if public_key:
+            record.public_key = public_key
         self._by_routing[routing] = msg.peer
         return record
+
+    def _shard_for(self, peer: PeerId, record: PeerRecord | None) -> int:
+        """The shard `peer` gets: its own if still free, else the lowest free. Raises Refused."""
+        held = {
+            r.shard
+            for r in self._by_peer.values()
+            if r.status is PeerStatus.ALIVE and r.peer != peer and r.shard
+        }
+        limit = self.max_shards
+        mine = record.shard if record is not None else 0
+        if mine and mine not in held and (not limit or mine <= limit):
+            return mine
+        shard = next(k for k in range(1, len(held) + 2) if k not in held)
+        if limit and shard > limit:
+            raise Refused(
+                f"all {limit} shards are held by alive peers; "
+                "one frees up when its peer leaves or goes silent",
+                retry=True,
+            )
+        return shard
 
     def peer_at(self, routing: bytes) -> PeerId | None:
         """The alive peer registered on `routing`, if any."""

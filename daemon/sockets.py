@@ -16,16 +16,40 @@ Options that matter:
   when the hub goes away.
 - IMMEDIATE on DEALERs: messages queue only on live connections, so a peer
   does not pile up stale messages while the hub is down.
+- CURVE (optional): the hub's ROUTER is a CURVE server in the ZAP domain
+  "fedd", whose handler (`daemon.zap`) must be bound in the same context
+  first; DEALERs are CURVE clients holding their own key pair and the hub's
+  public key. Without CURVE both sides speak ZMTP's NULL mechanism.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import zmq
 
+from daemon.curve import KeyPair
 from daemon.errors import ConfigError
 from daemon.wire import MAX_FRAME
+from daemon.zap import ZAP_DOMAIN
 
-__all__ = ["client_socket", "hub_socket", "peer_socket"]
+__all__ = [
+    "ClientCurve",
+    "auth_failures",
+    "client_socket",
+    "hub_socket",
+    "peer_socket",
+    "watch_auth",
+]
+
+
+@dataclass(frozen=True)
+class ClientCurve:
+    """What a CURVE client needs: its own key pair and the hub's public key (Z85)."""
+
+    keys: KeyPair
+    server_public: bytes
+
 
 # ZeroMQ adds a few bytes of framing; the wire limit is what matters.
 _MAX_MSG = MAX_FRAME + 1024
@@ -33,11 +57,21 @@ _HEARTBEAT_MS = 1000
 _HEARTBEAT_TIMEOUT_MS = 5000
 
 
-def hub_socket(ctx: zmq.Context[zmq.Socket[bytes]], bind: str) -> zmq.Socket[bytes]:
-    """The hub's ROUTER, bound to `bind` (e.g. tcp://*:5555). Raises ConfigError."""
+def hub_socket(
+    ctx: zmq.Context[zmq.Socket[bytes]], bind: str, curve: KeyPair | None = None
+) -> zmq.Socket[bytes]:
+    """The hub's ROUTER, bound to `bind` (e.g. tcp://*:5555). Raises ConfigError.
+
+    With `curve` (the hub's key pair) it accepts CURVE clients only, each
+    vetted by the ZAP handler of `ctx`.
+    """
     sock = ctx.socket(zmq.ROUTER)
     sock.setsockopt(zmq.LINGER, 1000)
     sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
+    if curve is not None:
+        sock.setsockopt(zmq.CURVE_SERVER, 1)
+        sock.setsockopt(zmq.CURVE_SECRETKEY, curve.secret)
+        sock.setsockopt(zmq.ZAP_DOMAIN, ZAP_DOMAIN.encode())
     _common(sock)
     try:
         sock.bind(bind)
@@ -47,23 +81,45 @@ def hub_socket(ctx: zmq.Context[zmq.Socket[bytes]], bind: str) -> zmq.Socket[byt
     return sock
 
 
-def peer_socket(ctx: zmq.Context[zmq.Socket[bytes]], connect: str) -> zmq.Socket[bytes]:
-    """A peer's DEALER connected to the hub at `connect`. Raises ConfigError."""
+def peer_socket(
+    ctx: zmq.Context[zmq.Socket[bytes]], connect: str, curve: ClientCurve | None = None
+) -> tuple[zmq.Socket[bytes], zmq.Socket[bytes] | None]:
+    """A peer's DEALER connected to the hub at `connect`, and with `curve` its
+    `watch_auth` monitor (attached before connecting, so that not even the
+    first handshake's failure goes unseen). Raises ConfigError."""
     sock = ctx.socket(zmq.DEALER)
     sock.setsockopt(zmq.LINGER, 0)
     sock.setsockopt(zmq.IMMEDIATE, 1)
     sock.setsockopt(zmq.RECONNECT_IVL, 100)
     sock.setsockopt(zmq.RECONNECT_IVL_MAX, 5000)
     _common(sock)
-    return _connect(sock, connect)
+    _client_curve(sock, curve)
+    monitor = watch_auth(sock) if curve is not None else None
+    try:
+        return _connect(sock, connect), monitor
+    except ConfigError:
+        if monitor is not None:
+            monitor.close(0)
+        raise
 
 
-def client_socket(ctx: zmq.Context[zmq.Socket[bytes]], connect: str) -> zmq.Socket[bytes]:
+def client_socket(
+    ctx: zmq.Context[zmq.Socket[bytes]], connect: str, curve: ClientCurve | None = None
+) -> zmq.Socket[bytes]:
     """A short-lived DEALER for one request (fedd status). Raises ConfigError."""
     sock = ctx.socket(zmq.DEALER)
     sock.setsockopt(zmq.LINGER, 0)
     _common(sock)
+    _client_curve(sock, curve)
     return _connect(sock, connect)
+
+
+def _client_curve(sock: zmq.Socket[bytes], curve: ClientCurve | None) -> None:
+    if curve is None:
+        return
+    sock.setsockopt(zmq.CURVE_SERVERKEY, curve.server_public)
+    sock.setsockopt(zmq.CURVE_PUBLICKEY, curve.keys.public)
+    sock.setsockopt(zmq.CURVE_SECRETKEY, curve.keys.secret)
 
 
 def _common(sock: zmq.Socket[bytes]) -> None:
@@ -77,6 +133,41 @@ def _connect(sock: zmq.Socket[bytes], address: str) -> zmq.Socket[bytes]:
     try:
         sock.connect(address)
     except zmq.ZMQError as exc:
+        sock.disable_monitor()
         sock.close(0)
         raise ConfigError(f"cannot connect to {address!r}: {exc.strerror}") from None
     return sock
+
+
+def watch_auth(sock: zmq.Socket[bytes]) -> zmq.Socket[bytes]:
+    """A monitor of `sock` that reports failed CURVE handshakes (poll it; see auth_failures).
+
+    A CURVE client whose key the hub denies sees no error on its socket:
+    libzmq just reconnects. The monitor is how it can tell its operator why.
+    Close it with `sock.disable_monitor()` and `monitor.close(0)`.
+    """
+    return sock.get_monitor_socket(
+        zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+    )
+
+
+def auth_failures(monitor: zmq.Socket[bytes]) -> list[str]:
+    """Drain `monitor`; one line per failed handshake, saying what probably went wrong."""
+    from zmq.utils.monitor import recv_monitor_message
+
+    lines: list[str] = []
+    while True:
+        try:
+            event = recv_monitor_message(monitor, zmq.NOBLOCK)
+        except zmq.Again:
+            return lines
+        if event["event"] == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
+            lines.append(
+                f"the hub refused this key (ZAP status {event['value']}): "
+                "is its .pub file in the hub's --allow-dir?"
+            )
+        else:
+            lines.append(
+                "the CURVE handshake with the hub failed: is --hub-public the hub's key, "
+                "and does the hub use CURVE?"
+            )

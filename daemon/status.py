@@ -16,7 +16,7 @@ import zmq
 from daemon import wire
 from daemon.errors import ConfigError
 from daemon.messages import Error, StatusReply, StatusRequest
-from daemon.sockets import client_socket
+from daemon.sockets import ClientCurve, client_socket
 
 if TYPE_CHECKING:
     from daemon.hub import Hub
@@ -106,6 +106,9 @@ def build_status(hub: Hub, topic: str, last: int) -> dict[str, object]:
         "peers_alive": len(hub.registry.alive()),
         "peers_known": len(hub.registry),
         "last_round": last_round,
+        "transport": "curve" if hub.zap is not None else "plain",
+        "keys_allowed": len(hub.zap.allow) if hub.zap is not None else 0,
+        "auth_denied": hub.zap.denied if hub.zap is not None else 0,
     }
 
 
@@ -113,10 +116,18 @@ def _finite(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def query(address: str, topic: str, *, last: int = 10, timeout_s: float = 3.0) -> StatusReply:
-    """Ask the hub at `address`; raises ConfigError if it does not answer in time."""
+def query(
+    address: str,
+    topic: str,
+    *,
+    last: int = 10,
+    timeout_s: float = 3.0,
+    curve: ClientCurve | None = None,
+) -> StatusReply:
+    """Ask the hub at `address` (as a CURVE client with `curve`); raises
+    ConfigError if it does not answer in time."""
     ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
-    sock = client_socket(ctx, address)
+    sock = client_socket(ctx, address, curve)
     try:
         sock.send(wire.encode(StatusRequest("", 0, topic, last)))
         deadline = time.monotonic() + timeout_s
@@ -131,10 +142,12 @@ def query(address: str, topic: str, *, last: int = 10, timeout_s: float = 3.0) -
                 return reply
             if type(reply) is Error:
                 raise ConfigError(f"the hub at {address} refused: {reply.reason}")
-        raise ConfigError(
-            f"no answer from a hub at {address} within {timeout_s:g}s: "
-            "is it running, and is the address right?"
+        hint = (
+            "is it running, is the address right, and is this key on its allow-list?"
+            if curve is not None
+            else "is it running, is the address right, and does it use CURVE?"
         )
+        raise ConfigError(f"no answer from a hub at {address} within {timeout_s:g}s: {hint}")
     finally:
         sock.close(0)
         ctx.term()
@@ -177,6 +190,13 @@ def render(reply: StatusReply) -> list[str]:
         f"peers      {data.get('peers_alive')} alive, {data.get('peers_known')} known "
         f"(min {data.get('min_peers')})",
     ]
+    if data.get("transport") == "curve":
+        lines.append(
+            f"transport  CURVE, {data.get('keys_allowed')} peer key(s) allowed, "
+            f"{data.get('auth_denied')} connection(s) denied"
+        )
+    elif data.get("transport") == "plain":
+        lines.append("transport  plain: not authenticated, not encrypted")
     last = data.get("last_round")
     if isinstance(last, dict):
         lines.append(

@@ -11,6 +11,14 @@ the loop's thread. A round:
    sends only masked vectors and sealed shares;
 3. RoundEnd: append the round to the local log (`rounds.csv`).
 
+Data: a CSV file (`data`), or with `shard` a shard the hub assigns at
+registration (`peer.shard`), loaded when the Welcome names it.
+
+Transport: with `curve` the DEALER is a CURVE client; its peer id defaults
+to its key's name, which is what the hub's allow-list knows it as. A socket
+monitor tells the operator when the hub refuses the key. Without CURVE the
+peer warns at start that traffic is neither authenticated nor encrypted.
+
 The peer's rows never leave it. When the hub goes silent or forgets the
 peer (it restarted), the peer registers again, with backoff; ZeroMQ
 reconnects the socket by itself. Done from the hub ends the process with 0.
@@ -55,10 +63,12 @@ from daemon.messages import (
     RoundStart,
     Welcome,
 )
-from daemon.sockets import peer_socket
+from daemon.sockets import ClientCurve, auth_failures, peer_socket
 from learner.dataset import Dataset, read_dataset
+from learner.errors import DataError
 from learner.metrics import roc_auc
 from learner.model import ClassWeight, TrainingSet, make_training_set, predict_proba, train
+from peer.shard import ShardSource
 from peer.state import PeerRoundRow, PeerState
 
 __all__ = ["FAULT_STAGES", "PeerAgent", "PeerConfig"]
@@ -76,13 +86,17 @@ class PeerConfig:
     """Everything `fedd start peer` can set."""
 
     connect: str
-    data: Path
+    data: Path | None = None
     state_dir: Path = Path("state/peer")
     label: str = "Class"
     peer_id: str | None = None
     fault_stage: str | None = None
+    shard: ShardSource | None = None
+    curve: ClientCurve | None = None
 
     def __post_init__(self) -> None:
+        if (self.data is None) == (self.shard is None):
+            raise ConfigError("give the peer --data PATH or --shard auto (one of them)")
         if self.fault_stage is not None and self.fault_stage not in FAULT_STAGES:
             raise ConfigError(f"--fault exit-at:STAGE takes one of {', '.join(FAULT_STAGES)}")
 
@@ -93,6 +107,7 @@ class _Training:
 
     number: int
     start: RoundStart
+    data: Dataset
     future: concurrent.futures.Future[tuple[list[float], float, float, float, float]]
 
 
@@ -118,8 +133,18 @@ class PeerAgent:
     def __init__(self, config: PeerConfig) -> None:
         self.config = config
         # The data first: a peer that cannot train must not leave state behind.
-        self.data: Dataset = read_dataset(config.data, config.label)
-        self.state = PeerState.open(config.state_dir, peer_id=config.peer_id)
+        self.data: Dataset | None = None
+        self.shard = 0
+        if config.data is not None:
+            self.data = read_dataset(config.data, config.label)
+            self.features = self.data.features
+        else:
+            assert config.shard is not None  # checked by PeerConfig
+            self.features = config.shard.features()
+        peer_id = config.peer_id
+        if peer_id is None and config.curve is not None:
+            peer_id = config.curve.keys.name  # the name the hub's allow-list gives the key
+        self.state = PeerState.open(config.state_dir, peer_id=peer_id)
         for note in self.state.notes:
             log.info("state: %s", note)
         self.peer_id = check_peer_id(self.state.peer_id)
@@ -134,25 +159,49 @@ class PeerAgent:
         self._next_hello = 0.0
         self._hello_backoff = 0.5
         self._next_heartbeat = 0.0
-        self._sets: dict[tuple[int, str, int], TrainingSet] = {}
+        # Keyed by the dataset object too, so a shard swapped mid-training never
+        # sees a training set of the old shard.
+        self._sets: dict[tuple[Dataset, int, str, int], TrainingSet] = {}
         self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="train")
         self._sock: zmq.Socket[bytes] | None = None
+        self._monitor: zmq.Socket[bytes] | None = None
+        self._next_auth_note = 0.0
+        self._reconnect_at: float | None = None
+        self._reconnect_backoff = 2.0
         self._wake_w = -1
 
     def run(self) -> int:
         ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
-        self._sock = peer_socket(ctx, self.config.connect)
+        curve = self.config.curve
+        try:
+            self._sock, self._monitor = peer_socket(ctx, self.config.connect, curve)
+        except ConfigError:
+            ctx.term()
+            raise
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+        if self.data is not None:
+            source = f"{self.data.n_rows} rows"
+        else:
+            assert self.config.shard is not None
+            source = f"shard from the hub: {self.config.shard.describe()}"
         log.info(
-            "peer %s (%d rows, %d features) connecting to %s",
+            "peer %s (%s, %d features) connecting to %s",
             self.peer_id,
-            self.data.n_rows,
-            self.data.n_features,
+            source,
+            len(self.features),
             self.config.connect,
         )
-        log.warning(
-            "transport is not authenticated or encrypted (no CURVE); use only on trusted networks"
-        )
+        if curve is None:
+            log.warning(
+                "transport is not authenticated or encrypted (no CURVE): use --curve-secret "
+                "and --hub-public outside trusted networks"
+            )
+        else:
+            log.info(
+                "CURVE on: key %s, hub key %s",
+                curve.keys.public_text,
+                curve.server_public.decode("ascii"),
+            )
         code = 0
         try:
             code = self._loop()
@@ -162,6 +211,9 @@ class PeerAgent:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
             self._pool.shutdown(wait=False, cancel_futures=True)
+            if self._monitor is not None:
+                self._sock.disable_monitor()
+                self._monitor.close(0)
             self._sock.close(0)
             ctx.term()
         return code
@@ -179,6 +231,8 @@ class PeerAgent:
         poller = zmq.Poller()
         poller.register(self._sock, zmq.POLLIN)
         poller.register(wake_r, zmq.POLLIN)
+        if self._monitor is not None:
+            poller.register(self._monitor, zmq.POLLIN)
         try:
             while not self._stop:
                 now = time.monotonic()
@@ -186,6 +240,8 @@ class PeerAgent:
                 events = dict(poller.poll(self._timeout_ms(now)))
                 if wake_r in events:
                     os.read(wake_r, 64)
+                if self._monitor is not None and self._monitor in events:
+                    self._note_auth_failures(now)
                 if self._sock in events:
                     code = self._drain()
                     if code is not None:
@@ -196,6 +252,28 @@ class PeerAgent:
         finally:
             os.close(wake_r)
             os.close(self._wake_w)
+
+    def _note_auth_failures(self, now: float) -> None:
+        assert self._monitor is not None
+        failures = auth_failures(self._monitor)
+        if not failures:
+            return
+        # libzmq gives up on a connection whose handshake failed; the key may
+        # be allowed later (the hub rereads its allow-list), so try again, with
+        # backoff, and say why once a minute.
+        if self._reconnect_at is None:
+            self._reconnect_at = now + self._reconnect_backoff
+            self._reconnect_backoff = min(self._reconnect_backoff * 2, 30.0)
+        if now >= self._next_auth_note:
+            self._next_auth_note = now + 60.0
+            log.warning("%s (retrying in %.0fs)", failures[-1], max(0.0, self._reconnect_at - now))
+
+    def _reconnect(self) -> None:
+        assert self._sock is not None
+        self._reconnect_at = None
+        with contextlib.suppress(zmq.ZMQError):  # already gone after the failed handshake
+            self._sock.disconnect(self.config.connect)
+        self._sock.connect(self.config.connect)
 
     def _drain(self) -> int | None:
         assert self._sock is not None  # set in run()
@@ -210,9 +288,13 @@ class PeerAgent:
 
     def _timeout_ms(self, now: float) -> int:
         wake = self._next_heartbeat if self.registered else self._next_hello
+        if self._reconnect_at is not None:
+            wake = min(wake, self._reconnect_at)
         return max(0, min(int((wake - now) * 1000) + 1, 500))
 
     def _timers(self, now: float) -> None:
+        if self._reconnect_at is not None and now >= self._reconnect_at:
+            self._reconnect()
         if self.registered and now - self._last_heard > 10 * self.heartbeat_s:
             log.warning(
                 "the hub has been silent for %.0fs; registering again", now - self._last_heard
@@ -220,7 +302,8 @@ class PeerAgent:
             self.registered = False
             self._next_hello = now
         if not self.registered and now >= self._next_hello:
-            self._send(Hello(self.run_id, 0, self.peer_id, self.data.features))
+            shard = "auto" if self.config.shard is not None else ""
+            self._send(Hello(self.run_id, 0, self.peer_id, self.features, shard=shard))
             self._next_hello = now + self._hello_backoff
             self._hello_backoff = min(self._hello_backoff * 2, 10.0)
         if self.registered and now >= self._next_heartbeat:
@@ -252,7 +335,7 @@ class PeerAgent:
         if self.round is not None:
             self.round.bytes_down += len(frame)
         if type(msg) is Welcome:
-            self._on_welcome(msg, now)
+            return self._on_welcome(msg, now)
         elif type(msg) is Error:
             return self._on_error(msg, now)
         elif type(msg) is Done:
@@ -269,12 +352,47 @@ class PeerAgent:
             log.warning("dropped unexpected %s from the hub", type(msg).__name__)
         return None
 
-    def _on_welcome(self, msg: Welcome, now: float) -> None:
+    def _on_welcome(self, msg: Welcome, now: float) -> int | None:
         self.registered, self.run_id = True, msg.run
         self.peer_id, self.heartbeat_s = msg.peer, msg.heartbeat_s
         self._hello_backoff = 0.5
+        self._reconnect_backoff = 2.0
         self._next_heartbeat = now
-        log.info("registered with the hub as %s (run %s, round %d)", msg.peer, msg.run, msg.round)
+        log.info(
+            "registered with the hub as %s (run %s, round %d%s)",
+            msg.peer,
+            msg.run,
+            msg.round,
+            f", shard {msg.shard}" if msg.shard else "",
+        )
+        if self.config.shard is not None and msg.shard != self.shard:
+            return self._load_shard(self.config.shard, msg.shard)
+        return None
+
+    def _load_shard(self, source: ShardSource, shard: int) -> int | None:
+        """Load the shard the hub assigned; an exit code if the peer cannot use it."""
+        problem = ""
+        if shard == 0:
+            problem = "the hub assigned no shard (does it support --shard auto?)"
+        else:
+            try:
+                data = source.load(shard)
+            except DataError as exc:
+                problem = str(exc)
+            else:
+                if data.features != self.features:
+                    problem = (
+                        f"{source.describe(shard)} has other columns than the shard header "
+                        "this peer announced; every shard needs the same header"
+                    )
+        if problem:
+            print(f"fedd: error: {problem}", file=sys.stderr, flush=True)
+            return 1
+        if self.shard:
+            log.info("the hub moved this peer from shard %d to shard %d", self.shard, shard)
+        self.data, self.shard = data, shard
+        log.info("loaded shard %d: %d rows from %s", shard, data.n_rows, source.describe(shard))
+        return None
 
     def _on_error(self, msg: Error, now: float) -> int | None:
         log.warning("hub: %s", msg.reason)
@@ -292,27 +410,33 @@ class PeerAgent:
         self.rounds_seen += 1
         self._fault("training")
         self.round = _Round(msg.round, msg.mode)
-        future = self._pool.submit(self._train, msg)
+        data = self.data
+        if data is None:  # registered, but the shard never loaded
+            self.round.status, self.round.reason = "failed", "no data loaded"
+            return
+        future = self._pool.submit(self._train, msg, data)
         future.add_done_callback(self._wake)
-        self.training = _Training(msg.round, msg, future)
+        self.training = _Training(msg.round, msg, data, future)
 
     def _wake(self, _: object) -> None:
         """Training thread: wake the loop (the pipe is gone if the peer is stopping)."""
         with contextlib.suppress(OSError):
             os.write(self._wake_w, b".")
 
-    def _train(self, msg: RoundStart) -> tuple[list[float], float, float, float, float]:
+    def _train(
+        self, msg: RoundStart, data: Dataset
+    ) -> tuple[list[float], float, float, float, float]:
         """Worker thread: (new params, train seconds, cpu seconds, loss, local ROC-AUC)."""
         started, cpu = time.perf_counter(), time.thread_time()
         model = list(msg.model)
-        local_auc = _auc(list(self.data.y), predict_proba(model, self.data))
+        local_auc = _auc(list(data.y), predict_proba(model, data))
         cfg = msg.train
-        key = (cfg.batch_size, cfg.class_weight, cfg.seed)
+        key = (data, cfg.batch_size, cfg.class_weight, cfg.seed)
         if key not in self._sets:
             weighting: ClassWeight = "balanced" if cfg.class_weight == "balanced" else "none"
             self._sets = {
                 key: make_training_set(
-                    self.data, batch_size=cfg.batch_size, class_weight=weighting, seed=cfg.seed
+                    data, batch_size=cfg.batch_size, class_weight=weighting, seed=cfg.seed
                 )
             }
         params, stats = train(
@@ -340,7 +464,7 @@ class PeerAgent:
             return
         current.train_s, current.cpu_s, current.train_loss = train_s, cpu_s, loss
         current.local_roc_auc = local_auc
-        current.n_samples = self.data.n_rows
+        current.n_samples = job.data.n_rows
         msg = job.start
         delta = [p - g for p, g in zip(params, msg.model, strict=True)]
         secure = msg.secagg is not None and msg.encoding is not None

@@ -53,7 +53,7 @@ from daemon.errors import ConfigError, StateError
 from daemon.hubfiles import HUB_TABLES, TIMESTAMP, WORD
 from daemon.statedir import open_state_dir, remove_leftovers
 
-__all__ = ["IDENTITY", "ROUNDS", "PeerRoundRow", "PeerState"]
+__all__ = ["IDENTITY", "ROUNDS", "PeerRoundRow", "PeerState", "read_peer_id"]
 
 IDENTITY = key_value_table("identity.csv")
 _IDENTITY_KEYS = ("peer_id", "created_at")
@@ -186,6 +186,19 @@ class PeerState:
     def rounds(self) -> list[PeerRoundRow]:
         """Every logged round, in the order logged."""
         return list(self._rounds)
+
+
+def read_peer_id(state_dir: Path) -> str:
+    """The peer id in `state_dir`'s identity.csv, read without writing anything.
+
+    Raises `ConfigError` when the directory or the file is missing (the peer
+    has not started yet), `StateError` when identity.csv is corrupt.
+    """
+    open_state_dir(state_dir, read_only=True)
+    identity = read_table(state_dir / IDENTITY.name, IDENTITY, IDENTITY.checked)
+    if identity is None:
+        raise ConfigError(f"{state_dir}: no {IDENTITY.name} yet; has the peer started?")
+    return _identity(identity)[0]
 
 
 def _identity(contents: Contents[tuple[str, str]]) -> tuple[str, float]:

@@ -11,8 +11,8 @@ from daemon.registry import PeerRecord, PeerStatus, Refused, Registry
 FEATURES = ("V1", "V2", "Amount")
 
 
-def hello(peer: str, features: tuple[str, ...] = FEATURES) -> Hello:
-    return Hello("", 0, PeerId(peer), features)
+def hello(peer: str, features: tuple[str, ...] = FEATURES, shard: str = "") -> Hello:
+    return Hello("", 0, PeerId(peer), features, shard=shard)
 
 
 def test_first_peer_fixes_the_features_and_later_peers_must_match():
@@ -70,5 +70,87 @@ def test_restored_records_are_known_but_not_alive():
     reg = Registry(liveness_s=5, features=FEATURES)
     reg.restore(PeerRecord(PeerId("a"), b"old", 1.0, 2.0, PeerStatus.ALIVE, 3))
     assert reg.alive() == [] and len(reg) == 1
-    record = reg.hello(b"r9", hello("a"), 10.0)
+    record = reg.hello(b"r9", hello("a", shard="auto"), 10.0)
     assert record.shard == 3 and record.status is PeerStatus.ALIVE
+
+
+# -- shards (--shard auto) --------------------------------------------------------
+
+
+def auto(reg: Registry, peer: str, routing: bytes, now: float = 0.0) -> int:
+    return reg.hello(routing, hello(peer, shard="auto"), now).shard
+
+
+def test_identical_peers_get_distinct_shards_from_one():
+    reg = Registry(liveness_s=5)
+    assert [auto(reg, p, p.encode()) for p in ("c", "a", "b")] == [1, 2, 3]
+
+
+def test_a_peer_without_auto_holds_no_shard():
+    reg = Registry(liveness_s=5)
+    assert reg.hello(b"r1", hello("a"), 0.0).shard == 0
+    assert auto(reg, "b", b"r2") == 1
+
+
+def test_a_shard_is_never_held_twice_while_its_holder_is_alive():
+    reg = Registry(liveness_s=5)
+    assert auto(reg, "a", b"ra") == 1
+    assert auto(reg, "b", b"rb") == 2
+    assert reg.leave(PeerId("a"))
+    # a's shard passes to the next newcomer, and a gets a free one when it returns.
+    assert auto(reg, "c", b"rc", 1.0) == 1
+    assert auto(reg, "a", b"ra2", 2.0) == 3
+    held = [r.shard for r in reg if r.status is PeerStatus.ALIVE]
+    assert sorted(held) == [1, 2, 3]
+
+
+def test_a_returning_peer_keeps_its_shard_when_still_free():
+    reg = Registry(liveness_s=5)
+    auto(reg, "a", b"ra")
+    auto(reg, "b", b"rb")
+    assert reg.expire(6.0) == ["a", "b"]
+    assert auto(reg, "b", b"rb2", 7.0) == 2
+    assert auto(reg, "a", b"ra2", 7.0) == 1
+    assert auto(reg, "a", b"ra2", 8.0) == 1  # a repeated Hello on the same connection
+
+
+def test_with_max_shards_extra_peers_wait_and_a_refusal_changes_nothing():
+    reg = Registry(liveness_s=5, max_shards=2)
+    auto(reg, "a", b"ra")
+    auto(reg, "b", b"rb")
+    with pytest.raises(Refused, match="all 2 shards are held") as info:
+        auto(reg, "c", b"rc")
+    assert info.value.retry is True
+    assert len(reg) == 2 and reg.peer_at(b"rc") is None
+    reg.leave(PeerId("b"))
+    assert auto(reg, "c", b"rc", 1.0) == 2
+
+
+def test_a_restored_shard_beyond_a_new_limit_is_replaced():
+    reg = Registry(liveness_s=5, features=FEATURES, max_shards=2)
+    reg.restore(PeerRecord(PeerId("a"), b"", 1.0, 2.0, PeerStatus.GONE, 7))
+    assert auto(reg, "a", b"ra", 3.0) == 1
+
+
+# -- CURVE identity ---------------------------------------------------------------
+
+
+def test_an_authenticated_connection_must_claim_its_keys_name():
+    reg = Registry(liveness_s=5)
+    with pytest.raises(Refused, match="allowed as 'alice', not as 'bob'") as info:
+        reg.hello(b"r1", hello("bob"), 0.0, authenticated=PeerId("alice"), public_key="K" * 40)
+    assert info.value.retry is False
+    assert len(reg) == 0 and reg.features is None
+    record = reg.hello(
+        b"r1", hello("alice"), 0.0, authenticated=PeerId("alice"), public_key="K" * 40
+    )
+    assert record.public_key == "K" * 40
+
+
+def test_an_impostor_cannot_take_an_id_even_while_its_owner_is_away():
+    reg = Registry(liveness_s=5)
+    reg.hello(b"r1", hello("alice"), 0.0, authenticated=PeerId("alice"), public_key="A" * 40)
+    reg.leave(PeerId("alice"))
+    with pytest.raises(Refused, match="not as 'alice'"):
+        reg.hello(b"r2", hello("alice"), 1.0, authenticated=PeerId("bob"), public_key="B" * 40)
+    assert reg.record(PeerId("alice")).public_key == "A" * 40

@@ -1,0 +1,312 @@
+"""CURVE key files: generate, load and check them; the hub's allow-list.
+
+CurveZMQ (RFC 26) authenticates both ends of a connection with Curve25519
+key pairs and encrypts the traffic. fedd keeps each key in its own text file:
+
+    NAME.pub     the public key, Z85 (40 characters); may be shared freely
+    NAME.secret  the secret key, Z85; mode 0600, never shared
+
+Lines that are empty or start with `#` are comments; exactly one other line
+must hold the key. The public key is not stored beside the secret: it is
+derived from it (`zmq.curve_public`), so the two cannot disagree.
+
+The hub's allow-list is a directory of `*.pub` files; the stem of each file
+(`peer-3` for `peer-3.pub`) is the name under which a peer holding the
+matching secret key is known: its peer id in the registry and in peers.csv.
+Other files in that directory are ignored, so a directory holding both
+halves of the peers' keys works as an allow-list too.
+
+Every problem (missing file, wrong length, bad characters, a secret readable
+by others, two names for one key) raises `ConfigError` with one line saying
+which file and what to do. Secrets never appear in messages or reprs.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import stat
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import zmq
+
+from crypto.errors import LocalProtocolError
+from crypto.secagg.fields import PeerId, check_peer_id
+from daemon.errors import ConfigError
+
+__all__ = [
+    "HUB_NAME",
+    "PUBLIC_SUFFIX",
+    "SECRET_SUFFIX",
+    "AllowList",
+    "KeyPair",
+    "claim_secret",
+    "generate",
+    "load_allow_dir",
+    "load_public",
+    "load_secret",
+    "signature",
+]
+
+PUBLIC_SUFFIX = ".pub"
+SECRET_SUFFIX = ".secret"  # noqa: S105 (a file name suffix, not a secret)
+# The name the hub's own key is known under (fedd status run beside the hub).
+HUB_NAME = PeerId("hub")
+_Z85_LENGTH = 40
+_Z85_DIGITS = (
+    "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#"
+)
+_Z85_VALUE = {c: i for i, c in enumerate(_Z85_DIGITS)}
+_MAX_FILE = 4096  # a key file is a few lines; anything larger is not one
+
+
+@dataclass(frozen=True)
+class KeyPair:
+    """A CURVE key pair as Z85 bytes (what pyzmq's socket options take)."""
+
+    public: bytes
+    secret: bytes = field(repr=False)
+    name: str = ""
+
+    @property
+    def public_text(self) -> str:
+        return self.public.decode("ascii")
+
+
+@dataclass(frozen=True)
+class AllowList:
+    """Public keys the hub accepts, each with the name it is known under.
+
+    `source` is the directory it was read from; `keys` maps the Z85 text of
+    each public key (as ZAP's User-Id carries it) to its name.
+    """
+
+    source: Path
+    keys: Mapping[str, PeerId]
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def name_of(self, key: str) -> PeerId | None:
+        """The name of the public key whose Z85 text is `key`, or None if it is not allowed."""
+        return self.keys.get(key)
+
+    def names(self) -> frozenset[PeerId]:
+        return frozenset(self.keys.values())
+
+
+def generate(out_dir: Path, name: str) -> tuple[Path, Path]:
+    """Write a fresh key pair as OUT_DIR/NAME.pub and OUT_DIR/NAME.secret (mode 0600).
+
+    Creates `out_dir` (mode 0700) if missing. Refuses to overwrite either
+    file. Returns (public path, secret path). Raises ConfigError.
+    """
+    name = _check_name(name, "--name")
+    public, secret = zmq.curve_keypair()
+    public_path = out_dir / f"{name}{PUBLIC_SUFFIX}"
+    secret_path = out_dir / f"{name}{SECRET_SUFFIX}"
+    try:
+        out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"{out_dir}: cannot create: {exc.strerror or exc}") from None
+    for path in (public_path, secret_path):
+        if path.exists():
+            raise ConfigError(f"{path} exists; remove it first or choose another --name")
+    # The secret first, created 0600 from the start (never briefly world-readable).
+    _write_new(
+        secret_path,
+        f"# fedd CURVE secret key {name!r}: keep it private (mode 0600)\n",
+        secret,
+        0o600,
+    )
+    _write_new(
+        public_path, f"# fedd CURVE public key {name!r}: share it with the hub\n", public, 0o644
+    )
+    return public_path, secret_path
+
+
+def load_secret(path: Path) -> KeyPair:
+    """The key pair whose secret half is in `path` (named after the file's stem).
+
+    Raises ConfigError when the file is missing or unreadable, is readable or
+    writable by group or others, or does not hold one 40-character Z85 key.
+    """
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such secret key file") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise ConfigError(f"{path}: not a regular file")
+    mode = stat.S_IMODE(info.st_mode)
+    if mode & 0o077:
+        raise ConfigError(
+            f"{path}: secret key file is accessible by group or others (mode {mode:04o}); "
+            f"run: chmod 600 {path}"
+        )
+    secret = _read_key(path, "secret key")
+    try:
+        public = zmq.curve_public(secret)
+    except zmq.ZMQError as exc:  # libzmq built without CURVE
+        raise ConfigError(f"{path}: cannot derive the public key: {exc}") from None
+    return KeyPair(public, secret, path.stem)
+
+
+def claim_secret(directory: Path) -> tuple[KeyPair, IO[bytes]]:
+    """The first `*.secret` of `directory` that no other process has claimed.
+
+    For identical replicas sharing one key directory (`docker compose up
+    --scale peer=N` on one host): each takes a different key. The claim is an
+    exclusive `flock` on the key file, held for as long as the returned file
+    stays open and released by the kernel when the process dies, so a
+    restarted replica can take a key again. Raises ConfigError when the
+    directory holds no secret key, every key is claimed, or a key is unusable.
+    """
+    try:
+        paths = sorted(
+            Path(e.path) for e in os.scandir(directory) if e.name.endswith(SECRET_SUFFIX)
+        )
+    except OSError as exc:
+        raise ConfigError(f"{directory}: cannot list: {exc.strerror or exc}") from None
+    for path in paths:
+        try:
+            handle = open(path, "rb")  # noqa: SIM115 (returned to the caller, who holds it open)
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            continue
+        try:
+            return load_secret(path), handle
+        except ConfigError:
+            handle.close()
+            raise
+    if not paths:
+        raise ConfigError(f"{directory}: no *{SECRET_SUFFIX} key files to claim")
+    raise ConfigError(
+        f"{directory}: all {len(paths)} secret key(s) are claimed by other peers; "
+        "generate more with `fedd keys generate`"
+    )
+
+
+def load_public(path: Path) -> bytes:
+    """The Z85 public key in `path`. Raises ConfigError (missing, wrong length, bad text)."""
+    try:
+        if not path.is_file():
+            raise ConfigError(f"{path}: no such public key file")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    return _read_key(path, "public key")
+
+
+def load_allow_dir(directory: Path) -> AllowList:
+    """Every `*.pub` of `directory`, by name (the file's stem). Raises ConfigError.
+
+    An empty allow-list is allowed (keys may be added later; the hub reloads),
+    but a name that is not a valid peer id, or one key under two names, is not.
+    """
+    keys: dict[str, PeerId] = {}
+    for path in _public_files(directory):
+        name = _check_name(path.stem, f"{path.name}: the file name")
+        key = load_public(path).decode("ascii")
+        other = keys.get(key)
+        if other is not None:
+            raise ConfigError(
+                f"{directory}: {other}{PUBLIC_SUFFIX} and {path.name} hold the same key; "
+                "one key must have one name"
+            )
+        keys[key] = name
+    return AllowList(directory, keys)
+
+
+def signature(directory: Path) -> tuple[tuple[str, int, int], ...]:
+    """What changes when a `*.pub` of `directory` is added, removed or rewritten.
+
+    Empty when the directory cannot be listed (the reload then reports why).
+    """
+    try:
+        return tuple(
+            (p.name, s.st_mtime_ns, s.st_size)
+            for p in _public_files(directory)
+            for s in (p.stat(),)
+        )
+    except (ConfigError, OSError):
+        return ()
+
+
+def _public_files(directory: Path) -> Iterator[Path]:
+    try:
+        entries = sorted(os.scandir(directory), key=lambda e: e.name)
+    except FileNotFoundError:
+        raise ConfigError(f"{directory}: no such allow-list directory") from None
+    except NotADirectoryError:
+        raise ConfigError(f"{directory}: the allow-list must be a directory") from None
+    except OSError as exc:
+        raise ConfigError(f"{directory}: cannot list: {exc.strerror or exc}") from None
+    for entry in entries:
+        if entry.name.endswith(PUBLIC_SUFFIX) and not entry.name.startswith("."):
+            yield Path(entry.path)
+
+
+def _read_key(path: Path, what: str) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            data = f.read(_MAX_FILE + 1)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if len(data) > _MAX_FILE:
+        raise ConfigError(f"{path}: too large for a {what} file")
+    try:
+        text = data.decode("ascii")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a {what} file (not ASCII text)") from None
+    lines = [s for s in (line.strip() for line in text.splitlines()) if s and s[0] != "#"]
+    if len(lines) != 1:
+        raise ConfigError(f"{path}: expected one {what} line, found {len(lines)}")
+    key = lines[0]
+    if len(key) != _Z85_LENGTH:
+        raise ConfigError(
+            f"{path}: a {what} is {_Z85_LENGTH} Z85 characters, this one has {len(key)}"
+        )
+    if not _is_z85(key):
+        raise ConfigError(f"{path}: the {what} is not valid Z85 text")
+    return key.encode("ascii")
+
+
+def _is_z85(text: str) -> bool:
+    """Z85 digits only, each group of five encoding a 32-bit value (RFC 32)."""
+    if len(text) % 5 or not set(text) <= _Z85_VALUE.keys():
+        return False
+    for start in range(0, len(text), 5):
+        value = 0
+        for char in text[start : start + 5]:
+            value = value * 85 + _Z85_VALUE[char]
+        if value >= 1 << 32:
+            return False
+    return True
+
+
+def _write_new(path: Path, comment: str, key: bytes, mode: int) -> None:
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot create: {exc.strerror or exc}") from None
+    with os.fdopen(fd, "w", encoding="ascii") as f:
+        f.write(comment)
+        f.write(key.decode("ascii") + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.chmod(path, mode)  # the umask may have taken bits off the public file
+
+
+def _check_name(name: str, what: str) -> PeerId:
+    try:
+        return check_peer_id(name, "a key name")
+    except LocalProtocolError as exc:
+        raise ConfigError(f"{what} {name!r} is not usable: {exc.reason}") from None

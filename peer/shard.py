@@ -1,0 +1,154 @@
+"""Shards the hub assigns (`fedd start peer --shard auto`).
+
+Identical peer replicas (`docker compose up --scale peer=N`) cannot each be
+told which data to load; instead each asks the hub for a shard index k when
+it registers and then loads shard k:
+
+- from files: `DATA_DIR/peer_<k>/train.csv`, the layout `fedd data prepare`
+  writes. The peer must announce its feature names in its Hello, before it
+  knows k; it reads them from the header of the lowest-numbered shard file,
+  since every shard `prepare` writes shares one header. Once k is known, the
+  shard's own header must match what was announced.
+- synthetic: `rows` transactions from `learner.synth` with seed `seed + k`,
+  so shard k is the same wherever and however often it is made, and shards
+  differ from each other. Features are standardized with the mean and
+  standard deviation of a reference sample drawn with `seed` itself, which
+  every replica computes identically: all shards share one scale, as
+  `prepare` gives its shards the training rows' statistics.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from array import array
+from dataclasses import dataclass
+from pathlib import Path
+
+from learner.dataset import Dataset, read_dataset
+from learner.errors import DataError
+from learner.prepare import column_stats
+from learner.synth import COLUMNS, KAGGLE_FRAUD_RATE, synth_rows
+
+__all__ = ["SYNTH_LABEL", "ShardSource"]
+
+SYNTH_LABEL = COLUMNS[-1]
+_SHARD_DIR = re.compile(r"peer_([1-9][0-9]{0,5})")
+_MAX_HEADER = 1 << 20
+
+
+@dataclass(frozen=True)
+class ShardSource:
+    """Where shard k comes from: `data_dir`, or `synth_rows` synthetic rows."""
+
+    data_dir: Path | None = None
+    label: str = "Class"
+    synth_rows: int = 0
+    synth_seed: int = 42
+    fraud_rate: float = KAGGLE_FRAUD_RATE
+
+    def __post_init__(self) -> None:
+        if (self.data_dir is None) == (self.synth_rows == 0):
+            raise ValueError("a shard source is a data directory or a synthetic row count")
+        if self.synth_rows < 0:
+            raise ValueError("synth_rows must be positive")
+
+    def describe(self, shard: int | None = None) -> str:
+        if self.data_dir is None:
+            which = f"shard {shard}" if shard else "shards"
+            return f"synthetic {which} of {self.synth_rows} rows (seed {self.synth_seed}+k)"
+        if shard:
+            return str(self.path(shard))
+        return f"{self.data_dir}/peer_<k>/train.csv"
+
+    def path(self, shard: int) -> Path:
+        """The file of shard `shard` (file-backed sources only)."""
+        if self.data_dir is None:
+            raise ValueError("a synthetic source has no files")
+        return self.data_dir / f"peer_{shard}" / "train.csv"
+
+    def features(self) -> tuple[str, ...]:
+        """The feature names every shard has, before any shard is loaded. Raises DataError."""
+        if self.data_dir is None:
+            return COLUMNS[:-1]
+        first = self._first_file()
+        header = _header(first)
+        if self.label not in header:
+            raise DataError(f"{first}: no label column {self.label!r} in the header")
+        return tuple(name for name in header if name != self.label)
+
+    def load(self, shard: int) -> Dataset:
+        """Shard `shard` (1-based). Raises DataError when it is missing or unusable."""
+        if shard < 1:
+            raise ValueError("shards are numbered from 1")
+        if self.data_dir is None:
+            return self._synthetic(shard)
+        path = self.path(shard)
+        if not path.exists():
+            raise DataError(
+                f"the hub assigned shard {shard}, but {path} does not exist "
+                f"(prepare at least {shard} shards, or limit the hub with --shards)"
+            )
+        return read_dataset(path, self.label)
+
+    def _first_file(self) -> Path:
+        assert self.data_dir is not None
+        try:
+            numbers = sorted(
+                int(m.group(1))
+                for entry in self.data_dir.iterdir()
+                if (m := _SHARD_DIR.fullmatch(entry.name)) and (entry / "train.csv").is_file()
+            )
+        except FileNotFoundError:
+            raise DataError(f"{self.data_dir}: no such directory") from None
+        except OSError as exc:
+            raise DataError(f"{self.data_dir}: cannot list: {exc.strerror or exc}") from None
+        if not numbers:
+            raise DataError(
+                f"{self.data_dir}: no peer_<k>/train.csv shard files; run `fedd data prepare` "
+                "first, or give the peer --synth-rows"
+            )
+        return self.path(numbers[0])
+
+    def _synthetic(self, shard: int) -> Dataset:
+        reference = _rows_of(self.synth_rows, self.fraud_rate, self.synth_seed, "reference")
+        stats = column_stats(reference, range(reference.n_rows))
+        raw = _rows_of(
+            self.synth_rows, self.fraud_rate, self.synth_seed + shard, f"synthetic shard {shard}"
+        )
+        means = [s.mean for s in stats]
+        stds = [s.std for s in stats]
+        d = raw.n_features
+        x = array(
+            "d",
+            ((v - means[i % d]) / stds[i % d] for i, v in enumerate(raw.x)),
+        )
+        return Dataset(raw.source, raw.features, raw.label, x, raw.y)
+
+
+def _rows_of(rows: int, fraud_rate: float, seed: int, source: str) -> Dataset:
+    x: array[float] = array("d")
+    y = bytearray()
+    for time, v, amount, label in synth_rows(rows, fraud_rate, seed):
+        x.append(float(time))
+        x.extend(v)
+        x.append(amount)
+        y.append(label)
+    return Dataset(source, COLUMNS[:-1], SYNTH_LABEL, x, bytes(y))
+
+
+def _header(path: Path) -> list[str]:
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            line = f.readline(_MAX_HEADER)
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: not UTF-8 text") from None
+    try:
+        rows = list(csv.reader([line], strict=True))
+    except csv.Error as exc:
+        raise DataError(f"{path} row 1: malformed CSV header: {exc}") from None
+    if not rows or not rows[0]:
+        raise DataError(f"{path}: empty file (a header row is needed)")
+    return [name.strip() for name in rows[0]]
