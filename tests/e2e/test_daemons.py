@@ -106,19 +106,21 @@ STAGES = ["training", "advertise-keys", "share-keys", "masked-input", "unmask"]
 
 @pytest.mark.parametrize("stage", STAGES)
 def test_a_peer_dying_at_any_stage_leaves_the_round_to_the_survivors(cluster, shards, stage):
-    hub = cluster.hub("--min-peers", "3", "--rounds", "2", "--secagg", "full", "--exit-when-done")
+    # --min-peers 4 puts the doomed peer in round 1 however slowly it starts;
+    # a fifth peer joins for round 2.
+    hub = cluster.hub("--min-peers", "4", "--rounds", "2", "--secagg", "full", "--exit-when-done")
     start_peers(cluster, shards, 3)
     doomed = cluster.peer("p4", shards.peers[3], "--fault", f"exit-at:{stage}")
     assert doomed.wait(60) == 3, cluster.logs()
+    cluster.peer("p5", shards.peers[4])
     assert hub.wait(120) == 0, cluster.logs()
     log = round_log(cluster)
     assert [r["status"] for r in log] == ["ok", "ok"], log
     first = log[0]
-    # Registration order decides whether p4 was in round 1: it was if it got to fault.
     assert first["participants"] == "4"
     survivors = "4" if stage == "unmask" else "3"  # at unmask its input is already summed
     assert first["survivors"] == survivors, cluster.logs()
-    assert log[1]["participants"] == "3"
+    assert (log[1]["participants"], log[1]["survivors"]) == ("4", "4")
 
 
 def test_a_round_below_threshold_aborts_and_the_next_one_runs(cluster, shards):
@@ -149,13 +151,17 @@ def test_a_round_below_threshold_aborts_and_the_next_one_runs(cluster, shards):
 def test_a_peer_killed_mid_run_and_the_hub_carries_on(cluster, shards):
     hub = cluster.hub("--min-peers", "3", "--rounds", "40", "--secagg", "plus", "--exit-when-done")
     peers = start_peers(cluster, shards, 4)
-    cluster.wait_for(lambda: len(round_log(cluster)) >= 1, 60, "round 1")
+    cluster.wait_for(
+        lambda: any(r["peer"] == "p4" for r in cluster.rows("client_perf.csv")),
+        60,
+        "p4 to take part in a round",
+    )
     peers[3].popen.send_signal(signal.SIGKILL)
     assert hub.wait(120) == 0, cluster.logs()
     log = round_log(cluster)
     assert [r["round"] for r in log] == [str(r) for r in range(1, 41)]
     assert all(r["status"] == "ok" for r in log), log
-    assert log[0]["participants"] == "4" and log[-1]["participants"] == "3"
+    assert "4" in {r["participants"] for r in log} and log[-1]["participants"] == "3"
 
 
 @pytest.mark.parametrize("when", ["after-commits", "mid-round"])
