@@ -961,18 +961,24 @@ def keys() -> None:
 
 
 @keys.command("generate")
-@click.option("--out", type=_DIR, required=True, help="Directory for NAME.pub and NAME.secret.")
+@click.option("--out", type=_DIR, required=True, help="Directory for the NAME.* key files.")
 @click.option(
     "--name",
     "names",
     multiple=True,
     default=("fedd",),
-    help="Key name (a peer's id on the hub's allow-list); repeat for several pairs.",
+    help="Key name (a peer's id on the hub's allow-list); repeat for several peers.",
 )
 def keys_generate(*, out: Path, names: tuple[str, ...]) -> None:
-    """Write CURVE key pairs: NAME.pub (share it) and NAME.secret (mode 0600, keep it)."""
+    """Write each NAME's keys: CURVE (NAME.pub, NAME.secret) and signing (NAME.sigpub, NAME.sigkey).
+
+    Public halves (.pub for the hub's --allow-dir, .sigpub for the peers'
+    --trusted-dir) may be shared; secret halves are written with mode 0600.
+    """
     from daemon.curve import generate
+    from daemon.signkeys import generate_signing
 
     for name in names:
         public, secret = generate(out, name)
-        click.echo(f"wrote {public} and {secret}")
+        sign_public, sign_secret = generate_signing(out, name)
+        click.echo(f"wrote {public}, {secret}, {sign_public} and {sign_secret}")

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import stat
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,9 +32,15 @@ from typing import IO
 
 import zmq
 
-from crypto.errors import LocalProtocolError
-from crypto.secagg.fields import PeerId, check_peer_id
+from crypto.secagg.fields import PeerId
 from daemon.errors import ConfigError
+from daemon.keyfiles import (
+    check_key_name,
+    check_private_file,
+    key_files,
+    read_key,
+    write_new_key,
+)
 
 __all__ = [
     "HUB_NAME",
@@ -55,12 +60,6 @@ PUBLIC_SUFFIX = ".pub"
 SECRET_SUFFIX = ".secret"  # noqa: S105 (a file name suffix, not a secret)
 # The name the hub's own key is known under (fedd status run beside the hub).
 HUB_NAME = PeerId("hub")
-_Z85_LENGTH = 40
-_Z85_DIGITS = (
-    "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#"
-)
-_Z85_VALUE = {c: i for i, c in enumerate(_Z85_DIGITS)}
-_MAX_FILE = 4096  # a key file is a few lines; anything larger is not one
 
 
 @dataclass(frozen=True)
@@ -104,7 +103,7 @@ def generate(out_dir: Path, name: str) -> tuple[Path, Path]:
     Creates `out_dir` (mode 0700) if missing. Refuses to overwrite either
     file. Returns (public path, secret path). Raises ConfigError.
     """
-    name = _check_name(name, "--name")
+    name = check_key_name(name, "--name")
     public, secret = zmq.curve_keypair()
     public_path = out_dir / f"{name}{PUBLIC_SUFFIX}"
     secret_path = out_dir / f"{name}{SECRET_SUFFIX}"
@@ -116,13 +115,13 @@ def generate(out_dir: Path, name: str) -> tuple[Path, Path]:
         if path.exists():
             raise ConfigError(f"{path} exists; remove it first or choose another --name")
     # The secret first, created 0600 from the start (never briefly world-readable).
-    _write_new(
+    write_new_key(
         secret_path,
         f"# fedd CURVE secret key {name!r}: keep it private (mode 0600)\n",
         secret,
         0o600,
     )
-    _write_new(
+    write_new_key(
         public_path, f"# fedd CURVE public key {name!r}: share it with the hub\n", public, 0o644
     )
     return public_path, secret_path
@@ -134,21 +133,8 @@ def load_secret(path: Path) -> KeyPair:
     Raises ConfigError when the file is missing or unreadable, is readable or
     writable by group or others, or does not hold one 40-character Z85 key.
     """
-    try:
-        info = path.stat()
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such secret key file") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    if not stat.S_ISREG(info.st_mode):
-        raise ConfigError(f"{path}: not a regular file")
-    mode = stat.S_IMODE(info.st_mode)
-    if mode & 0o077:
-        raise ConfigError(
-            f"{path}: secret key file is accessible by group or others (mode {mode:04o}); "
-            f"run: chmod 600 {path}"
-        )
-    secret = _read_key(path, "secret key")
+    check_private_file(path)
+    secret = read_key(path, "secret key")
     try:
         public = zmq.curve_public(secret)
     except zmq.ZMQError as exc:  # libzmq built without CURVE
@@ -202,7 +188,7 @@ def load_public(path: Path) -> bytes:
             raise ConfigError(f"{path}: no such public key file")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    return _read_key(path, "public key")
+    return read_key(path, "public key")
 
 
 def load_allow_dir(directory: Path) -> AllowList:
@@ -213,7 +199,7 @@ def load_allow_dir(directory: Path) -> AllowList:
     """
     keys: dict[str, PeerId] = {}
     for path in _public_files(directory):
-        name = _check_name(path.stem, f"{path.name}: the file name")
+        name = check_key_name(path.stem, f"{path.name}: the file name")
         key = load_public(path).decode("ascii")
         other = keys.get(key)
         if other is not None:
@@ -241,72 +227,4 @@ def signature(directory: Path) -> tuple[tuple[str, int, int], ...]:
 
 
 def _public_files(directory: Path) -> Iterator[Path]:
-    try:
-        entries = sorted(os.scandir(directory), key=lambda e: e.name)
-    except FileNotFoundError:
-        raise ConfigError(f"{directory}: no such allow-list directory") from None
-    except NotADirectoryError:
-        raise ConfigError(f"{directory}: the allow-list must be a directory") from None
-    except OSError as exc:
-        raise ConfigError(f"{directory}: cannot list: {exc.strerror or exc}") from None
-    for entry in entries:
-        if entry.name.endswith(PUBLIC_SUFFIX) and not entry.name.startswith("."):
-            yield Path(entry.path)
-
-
-def _read_key(path: Path, what: str) -> bytes:
-    try:
-        with open(path, "rb") as f:
-            data = f.read(_MAX_FILE + 1)
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    if len(data) > _MAX_FILE:
-        raise ConfigError(f"{path}: too large for a {what} file")
-    try:
-        text = data.decode("ascii")
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not a {what} file (not ASCII text)") from None
-    lines = [s for s in (line.strip() for line in text.splitlines()) if s and s[0] != "#"]
-    if len(lines) != 1:
-        raise ConfigError(f"{path}: expected one {what} line, found {len(lines)}")
-    key = lines[0]
-    if len(key) != _Z85_LENGTH:
-        raise ConfigError(
-            f"{path}: a {what} is {_Z85_LENGTH} Z85 characters, this one has {len(key)}"
-        )
-    if not _is_z85(key):
-        raise ConfigError(f"{path}: the {what} is not valid Z85 text")
-    return key.encode("ascii")
-
-
-def _is_z85(text: str) -> bool:
-    """Z85 digits only, each group of five encoding a 32-bit value (RFC 32)."""
-    if len(text) % 5 or not set(text) <= _Z85_VALUE.keys():
-        return False
-    for start in range(0, len(text), 5):
-        value = 0
-        for char in text[start : start + 5]:
-            value = value * 85 + _Z85_VALUE[char]
-        if value >= 1 << 32:
-            return False
-    return True
-
-
-def _write_new(path: Path, comment: str, key: bytes, mode: int) -> None:
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot create: {exc.strerror or exc}") from None
-    with os.fdopen(fd, "w", encoding="ascii") as f:
-        f.write(comment)
-        f.write(key.decode("ascii") + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.chmod(path, mode)  # the umask may have taken bits off the public file
-
-
-def _check_name(name: str, what: str) -> PeerId:
-    try:
-        return check_peer_id(name, "a key name")
-    except LocalProtocolError as exc:
-        raise ConfigError(f"{what} {name!r} is not usable: {exc.reason}") from None
+    return key_files(directory, PUBLIC_SUFFIX, "allow-list")

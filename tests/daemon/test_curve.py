@@ -62,9 +62,15 @@ def test_fedd_keys_generate_on_the_command_line(tmp_path: Path):
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "p1.pub",
         "p1.secret",
+        "p1.sigkey",
+        "p1.sigpub",
         "p2.pub",
         "p2.secret",
+        "p2.sigkey",
+        "p2.sigpub",
     ]
+    for name in ("p1.secret", "p1.sigkey", "p2.secret", "p2.sigkey"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o600
     bad = CliRunner().invoke(main, ["keys", "generate", "--out", str(tmp_path), "--name", "a b"])
     assert bad.exit_code == 1 and bad.stderr.startswith("fedd: error: --name 'a b'")
 

@@ -1,0 +1,132 @@
+"""Key files: one 32-byte key per file, as one line of Z85 text (RFC 32).
+
+Shared by the CURVE keys (`daemon.curve`) and the Ed25519 signing keys
+(`daemon.signkeys`): both are 32 bytes, 40 Z85 characters. Lines that are
+empty or start with `#` are comments. Secret files must be private (no
+group or other bits); names are peer ids. Every problem raises ConfigError
+with one line saying which file and what to do; key material never appears
+in messages.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+from crypto.errors import LocalProtocolError
+from crypto.secagg.fields import PeerId, check_peer_id
+from daemon.errors import ConfigError
+
+__all__ = [
+    "check_key_name",
+    "check_private_file",
+    "is_z85",
+    "key_files",
+    "read_key",
+    "write_new_key",
+]
+
+Z85_LENGTH = 40
+_Z85_DIGITS = (
+    "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#"
+)
+_Z85_VALUE = {c: i for i, c in enumerate(_Z85_DIGITS)}
+_MAX_FILE = 4096  # a key file is a few lines; anything larger is not one
+
+
+def check_private_file(path: Path, what: str = "secret key") -> None:
+    """`path` exists, is a regular file, and only its owner may read or write it."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such {what} file") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise ConfigError(f"{path}: not a regular file")
+    mode = stat.S_IMODE(info.st_mode)
+    if mode & 0o077:
+        raise ConfigError(
+            f"{path}: {what} file is accessible by group or others (mode {mode:04o}); "
+            f"run: chmod 600 {path}"
+        )
+
+
+def read_key(path: Path, what: str) -> bytes:
+    """The one 40-character Z85 key line of `path`, as ASCII bytes."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(_MAX_FILE + 1)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such {what} file") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if len(data) > _MAX_FILE:
+        raise ConfigError(f"{path}: too large for a {what} file")
+    try:
+        text = data.decode("ascii")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a {what} file (not ASCII text)") from None
+    lines = [s for s in (line.strip() for line in text.splitlines()) if s and s[0] != "#"]
+    if len(lines) != 1:
+        raise ConfigError(f"{path}: expected one {what} line, found {len(lines)}")
+    key = lines[0]
+    if len(key) != Z85_LENGTH:
+        raise ConfigError(
+            f"{path}: a {what} is {Z85_LENGTH} Z85 characters, this one has {len(key)}"
+        )
+    if not is_z85(key):
+        raise ConfigError(f"{path}: the {what} is not valid Z85 text")
+    return key.encode("ascii")
+
+
+def is_z85(text: str) -> bool:
+    """Z85 digits only, each group of five encoding a 32-bit value (RFC 32)."""
+    if len(text) % 5 or not set(text) <= _Z85_VALUE.keys():
+        return False
+    for start in range(0, len(text), 5):
+        value = 0
+        for char in text[start : start + 5]:
+            value = value * 85 + _Z85_VALUE[char]
+        if value >= 1 << 32:
+            return False
+    return True
+
+
+def write_new_key(path: Path, comment: str, key: bytes, mode: int) -> None:
+    """Create `path` (never overwrite) holding `comment` and the Z85 `key`, with `mode`."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot create: {exc.strerror or exc}") from None
+    with os.fdopen(fd, "w", encoding="ascii") as f:
+        f.write(comment)
+        f.write(key.decode("ascii") + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.chmod(path, mode)  # the umask may have taken bits off a public file
+
+
+def check_key_name(name: str, what: str) -> PeerId:
+    """A key's name is the peer id it stands for."""
+    try:
+        return check_peer_id(name, "a key name")
+    except LocalProtocolError as exc:
+        raise ConfigError(f"{what} {name!r} is not usable: {exc.reason}") from None
+
+
+def key_files(directory: Path, suffix: str, what: str) -> Iterator[Path]:
+    """The files of `directory` ending in `suffix` (not hidden), sorted by name."""
+    try:
+        entries = sorted(os.scandir(directory), key=lambda e: e.name)
+    except FileNotFoundError:
+        raise ConfigError(f"{directory}: no such {what} directory") from None
+    except NotADirectoryError:
+        raise ConfigError(f"{directory}: the {what} must be a directory") from None
+    except OSError as exc:
+        raise ConfigError(f"{directory}: cannot list: {exc.strerror or exc}") from None
+    for entry in entries:
+        if entry.name.endswith(suffix) and not entry.name.startswith("."):
+            yield Path(entry.path)

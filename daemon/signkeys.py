@@ -1,0 +1,100 @@
+"""Ed25519 signing key files: a peer's long-term identity for active rounds.
+
+    NAME.sigkey   the secret key (32 bytes as Z85); mode 0600, never shared
+    NAME.sigpub   the public key; every other peer puts it in its trusted dir
+
+In an active round (`fedd start hub --active`) a peer signs its key
+advertisement and the survivor set with its secret key, and accepts another
+peer's keys only under a signature that verifies with NAME.sigpub from its
+own trusted directory, NAME being that peer's id. The hub never sees these
+keys, so it cannot invent peers or show peers different survivor sets.
+Same file rules as the CURVE keys (`daemon.keyfiles`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from zmq.utils import z85
+
+from crypto.secagg.fields import PeerId
+from crypto.signing import SigningKey
+from daemon.errors import ConfigError
+from daemon.keyfiles import (
+    check_key_name,
+    check_private_file,
+    key_files,
+    read_key,
+    write_new_key,
+)
+
+__all__ = [
+    "SIGN_PUBLIC_SUFFIX",
+    "SIGN_SECRET_SUFFIX",
+    "generate_signing",
+    "load_signing_key",
+    "load_trusted_dir",
+]
+
+SIGN_PUBLIC_SUFFIX = ".sigpub"
+SIGN_SECRET_SUFFIX = ".sigkey"
+
+
+def generate_signing(out_dir: Path, name: str) -> tuple[Path, Path]:
+    """Write OUT_DIR/NAME.sigpub and OUT_DIR/NAME.sigkey (0600); never overwrites.
+
+    Returns (public path, secret path). Raises ConfigError.
+    """
+    name = check_key_name(name, "--name")
+    key = SigningKey.generate()
+    public_path = out_dir / f"{name}{SIGN_PUBLIC_SUFFIX}"
+    secret_path = out_dir / f"{name}{SIGN_SECRET_SUFFIX}"
+    try:
+        out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"{out_dir}: cannot create: {exc.strerror or exc}") from None
+    for path in (public_path, secret_path):
+        if path.exists():
+            raise ConfigError(f"{path} exists; remove it first or choose another --name")
+    write_new_key(
+        secret_path,
+        f"# fedd signing key {name!r}: keep it private (mode 0600)\n",
+        z85.encode(key.private_bytes()),
+        0o600,
+    )
+    write_new_key(
+        public_path,
+        f"# fedd signing public key {name!r}: give it to every other peer's trusted dir\n",
+        z85.encode(key.public),
+        0o644,
+    )
+    return public_path, secret_path
+
+
+def load_signing_key(path: Path) -> SigningKey:
+    """The signing key in `path`. Raises ConfigError (missing, shared, malformed)."""
+    check_private_file(path, "signing key")
+    return SigningKey.from_private_bytes(z85.decode(read_key(path, "signing key")))
+
+
+def load_trusted_dir(directory: Path) -> dict[PeerId, bytes]:
+    """Every NAME.sigpub of `directory`: peer id NAME -> its Ed25519 public key.
+
+    Raises ConfigError when a name is not a valid peer id, a file is
+    malformed, one key appears under two names, or the directory is empty.
+    """
+    trusted: dict[PeerId, bytes] = {}
+    names: dict[bytes, PeerId] = {}
+    for path in key_files(directory, SIGN_PUBLIC_SUFFIX, "trusted keys"):
+        name = check_key_name(path.name[: -len(SIGN_PUBLIC_SUFFIX)], f"{path.name}: the name")
+        public = z85.decode(read_key(path, "signing public key"))
+        if public in names:
+            raise ConfigError(
+                f"{directory}: {names[public]}{SIGN_PUBLIC_SUFFIX} and {path.name} hold the "
+                "same key; one key must have one name"
+            )
+        names[public] = name
+        trusted[name] = public
+    if not trusted:
+        raise ConfigError(f"{directory}: no *{SIGN_PUBLIC_SUFFIX} files; nobody would be trusted")
+    return trusted
