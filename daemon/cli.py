@@ -34,6 +34,7 @@ from learner.prepare import prepare
 from learner.progress import progress_display, stage
 from learner.report import DEFAULT_TOLERANCE
 from learner.synth import KAGGLE_FRAUD_RATE, KAGGLE_ROWS, write_synth
+from peer.agent import REQUIREMENTS
 
 __all__ = ["main"]
 
@@ -564,11 +565,47 @@ def start() -> None:
     help="Plain FedAvg, SecAgg, or SecAgg+.",
 )
 @click.option(
+    "--active",
+    is_flag=True,
+    help="Secure rounds resist a lying hub: peers sign their keys and the survivor set "
+    "(peers need --signing-key and --trusted-dir).",
+)
+@click.option(
     "--threshold",
     type=click.IntRange(1),
     default=None,
     help="Secure rounds: Shamir threshold t (default: chosen per round). "
     "Plain rounds: minimum updates.",
+)
+@click.option(
+    "--dropout-budget",
+    type=_FiniteFloat(0.0, 1.0, max_open=True),
+    default=0.1,
+    help="Secure rounds: the dropout fraction (k, t) must tolerate.",
+)
+@click.option(
+    "--corrupt",
+    type=_FiniteFloat(0.0, 1.0, max_open=True),
+    default=0.05,
+    help="Secure rounds: the fraction of peers assumed to collude with the hub.",
+)
+@click.option(
+    "--clip",
+    type=_FiniteFloat(0.0, min_open=True),
+    default=16.0,
+    help="Secure rounds: each update coordinate is clipped to [-clip, clip].",
+)
+@click.option(
+    "--max-weight",
+    type=click.IntRange(1, 2**40),
+    default=1 << 20,
+    help="Secure rounds: a peer's sample count counts at most this much.",
+)
+@click.option(
+    "--mod-bits",
+    type=click.Choice(["auto", "32", "64"]),
+    default="auto",
+    help="Secure rounds: vectors mod 2^32 or 2^64 (auto: 32 when it keeps a fine scale).",
 )
 @click.option("--eval-test", type=_PATH, default=None, help="Test CSV to evaluate every round on.")
 @click.option("--label", default="Class", help="Label column of --eval-test.")
@@ -634,7 +671,13 @@ def start_hub(
     min_peers: int,
     rounds: int,
     secagg: str,
+    active: bool,
     threshold: int | None,
+    dropout_budget: float,
+    corrupt: float,
+    clip: float,
+    max_weight: int,
+    mod_bits: str,
     eval_test: Path | None,
     label: str,
     local_epochs: int,
@@ -663,7 +706,13 @@ def start_hub(
         min_peers=min_peers,
         rounds=rounds,
         secagg=secagg,
+        active=active,
         threshold=threshold,
+        dropout_budget=dropout_budget,
+        corrupt=corrupt,
+        clip=clip,
+        max_weight=max_weight,
+        mod_bits=0 if mod_bits == "auto" else int(mod_bits),
         eval_test=eval_test,
         label=label,
         local_epochs=local_epochs,
@@ -736,6 +785,25 @@ def _fault(value: str | None) -> str | None:
 )
 @click.option("--hub-public", type=_PATH, default=None, help="CURVE: the hub's public key file.")
 @click.option(
+    "--signing-key",
+    type=_PATH,
+    default=None,
+    help="Active rounds: this peer's NAME.sigkey (fedd keys generate). Needs --trusted-dir.",
+)
+@click.option(
+    "--trusted-dir",
+    type=_DIR,
+    default=None,
+    help="Active rounds: directory of the other peers' NAME.sigpub keys; NAME is their id.",
+)
+@click.option(
+    "--require",
+    type=click.Choice(REQUIREMENTS),
+    default="any",
+    help="The weakest protocol this peer takes part in: any, secure (full or plus), "
+    "or active (secure against a lying hub).",
+)
+@click.option(
     "--fault",
     default=None,
     metavar="exit-at:STAGE",
@@ -757,10 +825,14 @@ def start_peer(
     peer_id: str | None,
     curve_secret: Path | None,
     hub_public: Path | None,
+    signing_key: Path | None,
+    trusted_dir: Path | None,
+    require: str,
     fault: str | None,
 ) -> None:
     """Run a peer: train locally each round and upload (masked) updates."""
-    from peer.agent import PeerAgent, PeerConfig
+    from daemon.signkeys import load_signing_key, load_trusted_dir
+    from peer.agent import PeerAgent, PeerConfig, Signing
     from peer.shard import SYNTH_LABEL, ShardSource
 
     _daemon_logging(ctx)
@@ -770,6 +842,13 @@ def start_peer(
         raise click.UsageError("--synth-rows works with --shard auto")
     if (curve_secret is None) != (hub_public is None):
         raise ConfigError("CURVE needs both --curve-secret and --hub-public")
+    if (signing_key is None) != (trusted_dir is None):
+        raise ConfigError("active rounds need both --signing-key and --trusted-dir")
+    signing = None
+    if signing_key is not None and trusted_dir is not None:
+        signing = Signing(load_signing_key(signing_key), load_trusted_dir(trusted_dir))
+    if require == "active" and signing is None:
+        raise ConfigError("--require active needs --signing-key and --trusted-dir")
     source = None
     if shard is not None:
         source = (
@@ -787,6 +866,8 @@ def start_peer(
         fault_stage=_fault(fault),
         shard=source,
         curve=curve,
+        signing=signing,
+        require=require,
     )
     try:
         code = PeerAgent(config).run()
@@ -957,7 +1038,7 @@ def status_peer(
 
 @main.group()
 def keys() -> None:
-    """CURVE key pairs for the hub and the peers."""
+    """Key files: CURVE (transport) and Ed25519 (signing) pairs for the hub and the peers."""
 
 
 @keys.command("generate")

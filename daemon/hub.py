@@ -54,6 +54,7 @@ from daemon.curve import HUB_NAME, KeyPair, load_allow_dir, load_secret
 from daemon.errors import ConfigError
 from daemon.messages import (
     Bye,
+    Decline,
     Done,
     Error,
     Heartbeat,
@@ -89,6 +90,7 @@ class HubConfig:
     min_peers: int = 3
     rounds: int = 10
     secagg: str = "full"
+    active: bool = False  # signed advertisements and the consistency check
     threshold: int | None = None
     eval_test: Path | None = None
     label: str = "Class"
@@ -127,6 +129,8 @@ class HubConfig:
             )
         if not self.liveness_s > self.heartbeat_s > 0:
             raise ConfigError("liveness must be longer than the heartbeat interval")
+        if self.active and self.secagg == "off":
+            raise ConfigError("--active needs --secagg full or plus")
 
 
 @dataclass
@@ -399,6 +403,10 @@ class Hub:
             if peer in current.participants:
                 current.stats[peer] = msg
             return
+        if type(msg) is Decline:
+            log.warning("round %d: peer %s declined: %s", current.number, peer, msg.reason)
+            self._deliver(current.runner.drop(peer, now, f"declined: {msg.reason}"))
+            return
         try:
             sends = current.runner.receive(peer, msg, now)
         except ProtocolError as exc:
@@ -532,7 +540,12 @@ class Hub:
             return runner, (None, None)
         mode = Mode(c.secagg)
         shape = choose_shape(
-            len(alive), mode, dropout=c.dropout_budget, corrupt=c.corrupt, threshold=c.threshold
+            len(alive),
+            mode,
+            dropout=c.dropout_budget,
+            corrupt=c.corrupt,
+            threshold=c.threshold,
+            active=c.active,
         )
         encoding = choose_encoding(len(alive), c)
         params = RoundParams(
@@ -544,6 +557,7 @@ class Hub:
             t=shape.t,
             min_survivors=shape.min_survivors,
             max_corrupt=shape.max_corrupt,
+            active=c.active,
             graph_seed=secrets.token_bytes(32),
             dim=len(self.model) + 1,
             mod_bits=encoding.mod_bits,

@@ -4,7 +4,7 @@ Like the protocol messages of `crypto.secagg.messages`, each is a frozen,
 slotted dataclass that validates itself and raises `LocalProtocolError`;
 `daemon.wire` encodes them and re-raises failures as `MalformedMessage`.
 
-    peer -> hub      Hello, Heartbeat, PlainUpdate, PeerStats, Bye
+    peer -> hub      Hello, Heartbeat, PlainUpdate, PeerStats, Decline, Bye
     hub -> peer      Welcome, Heartbeat, RoundStart, RoundEnd, Done, Error
     client -> hub    StatusRequest            hub -> client   StatusReply, Error
 
@@ -41,6 +41,7 @@ __all__ = [
     "MAX_FEATURES",
     "MODES",
     "Bye",
+    "Decline",
     "Done",
     "Error",
     "Heartbeat",
@@ -451,6 +452,27 @@ class Bye(_Header):
 
 
 @dataclass(frozen=True, slots=True)
+class Decline(_Header):
+    """Peer -> hub: this peer sits the round out, and why (its configuration forbids
+    the protocol the hub asked for, or it lacks the keys for it)."""
+
+    TYPE: ClassVar[str] = "decline"
+    reason: str
+
+    def __post_init__(self) -> None:
+        self._check_header()
+        if type(self.reason) is not str or len(self.reason) > MAX_REASON:
+            raise LocalProtocolError(f"reason must be at most {MAX_REASON} characters")
+
+    def to_body(self) -> dict[str, object]:
+        return {"reason": self.reason}
+
+    @classmethod
+    def from_body(cls, run: str, round: int, body: Mapping[str, object]) -> Self:
+        return cls(run, round, get_str(body, "reason", max_length=MAX_REASON))
+
+
+@dataclass(frozen=True, slots=True)
 class Error(_Header):
     """Hub -> peer or client: your last message was refused, and why.
 
@@ -556,6 +578,7 @@ DAEMON_MESSAGE_TYPES = (
     RoundEnd,
     Done,
     Bye,
+    Decline,
     Error,
     StatusRequest,
     StatusReply,

@@ -37,7 +37,7 @@ __all__ = [
 ]
 
 SIGN_PUBLIC_SUFFIX = ".sigpub"
-SIGN_SECRET_SUFFIX = ".sigkey"
+SIGN_SECRET_SUFFIX = ".sigkey"  # noqa: S105 (a file name suffix, not a secret)
 
 
 def generate_signing(out_dir: Path, name: str) -> tuple[Path, Path]:

@@ -34,6 +34,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -41,7 +42,7 @@ from types import FrameType
 import zmq
 
 from crypto.errors import CryptoCheckFailed, ProtocolError
-from crypto.secagg.fields import check_peer_id
+from crypto.secagg.fields import PeerId, check_peer_id
 from crypto.secagg.messages import (
     MESSAGE_TYPES,
     ForwardedShares,
@@ -49,10 +50,12 @@ from crypto.secagg.messages import (
     UnmaskRequest,
 )
 from crypto.secagg.peer import PeerSession
+from crypto.signing import SigningKey
 from daemon import wire
 from daemon.errors import ConfigError
 from daemon.messages import (
     Bye,
+    Decline,
     Done,
     Error,
     Heartbeat,
@@ -81,6 +84,39 @@ _FAULT_TRIGGERS = {Roster: "share-keys", ForwardedShares: "masked-input", Unmask
 _FAULT_EXIT = 3
 
 
+# What a peer insists on, weakest first: any protocol; secure aggregation
+# (full or plus); or secure aggregation that also resists a lying hub.
+REQUIREMENTS = ("any", "secure", "active")
+
+
+@dataclass(frozen=True)
+class Signing:
+    """A peer's long-term signing key and the signing keys it trusts, by peer id."""
+
+    key: SigningKey
+    trusted: Mapping[PeerId, bytes]
+
+
+def refusal(msg: RoundStart, require: str, signing: Signing | None, me: PeerId) -> str | None:
+    """Why this peer must sit the round out, or None if it may take part."""
+    params = msg.secagg
+    if params is None:
+        if require != "any":
+            return (
+                f"this peer requires secure aggregation (--require {require}); the round is plain"
+            )
+        return None
+    if require == "active" and not params.active:
+        return "this peer requires the active-adversary protocol (--require active)"
+    if params.active:
+        if signing is None:
+            return "an active round needs this peer's --signing-key and --trusted-dir"
+        strangers = sorted(set(params.participants) - set(signing.trusted) - {me})
+        if strangers:
+            return f"participants without a trusted signing key: {', '.join(strangers[:5])}"
+    return None
+
+
 @dataclass(frozen=True)
 class PeerConfig:
     """Everything `fedd start peer` can set."""
@@ -93,8 +129,12 @@ class PeerConfig:
     fault_stage: str | None = None
     shard: ShardSource | None = None
     curve: ClientCurve | None = None
+    signing: Signing | None = None
+    require: str = "any"
 
     def __post_init__(self) -> None:
+        if self.require not in REQUIREMENTS:
+            raise ConfigError(f"--require takes one of {', '.join(REQUIREMENTS)}")
         if (self.data is None) == (self.shard is None):
             raise ConfigError("give the peer --data PATH or --shard auto (one of them)")
         if self.fault_stage is not None and self.fault_stage not in FAULT_STAGES:
@@ -410,6 +450,12 @@ class PeerAgent:
         self.rounds_seen += 1
         self._fault("training")
         self.round = _Round(msg.round, msg.mode)
+        reason = refusal(msg, self.config.require, self.config.signing, self.peer_id)
+        if reason is not None:
+            log.warning("round %d: declined: %s", msg.round, reason)
+            self.round.status, self.round.reason = "declined", reason[:200]
+            self._send(Decline(self.run_id, msg.round, reason[:400]))
+            return
         data = self.data
         if data is None:  # registered, but the shard never loaded
             self.round.status, self.round.reason = "failed", "no data loaded"
@@ -478,7 +524,14 @@ class PeerAgent:
         self._fault("advertise-keys")
         x = msg.encoding.encode(delta, min(current.n_samples, msg.encoding.max_weight))
         try:
-            current.session = PeerSession(msg.secagg, self.peer_id, x)
+            signing = self.config.signing if msg.secagg.active else None
+            current.session = PeerSession(
+                msg.secagg,
+                self.peer_id,
+                x,
+                signing_key=signing.key if signing else None,
+                trusted=signing.trusted if signing else None,
+            )
         except ProtocolError as exc:
             log.error("round %d: cannot take part: %s", job.number, exc)
             current.status, current.reason = "failed", str(exc)[:200]

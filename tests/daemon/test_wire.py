@@ -17,6 +17,7 @@ from daemon import wire
 from daemon.messages import (
     DAEMON_MESSAGE_TYPES,
     Bye,
+    Decline,
     Done,
     Error,
     Heartbeat,
@@ -53,6 +54,7 @@ DAEMON_MESSAGES = [
     RoundEnd("test-run", 1, "aborted", "only 2 peers completed share-keys"),
     Done("test-run", 5),
     Bye("", 0),
+    Decline("test-run", 2, "this peer requires the active-adversary protocol"),
     Error("", 0, "feature mismatch", retry=False),
     StatusRequest("", 0, "rounds", 5),
     StatusReply(
