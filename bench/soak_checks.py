@@ -143,14 +143,14 @@ def run_checks(facts: RunFacts) -> list[Check]:
     checks = []
     try:
         state = _State.read(facts.hub_state)
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError, KeyError, csv.Error) as exc:
         return [Check("read the hub's state", False, str(exc))]
     for name, step in steps:
         try:
             checks.append(Check(name, True, step(state, facts)))
         except _Failed as exc:
             checks.append(Check(name, False, str(exc)))
-        except (OSError, ValueError, KeyError, IndexError, StopIteration) as exc:
+        except (OSError, ValueError, KeyError, IndexError, StopIteration, csv.Error) as exc:
             checks.append(Check(name, False, f"{type(exc).__name__}: {exc}"))
     return checks
 
