@@ -59,7 +59,6 @@ __all__ = [
     "Kill",
     "RssSample",
     "RunFacts",
-    "replay_models",
     "run_checks",
     "threshold",
 ]
