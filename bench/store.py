@@ -3,7 +3,7 @@
 Run with `python -m bench.store [--repeat R] [--dir DIR] [--csv PATH]`.
 
 Rows:
-- `commit`: `HubStore.commit` of one round with `peers` client rows (four
+- `commit`: `HubStore.commit` of one round with `peers` client rows (five
   appends, each fsynced, then the atomic model rewrite with its file and
   directory fsyncs); median over `--repeat`*10 rounds. 30 features.
 - `open`: `HubStore.open` of a state directory holding `rounds` committed
@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from daemon.csvfile import write_table
-from daemon.hubfiles import CLIENT_PERF, METRICS_LOG, MODEL, PERF_LOG, ROUND_LOG
+from daemon.hubfiles import CLIENT_PERF, METRICS_LOG, MODEL, PERF_LOG, ROUND_LOG, UPDATES
 from daemon.store import ClientPerfRow, Commit, HubStore, MetricsRow, PerfRow, RoundRow
 from peer.state import ROUNDS, PeerRoundRow, PeerState
 
@@ -49,15 +49,26 @@ class Row:
     time_ms: str
 
 
-def _commit(r: int, peers: int) -> Commit:
+def _commit(r: int, peers: int, previous: list[float]) -> Commit:
     ids = [f"peer-{i:05d}" for i in range(peers)]
+    delta = [((r % 7) - 3 + i / 31) / 3e4 for i in range(len(FEATURES) + 1)]
     return Commit(
         RoundRow(r, "plus", T0 + r, 2.5 + r / 7, peers, peers, 0, "ok", ""),
-        [((r + 1) * (i + 1)) / 3e4 for i in range(len(FEATURES) + 1)],
+        [m + d for m, d in zip(previous, delta, strict=True)],
         MetricsRow(r, 0.93 + r / 1e6, 0.71, 0.8, 0.6, 0.6857142857142857, 0.0042),
         PerfRow(r, 2.5, 1.25, {"train_upload": 1.0, "unmask": 0.5 + r / 1e5}, 0.125, 10**6, 10**6),
         [ClientPerfRow(r, p, 1000 + i, 0.5 + i / 1e3, 0.4, 4096) for i, p in enumerate(ids)],
+        delta,
     )
+
+
+def _commits(rounds: int, peers: int) -> list[Commit]:
+    """`rounds` consecutive commits from the zero model."""
+    model, commits = [0.0] * (len(FEATURES) + 1), []
+    for r in range(rounds):
+        commits.append(_commit(r, peers, model))
+        model = list(commits[-1].model)
+    return commits
 
 
 def _kib(path: Path) -> str:
@@ -69,8 +80,7 @@ def bench_commit(base: Path, peers: int, repeat: int) -> Row:
     store = HubStore.open(state_dir)
     store.start("bench", FEATURES, {"secagg": "plus"})
     times = []
-    for r in range(10 * repeat):
-        commit = _commit(r, peers)
+    for commit in _commits(10 * repeat, peers):
         started = time.perf_counter()
         store.commit(commit)
         times.append(time.perf_counter() - started)
@@ -83,7 +93,7 @@ def _long_run(state_dir: Path, rounds: int, peers: int) -> int:
     """Write what `rounds` commits would leave, directly (commits would take minutes)."""
     store = HubStore.open(state_dir)
     store.start("bench", FEATURES, {"secagg": "plus"})
-    commits = [_commit(r, peers) for r in range(rounds)]
+    commits = _commits(rounds, peers)
     write_table(state_dir / ROUND_LOG.name, ROUND_LOG, [c.round.values() for c in commits])
     write_table(
         state_dir / METRICS_LOG.name,
@@ -95,13 +105,18 @@ def _long_run(state_dir: Path, rounds: int, peers: int) -> int:
         state_dir / CLIENT_PERF.name, CLIENT_PERF, [x.values() for c in commits for x in c.clients]
     )
     names = ("bias", *FEATURES)
+    write_table(
+        state_dir / UPDATES.name,
+        UPDATES,
+        [(c.round.round, n, d) for c in commits for n, d in zip(names, c.delta or (), strict=True)],
+    )
     last = commits[-1]
     write_table(
         state_dir / MODEL.name,
         MODEL,
         [(last.round.round, n, v) for n, v in zip(names, last.model, strict=True)],
     )
-    return rounds * (3 + peers) + len(names)
+    return rounds * (3 + peers + len(names)) + len(names)
 
 
 def bench_open(base: Path, rounds: int, peers: int, repeat: int) -> Row:

@@ -622,6 +622,7 @@ class Hub:
                     )
                     for peer, stats in sorted(current.stats.items())
                 ],
+                delta=outcome.mean_delta,
             )
         )
         self.last_outcome = (current.number, outcome, duration)

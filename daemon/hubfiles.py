@@ -40,6 +40,7 @@ __all__ = [
     "RUN",
     "STAGES",
     "TIMESTAMP",
+    "UPDATES",
     "WORD",
     "ClientPerfRow",
     "Commit",
@@ -47,6 +48,7 @@ __all__ = [
     "PeerRow",
     "PerfRow",
     "RoundRow",
+    "UpdateRow",
 ]
 
 STAGES = ("train_upload", "advertise-keys", "share-keys", "masked-input", "unmask", "decode")
@@ -128,7 +130,12 @@ PEERS = Table(
     ),
     appended=False,
 )
-LOGS = (ROUND_LOG, METRICS_LOG, PERF_LOG, CLIENT_PERF)
+UPDATES = Table(
+    "updates.csv",
+    (_round, text_column("parameter"), float_column("delta", -math.inf, math.inf)),
+    appended=True,
+)
+LOGS = (ROUND_LOG, METRICS_LOG, PERF_LOG, CLIENT_PERF, UPDATES)
 HUB_TABLES = (RUN, MODEL, *LOGS, PEERS)
 
 
@@ -248,6 +255,22 @@ class ClientPerfRow:
 
 
 @dataclass(frozen=True, slots=True)
+class UpdateRow:
+    """One parameter's share of the mean delta a round applied to the global model."""
+
+    round: int
+    parameter: str
+    delta: float
+
+    def __post_init__(self) -> None:
+        normalize_fields(self, UPDATES.columns)
+
+    def values(self) -> tuple[object, ...]:
+        """The row's cells in updates.csv's column order."""
+        return (self.round, self.parameter, self.delta)
+
+
+@dataclass(frozen=True, slots=True)
 class PeerRow:
     """A peer the hub has seen. `public_key` is its CURVE key (Z85), or empty."""
 
@@ -270,8 +293,11 @@ class PeerRow:
 class Commit:
     """Everything one round leaves on disk; all rows carry the same round.
 
-    `model` is the global model after the round, `[bias, w_1..w_d]` (the
-    unchanged model when the round aborted).
+    `model` is the global model after the round, `[bias, w_1..w_d]`.
+    `delta` is the mean delta the round applied to it, in the same order:
+    given exactly when the round is ok, None when it aborted (the model is
+    then unchanged). `HubStore.commit` checks that `model` is the previous
+    model plus `delta`, so that updates.csv replays to global_model.csv.
     """
 
     round: RoundRow
@@ -279,6 +305,7 @@ class Commit:
     metrics: MetricsRow | None
     perf: PerfRow
     clients: Sequence[ClientPerfRow]
+    delta: Sequence[float] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "clients", tuple(self.clients))
@@ -291,10 +318,26 @@ class Commit:
         peers = [client.peer for client in self.clients]
         if len(set(peers)) != len(peers):
             raise ValueError("a peer appears twice among the commit's clients")
-        model = []
-        for index, value in enumerate(self.model):
-            try:
-                model.append(MODEL.columns[2].check(value))
-            except ValueError as exc:
-                raise ValueError(f"Commit.model[{index}] {exc}") from None
-        object.__setattr__(self, "model", tuple(model))
+        object.__setattr__(self, "model", _finite("model", self.model))
+        if (self.delta is None) != (self.round.status == "aborted"):
+            raise ValueError(
+                "an ok round commits the delta it applied; an aborted round commits none"
+            )
+        if self.delta is not None:
+            delta = _finite("delta", self.delta)
+            if len(delta) != len(self.model):
+                raise ValueError(
+                    f"Commit.delta has {len(delta)} values, the model {len(self.model)}"
+                )
+            object.__setattr__(self, "delta", delta)
+
+
+def _finite(name: str, values: Sequence[float]) -> tuple[float, ...]:
+    """`values` as a tuple of finite floats; ValueError naming `Commit.<name>[i]`."""
+    checked = []
+    for index, value in enumerate(values):
+        try:
+            checked.append(MODEL.columns[2].check(value))
+        except ValueError as exc:
+            raise ValueError(f"Commit.{name}[{index}] {exc}") from None
+    return tuple(checked)

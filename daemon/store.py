@@ -12,15 +12,26 @@ Files (CSV, UTF-8, header first; see `daemon.csvfile` for the conventions):
     perf_log.csv      round,duration_s,cpu_s,train_upload_s,advertise_keys_s,share_keys_s,
                       masked_input_s,unmask_s,decode_s,evaluate_s,bytes_in,bytes_out
     client_perf.csv   round,peer,n_samples,train_s,cpu_s,upload_bytes
+    updates.csv       round,parameter,delta
+                      the mean delta each ok round applied to the model:
+                      one row per parameter (bias first, then the features
+                      in order); aborted rounds have no rows
     peers.csv         peer,public_key,first_seen,last_seen,shard,status
 
-Theory of operation. The four logs are appended (fsync after each file's
+Theory of operation. The five logs are appended (fsync after each file's
 rows); run.csv, global_model.csv and peers.csv are replaced atomically.
 `commit` appends a round's log rows first and rewrites global_model.csv
 last: that rename is the commit point, so `global_model.csv`'s round is, by
 definition, the last committed round. Aborted rounds are committed too (with
 the unchanged model), so every committed round has exactly one round_log row
 and one perf_log row, and maybe metrics and client rows.
+
+The model is all zeros before the first round, and each ok round adds its
+delta to it, so zeros plus the deltas of updates.csv, added in file order
+with float addition, give global_model.csv bit for bit. `commit` refuses a
+model that breaks this, and `open` replays updates.csv and refuses state
+where it does not hold: the model can be audited, or rebuilt as of any
+round, from the updates alone.
 
 A crash between the appends and the rename leaves log rows of a round that
 never committed, possibly ending in a torn line. `open` removes exactly those
@@ -38,6 +49,7 @@ another run is recognised as foreign.
 from __future__ import annotations
 
 import io
+import math
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -69,12 +81,14 @@ from daemon.hubfiles import (
     RUN,
     STAGES,
     TIMESTAMP,
+    UPDATES,
     ClientPerfRow,
     Commit,
     MetricsRow,
     PeerRow,
     PerfRow,
     RoundRow,
+    UpdateRow,
 )
 from daemon.statedir import open_state_dir, remove_leftovers
 
@@ -87,6 +101,7 @@ __all__ = [
     "PeerRow",
     "PerfRow",
     "RoundRow",
+    "UpdateRow",
 ]
 
 _RESERVED_KEYS = ("run_id", "created_at", "feature")
@@ -95,7 +110,10 @@ _MAKERS: dict[Table, Any] = {
     METRICS_LOG: MetricsRow,
     PERF_LOG: PerfRow.from_values,
     CLIENT_PERF: ClientPerfRow,
+    UPDATES: UpdateRow,
 }
+# What identifies a row within its round, for the logs that hold several per round.
+_ROW_KEYS: dict[Table, str] = {CLIENT_PERF: "peer", UPDATES: "parameter"}
 
 
 class HubStore:
@@ -178,8 +196,9 @@ class HubStore:
             if model is not None:
                 self._load_model(model, features)
         for table, contents in logs.items():
-            _check_order(contents, per_peer=table is CLIENT_PERF)
+            _check_order(contents, key=_ROW_KEYS.get(table, ""))
         kept = self._committed_rows(logs)
+        self._check_updates(logs[UPDATES], kept)
         if peers is not None:
             self._peers = _unique_peers(peers)
         # Everything is valid: only now touch the disk.
@@ -279,6 +298,65 @@ class HubStore:
                     )
         return kept
 
+    def _check_updates(
+        self, contents: Contents[UpdateRow] | None, kept: Mapping[Table, list[Any]]
+    ) -> None:
+        """Each committed ok round has its full delta, no other round has one, and
+        zeros plus the deltas replay to the committed model; StateError otherwise."""
+        if self.features is None or self.model is None:
+            return  # no committed round: no committed update rows either (see _committed_rows)
+        names = ("bias", *self.features)
+        path = self._path(UPDATES)
+        status = {row.round: row.status for row in kept[ROUND_LOG]}
+        numbered = (
+            [(n, row) for n, row in contents.rows if row.round <= self.committed_round]
+            if contents
+            else []
+        )
+        by_round: dict[int, list[tuple[int, UpdateRow]]] = {}
+        for number, row in numbered:
+            if status.get(row.round) != "ok":
+                what = "has no row in" if row.round not in status else "is aborted in"
+                raise state_error(
+                    path,
+                    f"round {row.round} {what} {ROUND_LOG.name}: it applied no update",
+                    row=number,
+                    column="round",
+                )
+            by_round.setdefault(row.round, []).append((number, row))
+        model = [0.0] * len(names)
+        for round_, state in status.items():
+            if state != "ok":
+                continue
+            rows = by_round.get(round_, [])
+            for index, (number, row) in enumerate(rows):
+                want = names[index] if index < len(names) else None
+                if row.parameter != want:
+                    expected = f"parameter {want!r}" if want else "no more rows"
+                    raise state_error(
+                        path,
+                        f"expected {expected} in round {round_} (bias, then run.csv's "
+                        f"features), found {row.parameter!r}",
+                        row=number,
+                        column="parameter",
+                    )
+            if len(rows) != len(names):
+                raise state_error(
+                    path,
+                    f"round {round_}, ok in {ROUND_LOG.name}, has {len(rows)} of its "
+                    f"{len(names)} parameter rows: rows are missing",
+                )
+            model = [m + row.delta for m, (_, row) in zip(model, rows, strict=True)]
+        for index, (replayed, committed) in enumerate(zip(model, self.model, strict=True)):
+            if not _same_float(replayed, committed):
+                raise state_error(
+                    self._path(MODEL),
+                    f"{committed!r}, but zeros plus the deltas of {UPDATES.name} make "
+                    f"{replayed!r}: the model and its updates disagree",
+                    row=index + 2,
+                    column="value",
+                )
+
     def _repair(self, table: Table, contents: Contents[Any] | None, kept: list[Any]) -> None:
         """Rewrite a log that holds uncommitted rows or a torn line; create a missing one."""
         notes = []
@@ -354,15 +432,18 @@ class HubStore:
     def commit(self, commit: Commit) -> None:
         """Record one finished or aborted round; the model's rewrite is the commit point.
 
-        Appends to round_log, metrics_log (when `commit.metrics`), perf_log and
-        client_perf, fsyncing each, then replaces global_model.csv atomically.
-        Afterwards `model` and `committed_round` reflect the commit.
+        Appends to round_log, metrics_log (when `commit.metrics`), perf_log,
+        client_perf and updates (when `commit.delta`), fsyncing each, then
+        replaces global_model.csv atomically. Afterwards `model` and
+        `committed_round` reflect the commit.
 
         Raises `ValueError`, before writing anything, if no run was started,
-        the round is not after the last committed one, or the model's length
-        is not 1 + len(features). `ConfigError` if a write fails: the logs may
-        then hold rows of this round, so the store refuses further commits
-        with `StateError`; opening the directory again reconciles it.
+        the round is not after the last committed one, the model's length
+        is not 1 + len(features), or the model is not the previous one (zeros
+        before the first commit) plus `commit.delta`, bit for bit.
+        `ConfigError` if a write fails: the logs may then hold rows of this
+        round, so the store refuses further commits with `StateError`;
+        opening the directory again reconciles it.
         """
         self._writable()
         if self._broken:
@@ -383,6 +464,19 @@ class HubStore:
                 f"the model has {len(commit.model)} parameters; the bias and "
                 f"{len(self.features)} features make {len(names)}"
             )
+        previous = self.model if self.model is not None else [0.0] * len(names)
+        # The same float additions as the replay in `open`, so that it finds this model.
+        expected = (
+            previous
+            if commit.delta is None
+            else [m + d for m, d in zip(previous, commit.delta, strict=True)]
+        )
+        if not all(_same_float(a, b) for a, b in zip(expected, commit.model, strict=True)):
+            raise ValueError(
+                "the model is not the previous model plus the round's delta"
+                if commit.delta is not None
+                else "an aborted round must leave the model as it was"
+            )
         try:
             append_rows(self._path(ROUND_LOG), ROUND_LOG, [commit.round.values()])
             if commit.metrics is not None:
@@ -391,6 +485,9 @@ class HubStore:
             if commit.clients:
                 rows = [client.values() for client in commit.clients]
                 append_rows(self._path(CLIENT_PERF), CLIENT_PERF, rows)
+            if commit.delta is not None:
+                updates = [(number, n, d) for n, d in zip(names, commit.delta, strict=True)]
+                append_rows(self._path(UPDATES), UPDATES, updates)
             params = zip(names, commit.model, strict=True)
             write_table(self._path(MODEL), MODEL, [(number, n, v) for n, v in params])
         except BaseException as exc:
@@ -450,19 +547,19 @@ def _feature_problem(name: str, earlier: Sequence[str]) -> str:
     return ""
 
 
-def _check_order(contents: Contents[Any] | None, *, per_peer: bool) -> None:
-    """Rounds only grow down a log, one row per round (or per round and peer)."""
+def _check_order(contents: Contents[Any] | None, *, key: str) -> None:
+    """Rounds only grow down a log, one row per round, or per round and `key` field."""
     if contents is None:
         return
     seen: dict[tuple[int, str], int] = {}
     last = -1
     for number, row in contents.rows:
-        key = (row.round, row.peer if per_peer else "")
-        if key in seen:
-            what = f"round {row.round}" + (f", peer {row.peer!r}," if per_peer else "")
+        name = getattr(row, key) if key else ""
+        if (row.round, name) in seen:
+            what = f"round {row.round}" + (f", {key} {name!r}," if key else "")
             raise state_error(
                 contents.path,
-                f"{what} appears again (first at row {seen[key]})",
+                f"{what} appears again (first at row {seen[row.round, name]})",
                 row=number,
                 column="round",
             )
@@ -473,7 +570,12 @@ def _check_order(contents: Contents[Any] | None, *, per_peer: bool) -> None:
                 row=number,
                 column="round",
             )
-        seen[key], last = number, row.round
+        seen[row.round, name], last = number, row.round
+
+
+def _same_float(a: float, b: float) -> bool:
+    """Bit for bit: unlike ==, tells -0.0 from 0.0 (the model file keeps the sign)."""
+    return a == b and math.copysign(1.0, a) == math.copysign(1.0, b)
 
 
 def _unique_peers(contents: Contents[PeerRow]) -> list[PeerRow]:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import csv
+import dataclasses
 import io
 import math
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -15,7 +18,17 @@ from hypothesis import strategies as st
 import daemon.store
 from daemon.csvfile import append_rows, read_table
 from daemon.errors import ConfigError, StateError
-from daemon.hubfiles import CLIENT_PERF, LOGS, METRICS_LOG, MODEL, PEERS, PERF_LOG, ROUND_LOG, RUN
+from daemon.hubfiles import (
+    CLIENT_PERF,
+    LOGS,
+    METRICS_LOG,
+    MODEL,
+    PEERS,
+    PERF_LOG,
+    ROUND_LOG,
+    RUN,
+    UPDATES,
+)
 from daemon.store import (
     STAGES,
     ClientPerfRow,
@@ -25,6 +38,7 @@ from daemon.store import (
     PeerRow,
     PerfRow,
     RoundRow,
+    UpdateRow,
 )
 from learner.modelio import save_model
 from tests.crypto._support import FAST
@@ -34,14 +48,22 @@ FEATURES = ("Time", "V1", "Amount")
 T0 = 1_700_000_000.25
 
 
+DELTA = (0.5, -1.25, 2.0, 1 / 3)
+
+
 def make_commit(
     r: int,
-    model: Sequence[float] = (0.5, -1.25, 2.0, 1 / 3),
+    delta: Sequence[float] = DELTA,
     *,
+    previous: Sequence[float] | None = None,
     metrics: bool = True,
     peers: Sequence[str] = ("p1", "p2"),
     status: str = "ok",
 ) -> Commit:
+    """Round `r`, applying `delta` to `previous` (zeros if None); an aborted round applies none."""
+    base = list(previous) if previous is not None else [0.0] * len(delta)
+    applied = None if status == "aborted" else tuple(delta)
+    model = base if applied is None else [m + d for m, d in zip(base, applied, strict=True)]
     return Commit(
         round=RoundRow(
             r,
@@ -58,14 +80,20 @@ def make_commit(
         metrics=MetricsRow(r, 0.9, 0.4, 0.5, 0.25, 1 / 3, 0.1) if metrics else None,
         perf=PerfRow(r, 1.5, 0.75, {"train_upload": 1.0, "unmask": 0.125}, 0.0625, 1000, 2000),
         clients=[ClientPerfRow(r, p, 100 + i, 0.5, 0.25, 4096) for i, p in enumerate(peers)],
+        delta=applied,
     )
+
+
+def commit_next(store: HubStore, r: int, delta: Sequence[float] = DELTA, **kw: Any) -> None:
+    """Commit round `r` on top of the store's model."""
+    store.commit(make_commit(r, delta, previous=store.model, **kw))
 
 
 def started(state_dir: Path, rounds: int = 0) -> HubStore:
     store = HubStore.open(state_dir)
     store.start("run-1", FEATURES, {"secagg": "plus", "eval_test": "data/test, v2.csv"})
     for r in range(rounds):
-        store.commit(make_commit(r, metrics=r != 1))
+        commit_next(store, r, metrics=r != 1)
     return store
 
 
@@ -153,35 +181,44 @@ def test_start_refuses_bad_arguments_and_writes_nothing(
 
 def test_commit_writes_the_documented_rows(tmp_path: Path) -> None:
     store = started(tmp_path)
-    store.commit(make_commit(0))
-    store.commit(make_commit(1, (1.0, 2.0, 3.0, 0.1 + 0.2), metrics=False, status="aborted"))
-    assert (store.committed_round, store.model) == (1, [1.0, 2.0, 3.0, 0.1 + 0.2])
+    store.commit(make_commit(0, (1.0, 2.0, 3.0, 0.1)))
+    commit_next(store, 1, (0.0, -0.0, 0.0, 0.2), metrics=False)
+    commit_next(store, 2, metrics=False, status="aborted")
+    assert (store.committed_round, store.model) == (2, [1.0, 2.0, 3.0, 0.1 + 0.2])
 
     def read(name: str) -> list[str]:
         return (tmp_path / name).read_text().splitlines()[1:]
 
     assert read("round_log.csv") == [
         "0,plus,1700000000.25,0.5,3,2,1,ok,",
-        "1,plus,1700000001.25,0.5,3,2,1,aborted,too few",
+        "1,plus,1700000001.25,0.5,3,2,1,ok,",
+        "2,plus,1700000002.25,0.5,3,2,1,aborted,too few",
     ]
     assert read("metrics_log.csv") == ["0,0.9,0.4,0.5,0.25,0.3333333333333333,0.1"]
     # Stages a round did not report are written as 0.0, in the documented column order.
     assert read("perf_log.csv") == [
-        "0,1.5,0.75,1.0,0.0,0.0,0.0,0.125,0.0,0.0625,1000,2000",
-        "1,1.5,0.75,1.0,0.0,0.0,0.0,0.125,0.0,0.0625,1000,2000",
+        f"{r},1.5,0.75,1.0,0.0,0.0,0.0,0.125,0.0,0.0625,1000,2000" for r in range(3)
     ]
     assert read("client_perf.csv") == [
-        "0,p1,100,0.5,0.25,4096",
-        "0,p2,101,0.5,0.25,4096",
-        "1,p1,100,0.5,0.25,4096",
-        "1,p2,101,0.5,0.25,4096",
+        f"{r},{p},{n},0.5,0.25,4096" for r in range(3) for p, n in (("p1", 100), ("p2", 101))
+    ]
+    # The ok rounds' deltas, bias first; the aborted round applied none.
+    assert read("updates.csv") == [
+        "0,bias,1.0",
+        "0,Time,2.0",
+        "0,V1,3.0",
+        "0,Amount,0.1",
+        "1,bias,0.0",
+        "1,Time,-0.0",
+        "1,V1,0.0",
+        "1,Amount,0.2",
     ]
     assert (tmp_path / "global_model.csv").read_text().splitlines() == [
         "round,parameter,value",
-        "1,bias,1.0",
-        "1,Time,2.0",
-        "1,V1,3.0",
-        "1,Amount,0.30000000000000004",
+        "2,bias,1.0",
+        "2,Time,2.0",
+        "2,V1,3.0",
+        "2,Amount,0.30000000000000004",
     ]
     assert all(mode(p) == 0o600 for p in tmp_path.iterdir())
 
@@ -191,16 +228,37 @@ def test_commit_refuses_bad_commits_before_writing(tmp_path: Path) -> None:
         HubStore.open(tmp_path).commit(make_commit(0))
     store = started(tmp_path, rounds=2)
     before = snapshot(tmp_path)
+    model = store.model
+    assert model is not None
     for bad, message in [
-        (make_commit(1), "round 1 is not after the last committed round 1"),
-        (make_commit(0), "round 0 is not after"),
+        (make_commit(1, previous=model), "round 1 is not after the last committed round 1"),
+        (make_commit(0, previous=model), "round 0 is not after"),
         (make_commit(2, (1.0, 2.0)), "the model has 2 parameters; the bias and 3 features make 4"),
+        # The model must be the committed one plus the delta, bit for bit.
+        (make_commit(2), "not the previous model plus the round's delta"),
+        (one_ulp_off(make_commit(2, previous=model)), "not the previous model plus"),
+        (make_commit(2, status="aborted"), "an aborted round must leave the model as it was"),
     ]:
         with pytest.raises(ValueError, match=message):
             store.commit(bad)
     assert snapshot(tmp_path) == before
-    store.commit(make_commit(5))  # increasing is enough: numbers may be skipped
+    commit_next(store, 5)  # increasing is enough: numbers may be skipped
     assert store.committed_round == 5
+
+
+def one_ulp_off(commit: Commit) -> Commit:
+    *head, last = commit.model
+    return dataclasses.replace(commit, model=(*head, math.nextafter(last, math.inf)))
+
+
+def test_the_sign_of_a_zero_counts_in_the_model_check(tmp_path: Path) -> None:
+    store = started(tmp_path)
+    # 0.0 + -0.0 is 0.0: a model of -0.0 is not zeros plus this delta, though -0.0 == 0.0.
+    bad = make_commit(0, (0.0, -0.0, 1.0, 1.0))
+    with pytest.raises(ValueError, match="not the previous model plus"):
+        store.commit(dataclasses.replace(bad, model=(0.0, -0.0, 1.0, 1.0)))
+    store.commit(bad)
+    assert [math.copysign(1, v) for v in HubStore.open(tmp_path).model or []] == [1, 1, 1, 1]
 
 
 @pytest.mark.parametrize(
@@ -222,12 +280,28 @@ def test_commit_refuses_bad_commits_before_writing(tmp_path: Path) -> None:
         (lambda: make_commit(1, peers=("p1", "p1")), "appears twice"),
         (lambda: make_commit(1, (0.0, math.nan)), r"Commit.model\[1\] must be a finite"),
         (lambda: make_commit(1, (0.0, math.inf)), r"Commit.model\[1\] must be a finite"),
-        (lambda: make_commit(1, (0.0, True)), r"Commit.model\[1\] must be a number"),
+        (lambda: with_model((0.0, True)), r"Commit.model\[1\] must be a number"),
+        (lambda: with_delta(None), "an ok round commits the delta it applied"),
+        (
+            lambda: dataclasses.replace(make_commit(1, status="aborted"), delta=DELTA),
+            "an aborted round commits none",
+        ),
+        (lambda: with_delta((0.0, 1.0)), "Commit.delta has 2 values, the model 4"),
+        (lambda: with_delta((0.0, 1.0, math.nan, 0.0)), r"Commit.delta\[2\] must be a finite"),
+        (lambda: with_delta((0.0, 1.0, 2.0, "3")), r"Commit.delta\[3\] must be a number"),
     ],
 )
 def test_inconsistent_commits_are_refused(build: object, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         build()  # type: ignore[operator]
+
+
+def with_model(model: object) -> Commit:
+    return dataclasses.replace(make_commit(1), model=model)
+
+
+def with_delta(delta: object) -> Commit:
+    return dataclasses.replace(make_commit(1), delta=delta)
 
 
 @pytest.mark.parametrize(
@@ -269,10 +343,10 @@ def test_rows_check_their_fields(build: object, message: str) -> None:
 
 def test_a_commit_takes_its_clients_from_any_iterable() -> None:
     made = make_commit(3)
-    again = Commit(made.round, made.model, made.metrics, made.perf, iter(made.clients))  # type: ignore[arg-type]
+    again = dataclasses.replace(made, clients=iter(made.clients))
     assert again.clients == made.clients == tuple(made.clients) and len(made.clients) == 2
     with pytest.raises(ValueError, match="appears twice"):
-        Commit(made.round, made.model, None, made.perf, iter(made.clients * 2))  # type: ignore[arg-type]
+        dataclasses.replace(made, clients=iter(made.clients * 2))
 
 
 def test_rows_normalize_numbers() -> None:
@@ -301,18 +375,21 @@ def test_a_restarted_hub_sees_exactly_the_committed_rounds(tmp_path: Path) -> No
     assert again.recent_rounds(0) == []
     with pytest.raises(ValueError, match="non-negative"):
         again.recent_rounds(-1)
-    again.commit(make_commit(4))
+    commit_next(again, 4)
     assert [r.round for r, _, _ in HubStore.open(tmp_path).recent_rounds(10)] == [0, 1, 2, 3, 4]
 
 
 def crash_before_the_model(tmp_path: Path, store: HubStore, r: int, torn: str = "") -> None:
     """What a crash leaves between a round's appends and its model write."""
-    c = make_commit(r)
+    c = make_commit(r, previous=store.model)
     append_rows(tmp_path / "round_log.csv", ROUND_LOG, [c.round.values()])
     assert c.metrics is not None
     append_rows(tmp_path / "metrics_log.csv", METRICS_LOG, [c.metrics.values()])
     append_rows(tmp_path / "perf_log.csv", PERF_LOG, [c.perf.values()])
     append_rows(tmp_path / "client_perf.csv", CLIENT_PERF, [x.values() for x in c.clients])
+    assert c.delta is not None
+    updates = zip(("bias", *FEATURES), c.delta, strict=True)
+    append_rows(tmp_path / "updates.csv", UPDATES, [(r, n, d) for n, d in updates])
     if torn:
         with open(tmp_path / "client_perf.csv", "a") as f:
             f.write(torn)
@@ -327,9 +404,9 @@ def test_rows_of_a_round_that_never_committed_are_dropped(tmp_path: Path) -> Non
     assert snapshot(tmp_path) == committed
     assert (again.committed_round, again.model) == (2, store.model)
     assert again.recent_rounds(10) == store.recent_rounds(10)
-    assert len(again.reconciled) == 4
+    assert len(again.reconciled) == 5  # the five logs
     assert all("row(s) of round 3, which never committed" in note for note in again.reconciled)
-    again.commit(make_commit(3))
+    commit_next(again, 3)
     final = HubStore.open(tmp_path)
     assert final.reconciled == []
     assert [r.round for r, _, _ in final.recent_rounds(10)] == [0, 1, 2, 3]
@@ -407,15 +484,15 @@ def test_a_failed_commit_stops_further_commits_until_reopened(
 
     monkeypatch.setattr(daemon.store, "append_rows", failing)
     with pytest.raises(ConfigError, match="No space left"):
-        store.commit(make_commit(1))
+        commit_next(store, 1)
     monkeypatch.setattr(daemon.store, "append_rows", real)
     with pytest.raises(StateError, match="an earlier commit failed midway"):
-        store.commit(make_commit(2))
+        commit_next(store, 2)
     assert store.committed_round == 0
     again = HubStore.open(tmp_path)
     assert snapshot(tmp_path) == committed
     assert len(again.reconciled) == 2  # round_log and metrics_log had the round's rows
-    again.commit(make_commit(1))
+    commit_next(again, 1)
     assert HubStore.open(tmp_path).committed_round == 1
 
 
@@ -424,7 +501,8 @@ def test_a_failed_commit_stops_further_commits_until_reopened(
 def test_any_valid_rounds_read_back_identically(data: st.DataObject) -> None:
     seconds = st.floats(min_value=0, max_value=1e12, allow_nan=False, allow_infinity=False)
     unit = st.floats(min_value=0, max_value=1, allow_nan=False)
-    weight = st.floats(allow_nan=False, allow_infinity=False)
+    # Bounded so that four rounds of deltas cannot overflow the model.
+    weight = st.floats(min_value=-1e300, max_value=1e300, allow_nan=False)
     count = st.integers(0, 2**63 - 1)
     text = st.text(st.characters(blacklist_categories=("Cc", "Cs")), max_size=30)
     rounds = sorted(data.draw(st.sets(st.integers(0, 2**31 - 1), min_size=1, max_size=4)))
@@ -434,8 +512,17 @@ def test_any_valid_rounds_read_back_identically(data: st.DataObject) -> None:
         )
     )
     commits = []
+    model = [0.0] * (len(features) + 1)
     for r in rounds:
         n = data.draw(st.integers(0, 50))
+        status = data.draw(st.sampled_from(["ok", "aborted"]))
+        delta = (
+            None
+            if status == "aborted"
+            else data.draw(st.lists(weight, min_size=len(model), max_size=len(model)))
+        )
+        if delta is not None:
+            model = [m + d for m, d in zip(model, delta, strict=True)]
         peers = data.draw(
             st.lists(
                 st.from_regex(r"[A-Za-z0-9.:+=_-]{1,12}", fullmatch=True), max_size=3, unique=True
@@ -451,10 +538,10 @@ def test_any_valid_rounds_read_back_identically(data: st.DataObject) -> None:
                     n + 2,
                     n,
                     2,
-                    data.draw(st.sampled_from(["ok", "aborted"])),
+                    status,
                     data.draw(text),
                 ),
-                data.draw(st.lists(weight, min_size=len(features) + 1, max_size=len(features) + 1)),
+                model,
                 data.draw(
                     st.none()
                     | st.builds(MetricsRow, st.just(r), unit, unit, unit, unit, unit, seconds)
@@ -479,6 +566,7 @@ def test_any_valid_rounds_read_back_identically(data: st.DataObject) -> None:
                     )
                     for p in peers
                 ],
+                delta,
             )
         )
     run_settings = data.draw(
@@ -506,6 +594,166 @@ def test_any_valid_rounds_read_back_identically(data: st.DataObject) -> None:
         clients = read_table(state_dir / "client_perf.csv", CLIENT_PERF, ClientPerfRow)
         assert clients is not None
         assert [row for _, row in clients.rows] == [x for c in commits for x in c.clients]
+        updates = read_table(state_dir / "updates.csv", UPDATES, UpdateRow)
+        assert updates is not None
+        assert [row.values() for _, row in updates.rows] == [
+            (c.round.round, name, d)
+            for c in commits
+            for name, d in zip(("bias", *features), c.delta or (), strict=False)
+        ]
+
+
+# --- updates.csv: the model replays from its deltas --------------------------------------
+
+
+def with_an_aborted_round(state_dir: Path) -> HubStore:
+    """Rounds 0 and 1 ok, 2 aborted, 3 ok: updates.csv holds rows 2-13, four per ok round."""
+    store = started(state_dir, rounds=2)
+    commit_next(store, 2, status="aborted")
+    commit_next(store, 3, (0.25, 1e-300, -0.0, 7.0))
+    return store
+
+
+def test_the_committed_model_is_zeros_plus_the_updates_in_order(tmp_path: Path) -> None:
+    store = with_an_aborted_round(tmp_path)
+    with open(tmp_path / "updates.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["round"] for r in rows] == ["0"] * 4 + ["1"] * 4 + ["3"] * 4
+    assert [r["parameter"] for r in rows] == ["bias", *FEATURES] * 3
+    model = [0.0] * 4
+    for i, row in enumerate(rows):
+        model[i % 4] += float(row["delta"])
+    with open(tmp_path / "global_model.csv", newline="") as f:
+        committed = [r["value"] for r in csv.DictReader(f)]
+    assert [repr(v) for v in model] == committed  # bit for bit, as written
+    assert HubStore.open(tmp_path).model == store.model == model
+
+
+def test_updates_of_a_round_cut_short_by_a_crash_are_dropped(tmp_path: Path) -> None:
+    store = with_an_aborted_round(tmp_path)
+    committed = snapshot(tmp_path)
+    crash_before_the_model(tmp_path, store, 4)
+    with open(tmp_path / "updates.csv", "a") as f:
+        f.write("5,bi")  # and a torn line after them
+    again = HubStore.open(tmp_path)
+    assert snapshot(tmp_path) == committed
+    assert (again.committed_round, again.model) == (3, store.model)
+    assert [n for n in again.reconciled if n.startswith("updates.csv")] == [
+        "updates.csv: dropped 4 row(s) of round 4, which never committed "
+        "(a crash before its model was written)",
+        "updates.csv: dropped a torn last line '5,bi' (a crash in the middle of an append)",
+    ]
+    commit_next(again, 4)
+    assert HubStore.open(tmp_path).reconciled == []
+
+
+@pytest.mark.parametrize(
+    ("name", "row", "column", "value", "message"),
+    [
+        # Another valid number: only the replay can tell.
+        (
+            "updates.csv",
+            3,
+            "delta",
+            "-1.5",
+            r"global_model.csv row 3, column 'value': -2.5, but zeros plus the deltas of "
+            r"updates.csv make -2.75: the model and its updates disagree",
+        ),
+        (
+            "updates.csv",
+            13,
+            "delta",
+            "7.000000000000001",
+            "global_model.csv row 5, column .value.: 7.666666666666667, but .* 7.666666666666668",
+        ),
+        ("updates.csv", 2, "delta", "x", "updates.csv row 2, column 'delta': 'x' is not a number"),
+        ("updates.csv", 2, "delta", "1e999", "column 'delta': must be a finite number, got inf"),
+        (
+            "updates.csv",
+            4,
+            "parameter",
+            "V2",
+            "updates.csv row 4, column 'parameter': expected parameter 'V1' in round 0",
+        ),
+        (
+            "updates.csv",
+            10,
+            "round",
+            "2",
+            "updates.csv row 10, column 'round': round 2 is aborted in round_log.csv",
+        ),
+        (
+            "round_log.csv",
+            3,
+            "status",
+            "aborted",
+            "updates.csv row 6, column 'round': round 1 is aborted in round_log.csv",
+        ),
+    ],
+)
+def test_a_bad_update_cell_is_named_or_caught_by_the_replay(
+    tmp_path: Path, name: str, row: int, column: str, value: str, message: str
+) -> None:
+    with_an_aborted_round(tmp_path)
+    set_cell(tmp_path / name, row, column, value)
+    before = snapshot(tmp_path)
+    with pytest.raises(StateError, match=message):
+        HubStore.open(tmp_path)
+    assert snapshot(tmp_path) == before
+
+
+def drop_line(number: int) -> Callable[[str], str]:
+    def edit(text: str) -> str:
+        lines = text.splitlines(keepends=True)
+        return "".join(lines[: number - 1] + lines[number:])
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            drop_line(5),
+            r"updates.csv: round 0, ok in round_log.csv, has 3 of its 4 parameter rows: "
+            "rows are missing",
+        ),
+        (lambda t: t.splitlines()[0] + "\n", "round 0, ok in round_log.csv, has 0 of its 4"),
+        (
+            lambda t: t + "3,Extra,0.0\n",
+            r"updates.csv row 14, column 'parameter': expected no more rows in round 3",
+        ),
+        (
+            lambda t: t + "3,bias,0.25\n",
+            r"updates.csv row 14, column 'round': round 3, parameter 'bias', appears again "
+            r"\(first at row 10\)",
+        ),
+        (
+            lambda t: t.replace("1,bias,0.5\n", "").replace(
+                "3,bias,0.25\n", "3,bias,0.25\n1,bias,0.5\n"
+            ),
+            r"updates.csv row 10, column 'round': round 1 after round 3: out of order",
+        ),
+    ],
+)
+def test_missing_extra_or_misplaced_update_rows_are_refused(
+    tmp_path: Path, edit: Callable[[str], str], message: str
+) -> None:
+    with_an_aborted_round(tmp_path)
+    path = tmp_path / "updates.csv"
+    path.write_text(edit(path.read_text()))
+    before = snapshot(tmp_path)
+    with pytest.raises(StateError, match=message):
+        HubStore.open(tmp_path)
+    assert snapshot(tmp_path) == before
+
+
+def test_a_missing_updates_file_is_refused_once_rounds_committed(tmp_path: Path) -> None:
+    with_an_aborted_round(tmp_path)
+    (tmp_path / "updates.csv").unlink()
+    with pytest.raises(StateError, match=r"updates.csv: round 0, ok in round_log.csv, has 0 of"):
+        HubStore.open(tmp_path)
+    assert not (tmp_path / "updates.csv").exists()
 
 
 # --- corrupt and foreign state ----------------------------------------------------------
@@ -784,7 +1032,7 @@ def test_read_only_changes_nothing_and_sees_only_committed_rounds(tmp_path: Path
     reader = HubStore.open(tmp_path, read_only=True)
     assert snapshot(tmp_path) == before
     assert reader.recent_rounds(10) == store.recent_rounds(10)
-    assert len(reader.reconciled) == 6
+    assert len(reader.reconciled) == 7
     assert all(
         note.endswith("[read-only: not written]") or note.endswith("[read-only: not removed]")
         for note in reader.reconciled
