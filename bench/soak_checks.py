@@ -119,10 +119,10 @@ class RunFacts:
 def threshold(participants: int) -> int:
     """The t the hub chose for a SecAgg+ round of `participants` (default budgets)."""
     hub = HubConfig()
-    _, t = choose_shape(
+    shape = choose_shape(
         participants, Mode.PLUS, dropout=hub.dropout_budget, corrupt=hub.corrupt, threshold=None
     )
-    return t
+    return shape.t
 
 
 def run_checks(facts: RunFacts) -> list[Check]:

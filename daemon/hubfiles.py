@@ -51,7 +51,15 @@ __all__ = [
     "UpdateRow",
 ]
 
-STAGES = ("train_upload", "advertise-keys", "share-keys", "masked-input", "unmask", "decode")
+STAGES = (
+    "train_upload",
+    "advertise-keys",
+    "share-keys",
+    "masked-input",
+    "consistency-check",
+    "unmask",
+    "decode",
+)
 ROUND_STATUSES = ("ok", "aborted")
 # Modes and peer statuses are short lowercase words chosen by the hub (off, full, plus;
 # alive, gone, left): checked for shape, not against a list this module would have to track.

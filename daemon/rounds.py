@@ -28,8 +28,6 @@ from daemon.messages import PlainUpdate
 
 __all__ = ["PlainRound", "RoundOutcome", "RoundRunner", "SecureRound"]
 
-# Per-stage seconds for perf_log.csv; plain rounds have only "train_upload".
-STAGES = ("train_upload", "advertise-keys", "share-keys", "masked-input", "unmask", "decode")
 
 
 @dataclass

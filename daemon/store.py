@@ -10,7 +10,8 @@ Files (CSV, UTF-8, header first; see `daemon.csvfile` for the conventions):
     round_log.csv     round,mode,started_at,duration_s,participants,survivors,dropped,status,reason
     metrics_log.csv   round,roc_auc,pr_auc,precision,recall,f1,logloss
     perf_log.csv      round,duration_s,cpu_s,train_upload_s,advertise_keys_s,share_keys_s,
-                      masked_input_s,unmask_s,decode_s,evaluate_s,bytes_in,bytes_out
+                      masked_input_s,consistency_check_s,unmask_s,decode_s,evaluate_s,
+                      bytes_in,bytes_out
     client_perf.csv   round,peer,n_samples,train_s,cpu_s,upload_bytes
     updates.csv       round,parameter,delta
                       the mean delta each ok round applied to the model:

@@ -31,17 +31,25 @@ needs_matplotlib = pytest.mark.skipif(
 BASE_ROC, BASE_F1 = 0.90, 0.80
 
 
+MODEL = (0.1, 0.2, 0.3, 0.4)
+
+
 def commit(number: int, roc_auc: float = 0.9, f1: float = 0.8, *, ok: bool = True) -> Commit:
+    """Round 1 moves the model from zeros to MODEL (unless it aborts); later ok rounds apply
+    a zero delta."""
     peers = ("peer_1", "peer_2", "peer_3")
+    zeros = (0.0,) * len(MODEL)
+    delta = (MODEL if number == 1 else zeros) if ok else None
     return Commit(
         round=RoundRow(number, "full", T0 + number, 1.0 + number / 10, 3, 3 if ok else 1,
                        0 if ok else 2, "ok" if ok else "aborted", "" if ok else "too few"),
-        model=(0.1, 0.2, 0.3, 0.4),
+        model=MODEL if ok or number > 1 else zeros,
         metrics=MetricsRow(number, roc_auc, 0.6, 0.7, 0.5, f1, 0.01) if ok else None,
         perf=PerfRow(number, 1.0 + number / 10, 0.5, {"advertise-keys": 0.75, "unmask": 0.125},
                      0.0625, 3000 + number, 4500),
         clients=[ClientPerfRow(number, p, 1000 + i, 0.25 * (i + 1), 0.2, 1000)
                  for i, p in enumerate(peers)] if ok else [],
+        delta=delta,
     )  # fmt: skip
 
 

@@ -197,7 +197,7 @@ def test_commit_writes_the_documented_rows(tmp_path: Path) -> None:
     assert read("metrics_log.csv") == ["0,0.9,0.4,0.5,0.25,0.3333333333333333,0.1"]
     # Stages a round did not report are written as 0.0, in the documented column order.
     assert read("perf_log.csv") == [
-        f"{r},1.5,0.75,1.0,0.0,0.0,0.0,0.125,0.0,0.0625,1000,2000" for r in range(3)
+        f"{r},1.5,0.75,1.0,0.0,0.0,0.0,0.0,0.125,0.0,0.0625,1000,2000" for r in range(3)
     ]
     assert read("client_perf.csv") == [
         f"{r},{p},{n},0.5,0.25,4096" for r in range(3) for p, n in (("p1", 100), ("p2", 101))
