@@ -42,10 +42,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from crypto.encoding import FixedPoint
 from crypto.secagg.params import Mode, choose_shape
 from daemon.errors import StateError
-from daemon.hub import HubConfig
+from daemon.hub import HubConfig, choose_encoding
 from daemon.store import HubStore
 from learner.dataset import Dataset, read_dataset
 from learner.model import make_training_set, train
@@ -388,9 +387,7 @@ def _fedavg(state: _State, facts: RunFacts) -> str:
     worst = 0.0
     for r in state.ok_rounds():
         n, s = int(status[r]["participants"]), int(status[r]["survivors"])
-        fp = FixedPoint.fit(
-            max_peers=n, max_weight=hub.max_weight, clip=hub.clip, mod_bits=hub.mod_bits
-        )
+        fp = choose_encoding(n, hub)
         seed = TRAIN_SEED + r  # the hub's TrainConfig seed: --seed plus the round
         local: dict[str, tuple[int, list[float]]] = {}
         for peer in trained.get(r, []):
