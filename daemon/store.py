@@ -94,6 +94,7 @@ from daemon.hubfiles import (
 from daemon.statedir import open_state_dir, remove_leftovers
 
 __all__ = [
+    "HISTORY",
     "STAGES",
     "ClientPerfRow",
     "Commit",
@@ -106,6 +107,8 @@ __all__ = [
 ]
 
 _RESERVED_KEYS = ("run_id", "created_at", "feature")
+# Rounds a writing hub keeps in memory: the most `fedd status rounds --last` shows.
+HISTORY = 10_000
 _MAKERS: dict[Table, Any] = {
     ROUND_LOG: RoundRow,
     METRICS_LOG: MetricsRow,
@@ -213,6 +216,18 @@ class HubStore:
         self._metrics = {row.round: row for row in kept[METRICS_LOG]}
         self._perf = {row.round: row for row in kept[PERF_LOG]}
         self._clients = kept[CLIENT_PERF]
+        self._trim()
+
+    def _trim(self) -> None:
+        """A writing hub keeps the last HISTORY rounds in memory (what status can ask
+        for), so a hub running forever does not grow; a read-only reader keeps all."""
+        if self.read_only or len(self._rounds) <= HISTORY:
+            return
+        self._rounds = self._rounds[-HISTORY:]
+        first = self._rounds[0].round
+        self._metrics = {r: row for r, row in self._metrics.items() if r >= first}
+        self._perf = {r: row for r, row in self._perf.items() if r >= first}
+        self._clients = [row for row in self._clients if row.round >= first]
 
     def _load_run(self, run: Contents[tuple[str, str]]) -> tuple[str, ...]:
         """Take run_id, created_at, features and settings from run.csv; return the features."""
@@ -501,6 +516,7 @@ class HubStore:
             self._metrics[number] = commit.metrics
         self._perf[number] = commit.perf
         self._clients.extend(commit.clients)
+        self._trim()
 
     def save_peers(self, rows: Iterable[PeerRow]) -> None:
         """Replace peers.csv with `rows`, atomically. Allowed before `start`.
@@ -523,15 +539,17 @@ class HubStore:
         return list(self._peers)
 
     def recent_rounds(self, last: int) -> list[tuple[RoundRow, MetricsRow | None, PerfRow | None]]:
-        """The last `last` committed rounds, oldest first, each with its metrics
-        row (None when the hub had no test CSV) and its perf row."""
+        """The last `last` committed rounds (at most HISTORY for a writing store),
+        oldest first, each with its metrics row (None when the hub had no test
+        CSV) and its perf row."""
         if type(last) is not int or last < 0:
             raise ValueError("last must be a non-negative integer")
         rounds = self._rounds[-last:] if last else []
         return [(r, self._metrics.get(r.round), self._perf.get(r.round)) for r in rounds]
 
     def client_rows(self) -> list[ClientPerfRow]:
-        """Every committed round's client_perf rows, oldest round first."""
+        """The committed rounds' client_perf rows, oldest round first (all of them
+        when opened read-only, as `fedd report` does)."""
         return list(self._clients)
 
 

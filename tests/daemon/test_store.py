@@ -1044,3 +1044,19 @@ def test_read_only_changes_nothing_and_sees_only_committed_rounds(tmp_path: Path
     with pytest.raises(io.UnsupportedOperation):
         reader.start("run-2", FEATURES, {})
     assert snapshot(tmp_path) == before
+
+
+def test_a_writing_hub_keeps_a_bounded_history_a_reader_keeps_all(tmp_path, monkeypatch):
+    import daemon.store as store_module
+
+    monkeypatch.setattr(store_module, "HISTORY", 3)
+    store = HubStore.open(tmp_path)
+    store.start("run-x", FEATURES, {})
+    for number in range(1, 6):
+        commit_next(store, number, (0.0, 0.0, 0.0, float(number)), metrics=False)
+    assert [r.round for r, _, _ in store.recent_rounds(10)] == [3, 4, 5]
+    assert {row.round for row in store.client_rows()} <= {3, 4, 5}
+    reader = HubStore.open(tmp_path, read_only=True)
+    assert [r.round for r, _, _ in reader.recent_rounds(10)] == [1, 2, 3, 4, 5]
+    again = HubStore.open(tmp_path)
+    assert [r.round for r, _, _ in again.recent_rounds(10)] == [3, 4, 5]
