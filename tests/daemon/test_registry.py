@@ -72,3 +72,20 @@ def test_restored_records_are_known_but_not_alive():
     assert reg.alive() == [] and len(reg) == 1
     record = reg.hello(b"r9", hello("a"), 10.0)
     assert record.shard == 3 and record.status is PeerStatus.ALIVE
+
+
+@pytest.mark.parametrize("out", ["left", "gone"])
+def test_a_connection_cannot_collect_ids_by_leaving_in_between(out):
+    """Hello, Bye, Hello under a new id, ...: one connection must not grow the table."""
+    reg = Registry(liveness_s=5)
+    reg.hello(b"r1", hello("a"), 0.0)
+    if out == "left":
+        reg.leave(PeerId("a"))
+    else:
+        assert reg.expire(10.0) == ["a"]
+    with pytest.raises(Refused, match="registered as 'a'") as info:
+        reg.hello(b"r1", hello("b"), 11.0)
+    assert info.value.retry is False
+    assert len(reg) == 1 and reg.peer_at(b"r1") is None
+    assert reg.hello(b"r1", hello("a"), 12.0).status is PeerStatus.ALIVE
+    assert reg.peer_at(b"r1") == "a"
