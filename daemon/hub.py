@@ -61,7 +61,16 @@ from daemon.messages import (
 from daemon.registry import PeerRecord, PeerStatus, Refused, Registry
 from daemon.rounds import PlainRound, RoundOutcome, RoundRunner, SecureRound
 from daemon.sockets import hub_socket
-from daemon.store import ClientPerfRow, Commit, HubStore, MetricsRow, PeerRow, PerfRow, RoundRow
+from daemon.store import (
+    ClientPerfRow,
+    Commit,
+    HubStore,
+    MetricsRow,
+    PeerRow,
+    PerfRow,
+    RoundRow,
+    check_features,
+)
 from learner.dataset import Dataset, read_dataset
 from learner.metrics import evaluate
 from learner.model import predict_proba, zeros
@@ -142,6 +151,10 @@ class Hub:
         self.test: Dataset | None = None
         if config.eval_test is not None:
             self.test = read_dataset(config.eval_test, config.label)
+            try:
+                check_features(self.test.features)
+            except ValueError as exc:
+                raise ConfigError(f"{config.eval_test}: unusable columns: {exc}") from None
         self.store = HubStore.open(config.state_dir)
         for note in self.store.reconciled:
             log.warning("state: %s", note)
@@ -296,6 +309,8 @@ class Hub:
 
     def _on_hello(self, routing: bytes, msg: Hello) -> None:
         try:
+            if self.registry.features is None:  # this peer's columns would fix the model's
+                _check_features(msg.features)
             record = self.registry.hello(routing, msg, time.time())
         except Refused as exc:
             log.warning("refused peer %s: %s", msg.peer, exc)
@@ -595,6 +610,14 @@ class Hub:
             request.topic,
             build_status(self, request.topic, request.last),
         )
+
+
+def _check_features(features: tuple[str, ...]) -> None:
+    """Refuse (for good) features the state cannot name a model with."""
+    try:
+        check_features(features)
+    except ValueError as exc:
+        raise Refused(f"unusable columns: {exc}", retry=False) from None
 
 
 def _new_run_id() -> str:

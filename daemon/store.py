@@ -87,6 +87,7 @@ __all__ = [
     "PeerRow",
     "PerfRow",
     "RoundRow",
+    "check_features",
 ]
 
 _RESERVED_KEYS = ("run_id", "created_at", "feature")
@@ -325,12 +326,7 @@ class HubStore:
         except LocalProtocolError as exc:
             raise ValueError(exc.reason) from None
         features = tuple(features)
-        if not features:
-            raise ValueError("a run needs at least one feature")
-        for index, name in enumerate(features):
-            problem = _feature_problem(name, features[:index])
-            if problem:
-                raise ValueError(f"feature {index + 1}: {problem}")
+        check_features(features)
         created_at = time.time()
         entries = [("run_id", run_id), ("created_at", repr(created_at))]
         entries += [("feature", name) for name in features]
@@ -428,6 +424,18 @@ class HubStore:
             raise ValueError("last must be a non-negative integer")
         rounds = self._rounds[-last:] if last else []
         return [(r, self._metrics.get(r.round), self._perf.get(r.round)) for r in rounds]
+
+
+def check_features(features: Sequence[str]) -> None:
+    """Raise ValueError, naming the first problem, unless `features` can name a
+    run's model: at least one, each a non-empty string without control
+    characters, no duplicates, none called `bias`."""
+    if not features:
+        raise ValueError("a run needs at least one feature")
+    for index, name in enumerate(features):
+        problem = _feature_problem(name, features[:index])
+        if problem:
+            raise ValueError(f"feature {index + 1}: {problem}")
 
 
 def _feature_problem(name: str, earlier: Sequence[str]) -> str:

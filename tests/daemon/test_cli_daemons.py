@@ -120,3 +120,12 @@ def test_status_tables_show_what_the_hub_reports():
     assert lines[1].split()[:5] == ["3", "plus", "aborted", "2/5", "1.50"]
     peers = StatusReply("run-1", 4, "peers", {"peers": []})
     assert render(peers) == ["no peers have registered yet"]
+
+
+def test_a_test_csv_whose_columns_cannot_name_a_model_is_a_one_line_error(tmp_path: Path):
+    bad = tmp_path / "test.csv"
+    bad.write_text("bias,V1,Class\n0.5,1.0,0\n-0.5,2.0,1\n")
+    code, err = run("start", "hub", "--state-dir", tmp_path / "hub", "--eval-test", bad)
+    assert code == 1 and err.count("\n") == 1, err
+    assert err.startswith("fedd: error:") and "'bias' is the model's intercept" in err
+    assert not (tmp_path / "hub").exists()
