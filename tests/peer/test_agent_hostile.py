@@ -1,0 +1,49 @@
+"""The peer daemon's message handling under hostile input, in process.
+
+A peer only talks to its hub, so frames are fed to the real PeerAgent's
+handler as if they came from the hub (tests/daemon/hostile.py runs a real
+hub next to it). The handler must never raise, the agent must keep running
+unless the hub told it to stop (Done, or an Error that retrying cannot fix),
+and a round running at the same time must complete.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from daemon import wire
+from daemon.messages import RoundEnd, RoundStart
+from peer.state import PeerState
+from tests.daemon.hostile import InProcessFederation
+
+P1 = InProcessFederation.routing("p1")
+
+
+def test_a_round_that_ends_while_the_peer_still_trains_is_logged(tmp_path: Path) -> None:
+    """A hub stopped with SIGTERM mid-training ends the round at once: the peer
+    must log it (no loss yet) and carry on, not crash on the missing loss."""
+    cut: list[int] = []
+
+    def end_at_once(direction: str, routing: bytes, frame: bytes) -> list[bytes]:
+        msg = wire.decode(frame)
+        if direction == "to_peer" and routing == P1 and type(msg) is RoundStart and not cut:
+            cut.append(msg.round)
+            ended = RoundEnd(msg.run, msg.round, "aborted", "hub shutting down")
+            return [frame, wire.encode(ended)]
+        return [frame]
+
+    with InProcessFederation(
+        tmp_path, peers=3, rounds=2, hook=end_at_once, hub_options={"train_timeout": 1.0}
+    ) as fed:
+        log = fed.run_rounds()
+        agent = fed.agents[P1]
+    assert cut == [1]
+    first = agent.state.rounds()[0]
+    assert (first.round, first.status, first.reason) == (1, "aborted", "hub shutting down")
+    assert math.isnan(first.train_loss)
+    assert math.isnan(PeerState.open(tmp_path / "p1").rounds()[0].train_loss)  # an empty cell
+    # Round 1 went on without p1 (timed out in training); round 2 had everyone.
+    assert [(r.status, r.survivors) for r in log] == [("ok", 2), ("ok", 3)]
+    assert [r.status for r in agent.state.rounds()] == ["aborted", "ok"]
+    assert P1 not in fed.exited or fed.exited[P1] == 0
