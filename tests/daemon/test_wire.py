@@ -239,3 +239,14 @@ def test_mutated_valid_frames_only_ever_raise_malformed(data):
     with contextlib.suppress(MalformedMessage):
         decoded = wire.decode(bytes(frame))
         assert type(decoded) in (*MESSAGE_TYPES, *DAEMON_MESSAGE_TYPES)
+
+
+@pytest.mark.parametrize("reason", ["two\nlines", "cr\r", "tab\t", "nul\x00", "\x1b[2J", "c1\x9b"])
+@pytest.mark.parametrize("index", [7, 10], ids=["RoundEnd", "Error"])
+def test_reasons_with_control_characters_are_malformed(index, reason):
+    doc = envelope(DAEMON_MESSAGES[index])
+    doc["body"]["reason"] = reason
+    with pytest.raises(MalformedMessage, match="without control characters"):
+        wire.decode(pack(doc))
+    doc["body"]["reason"] = "ünïcode is fine"
+    assert wire.decode(pack(doc)).reason == "ünïcode is fine"

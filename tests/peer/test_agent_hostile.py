@@ -12,8 +12,10 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import msgpack
+
 from daemon import wire
-from daemon.messages import RoundEnd, RoundStart
+from daemon.messages import Error, RoundEnd, RoundStart
 from peer.state import PeerState
 from tests.daemon.hostile import InProcessFederation
 
@@ -47,3 +49,18 @@ def test_a_round_that_ends_while_the_peer_still_trains_is_logged(tmp_path: Path)
     assert [(r.status, r.survivors) for r in log] == [("ok", 2), ("ok", 3)]
     assert [r.status for r in agent.state.rounds()] == ["aborted", "ok"]
     assert P1 not in fed.exited or fed.exited[P1] == 0
+
+
+def test_reasons_that_are_not_one_line_of_text_are_dropped_at_the_wire(tmp_path: Path) -> None:
+    """They would end up in rounds.csv, the log and on the terminal."""
+    with InProcessFederation(tmp_path, peers=2, rounds=1) as fed:
+        fed.run_until(lambda: fed.agents[P1].round is not None)
+        run, number = fed.hub.run_id, fed.agents[P1].round.number  # type: ignore[union-attr]
+        for reason in ("two\nlines", "tab\there", "nul\x00", "\x1b[31mred", "c1\x85"):
+            for msg in (RoundEnd(run, number, "aborted", "x"), Error(run, number, "x", False)):
+                doc = msgpack.unpackb(wire.encode(msg))
+                doc["body"]["reason"] = reason
+                assert fed.to_peer(P1, msgpack.packb(doc)) is None
+        assert fed.agents[P1].state.rounds() == [] and P1 not in fed.exited
+        assert [(r.status, r.survivors) for r in fed.run_rounds()] == [("ok", 2)]
+        assert [r.status for r in fed.agents[P1].state.rounds()] == ["ok"]
