@@ -128,6 +128,7 @@ class PeerAgent:
         self.heartbeat_s = 1.0
         self.round: _Round | None = None
         self.training: _Training | None = None
+        self._next_start: RoundStart | None = None  # waits for the running training
         self.rounds_seen = 0
         self._stop = False
         self._last_heard = 0.0
@@ -292,6 +293,15 @@ class PeerAgent:
         self.rounds_seen += 1
         self._fault("training")
         self.round = _Round(msg.round, msg.mode)
+        # One training at a time, and only the newest round's waits for it: a
+        # burst of RoundStarts must not queue a training run (and a model) each.
+        self._next_start = msg
+        if self.training is None:
+            self._train_next()
+
+    def _train_next(self) -> None:
+        msg, self._next_start = self._next_start, None
+        assert msg is not None  # set by the caller
         future = self._pool.submit(self._train, msg)
         future.add_done_callback(self._wake)
         self.training = _Training(msg.round, msg, future)
@@ -329,6 +339,9 @@ class PeerAgent:
     def _on_trained(self) -> None:
         job, self.training = self.training, None
         assert job is not None
+        if self._next_start is not None:  # superseded while training
+            self._train_next()
+            return
         current = self.round
         if current is None or current.number != job.number:
             return  # superseded while training

@@ -10,6 +10,7 @@ and a round running at the same time must complete.
 from __future__ import annotations
 
 import math
+import threading
 from pathlib import Path
 
 import msgpack
@@ -64,3 +65,34 @@ def test_reasons_that_are_not_one_line_of_text_are_dropped_at_the_wire(tmp_path:
         assert fed.agents[P1].state.rounds() == [] and P1 not in fed.exited
         assert [(r.status, r.survivors) for r in fed.run_rounds()] == [("ok", 2)]
         assert [r.status for r in fed.agents[P1].state.rounds()] == ["ok"]
+
+
+def test_a_burst_of_round_starts_queues_one_training_not_one_each(tmp_path: Path) -> None:
+    """Each queued training held its RoundStart (up to 4,097 floats): a burst grew
+    the peer's memory without bound and kept it training long after the burst."""
+    release = threading.Event()
+    starts: list[bytes] = []
+
+    def keep_round_starts(direction: str, routing: bytes, frame: bytes) -> list[bytes]:
+        if direction == "to_peer" and routing == P1 and type(wire.decode(frame)) is RoundStart:
+            starts.append(frame)
+        return [frame]
+
+    with InProcessFederation(tmp_path, peers=2, rounds=1, hook=keep_round_starts) as fed:
+        agent = fed.agents[P1]
+        trained: list[int] = []
+        real_train = agent._train
+
+        def slow_train(msg: RoundStart) -> object:
+            release.wait(10)
+            trained.append(msg.round)
+            return real_train(msg)
+
+        agent._train = slow_train  # type: ignore[method-assign]
+        fed.run_until(lambda: bool(starts))
+        for _ in range(300):
+            assert fed.to_peer(P1, starts[0]) is None
+        release.set()
+        assert [(r.status, r.survivors) for r in fed.run_rounds()] == [("ok", 2)]
+    # The one that was running when the burst came, and the newest one.
+    assert trained == [1, 1]
