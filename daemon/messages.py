@@ -41,6 +41,7 @@ __all__ = [
     "DAEMON_MESSAGE_TYPES",
     "MAX_FEATURES",
     "MODES",
+    "WIRE_PROTOCOL",
     "Bye",
     "Done",
     "Error",

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from crypto.secagg.fields import PeerId
-from daemon.messages import Hello
+from daemon.messages import WIRE_PROTOCOL, Hello
 
 __all__ = ["PeerRecord", "PeerStatus", "Refused", "Registry"]
 
@@ -75,6 +75,12 @@ class Registry:
 
     def hello(self, routing: bytes, msg: Hello, now: float) -> PeerRecord:
         """Register (or re-register) `msg.peer` on `routing`. Raises Refused with the reason."""
+        if msg.protocol != WIRE_PROTOCOL:
+            raise Refused(
+                f"the peer speaks protocol {msg.protocol}, this hub speaks protocol "
+                f"{WIRE_PROTOCOL}: run the same fedd version on both",
+                retry=False,
+            )
         if self.features is not None and msg.features != self.features:
             raise Refused(_feature_mismatch(self.features, msg.features), retry=False)
         record = self._by_peer.get(msg.peer)

@@ -89,3 +89,12 @@ def test_a_connection_cannot_collect_ids_by_leaving_in_between(out):
     assert len(reg) == 1 and reg.peer_at(b"r1") is None
     assert reg.hello(b"r1", hello("a"), 12.0).status is PeerStatus.ALIVE
     assert reg.peer_at(b"r1") == "a"
+
+
+@pytest.mark.parametrize("protocol", [2, 1000])
+def test_a_peer_of_another_protocol_version_is_refused(protocol):
+    reg = Registry(liveness_s=5)
+    with pytest.raises(Refused, match=f"protocol {protocol}.*speaks protocol 1") as info:
+        reg.hello(b"r1", Hello("", 0, PeerId("a"), FEATURES, protocol=protocol), 0.0)
+    assert info.value.retry is False
+    assert len(reg) == 0 and reg.features is None
