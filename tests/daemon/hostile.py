@@ -43,7 +43,9 @@ __all__ = [
     "FakeRouter",
     "InProcessFederation",
     "Mutator",
+    "Recorded",
     "hostile_values",
+    "record",
     "write_shard",
 ]
 
@@ -118,11 +120,11 @@ class InProcessFederation:
     features: int = 3
     hub_options: dict[str, Any] = field(default_factory=dict)
     hook: Hook = _pass
+    # A fixed run id makes frames recorded in one federation current in another.
+    run_id: str | None = None
     hub: Hub = field(init=False)
     agents: dict[bytes, PeerAgent] = field(init=False)
     exited: dict[bytes, int] = field(init=False, default_factory=dict)
-    # Frames the hub sent to routing ids that are not agents (attackers, clients).
-    elsewhere: dict[bytes, list[bytes]] = field(init=False, default_factory=dict)
     frames_to_hub: int = field(init=False, default=0)
 
     def __post_init__(self) -> None:
@@ -141,6 +143,8 @@ class InProcessFederation:
         }
         self.hub = Hub(HubConfig(**options))
         self.hub._sock = FakeRouter()  # type: ignore[assignment]
+        if self.run_id is not None:
+            self.hub.run_id = self.run_id  # before the first Hello starts the run
         self.agents = {}
         for k in range(1, self.peers + 1):
             self.add_peer(f"p{k}", seed=k)
@@ -171,16 +175,16 @@ class InProcessFederation:
     # -- frames in by hand ---------------------------------------------------
 
     def to_hub(self, routing: bytes, frame: bytes) -> list[bytes]:
-        """Deliver one frame to the hub as if from `routing`; returns what the
-        hub sent back to that routing id at once (agents get theirs on `step`)."""
+        """Deliver one frame to the hub as if from `routing`; returns what the hub
+        sent back to `routing` at once. Whatever the hub sent to agents (`routing`
+        included, if it is one) is delivered to them."""
         self.frames_to_hub += 1
         self.hub._on_frame(routing, frame, self.hub.clock())
         replies = []
         for to, out in self.hub._sock.take():  # type: ignore[union-attr]
-            if to == routing and to not in self.agents:
+            if to == routing:
                 replies.append(out)
-            else:
-                self._deliver_from_hub(to, out)
+            self._deliver_from_hub(to, out)
         return replies
 
     def to_peer(self, routing: bytes, frame: bytes) -> int | None:
@@ -220,7 +224,6 @@ class InProcessFederation:
 
     def _deliver_from_hub(self, routing: bytes, frame: bytes) -> None:
         if routing not in self.agents:
-            self.elsewhere.setdefault(routing, []).append(frame)
             return
         if routing in self.exited:
             return
@@ -258,6 +261,30 @@ class InProcessFederation:
         stage = f"round {current.number}: {current.runner.stage}" if current else "between rounds"
         committed = self.hub.store.committed_round
         return f"{stage}, committed {committed}, alive {self.hub.registry.alive()}"
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """One frame of a recorded federation: which way it went, whose it was, its type."""
+
+    direction: str
+    routing: bytes
+    frame: bytes
+    type: str
+
+
+def record(root: Path, **options: Any) -> list[Recorded]:
+    """Every frame of an honest federation's run (InProcessFederation options)."""
+    frames: list[Recorded] = []
+
+    def keep(direction: str, routing: bytes, frame: bytes) -> list[bytes]:
+        kind = msgpack.unpackb(frame, raw=False)["type"]
+        frames.append(Recorded(direction, routing, frame, kind))
+        return [frame]
+
+    with InProcessFederation(root, hook=keep, **options) as fed:
+        fed.run_rounds()
+    return frames
 
 
 # -- the mutation fuzzer ---------------------------------------------------------
