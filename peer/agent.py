@@ -357,11 +357,12 @@ class PeerAgent:
         msg = job.start
         delta = [p - g for p, g in zip(params, msg.model, strict=True)]
         secure = msg.secagg is not None and msg.encoding is not None
+        # The round's own run id: self.run_id is "" until a Welcome arrives.
         self._send(
-            PeerStats(self.run_id, job.number, 0 if secure else current.n_samples, train_s, cpu_s)
+            PeerStats(msg.run, job.number, 0 if secure else current.n_samples, train_s, cpu_s)
         )
         if not secure:
-            self._send(PlainUpdate(self.run_id, job.number, current.n_samples, tuple(delta)))
+            self._send(PlainUpdate(msg.run, job.number, current.n_samples, tuple(delta)))
             return
         assert msg.secagg is not None and msg.encoding is not None
         self._fault("advertise-keys")

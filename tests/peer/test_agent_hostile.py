@@ -96,3 +96,23 @@ def test_a_burst_of_round_starts_queues_one_training_not_one_each(tmp_path: Path
         assert [(r.status, r.survivors) for r in fed.run_rounds()] == [("ok", 2)]
     # The one that was running when the burst came, and the newest one.
     assert trained == [1, 1]
+
+
+def test_a_round_start_before_any_welcome_is_answered_under_the_rounds_run(tmp_path: Path) -> None:
+    """The peer learns the run id from Welcome; a RoundStart that comes first (the
+    Welcome lost, or never sent) carries it too, and the round's messages use it."""
+    dropped: list[bytes] = []
+
+    def lose_first_welcome(direction: str, routing: bytes, frame: bytes) -> list[bytes]:
+        first = direction == "to_peer" and routing == P1 and not dropped
+        if first and msgpack.unpackb(frame)["type"] == "welcome":
+            dropped.append(frame)
+            return []
+        return [frame]
+
+    for mode in ("off", "full"):
+        with InProcessFederation(
+            tmp_path / mode, peers=2, rounds=1, secagg=mode, hook=lose_first_welcome
+        ) as fed:
+            assert [(r.status, r.survivors) for r in fed.run_rounds()] == [("ok", 2)]
+        dropped.clear()
