@@ -1,26 +1,72 @@
 """The peer daemon's message handling under hostile input, in process.
 
-A peer only talks to its hub, so frames are fed to the real PeerAgent's
-handler as if they came from the hub (tests/daemon/hostile.py runs a real
-hub next to it). The handler must never raise, the agent must keep running
-unless the hub told it to stop (Done, or an Error that retrying cannot fix),
-and a round running at the same time must complete.
+A peer only talks to its hub, so hostile frames are fed to the real
+PeerAgent's handler as if they came from the hub, mixed into the stream of a
+real hub running next to it (tests/daemon/hostile.py). The handler must
+never raise (any exception fails these tests), the agent must keep running
+unless a frame told it to stop (Done, or an Error that retrying cannot fix),
+and the rounds must go on: with every peer when the hostile frames are
+garbage or belong to other rounds, without the damaged one when they are
+current-round messages its session must refuse.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
+import tempfile
 import threading
 from pathlib import Path
 
 import msgpack
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from crypto.secagg.messages import ForwardedShares, Roster, UnmaskRequest
+from crypto.secagg.peer import PeerStage
 from daemon import wire
-from daemon.messages import Error, RoundEnd, RoundStart
+from daemon.messages import Done, Error, RoundEnd, RoundStart
 from peer.state import PeerState
-from tests.daemon.hostile import InProcessFederation
+from tests.daemon.hostile import InProcessFederation, Mutator, Recorded, record
 
+RUN = "run-hostile"
 P1 = InProcessFederation.routing("p1")
+# Messages a hub legitimately sends about other rounds than the current one.
+STALE_TYPES = {
+    "roster",
+    "forwarded_shares",
+    "unmask_request",
+    "round_abort",
+    "round_end",
+    "heartbeat",
+}
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory: pytest.TempPathFactory) -> list[Recorded]:
+    """Two secure rounds of p1..p3 under RUN: every frame, both ways."""
+    return record(tmp_path_factory.mktemp("recording"), peers=3, rounds=2, run_id=RUN)
+
+
+def hub_frames(recorded: list[Recorded]) -> list[bytes]:
+    return [r.frame for r in recorded if r.direction == "to_peer"]
+
+
+def is_garbage(frame: bytes) -> bool:
+    try:
+        wire.decode(frame)
+    except wire.MalformedMessage:
+        return True
+    return False
+
+
+def stops(frame: bytes) -> bool:
+    """Whether a frame tells a peer to stop: Done, or an Error not worth retrying."""
+    with contextlib.suppress(wire.MalformedMessage):
+        msg = wire.decode(frame)
+        return type(msg) is Done or (type(msg) is Error and not msg.retry)
+    return False
 
 
 def test_a_round_that_ends_while_the_peer_still_trains_is_logged(tmp_path: Path) -> None:
@@ -96,6 +142,110 @@ def test_a_burst_of_round_starts_queues_one_training_not_one_each(tmp_path: Path
         assert [(r.status, r.survivors) for r in fed.run_rounds()] == [("ok", 2)]
     # The one that was running when the burst came, and the newest one.
     assert trained == [1, 1]
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    seed=st.integers(0, 2**32),
+    rate=st.sampled_from([0.2, 1.0, 3.0]),
+    mode=st.sampled_from(["off", "full", "plus"]),
+)
+def test_garbage_and_other_rounds_messages_change_nothing(
+    recorded: list[Recorded], seed: int, rate: float, mode: str
+) -> None:
+    """Undecodable frames, and protocol messages of round 2 while round 1 runs, mixed
+    into everything the hub sends p1 (`rate` extra frames per real one, on average)."""
+    mutator = Mutator(hub_frames(recorded), seed=seed)
+    stale = [r.frame for r in recorded if r.type in STALE_TYPES and wire.decode(r.frame).round == 2]
+    injected: list[bytes] = []
+
+    def noise(direction: str, routing: bytes, frame: bytes) -> list[bytes]:
+        if direction != "to_peer" or routing != P1:
+            return [frame]
+        out = [frame]
+        while mutator.rng.random() < rate / (1 + rate):
+            if mutator.rng.random() < 0.5:
+                extra = mutator.rng.choice(stale)
+            else:
+                extra = mutator.mutate(mutator.rng.choice(mutator.corpus))
+                if not is_garbage(extra):
+                    continue
+            injected.append(extra)
+            out.insert(mutator.rng.randrange(len(out) + 1), extra)
+        return out
+
+    with tempfile.TemporaryDirectory() as root:
+        fed = InProcessFederation(
+            Path(root), peers=3, rounds=1, secagg=mode, run_id=RUN, hook=noise
+        )
+        with fed:
+            rows = fed.run_rounds()
+            assert [(r.status, r.survivors) for r in rows] == [("ok", 3)]
+            assert [r.status for r in fed.agents[P1].state.rounds()] == ["ok"]
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 2**32))
+def test_any_mutated_frame_from_the_hub_is_survived(recorded: list[Recorded], seed: int) -> None:
+    """Mutations of everything a hub sends, current run, replacing or joining p1's
+    frames: p1 may leave a round or, told so, stop, but its handler never raises."""
+    mutator = Mutator(hub_frames(recorded), seed=seed)
+    told_to_stop: list[bytes] = []
+
+    def damage(direction: str, routing: bytes, frame: bytes) -> list[bytes]:
+        if direction != "to_peer" or routing != P1 or mutator.rng.random() < 0.5:
+            return [frame]
+        bad = mutator.mutate(frame)
+        if stops(bad):
+            told_to_stop.append(bad)
+        return [bad] if mutator.rng.random() < 0.5 else [frame, bad]
+
+    # Short time-outs: a peer whose RoundStart or roster was destroyed is waited for.
+    options = {"stage_timeout": 0.2, "train_timeout": 0.4}
+    with tempfile.TemporaryDirectory() as root:
+        fed = InProcessFederation(
+            Path(root), peers=3, rounds=2, run_id=RUN, hook=damage, hub_options=options
+        )
+        with fed:
+            rows = fed.run_rounds()
+            assert [r.round for r in rows] == [1, 2]
+            assert all(r.status == "ok" or r.reason for r in rows)
+            if fed.exited.get(P1) == 1:  # 0 is the hub's own Done at the end
+                assert told_to_stop
+
+
+OUT_OF_STAGE = [
+    (PeerStage.AWAIT_ROSTER, ForwardedShares),
+    (PeerStage.AWAIT_SHARES, UnmaskRequest),
+    (PeerStage.AWAIT_UNMASK, Roster),
+]
+
+
+@pytest.mark.parametrize(("stage", "kind"), OUT_OF_STAGE, ids=["roster", "shares", "unmask"])
+def test_a_current_round_message_out_of_stage_takes_the_peer_out_of_that_round_only(
+    tmp_path: Path, recorded: list[Recorded], stage: PeerStage, kind: type
+) -> None:
+    wrong = next(
+        r.frame
+        for r in recorded
+        if r.routing == P1 and r.type == kind.TYPE and wire.decode(r.frame).round == 1
+    )
+    options = {"stage_timeout": 0.5}
+    with InProcessFederation(tmp_path, peers=3, rounds=2, run_id=RUN, hub_options=options) as fed:
+        agent = fed.agents[P1]
+
+        def in_stage() -> bool:
+            session = agent.round.session if agent.round else None
+            return session is not None and session.stage is stage
+
+        fed.run_until(in_stage)
+        assert fed.to_peer(P1, wrong) is None
+        assert agent.round.session.stage is PeerStage.ABORTED  # type: ignore[union-attr]
+        rows = fed.run_rounds()
+    # p1 is out of round 1 (its input is in the sum if it was already sent), not of round 2.
+    survivors = 3 if stage is PeerStage.AWAIT_UNMASK else 2
+    assert [(r.status, r.survivors) for r in rows] == [("ok", survivors), ("ok", 3)]
+    assert [r.status for r in agent.state.rounds()][1:] == ["ok"]
 
 
 def test_a_round_start_before_any_welcome_is_answered_under_the_rounds_run(tmp_path: Path) -> None:
