@@ -9,9 +9,13 @@ Options that matter:
   the peer left.
 - MAXMSGSIZE: frames above the wire's limit are dropped by libzmq before they
   are ever buffered in Python.
-- ZMTP heartbeats (HEARTBEAT_IVL/TIMEOUT/TTL): dead TCP connections are
-  noticed even when nothing is being sent; the application heartbeats in the
-  daemons then decide liveness of peers.
+- TCP keepalives: dead TCP connections are noticed (by the kernel) even when
+  nothing is being sent; the application heartbeats in the daemons then
+  decide liveness of peers. Not ZMTP heartbeats (HEARTBEAT_IVL): with them,
+  libzmq 4.3 aborts the whole process (`Assertion failed: !_io_error`,
+  zeromq/libzmq#4364) when a heartbeat tick finds a connection whose input
+  stopped on a full queue and whose other end hung up, so one client that
+  flooded the hub and disconnected killed it (and a hub could kill a peer).
 - RECONNECT_IVL/RECONNECT_IVL_MAX: peers reconnect with exponential backoff
   when the hub goes away.
 - IMMEDIATE on DEALERs: messages queue only on live connections, so a peer
@@ -29,8 +33,10 @@ __all__ = ["client_socket", "hub_socket", "peer_socket"]
 
 # ZeroMQ adds a few bytes of framing; the wire limit is what matters.
 _MAX_MSG = MAX_FRAME + 1024
-_HEARTBEAT_MS = 1000
-_HEARTBEAT_TIMEOUT_MS = 5000
+# A silent connection is probed after 5 s, then every second; 5 unanswered probes drop it.
+_KEEPALIVE_IDLE_S = 5
+_KEEPALIVE_INTVL_S = 1
+_KEEPALIVE_CNT = 5
 
 
 def hub_socket(ctx: zmq.Context[zmq.Socket[bytes]], bind: str) -> zmq.Socket[bytes]:
@@ -68,9 +74,10 @@ def client_socket(ctx: zmq.Context[zmq.Socket[bytes]], connect: str) -> zmq.Sock
 
 def _common(sock: zmq.Socket[bytes]) -> None:
     sock.setsockopt(zmq.MAXMSGSIZE, _MAX_MSG)
-    sock.setsockopt(zmq.HEARTBEAT_IVL, _HEARTBEAT_MS)
-    sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, _HEARTBEAT_TIMEOUT_MS)
-    sock.setsockopt(zmq.HEARTBEAT_TTL, _HEARTBEAT_TIMEOUT_MS)
+    sock.setsockopt(zmq.TCP_KEEPALIVE, 1)
+    sock.setsockopt(zmq.TCP_KEEPALIVE_IDLE, _KEEPALIVE_IDLE_S)
+    sock.setsockopt(zmq.TCP_KEEPALIVE_INTVL, _KEEPALIVE_INTVL_S)
+    sock.setsockopt(zmq.TCP_KEEPALIVE_CNT, _KEEPALIVE_CNT)
 
 
 def _connect(sock: zmq.Socket[bytes], address: str) -> zmq.Socket[bytes]:
