@@ -124,6 +124,8 @@ class InProcessFederation:
     run_id: str | None = None
     hub: Hub = field(init=False)
     agents: dict[bytes, PeerAgent] = field(init=False)
+    router: FakeRouter = field(init=False)
+    dealers: dict[bytes, FakeDealer] = field(init=False, default_factory=dict)
     exited: dict[bytes, int] = field(init=False, default_factory=dict)
     frames_to_hub: int = field(init=False, default=0)
 
@@ -142,7 +144,8 @@ class InProcessFederation:
             **self.hub_options,
         }
         self.hub = Hub(HubConfig(**options))
-        self.hub._sock = FakeRouter()  # type: ignore[assignment]
+        self.router = FakeRouter()
+        self.hub._sock = self.router  # type: ignore[assignment]
         if self.run_id is not None:
             self.hub.run_id = self.run_id  # before the first Hello starts the run
         self.agents = {}
@@ -160,8 +163,10 @@ class InProcessFederation:
             self.root / f"{name}.csv", rows=self.rows, features=self.features, seed=seed
         )
         agent = PeerAgent(PeerConfig("inproc://unused", shard, self.root / name, peer_id=name))
-        agent._sock = FakeDealer()  # type: ignore[assignment]
+        dealer = FakeDealer()
+        agent._sock = dealer  # type: ignore[assignment]
         self.agents[self.routing(name)] = agent
+        self.dealers[self.routing(name)] = dealer
         return agent
 
     @staticmethod
@@ -181,7 +186,7 @@ class InProcessFederation:
         self.frames_to_hub += 1
         self.hub._on_frame(routing, frame, self.hub.clock())
         replies = []
-        for to, out in self.hub._sock.take():  # type: ignore[union-attr]
+        for to, out in self.router.take():
             if to == routing:
                 replies.append(out)
             self._deliver_from_hub(to, out)
@@ -206,13 +211,13 @@ class InProcessFederation:
             if routing in self.exited:
                 continue
             agent._timers(now)
-            for frame in agent._sock.take():  # type: ignore[union-attr]
+            for frame in self.dealers[routing].take():
                 moved = True
                 for out in self.hook("to_hub", routing, frame):
                     self.frames_to_hub += 1
                     self.hub._on_frame(routing, out, self.hub.clock())
         self.hub._tick(self.hub.clock())
-        for routing, frame in self.hub._sock.take():  # type: ignore[union-attr]
+        for routing, frame in self.router.take():
             moved = True
             self._deliver_from_hub(routing, frame)
         for routing, agent in self.agents.items():
