@@ -43,7 +43,7 @@ from crypto.secagg.fields import PeerId
 from crypto.secagg.hub import Send
 from crypto.secagg.params import Mode, RoundParams, choose_shape
 from daemon import wire
-from daemon.errors import ConfigError
+from daemon.errors import ConfigError, StateError
 from daemon.messages import (
     Bye,
     Done,
@@ -170,7 +170,7 @@ class Hub:
         self.next_round = max(self.store.committed_round, 0) + 1
         self.registry = Registry(liveness_s=config.liveness_s, features=features)
         for row in self.store.load_peers():
-            self.registry.restore(_record_from_row(row))
+            self.registry.restore(_record_from_row(row, config.state_dir))
         self.round: _Round | None = None
         self.last_outcome: tuple[int, RoundOutcome, float] | None = None
         self._stop = False
@@ -625,13 +625,22 @@ def _new_run_id() -> str:
     return f"run-{stamp}-{secrets.token_hex(3)}"
 
 
-def _record_from_row(row: PeerRow) -> PeerRecord:
+def _record_from_row(row: PeerRow, state_dir: Path) -> PeerRecord:
+    # The store checks a status's shape only; which words exist is the registry's business.
+    try:
+        status = PeerStatus(row.status)
+    except ValueError:
+        known = ", ".join(s.value for s in PeerStatus)
+        raise StateError(
+            f"{state_dir / 'peers.csv'}: peer {row.peer!r} has status {row.status!r}, "
+            f"not one of {known}"
+        ) from None
     return PeerRecord(
         PeerId(row.peer),
         b"",
         row.first_seen,
         row.last_seen,
-        PeerStatus(row.status),
+        status,
         row.shard,
         row.public_key,
     )

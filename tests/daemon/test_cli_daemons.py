@@ -129,3 +129,15 @@ def test_a_test_csv_whose_columns_cannot_name_a_model_is_a_one_line_error(tmp_pa
     assert code == 1 and err.count("\n") == 1, err
     assert err.startswith("fedd: error:") and "'bias' is the model's intercept" in err
     assert not (tmp_path / "hub").exists()
+
+
+def test_a_peer_status_the_hub_does_not_know_is_a_one_line_state_error(tmp_path: Path):
+    from daemon.store import HubStore
+
+    HubStore.open(tmp_path / "hub").start("run-1", ("V1", "V2"), {"mode": "full"})
+    (tmp_path / "hub" / "peers.csv").write_text(
+        "peer,public_key,first_seen,last_seen,shard,status\np1,,1.0,2.0,0,sleeping\n"
+    )
+    code, err = run("start", "hub", "--state-dir", tmp_path / "hub")
+    assert code == 1 and err.count("\n") == 1, err
+    assert "peers.csv" in err and "'sleeping'" in err and "alive, gone, left" in err
