@@ -60,7 +60,7 @@ from daemon.messages import (
 )
 from daemon.registry import PeerRecord, PeerStatus, Refused, Registry
 from daemon.rounds import PlainRound, RoundOutcome, RoundRunner, SecureRound
-from daemon.sockets import hub_socket
+from daemon.sockets import check_endpoint, hub_socket
 from daemon.store import (
     ClientPerfRow,
     Commit,
@@ -111,6 +111,7 @@ class HubConfig:
     corrupt: float = 0.05
 
     def __post_init__(self) -> None:
+        check_endpoint(self.bind, bind=True)  # before any state is created
         if self.secagg not in ("off", "full", "plus"):
             raise ConfigError("--secagg must be off, full or plus")
         if self.min_peers < 1 or (self.secagg != "off" and self.min_peers < 2):

@@ -29,7 +29,7 @@ import zmq
 from daemon.errors import ConfigError
 from daemon.wire import MAX_FRAME
 
-__all__ = ["client_socket", "hub_socket", "peer_socket"]
+__all__ = ["check_endpoint", "client_socket", "hub_socket", "peer_socket"]
 
 # ZeroMQ adds a few bytes of framing; the wire limit is what matters.
 _MAX_MSG = MAX_FRAME + 1024
@@ -39,8 +39,30 @@ _KEEPALIVE_INTVL_S = 1
 _KEEPALIVE_CNT = 5
 
 
+def check_endpoint(address: str, *, bind: bool) -> str:
+    """`address` if fedd can bind (or connect) to it; raises ConfigError saying why not.
+
+    tcp:// needs HOST:PORT with a port from 1 to 65535 (or `*`, any port, to
+    bind): libzmq itself reads port 99999 as 34463, -1 as 65535, 5x as 5 and
+    0 as any free port, so a typo would silently serve, or join, the wrong
+    port. ipc:// and inproc:// addresses are left to libzmq.
+    """
+    transport, sep, rest = address.partition("://")
+    if not sep or transport not in ("tcp", "ipc", "inproc"):
+        raise ConfigError(f"{address!r} is not an address such as tcp://HOST:PORT")
+    if transport == "tcp":
+        host, _, port = rest.rpartition(":")
+        if not host:
+            raise ConfigError(f"{address!r} needs a host and a port: tcp://HOST:PORT")
+        wildcard = bind and port == "*"
+        if not wildcard and not (port.isascii() and port.isdigit() and 1 <= int(port) <= 65535):
+            raise ConfigError(f"{address!r}: the port must be a number from 1 to 65535")
+    return address
+
+
 def hub_socket(ctx: zmq.Context[zmq.Socket[bytes]], bind: str) -> zmq.Socket[bytes]:
     """The hub's ROUTER, bound to `bind` (e.g. tcp://*:5555). Raises ConfigError."""
+    check_endpoint(bind, bind=True)
     sock = ctx.socket(zmq.ROUTER)
     sock.setsockopt(zmq.LINGER, 1000)
     sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
@@ -82,8 +104,12 @@ def _common(sock: zmq.Socket[bytes]) -> None:
 
 def _connect(sock: zmq.Socket[bytes], address: str) -> zmq.Socket[bytes]:
     try:
+        check_endpoint(address, bind=False)
         sock.connect(address)
     except zmq.ZMQError as exc:
         sock.close(0)
         raise ConfigError(f"cannot connect to {address!r}: {exc.strerror}") from None
+    except ConfigError:
+        sock.close(0)
+        raise
     return sock

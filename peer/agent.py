@@ -55,7 +55,7 @@ from daemon.messages import (
     RoundStart,
     Welcome,
 )
-from daemon.sockets import peer_socket
+from daemon.sockets import check_endpoint, peer_socket
 from learner.dataset import Dataset, read_dataset
 from learner.metrics import roc_auc
 from learner.model import ClassWeight, TrainingSet, make_training_set, predict_proba, train
@@ -83,6 +83,7 @@ class PeerConfig:
     fault_stage: str | None = None
 
     def __post_init__(self) -> None:
+        check_endpoint(self.connect, bind=False)  # before any state is created
         if self.fault_stage is not None and self.fault_stage not in FAULT_STAGES:
             raise ConfigError(f"--fault exit-at:STAGE takes one of {', '.join(FAULT_STAGES)}")
 

@@ -14,6 +14,11 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
+from daemon.errors import ConfigError
+from daemon.sockets import check_endpoint
+
 FLOOD = """
 started = time.monotonic()
 while time.monotonic() - started < 0.3:  # its queues fill, then it keeps trying
@@ -71,3 +76,33 @@ def test_a_flood_then_a_hang_up_aborts_neither_the_hub_nor_a_peer() -> None:
     for side, child in children.items():
         out, err = child.communicate(timeout=60)
         assert (child.returncode, out.strip()) == (0, "alive"), f"{side}: {err}"
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "tcp://127.0.0.1:99999",  # libzmq would use port 34463
+        "tcp://127.0.0.1:-1",  # ... 65535
+        "tcp://127.0.0.1:5x",  # ... 5
+        "tcp://127.0.0.1:0",  # ... any free port
+        "tcp://127.0.0.1:",
+        "tcp://127.0.0.1",
+        "tcp://:5555",
+        "tcp://127.0.0.1:\uff15\uff15",  # full-width digits
+        "nonsense",
+        "udp://127.0.0.1:5555",
+    ],
+)
+@pytest.mark.parametrize("bind", [True, False])
+def test_addresses_libzmq_would_misread_or_refuse_are_config_errors(address, bind):
+    with pytest.raises(ConfigError, match=r"tcp://HOST:PORT|port must be"):
+        check_endpoint(address, bind=bind)
+
+
+def test_usable_addresses_pass():
+    for address in ("tcp://127.0.0.1:1", "tcp://hub:65535", "tcp://[::1]:5555", "ipc:///tmp/x"):
+        assert check_endpoint(address, bind=False) == address
+    assert check_endpoint("tcp://*:5555", bind=True) == "tcp://*:5555"
+    assert check_endpoint("tcp://*:*", bind=True) == "tcp://*:*"
+    with pytest.raises(ConfigError):
+        check_endpoint("tcp://hub:*", bind=False)
