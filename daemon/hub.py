@@ -51,7 +51,7 @@ from crypto.secagg.hub import Send
 from crypto.secagg.params import Mode, RoundParams, choose_shape
 from daemon import wire
 from daemon.curve import HUB_NAME, KeyPair, load_allow_dir, load_secret
-from daemon.errors import ConfigError
+from daemon.errors import ConfigError, StateError
 from daemon.messages import (
     Bye,
     Decline,
@@ -69,8 +69,17 @@ from daemon.messages import (
 )
 from daemon.registry import PeerRecord, PeerStatus, Refused, Registry
 from daemon.rounds import PlainRound, RoundOutcome, RoundRunner, SecureRound
-from daemon.sockets import hub_socket
-from daemon.store import ClientPerfRow, Commit, HubStore, MetricsRow, PeerRow, PerfRow, RoundRow
+from daemon.sockets import check_endpoint, hub_socket
+from daemon.store import (
+    ClientPerfRow,
+    Commit,
+    HubStore,
+    MetricsRow,
+    PeerRow,
+    PerfRow,
+    RoundRow,
+    check_features,
+)
 from daemon.zap import ZapHandler
 from learner.dataset import Dataset, read_dataset
 from learner.metrics import evaluate
@@ -116,6 +125,7 @@ class HubConfig:
     allow_dir: Path | None = None
 
     def __post_init__(self) -> None:
+        check_endpoint(self.bind, bind=True)  # before any state is created
         if (self.curve_secret is None) != (self.allow_dir is None):
             raise ConfigError("CURVE needs both --curve-secret and --allow-dir")
         if self.secagg not in ("off", "full", "plus"):
@@ -166,6 +176,10 @@ class Hub:
         self.test: Dataset | None = None
         if config.eval_test is not None:
             self.test = read_dataset(config.eval_test, config.label)
+            try:
+                check_features(self.test.features)
+            except ValueError as exc:
+                raise ConfigError(f"{config.eval_test}: unusable columns: {exc}") from None
         self.store = HubStore.open(config.state_dir)
         for note in self.store.reconciled:
             log.warning("state: %s", note)
@@ -183,7 +197,7 @@ class Hub:
             liveness_s=config.liveness_s, features=features, max_shards=config.shards
         )
         for row in self.store.load_peers():
-            self.registry.restore(_record_from_row(row))
+            self.registry.restore(_record_from_row(row, config.state_dir))
         self.round: _Round | None = None
         self.last_outcome: tuple[int, RoundOutcome, float] | None = None
         self._stop = False
@@ -363,6 +377,8 @@ class Hub:
         try:
             if name == HUB_NAME:
                 raise Refused("the hub's own key cannot register as a peer", retry=False)
+            if self.registry.features is None:  # this peer's columns would fix the model's
+                _check_features(msg.features)
             record = self.registry.hello(
                 routing, msg, time.time(), authenticated=name, public_key=key
             )
@@ -704,18 +720,35 @@ def choose_encoding(n: int, c: HubConfig) -> FixedPoint:
     return FixedPoint.fit(max_peers=n, max_weight=c.max_weight, clip=c.clip, mod_bits=64)
 
 
+def _check_features(features: tuple[str, ...]) -> None:
+    """Refuse (for good) features the state cannot name a model with."""
+    try:
+        check_features(features)
+    except ValueError as exc:
+        raise Refused(f"unusable columns: {exc}", retry=False) from None
+
+
 def _new_run_id() -> str:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     return f"run-{stamp}-{secrets.token_hex(3)}"
 
 
-def _record_from_row(row: PeerRow) -> PeerRecord:
+def _record_from_row(row: PeerRow, state_dir: Path) -> PeerRecord:
+    # The store checks a status's shape only; which words exist is the registry's business.
+    try:
+        status = PeerStatus(row.status)
+    except ValueError:
+        known = ", ".join(s.value for s in PeerStatus)
+        raise StateError(
+            f"{state_dir / 'peers.csv'}: peer {row.peer!r} has status {row.status!r}, "
+            f"not one of {known}"
+        ) from None
     return PeerRecord(
         PeerId(row.peer),
         b"",
         row.first_seen,
         row.last_seen,
-        PeerStatus(row.status),
+        status,
         row.shard,
         row.public_key,
     )

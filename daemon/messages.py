@@ -15,6 +15,7 @@ StatusRequest carry an empty `run`.
 from __future__ import annotations
 
 import math
+import re
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ __all__ = [
     "DAEMON_MESSAGE_TYPES",
     "MAX_FEATURES",
     "MODES",
+    "WIRE_PROTOCOL",
     "Bye",
     "Decline",
     "Done",
@@ -94,6 +96,19 @@ class _Header:
 
     def to_body(self) -> dict[str, object]:
         return {}
+
+
+# C0, DEL and C1 control characters, as daemon.csvfile refuses them in text cells.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _check_reason(value: object) -> None:
+    """A reason is one line of text: peers log it, print it and write it to rounds.csv."""
+    if type(value) is not str or len(value) > MAX_REASON or _CONTROL.search(value):
+        raise LocalProtocolError(
+            f"reason must be one line of at most {MAX_REASON} characters, "
+            "without control characters"
+        )
 
 
 def _float(body: Mapping[str, object], name: str, lo: float, hi: float) -> float:
@@ -407,8 +422,7 @@ class RoundEnd(_Header):
         self._check_header()
         if self.status not in ("ok", "aborted"):
             raise LocalProtocolError("status must be 'ok' or 'aborted'")
-        if type(self.reason) is not str or len(self.reason) > MAX_REASON:
-            raise LocalProtocolError(f"reason must be at most {MAX_REASON} characters")
+        _check_reason(self.reason)
 
     def to_body(self) -> dict[str, object]:
         return {"status": self.status, "reason": self.reason}
@@ -461,8 +475,7 @@ class Decline(_Header):
 
     def __post_init__(self) -> None:
         self._check_header()
-        if type(self.reason) is not str or len(self.reason) > MAX_REASON:
-            raise LocalProtocolError(f"reason must be at most {MAX_REASON} characters")
+        _check_reason(self.reason)
 
     def to_body(self) -> dict[str, object]:
         return {"reason": self.reason}
@@ -486,8 +499,7 @@ class Error(_Header):
 
     def __post_init__(self) -> None:
         self._check_header(run_may_be_empty=True)
-        if type(self.reason) is not str or len(self.reason) > MAX_REASON:
-            raise LocalProtocolError(f"reason must be at most {MAX_REASON} characters")
+        _check_reason(self.reason)
         if type(self.retry) is not bool:
             raise LocalProtocolError("retry must be a boolean")
 

@@ -6,7 +6,9 @@ for longer than `liveness_s` is marked gone. A peer id stays bound to its
 connection while it is alive: a second Hello under the same id from another
 connection is refused (an impostor, or a restarted peer whose old connection
 has not timed out yet; the latter simply retries). Once the old registration
-is gone, the id may register again from anywhere.
+is gone, the id may register again from anywhere. A connection, in turn,
+stays bound to the first id it registered, also after that id left: it can
+come back as itself, never as someone new.
 
 Time is an argument everywhere; nothing here touches sockets or clocks.
 """
@@ -18,7 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from crypto.secagg.fields import PeerId
-from daemon.messages import Hello
+from daemon.messages import WIRE_PROTOCOL, Hello
 
 __all__ = ["PeerRecord", "PeerStatus", "Refused", "Registry"]
 
@@ -95,6 +97,12 @@ class Registry:
         under (None without CURVE) and `public_key` that key's Z85 text, kept
         in the record. A refusal leaves the registry unchanged.
         """
+        if msg.protocol != WIRE_PROTOCOL:
+            raise Refused(
+                f"the peer speaks protocol {msg.protocol}, this hub speaks protocol "
+                f"{WIRE_PROTOCOL}: run the same fedd version on both",
+                retry=False,
+            )
         if authenticated is not None and msg.peer != authenticated:
             raise Refused(
                 f"this CURVE key is allowed as {authenticated!r}, not as {msg.peer!r}; "
@@ -170,8 +178,9 @@ class Registry:
         record = self._by_peer.get(peer)
         if record is None or record.status is not PeerStatus.ALIVE:
             return False
+        # The connection stays bound to this id (peer_at checks the status): one
+        # that could register a new id after each Bye would grow the table forever.
         record.status = status
-        self._by_routing.pop(record.routing, None)
         return True
 
     def expire(self, now: float) -> list[PeerId]:

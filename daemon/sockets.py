@@ -9,9 +9,13 @@ Options that matter:
   the peer left.
 - MAXMSGSIZE: frames above the wire's limit are dropped by libzmq before they
   are ever buffered in Python.
-- ZMTP heartbeats (HEARTBEAT_IVL/TIMEOUT/TTL): dead TCP connections are
-  noticed even when nothing is being sent; the application heartbeats in the
-  daemons then decide liveness of peers.
+- TCP keepalives: dead TCP connections are noticed (by the kernel) even when
+  nothing is being sent; the application heartbeats in the daemons then
+  decide liveness of peers. Not ZMTP heartbeats (HEARTBEAT_IVL): with them,
+  libzmq 4.3 aborts the whole process (`Assertion failed: !_io_error`,
+  zeromq/libzmq#4364) when a heartbeat tick finds a connection whose input
+  stopped on a full queue and whose other end hung up, so one client that
+  flooded the hub and disconnected killed it (and a hub could kill a peer).
 - RECONNECT_IVL/RECONNECT_IVL_MAX: peers reconnect with exponential backoff
   when the hub goes away.
 - IMMEDIATE on DEALERs: messages queue only on live connections, so a peer
@@ -36,6 +40,7 @@ from daemon.zap import ZAP_DOMAIN
 __all__ = [
     "ClientCurve",
     "auth_failures",
+    "check_endpoint",
     "client_socket",
     "hub_socket",
     "peer_socket",
@@ -53,8 +58,31 @@ class ClientCurve:
 
 # ZeroMQ adds a few bytes of framing; the wire limit is what matters.
 _MAX_MSG = MAX_FRAME + 1024
-_HEARTBEAT_MS = 1000
-_HEARTBEAT_TIMEOUT_MS = 5000
+# A silent connection is probed after 5 s, then every second; 5 unanswered probes drop it.
+_KEEPALIVE_IDLE_S = 5
+_KEEPALIVE_INTVL_S = 1
+_KEEPALIVE_CNT = 5
+
+
+def check_endpoint(address: str, *, bind: bool) -> str:
+    """`address` if fedd can bind (or connect) to it; raises ConfigError saying why not.
+
+    tcp:// needs HOST:PORT with a port from 1 to 65535 (or `*`, any port, to
+    bind): libzmq itself reads port 99999 as 34463, -1 as 65535, 5x as 5 and
+    0 as any free port, so a typo would silently serve, or join, the wrong
+    port. ipc:// and inproc:// addresses are left to libzmq.
+    """
+    transport, sep, rest = address.partition("://")
+    if not sep or transport not in ("tcp", "ipc", "inproc"):
+        raise ConfigError(f"{address!r} is not an address such as tcp://HOST:PORT")
+    if transport == "tcp":
+        host, _, port = rest.rpartition(":")
+        if not host:
+            raise ConfigError(f"{address!r} needs a host and a port: tcp://HOST:PORT")
+        wildcard = bind and port == "*"
+        if not wildcard and not (port.isascii() and port.isdigit() and 1 <= int(port) <= 65535):
+            raise ConfigError(f"{address!r}: the port must be a number from 1 to 65535")
+    return address
 
 
 def hub_socket(
@@ -65,6 +93,7 @@ def hub_socket(
     With `curve` (the hub's key pair) it accepts CURVE clients only, each
     vetted by the ZAP handler of `ctx`.
     """
+    check_endpoint(bind, bind=True)
     sock = ctx.socket(zmq.ROUTER)
     sock.setsockopt(zmq.LINGER, 1000)
     sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
@@ -124,18 +153,23 @@ def _client_curve(sock: zmq.Socket[bytes], curve: ClientCurve | None) -> None:
 
 def _common(sock: zmq.Socket[bytes]) -> None:
     sock.setsockopt(zmq.MAXMSGSIZE, _MAX_MSG)
-    sock.setsockopt(zmq.HEARTBEAT_IVL, _HEARTBEAT_MS)
-    sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, _HEARTBEAT_TIMEOUT_MS)
-    sock.setsockopt(zmq.HEARTBEAT_TTL, _HEARTBEAT_TIMEOUT_MS)
+    sock.setsockopt(zmq.TCP_KEEPALIVE, 1)
+    sock.setsockopt(zmq.TCP_KEEPALIVE_IDLE, _KEEPALIVE_IDLE_S)
+    sock.setsockopt(zmq.TCP_KEEPALIVE_INTVL, _KEEPALIVE_INTVL_S)
+    sock.setsockopt(zmq.TCP_KEEPALIVE_CNT, _KEEPALIVE_CNT)
 
 
 def _connect(sock: zmq.Socket[bytes], address: str) -> zmq.Socket[bytes]:
     try:
+        check_endpoint(address, bind=False)
         sock.connect(address)
     except zmq.ZMQError as exc:
         sock.disable_monitor()
         sock.close(0)
         raise ConfigError(f"cannot connect to {address!r}: {exc.strerror}") from None
+    except ConfigError:
+        sock.close(0)
+        raise
     return sock
 
 

@@ -154,7 +154,21 @@ def query(
 
 
 def render(reply: StatusReply) -> list[str]:
-    """Human-readable lines for a status reply."""
+    """Human-readable lines for a status reply.
+
+    Raises ConfigError if the data is not in the shape this fedd shows (a hub
+    of another version, or not a fedd hub at all); `--json` prints it as is.
+    """
+    try:
+        return _render(reply)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(
+            f"cannot show the hub's {reply.topic} reply ({type(exc).__name__}: {exc}); "
+            "--json prints it as it came"
+        ) from None
+
+
+def _render(reply: StatusReply) -> list[str]:
     data = reply.data
     if reply.topic == "peers":
         return _table(

@@ -104,6 +104,7 @@ __all__ = [
     "PerfRow",
     "RoundRow",
     "UpdateRow",
+    "check_features",
 ]
 
 _RESERVED_KEYS = ("run_id", "created_at", "feature")
@@ -421,12 +422,7 @@ class HubStore:
         except LocalProtocolError as exc:
             raise ValueError(exc.reason) from None
         features = tuple(features)
-        if not features:
-            raise ValueError("a run needs at least one feature")
-        for index, name in enumerate(features):
-            problem = _feature_problem(name, features[:index])
-            if problem:
-                raise ValueError(f"feature {index + 1}: {problem}")
+        check_features(features)
         created_at = time.time()
         entries = [("run_id", run_id), ("created_at", repr(created_at))]
         entries += [("feature", name) for name in features]
@@ -551,6 +547,18 @@ class HubStore:
         """The committed rounds' client_perf rows, oldest round first (all of them
         when opened read-only, as `fedd report` does)."""
         return list(self._clients)
+
+
+def check_features(features: Sequence[str]) -> None:
+    """Raise ValueError, naming the first problem, unless `features` can name a
+    run's model: at least one, each a non-empty string without control
+    characters, no duplicates, none called `bias`."""
+    if not features:
+        raise ValueError("a run needs at least one feature")
+    for index, name in enumerate(features):
+        problem = _feature_problem(name, features[:index])
+        if problem:
+            raise ValueError(f"feature {index + 1}: {problem}")
 
 
 def _feature_problem(name: str, earlier: Sequence[str]) -> str:

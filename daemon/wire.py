@@ -92,7 +92,9 @@ def decode(frame: bytes) -> Any:
         raise MalformedMessage(f"not a version {WIRE_VERSION} message")
     extra = doc.keys() - {"v", "type", "run", "round", "body"}
     if extra:
-        raise MalformedMessage(f"unexpected envelope fields: {sorted(extra)[:3]}")
+        # Keys may be str or bytes (strict_map_key admits both): sort by repr.
+        names = ", ".join(sorted(map(repr, extra))[:3])
+        raise MalformedMessage(f"unexpected envelope fields: {names}")
     kind, run, round_, body = doc.get("type"), doc.get("run"), doc.get("round"), doc.get("body")
     if type(kind) is not str:
         raise MalformedMessage("'type' must be a string")

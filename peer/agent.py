@@ -66,7 +66,7 @@ from daemon.messages import (
     RoundStart,
     Welcome,
 )
-from daemon.sockets import ClientCurve, auth_failures, peer_socket
+from daemon.sockets import ClientCurve, auth_failures, check_endpoint, peer_socket
 from learner.dataset import Dataset, read_dataset
 from learner.errors import DataError
 from learner.metrics import roc_auc
@@ -133,6 +133,7 @@ class PeerConfig:
     require: str = "any"
 
     def __post_init__(self) -> None:
+        check_endpoint(self.connect, bind=False)  # before any state is created
         if self.require not in REQUIREMENTS:
             raise ConfigError(f"--require takes one of {', '.join(REQUIREMENTS)}")
         if (self.data is None) == (self.shard is None):
@@ -193,6 +194,7 @@ class PeerAgent:
         self.heartbeat_s = 1.0
         self.round: _Round | None = None
         self.training: _Training | None = None
+        self._next_start: RoundStart | None = None  # waits for the running training
         self.rounds_seen = 0
         self._stop = False
         self._last_heard = 0.0
@@ -454,11 +456,21 @@ class PeerAgent:
         if reason is not None:
             log.warning("round %d: declined: %s", msg.round, reason)
             self.round.status, self.round.reason = "declined", reason[:200]
-            self._send(Decline(self.run_id, msg.round, reason[:400]))
+            self._send(Decline(msg.run, msg.round, reason[:400]))
             return
+        # One training at a time, and only the newest round's waits for it: a
+        # burst of RoundStarts must not queue a training run (and a model) each.
+        self._next_start = msg
+        if self.training is None:
+            self._train_next()
+
+    def _train_next(self) -> None:
+        msg, self._next_start = self._next_start, None
+        assert msg is not None  # set by the caller
         data = self.data
         if data is None:  # registered, but the shard never loaded
-            self.round.status, self.round.reason = "failed", "no data loaded"
+            if self.round is not None and self.round.number == msg.round:
+                self.round.status, self.round.reason = "failed", "no data loaded"
             return
         future = self._pool.submit(self._train, msg, data)
         future.add_done_callback(self._wake)
@@ -499,6 +511,9 @@ class PeerAgent:
     def _on_trained(self) -> None:
         job, self.training = self.training, None
         assert job is not None
+        if self._next_start is not None:  # superseded while training
+            self._train_next()
+            return
         current = self.round
         if current is None or current.number != job.number:
             return  # superseded while training
@@ -514,11 +529,12 @@ class PeerAgent:
         msg = job.start
         delta = [p - g for p, g in zip(params, msg.model, strict=True)]
         secure = msg.secagg is not None and msg.encoding is not None
+        # The round's own run id: self.run_id is "" until a Welcome arrives.
         self._send(
-            PeerStats(self.run_id, job.number, 0 if secure else current.n_samples, train_s, cpu_s)
+            PeerStats(msg.run, job.number, 0 if secure else current.n_samples, train_s, cpu_s)
         )
         if not secure:
-            self._send(PlainUpdate(self.run_id, job.number, current.n_samples, tuple(delta)))
+            self._send(PlainUpdate(msg.run, job.number, current.n_samples, tuple(delta)))
             return
         assert msg.secagg is not None and msg.encoding is not None
         self._fault("advertise-keys")

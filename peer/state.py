@@ -9,10 +9,12 @@ Files (CSV, UTF-8, header first; conventions in `daemon.csvfile`):
                               one row per round the peer took part in,
                               appended and fsynced
 
-`local_roc_auc` is undefined when the peer's shard holds a single class. It is
-then nan in memory and an empty cell on disk, which reads back as nan: an
-empty cell is what spreadsheets and CSV readers take for a missing value,
-while not all of them read the text `nan`. Every other cell must hold a value.
+`local_roc_auc` is undefined when the peer's shard holds a single class, and
+`train_loss` when the round ended before local training did (the hub stopped
+or aborted the round, or training failed). Such a value is nan in memory and
+an empty cell on disk, which reads back as nan: an empty cell is what
+spreadsheets and CSV readers take for a missing value, while not all of them
+read the text `nan`. Every other cell must hold a value.
 
 Round numbers may repeat down rounds.csv, and may go back: a hub restarted
 after a crash runs its uncommitted round again under the same number, and a
@@ -67,7 +69,7 @@ ROUNDS = Table(
         int_column("n_samples"),
         float_column("train_s"),
         float_column("cpu_s"),
-        float_column("train_loss"),
+        float_column("train_loss", nan_as_empty=True),
         float_column("local_roc_auc", 0.0, 1.0, nan_as_empty=True),
         int_column("bytes_up"),
         int_column("bytes_down"),
@@ -80,7 +82,8 @@ ROUNDS = Table(
 @dataclass(frozen=True, slots=True)
 class PeerRoundRow:
     """One round as this peer saw it. `status` and `mode` are short lowercase
-    words (ok, aborted, ...; off, full, plus); `local_roc_auc` may be nan."""
+    words (ok, aborted, ...; off, full, plus); `train_loss` and `local_roc_auc`
+    may be nan (no training finished; a single class)."""
 
     round: int
     mode: str

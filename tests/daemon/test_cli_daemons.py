@@ -41,7 +41,7 @@ def test_hub_options_are_checked_before_anything_starts(tmp_path: Path, args, me
         (["--threshold", "5", "--min-peers", "3"], "exceeds --min-peers"),
         (["--secagg", "full", "--min-peers", "1"], "at least 1 (2 for secure"),
         (["--heartbeat", "5", "--liveness", "2"], "liveness must be longer"),
-        (["--bind", "nonsense://here"], "cannot bind 'nonsense://here'"),
+        (["--bind", "nonsense://here"], "'nonsense://here' is not an address"),
         (["--eval-test", "missing.csv"], "missing.csv: no such file"),
     ],
 )
@@ -130,3 +130,37 @@ def test_the_hub_picks_32_bit_vectors_only_when_their_scale_stays_fine():
     assert wide.mod_bits == 64
     wide.check_capacity(10)
     assert choose_encoding(10, HubConfig(mod_bits=32, max_weight=1000)).mod_bits == 32
+def test_a_test_csv_whose_columns_cannot_name_a_model_is_a_one_line_error(tmp_path: Path):
+    bad = tmp_path / "test.csv"
+    bad.write_text("bias,V1,Class\n0.5,1.0,0\n-0.5,2.0,1\n")
+    code, err = run("start", "hub", "--state-dir", tmp_path / "hub", "--eval-test", bad)
+    assert code == 1 and err.count("\n") == 1, err
+    assert err.startswith("fedd: error:") and "'bias' is the model's intercept" in err
+    assert not (tmp_path / "hub").exists()
+
+
+def test_a_peer_status_the_hub_does_not_know_is_a_one_line_state_error(tmp_path: Path):
+    from daemon.store import HubStore
+
+    HubStore.open(tmp_path / "hub").start("run-1", ("V1", "V2"), {"mode": "full"})
+    (tmp_path / "hub" / "peers.csv").write_text(
+        "peer,public_key,first_seen,last_seen,shard,status\np1,,1.0,2.0,0,sleeping\n"
+    )
+    code, err = run("start", "hub", "--state-dir", tmp_path / "hub")
+    assert code == 1 and err.count("\n") == 1, err
+    assert "peers.csv" in err and "'sleeping'" in err and "alive, gone, left" in err
+
+
+@pytest.mark.parametrize("address", ["tcp://127.0.0.1:99999", "tcp://127.0.0.1:5x", "nonsense"])
+def test_an_address_libzmq_would_misread_is_refused_before_anything_starts(tmp_path: Path, address):
+    shard = tmp_path / "shard.csv"
+    shard.write_text("V1,V2,Class\n0.5,1.0,0\n-0.5,2.0,1\n")
+    for args in (
+        ("start", "hub", "--state-dir", tmp_path / "hub", "--bind", address),
+        ("start", "peer", "--data", shard, "--state-dir", tmp_path / "peer", "--connect", address),
+        ("status", "--hub", address),
+    ):
+        code, err = run(*args)
+        assert code == 1 and err.startswith("fedd: error:") and err.count("\n") == 1, err
+        assert repr(address) in err
+    assert not (tmp_path / "hub").exists() and not (tmp_path / "peer").exists()

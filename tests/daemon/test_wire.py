@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import struct
+import tracemalloc
 
 import msgpack
 import pytest
@@ -33,6 +34,7 @@ from daemon.messages import (
 )
 from daemon.wire import MalformedMessage
 from tests.crypto.test_secagg_transitions import ANY_MESSAGE, PARAMS
+from tests.daemon.hostile import Mutator
 
 TRAIN = TrainConfig(1, 0.1, 512, 0.0, "none", 43)
 DAEMON_MESSAGES = [
@@ -241,3 +243,136 @@ def test_mutated_valid_frames_only_ever_raise_malformed(data):
     with contextlib.suppress(MalformedMessage):
         decoded = wire.decode(bytes(frame))
         assert type(decoded) in (*MESSAGE_TYPES, *DAEMON_MESSAGE_TYPES)
+
+
+@pytest.mark.parametrize("reason", ["two\nlines", "cr\r", "tab\t", "nul\x00", "\x1b[2J", "c1\x9b"])
+@pytest.mark.parametrize("kind", [RoundEnd, Error, Decline], ids=lambda k: k.__name__)
+def test_reasons_with_control_characters_are_malformed(kind, reason):
+    doc = envelope(next(m for m in DAEMON_MESSAGES if type(m) is kind))
+    doc["body"]["reason"] = reason
+    with pytest.raises(MalformedMessage, match="without control characters"):
+        wire.decode(pack(doc))
+    doc["body"]["reason"] = "ünïcode is fine"
+    assert wire.decode(pack(doc)).reason == "ünïcode is fine"
+
+
+# --- hostile frames built from valid ones, structure-aware ---------------------------
+
+ALL_TYPES = (*MESSAGE_TYPES, *DAEMON_MESSAGE_TYPES)
+SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**64 - 1)
+    | st.floats()
+    | st.text(max_size=70)
+    | st.binary(max_size=100)
+)
+# msgpack's strict_map_key admits both.
+KEYS = st.text(max_size=10) | st.binary(max_size=10)
+VALUES = st.recursive(
+    SCALARS,
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(KEYS, inner, max_size=5),
+    max_leaves=10,
+)
+
+
+def paths(value: object, prefix: tuple = ()) -> list[tuple]:
+    """Every place in a decoded frame, as a path of map keys and list indices."""
+    found = [prefix]
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found += paths(item, (*prefix, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found += paths(item, (*prefix, index))
+    return found
+
+
+def assert_malformed_or_valid(frame: bytes) -> None:
+    """The only two outcomes: MalformedMessage, or a message the wire reproduces exactly."""
+    try:
+        decoded = wire.decode(frame)
+    except MalformedMessage:
+        return
+    assert type(decoded) in ALL_TYPES
+    assert wire.decode(wire.encode(decoded)) == decoded
+
+
+@settings(max_examples=400, deadline=None)
+@given(data=st.data())
+def test_any_value_anywhere_is_malformed_or_a_valid_message(data):
+    """Every field at every depth (roster entries, sealed shares, train config, round
+    parameters, encoding, status data) replaced by any value, dropped, or joined by another."""
+    doc = envelope(data.draw(st.sampled_from(MESSAGES), label="message"))
+    path = data.draw(st.sampled_from(paths(doc)[1:]), label="path")
+    *parents, last = path
+    container = doc
+    for key in parents:
+        container = container[key]
+    action = data.draw(st.sampled_from(["replace", "drop", "add"]), label="action")
+    if action == "replace":
+        container[last] = data.draw(VALUES, label="value")
+    elif action == "drop":
+        del container[last]
+    elif isinstance(container, dict):
+        container[data.draw(KEYS, label="key")] = data.draw(VALUES)
+    else:
+        container.insert(last, data.draw(VALUES, label="value"))
+    assert_malformed_or_valid(pack(doc))
+
+
+HUGE_HEADERS = [
+    b"\xc6\xff\xff\xff\xff",  # bin 32, 4 GiB
+    b"\xdb\xff\xff\xff\xff",  # str 32
+    b"\xdd\xff\xff\xff\xff",  # array 32
+    b"\xdf\xff\xff\xff\xff",  # map 32
+    b"\xc6" + struct.pack(">I", wire.MAX_FRAME),
+    b"\xdc\xff\xff",  # array 16, 65,535 entries
+    b"\xde\xff\xff",  # map 16
+]
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data())
+def test_huge_declared_lengths_anywhere_in_a_frame_are_never_allocated(data):
+    """A header claiming gigabytes, put anywhere: refused (or, inside a byte
+    string, just bytes) without allocating anything near the claim."""
+    frame = wire.encode(data.draw(st.sampled_from(MESSAGES), label="message"))
+    at = data.draw(st.integers(0, len(frame)), label="at")
+    header = data.draw(st.sampled_from(HUGE_HEADERS), label="header")
+    overwrite = data.draw(st.booleans(), label="overwrite")
+    bad = frame[:at] + header + frame[at + (len(header) if overwrite else 0) :]
+    tracemalloc.start()
+    try:
+        assert_malformed_or_valid(bad)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20
+
+
+@settings(max_examples=100, deadline=None)
+@given(v=VALUES.filter(lambda v: not (type(v) is int and v == wire.WIRE_VERSION)))
+def test_every_other_wire_version_is_malformed(v):
+    doc = envelope(MESSAGES[0])
+    doc["v"] = v
+    with pytest.raises(MalformedMessage, match="not a version 1 message"):
+        wire.decode(pack(doc))
+
+
+@settings(max_examples=300, deadline=None)
+@given(seed=st.integers(0, 2**32))
+def test_frames_from_the_mutation_fuzzer_are_malformed_or_valid(seed):
+    """The seeded mutator of bench/fuzz.py, a few hundred seeds at a time in the suite."""
+    mutator = Mutator([wire.encode(m) for m in MESSAGES], seed=seed)
+    for frame in mutator.frames(5):
+        assert_malformed_or_valid(frame)
+
+
+def test_envelope_keys_of_mixed_types_are_malformed():
+    """msgpack's strict_map_key admits str and bytes keys: sorting them for the
+    message must not raise TypeError (which would escape the hub's handler)."""
+    doc = envelope(MESSAGES[0])
+    doc["extra"], doc[b"more"] = 1, 2
+    with pytest.raises(MalformedMessage, match="unexpected envelope fields"):
+        wire.decode(pack(doc))

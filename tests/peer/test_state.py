@@ -96,7 +96,7 @@ def test_rounds_are_appended_and_read_back(tmp_path: Path) -> None:
     ("field", "value", "message"),
     [
         ("local_roc_auc", 1.5, r"local_roc_auc must be in \[0.0, 1.0\]"),
-        ("train_loss", math.nan, "train_loss must be a finite number"),
+        ("train_loss", math.inf, "train_loss must be a finite number"),
         ("n_samples", -1, "n_samples must be in"),
         ("status", "OK!", "status 'OK!' does not match"),
         ("reason", "a\nb", "holds a control character"),
@@ -180,7 +180,7 @@ def test_a_torn_header_and_leftover_temporaries_are_cleaned_up(tmp_path: Path) -
     [
         ("rounds.csv", 2, "local_roc_auc", "nan", "'nan' is not a number"),
         ("rounds.csv", 2, "local_roc_auc", "1.01", r"must be in \[0.0, 1.0\]"),
-        ("rounds.csv", 3, "train_loss", "", "'' is not a number"),
+        ("rounds.csv", 3, "train_loss", "inf", "'inf' is not a number"),
         ("rounds.csv", 3, "bytes_up", "2e3", "'2e3' is not an integer"),
         ("rounds.csv", 2, "round", "-1", "must be in"),
         ("identity.csv", 2, "value", "p 1", "peer id must be 1-64"),

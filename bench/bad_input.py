@@ -1,0 +1,542 @@
+"""Every CLI flag and every CSV input path tried with bad values, as real runs.
+
+    python -m bench.bad_input [--markdown] [--csv PATH] [--only TEXT]
+
+Each case runs `fedd ...` as its own process in a scratch directory (file
+names in the table are relative to it) and is checked: a non-zero exit, no
+traceback, and exactly one line that says what is wrong. That line is ours
+(`fedd: error: ...`, exit 1), or click's (`Error: ...`, exit 2, below
+click's usage hint) for a value click itself refuses. Prints the table
+README.md's "What fedd says when input is wrong" section holds; exits 1 if
+any case broke a rule.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from daemon.store import HubStore
+from peer.state import PeerRoundRow, PeerState
+
+__all__ = [
+    "CASES",
+    "Case",
+    "Outcome",
+    "arguments",
+    "check",
+    "main",
+    "prepare_workdir",
+    "run_case",
+    "table",
+]
+
+FEDD = (sys.executable, "-m", "daemon")
+GOOD = "good.csv"
+
+
+@dataclass(frozen=True)
+class Case:
+    """One bad input: `what` (the flag or file) and `tried`, as the table shows them."""
+
+    what: str
+    tried: str
+    args: tuple[str, ...]
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def _c(what: str, tried: str, *args: str, env: dict[str, str] | None = None) -> Case:
+    return Case(what, tried, args, env or {})
+
+
+def _hub(*args: str) -> tuple[str, ...]:
+    return ("start", "hub", "--bind", "tcp://127.0.0.1:1", "--state-dir", "hubstate", *args)
+
+
+def _peer(*args: str, data: str = GOOD, state: str = "peerstate") -> tuple[str, ...]:
+    return ("start", "peer", "--data", data, "--state-dir", state, *args)
+
+
+def _synth(*args: str) -> tuple[str, ...]:
+    return ("data", "synth", "--quiet", *args)
+
+
+def _prepare(*args: str, data: str = GOOD) -> tuple[str, ...]:
+    return (
+        "data",
+        "prepare",
+        "--quiet",
+        "--input",
+        data,
+        "--peers",
+        "2",
+        "--out-root",
+        "out",
+        *args,
+    )
+
+
+def _central(*args: str, train: str = GOOD, test: str = GOOD) -> tuple[str, ...]:
+    return ("train", "centralized", "--quiet", "--train", train, "--test", test, *args)
+
+
+def _sim(*args: str) -> tuple[str, ...]:
+    return ("simulate", "--peers", "5", "--dim", "10", *args)
+
+
+# CSV files that are wrong in one way each (written by prepare_workdir).
+BAD_CSVS: dict[str, tuple[str, bytes]] = {
+    "empty.csv": ("an empty file", b""),
+    "header_only.csv": ("a header, no rows", b"V1,V2,Class\n"),
+    "no_label.csv": ("no Class column", b"V1,V2,Label\n1,2,0\n"),
+    "text_cell.csv": ("a cell 'abc'", b"V1,V2,Class\n1,2,0\n1,abc,1\n"),
+    "empty_cell.csv": ("an empty cell", b"V1,V2,Class\n1,2,0\n1,,1\n"),
+    "nan_cell.csv": ("a cell 'nan'", b"V1,V2,Class\n1,2,0\n1,nan,1\n"),
+    "inf_cell.csv": ("a cell '1e999'", b"V1,V2,Class\n1,2,0\n1e999,2,1\n"),
+    "label_2.csv": ("label 2", b"V1,V2,Class\n1,2,0\n1,2,2\n"),
+    "ragged.csv": ("a row with a cell missing", b"V1,V2,Class\n1,2,0\n1,1\n"),
+    "dup_header.csv": ("a column name twice", b"V1,V1,Class\n1,2,0\n"),
+    "latin1.csv": ("Latin-1 text", "V1,Vé,Class\n1,2,0\n".encode("latin-1")),
+    "nul.csv": ("a NUL byte", b"V1,V2,Class\n1,2\x00,0\n"),
+    "quote.csv": ("an unclosed quote", b'V1,V2,Class\n1,"2,0\n1,2,1\n'),
+    "huge_cell.csv": ("a 200 kB cell", b"V1,V2,Class\n1," + b"1" * 200_000 + b",0\n"),
+    "binary.csv": ("random bytes", bytes(range(256)) * 4),
+    "one_class.csv": ("label 0 only", b"V1,V2,Class\n1,2,0\n2,3,0\n3,4,0\n4,5,0\n"),
+    "bias_col.csv": ("a column named bias", b"bias,V2,Class\n1,2,0\n2,1,1\n"),
+    "other_cols.csv": ("other columns than --train", b"V1,V9,Class\n1,2,0\n2,1,1\n"),
+}
+DATA_FILE_CASES = [
+    "empty.csv",
+    "header_only.csv",
+    "no_label.csv",
+    "text_cell.csv",
+    "empty_cell.csv",
+    "nan_cell.csv",
+    "inf_cell.csv",
+    "label_2.csv",
+    "ragged.csv",
+    "dup_header.csv",
+    "latin1.csv",
+    "nul.csv",
+    "quote.csv",
+    "huge_cell.csv",
+    "binary.csv",
+]
+
+
+def _csv_cases(what: str) -> list[Case]:
+    """The same bad CSV files through one command's CSV option."""
+    cases = [
+        _c(what, "a file that does not exist", *_ARGS[what]("missing.csv")),
+        _c(what, "a directory", *_ARGS[what]("adir")),
+    ]
+    for name in DATA_FILE_CASES:
+        cases.append(_c(what, f"{BAD_CSVS[name][0]} ({name})", *_ARGS[what](name)))
+    return cases
+
+
+_ARGS = {
+    "data prepare --input": lambda f: _prepare(data=f),
+    "train centralized --train": lambda f: _central(train=f),
+    "train centralized --test": lambda f: _central(test=f),
+    "start hub --eval-test": lambda f: _hub("--eval-test", f),
+    "start peer --data": lambda f: _peer(data=f),
+}
+
+CASES: list[Case] = [
+    # -- the command line itself
+    _c("fedd", "an unknown command", "fly"),
+    _c("fedd", "an unknown option", "--colour"),
+    # -- data synth
+    _c("data synth --rows", "0", *_synth("--rows", "0", "--out", "s.csv")),
+    _c("data synth --rows", "'many'", *_synth("--rows", "many", "--out", "s.csv")),
+    _c("data synth --rows", "missing", *_synth("--out", "s.csv")),
+    _c("data synth --out", "a directory", *_synth("--rows", "10", "--out", "adir")),
+    _c("data synth --out", "under a file", *_synth("--rows", "10", "--out", f"{GOOD}/s.csv")),
+    _c(
+        "data synth --fraud-rate",
+        "1.5",
+        *_synth("--rows", "10", "--out", "s.csv", "--fraud-rate", "1.5"),
+    ),
+    _c(
+        "data synth --fraud-rate",
+        "nan",
+        *_synth("--rows", "10", "--out", "s.csv", "--fraud-rate", "nan"),
+    ),
+    _c("data synth --seed", "1.5", *_synth("--rows", "10", "--out", "s.csv", "--seed", "1.5")),
+    _c(
+        "FEDD_DATA_SYNTH_ROWS",
+        "'abc' in the environment",
+        *_synth("--out", "s.csv"),
+        env={"FEDD_DATA_SYNTH_ROWS": "abc"},
+    ),
+    # -- data prepare
+    *_csv_cases("data prepare --input"),
+    _c("data prepare --input", "label 0 only (one_class.csv)", *_prepare(data="one_class.csv")),
+    _c(
+        "data prepare --peers",
+        "0",
+        "data",
+        "prepare",
+        "--input",
+        GOOD,
+        "--peers",
+        "0",
+        "--out-root",
+        "out",
+    ),
+    _c(
+        "data prepare --peers",
+        "more peers than rows",
+        "data",
+        "prepare",
+        "--quiet",
+        "--input",
+        GOOD,
+        "--peers",
+        "500",
+        "--out-root",
+        "out",
+    ),
+    _c(
+        "data prepare --out-root",
+        "a file",
+        "data",
+        "prepare",
+        "--quiet",
+        "--input",
+        GOOD,
+        "--peers",
+        "2",
+        "--out-root",
+        GOOD,
+    ),
+    _c("data prepare --label", "a column that is not there", *_prepare("--label", "Fraud")),
+    _c("data prepare --label", "a feature column holding non-labels", *_prepare("--label", "V1")),
+    _c("data prepare --test-size", "0", *_prepare("--test-size", "0")),
+    _c("data prepare --test-size", "1", *_prepare("--test-size", "1")),
+    _c("data prepare --test-size", "inf", *_prepare("--test-size", "inf")),
+    _c("data prepare --partition", "'random'", *_prepare("--partition", "random")),
+    _c("data prepare --alpha", "0", *_prepare("--partition", "dirichlet", "--alpha", "0")),
+    _c("data prepare --alpha", "-inf", *_prepare("--partition", "dirichlet", "--alpha", "-inf")),
+    _c("data prepare --seed", "'x'", *_prepare("--seed", "x")),
+    # -- train centralized
+    *_csv_cases("train centralized --train"),
+    _c(
+        "train centralized --train",
+        "label 0 only (one_class.csv)",
+        *_central(train="one_class.csv"),
+    ),
+    *_csv_cases("train centralized --test"),
+    _c(
+        "train centralized --test",
+        "other columns (other_cols.csv)",
+        *_central(test="other_cols.csv"),
+    ),
+    _c("train centralized --label", "a column that is not there", *_central("--label", "Fraud")),
+    _c("train centralized --epochs", "0", *_central("--epochs", "0")),
+    _c("train centralized --lr", "0", *_central("--lr", "0")),
+    _c("train centralized --lr", "nan", *_central("--lr", "nan")),
+    _c("train centralized --lr", "1e300 (diverges)", *_central("--lr", "1e300", "--l2", "1e300")),
+    _c("train centralized --batch-size", "0", *_central("--batch-size", "0")),
+    _c("train centralized --l2", "-1", *_central("--l2", "-1")),
+    _c("train centralized --class-weight", "'heavy'", *_central("--class-weight", "heavy")),
+    _c("train centralized --threshold", "1.5", *_central("--threshold", "1.5")),
+    _c("train centralized --out-dir", "a file", *_central("--out-dir", GOOD)),
+    _c("train centralized --seed", "'x'", *_central("--seed", "x")),
+    # -- demo
+    _c("demo --peers", "1", "demo", "--peers", "1"),
+    _c("demo --rounds", "0", "demo", "--rounds", "0"),
+    _c("demo --rows", "0", "demo", "--rows", "0"),
+    _c("demo --rows", "10 (too few to split)", "demo", "--quiet", "--rows", "10", "--out", "demo"),
+    _c("demo --secagg", "'half'", "demo", "--secagg", "half"),
+    _c("demo --out", "a file", "demo", "--quiet", "--rows", "100", "--out", GOOD),
+    # -- simulate
+    _c("simulate --peers", "1", *_sim("--peers", "1")),
+    _c("simulate --peers", "10001", *_sim("--peers", "10001")),
+    _c("simulate --secagg", "'half'", *_sim("--secagg", "half")),
+    _c("simulate --dim", "0", *_sim("--dim", "0")),
+    _c("simulate --dropout", "1", *_sim("--dropout", "1")),
+    _c("simulate --dropout-stage", "'lunch'", *_sim("--dropout-stage", "lunch")),
+    _c("simulate --threshold", "1", *_sim("--threshold", "1")),
+    _c("simulate --threshold", "9 (above k+1)", *_sim("--threshold", "9")),
+    _c("simulate --degree", "3 (odd)", *_sim("--peers", "10", "--degree", "3")),
+    _c("simulate --degree", "with --secagg full", *_sim("--secagg", "full", "--degree", "2")),
+    _c("simulate --dropout-budget", "1", *_sim("--dropout-budget", "1")),
+    _c("simulate --corrupt", "-0.1", *_sim("--corrupt", "-0.1")),
+    _c("simulate --rounds", "0", *_sim("--rounds", "0")),
+    _c("simulate --mod-bits", "16", *_sim("--mod-bits", "16")),
+    _c("simulate --dump", "a file", *_sim("--dump", GOOD)),
+    _c("simulate --seed", "'x'", *_sim("--seed", "x")),
+    # -- start hub
+    _c("start hub --bind", "'nonsense'", *_hub("--bind", "nonsense")),
+    _c("start hub --bind", "port 99999", *_hub("--bind", "tcp://127.0.0.1:99999")),
+    _c("start hub --bind", "port '5x'", *_hub("--bind", "tcp://127.0.0.1:5x")),
+    _c("start hub --bind", "a port in use", *_hub("--bind", "tcp://127.0.0.1:{busy}")),
+    _c("start hub --bind", "a host that is not here", *_hub("--bind", "tcp://192.0.2.1:5555")),
+    _c("start hub --state-dir", "a file", "start", "hub", "--state-dir", GOOD),
+    _c(
+        "start hub --state-dir",
+        "a peer's state directory",
+        "start",
+        "hub",
+        "--state-dir",
+        "peer_ok",
+    ),
+    _c("start hub --state-dir", "run.csv garbled", "start", "hub", "--state-dir", "hub_garbled"),
+    _c(
+        "start hub --state-dir",
+        "run.csv: a feature 'bias'",
+        "start",
+        "hub",
+        "--state-dir",
+        "hub_bias",
+    ),
+    _c(
+        "start hub --state-dir",
+        "peers.csv: status 'sleeping'",
+        "start",
+        "hub",
+        "--state-dir",
+        "hub_peers",
+    ),
+    _c("start hub --min-peers", "0", *_hub("--min-peers", "0")),
+    _c(
+        "start hub --min-peers",
+        "1 with --secagg full",
+        *_hub("--min-peers", "1", "--secagg", "full"),
+    ),
+    _c("start hub --rounds", "-1", *_hub("--rounds", "-1")),
+    _c("start hub --secagg", "'maybe'", *_hub("--secagg", "maybe")),
+    _c("start hub --threshold", "0", *_hub("--threshold", "0")),
+    _c("start hub --threshold", "above --min-peers", *_hub("--threshold", "5", "--min-peers", "3")),
+    *_csv_cases("start hub --eval-test"),
+    _c("start hub --eval-test", "a column named bias", *_hub("--eval-test", "bias_col.csv")),
+    _c("start hub --label", "not in --eval-test", *_hub("--eval-test", GOOD, "--label", "Fraud")),
+    _c("start hub --local-epochs", "1001", *_hub("--local-epochs", "1001")),
+    _c("start hub --lr", "0", *_hub("--lr", "0")),
+    _c("start hub --batch-size", "0", *_hub("--batch-size", "0")),
+    _c("start hub --l2", "-1", *_hub("--l2", "-1")),
+    _c("start hub --class-weight", "'heavy'", *_hub("--class-weight", "heavy")),
+    _c("start hub --seed", "-1", *_hub("--seed", "-1")),
+    _c("start hub --stage-timeout", "0", *_hub("--stage-timeout", "0")),
+    _c("start hub --train-timeout", "inf", *_hub("--train-timeout", "inf")),
+    _c("start hub --heartbeat", "61", *_hub("--heartbeat", "61")),
+    _c("start hub --liveness", "below --heartbeat", *_hub("--heartbeat", "5", "--liveness", "2")),
+    _c("start hub --join-window", "-1", *_hub("--join-window", "-1")),
+    _c(
+        "FEDD_START_HUB_SECAGG",
+        "'maybe' in the environment",
+        *_hub(),
+        env={"FEDD_START_HUB_SECAGG": "maybe"},
+    ),
+    # -- start peer
+    _c("start peer --connect", "'nonsense'", *_peer("--connect", "nonsense")),
+    _c("start peer --connect", "port 99999", *_peer("--connect", "tcp://127.0.0.1:99999")),
+    *_csv_cases("start peer --data"),
+    _c("start peer --data", "missing (not given)", "start", "peer", "--state-dir", "peerstate"),
+    _c("start peer --label", "not in --data", *_peer("--label", "Fraud")),
+    _c("start peer --state-dir", "a file", *_peer(state=GOOD)),
+    _c("start peer --state-dir", "the hub's state directory", *_peer(state="hub_ok")),
+    _c("start peer --state-dir", "identity.csv: peer id 'a b'", *_peer(state="peer_badid")),
+    _c("start peer --state-dir", "rounds.csv: bytes_up '2e3'", *_peer(state="peer_badrow")),
+    _c("start peer --peer-id", "'has space'", *_peer("--peer-id", "has space")),
+    _c("start peer --peer-id", "65 characters", *_peer("--peer-id", "p" * 65)),
+    _c("start peer --peer-id", "''", *_peer("--peer-id", "")),
+    _c("start peer --fault", "'explode'", *_peer("--fault", "explode")),
+    _c("start peer --fault", "'exit-at:lunch'", *_peer("--fault", "exit-at:lunch")),
+    # -- status
+    _c("status --hub", "'nonsense'", "status", "--hub", "nonsense"),
+    _c(
+        "status --hub",
+        "no hub listening",
+        "status",
+        "--hub",
+        "tcp://127.0.0.1:9",
+        "--timeout",
+        "0.5",
+    ),
+    _c("status --timeout", "0", "status", "--timeout", "0"),
+    _c("status --timeout", "nan", "status", "--timeout", "nan"),
+    _c("status rounds --last", "0", "status", "rounds", "--last", "0"),
+    _c(
+        "status peers --hub",
+        "a port that is not a hub",
+        "status",
+        "peers",
+        "--hub",
+        "tcp://127.0.0.1:9",
+        "--timeout",
+        "0.5",
+    ),
+    _c("status peers --timeout", "601", "status", "peers", "--timeout", "601"),
+    _c("status rounds --hub", "port 99999", "status", "rounds", "--hub", "tcp://127.0.0.1:99999"),
+    _c("status rounds --timeout", "-1", "status", "rounds", "--timeout", "-1"),
+]
+
+
+def prepare_workdir(root: Path) -> None:
+    """The files and state directories the cases refer to, under `root`."""
+    lines = ["V1,V2,Class"] + [
+        f"{i % 7 - 3},{(i * 5) % 11 - 5},{int(i % 4 == 0)}" for i in range(40)
+    ]
+    (root / GOOD).write_text("\n".join(lines) + "\n")
+    (root / "adir").mkdir()
+    for name, (_, content) in BAD_CSVS.items():
+        (root / name).write_bytes(content)
+    features = ("V1", "V2")
+    for name in ("hub_ok", "hub_garbled", "hub_bias", "hub_peers"):
+        HubStore.open(root / name).start("run-1", features, {"mode": "full"})
+    (root / "hub_garbled" / "run.csv").write_text("\x00garbage,\n")
+    run_csv = root / "hub_bias" / "run.csv"
+    run_csv.write_text(run_csv.read_text().replace("feature,V1", "feature,bias"))
+    (root / "hub_peers" / "peers.csv").write_text(
+        "peer,public_key,first_seen,last_seen,shard,status\np1,,1.0,2.0,0,sleeping\n"
+    )
+    PeerState.open(root / "peer_ok", peer_id="p1")
+    PeerState.open(root / "peer_badid", peer_id="p1")
+    identity = root / "peer_badid" / "identity.csv"
+    identity.write_text(identity.read_text().replace("peer_id,p1", "peer_id,a b"))
+    state = PeerState.open(root / "peer_badrow", peer_id="p1")
+    state.log_round(PeerRoundRow(1, "full", "ok", "", 10, 0.5, 0.25, 0.1, 0.5, 2048, 4096, 1.0))
+    rounds = root / "peer_badrow" / "rounds.csv"
+    rounds.write_text(rounds.read_text().replace(",2048,", ",2e3,"))
+
+
+@dataclass(frozen=True)
+class Outcome:
+    case: Case
+    code: int | None  # None: still running after the time limit
+    stderr: str
+
+    @property
+    def line(self) -> str:
+        """The line that says what is wrong (ours, or click's Error line)."""
+        ours = [s for s in self.stderr.splitlines() if s.startswith("fedd: error: ")]
+        if ours:
+            return ours[0]
+        clicks = [s for s in self.stderr.splitlines() if s.startswith("Error: ")]
+        return (
+            clicks[0]
+            if clicks
+            else self.stderr.strip().splitlines()[-1]
+            if self.stderr.strip()
+            else ""
+        )
+
+
+def check(outcome: Outcome) -> list[str]:
+    """What the outcome does wrong (empty when it follows the rules)."""
+    problems = []
+    lines = outcome.stderr.splitlines()
+    if outcome.code is None:
+        problems.append("did not exit")
+    elif outcome.code == 0:
+        problems.append("exit 0")
+    if "Traceback" in outcome.stderr:
+        problems.append("traceback")
+    ours = [s for s in lines if s.startswith("fedd: error: ")]
+    clicks = [s for s in lines if s.startswith("Error: ")]
+    if outcome.code == 1 and (len(ours) != 1 or len(lines) != 1):
+        problems.append(f"{len(lines)} stderr lines, {len(ours)} ours")
+    if outcome.code == 2 and (len(clicks) != 1 or ours):
+        problems.append("not one click Error line")
+    if outcome.code not in (None, 0, 1, 2):
+        problems.append(f"exit {outcome.code}")
+    return problems
+
+
+def arguments(case: Case, busy_port: int) -> list[str]:
+    """The case's arguments, with `{busy}` replaced by a port something listens on."""
+    return [a.replace("{busy}", str(busy_port)) for a in case.args]
+
+
+def run_case(case: Case, root: Path, busy_port: int, *, timeout: float = 60.0) -> Outcome:
+    """Run one case as a process in `root`."""
+    env = {**os.environ, **case.env, "PYTHONUNBUFFERED": "1"}
+    try:
+        done = subprocess.run(
+            [*FEDD, *arguments(case, busy_port)],
+            cwd=root,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        err = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else ""
+        return Outcome(case, None, err)
+    return Outcome(case, done.returncode, done.stderr)
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def table(outcomes: Sequence[Outcome]) -> list[str]:
+    """Markdown rows; cases that differ only in the option (the same bad CSV file
+    through --input, --train, ...) and say the same thing share a row."""
+    rows: dict[tuple[str, int | None, str], list[Outcome]] = {}
+    for outcome in outcomes:
+        rows.setdefault((outcome.case.tried, outcome.code, outcome.line), []).append(outcome)
+    lines = ["| flag or file | what was tried | exit | what the user sees |", "|---|---|---|---|"]
+    for (tried, code, line), group in rows.items():
+        problems = sorted({p for o in group for p in check(o)})
+        what = ", ".join(f"`{o.case.what}`" for o in group)
+        seen = _cell(line) + (f" **({'; '.join(problems)})**" if problems else "")
+        exit_code = "-" if code is None else str(code)
+        lines.append(f"| {what} | {_cell(tried)} | {exit_code} | {seen} |")
+    return lines
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.bad_input", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--csv", type=Path, default=None, help="Also write the table as CSV.")
+    parser.add_argument(
+        "--only", default="", help="Run the cases whose flag or file contains this."
+    )
+    args = parser.parse_args(argv)
+    cases = [c for c in CASES if args.only in c.what]
+    with tempfile.TemporaryDirectory() as tmp, socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        root = Path(tmp)
+        prepare_workdir(root)
+        port = busy.getsockname()[1]
+        with ThreadPoolExecutor(max(2, os.cpu_count() or 2)) as pool:
+            outcomes = list(pool.map(lambda c: run_case(c, root, port), cases))
+    broken = sum(bool(check(o)) for o in outcomes)
+    for line in table(outcomes):
+        print(line)
+    if args.csv is not None:
+        with open(args.csv, "w", newline="") as f:
+            out = csv.writer(f)
+            out.writerow(["what", "tried", "exit", "line", "problems"])
+            for outcome in outcomes:
+                out.writerow(
+                    [
+                        outcome.case.what,
+                        outcome.case.tried,
+                        outcome.code,
+                        outcome.line,
+                        "; ".join(check(outcome)),
+                    ]
+                )
+    print(f"\n{len(outcomes)} cases, {broken} breaking the rules", file=sys.stderr)
+    return 1 if broken else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
