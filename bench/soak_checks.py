@@ -388,11 +388,12 @@ def _fedavg(state: _State, facts: RunFacts) -> str:
     for r in state.ok_rounds():
         n, s = int(status[r]["participants"]), int(status[r]["survivors"])
         fp = choose_encoding(n, hub)
-        seed = TRAIN_SEED + r  # the hub's TrainConfig seed: --seed plus the round
+        seed = TRAIN_SEED + r  # peers order each round's minibatches by --seed plus the round
         local: dict[str, tuple[int, list[float]]] = {}
         for peer in trained.get(r, []):
             ds = data[peer]
-            ts = make_training_set(ds, batch_size=BATCH_SIZE, class_weight="none", seed=seed)
+            # ...and cut them once per run by --seed alone.
+            ts = make_training_set(ds, batch_size=BATCH_SIZE, class_weight="none", seed=TRAIN_SEED)
             params, _ = train(models[r], ts, epochs=LOCAL_EPOCHS, lr=LR, l2=0.0, seed=seed)
             delta = [p - m for p, m in zip(params, models[r], strict=True)]
             local[peer] = (min(ds.n_rows, fp.max_weight), fp.clip_vector(delta))

@@ -510,7 +510,7 @@ class Hub:
             c.batch_size,
             float(c.l2),
             c.class_weight,
-            c.seed + self.next_round,
+            c.seed,
         )
         self.round = _Round(
             self.next_round,

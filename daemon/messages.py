@@ -221,7 +221,12 @@ class Heartbeat(_Header):
 
 @dataclass(frozen=True, slots=True)
 class TrainConfig:
-    """How peers train locally in a round (FedAvg: E epochs from the global model)."""
+    """How peers train locally in a round (FedAvg: E epochs from the global model).
+
+    `seed` is the run's training seed: it fixes how a peer cuts its rows into
+    minibatches, once for the whole run, and with the round number it orders
+    the minibatches of each round's epochs.
+    """
 
     epochs: int
     lr: float

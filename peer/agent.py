@@ -489,6 +489,8 @@ class PeerAgent:
         model = list(msg.model)
         local_auc = _auc(list(data.y), predict_proba(model, data))
         cfg = msg.train
+        # The minibatch layout depends on the run's seed only, so it is built
+        # once and reused every round; the round reorders the minibatches.
         key = (data, cfg.batch_size, cfg.class_weight, cfg.seed)
         if key not in self._sets:
             weighting: ClassWeight = "balanced" if cfg.class_weight == "balanced" else "none"
@@ -498,7 +500,12 @@ class PeerAgent:
                 )
             }
         params, stats = train(
-            model, self._sets[key], epochs=cfg.epochs, lr=cfg.lr, l2=cfg.l2, seed=cfg.seed
+            model,
+            self._sets[key],
+            epochs=cfg.epochs,
+            lr=cfg.lr,
+            l2=cfg.l2,
+            seed=cfg.seed + msg.round,
         )
         return (
             params,

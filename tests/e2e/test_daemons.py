@@ -26,12 +26,13 @@ SEED = 42
 def replay(peers: list[Path], rounds: int, secure: bool) -> list[float]:
     """The model the federation should reach: FedAvg computed directly, round by round."""
     data = [read_dataset(p) for p in peers]
+    # Peers cut their minibatches once per run (the run's seed), reorder them each round.
+    layouts = [make_training_set(ds, batch_size=512, class_weight="none", seed=SEED) for ds in data]
     model = zeros(data[0].n_features)
     fp = FixedPoint.fit(max_peers=len(peers), max_weight=1 << 20, clip=16.0, mod_bits=64)
     for r in range(1, rounds + 1):
         total, weights = [0.0] * len(model), 0
-        for ds in data:
-            ts = make_training_set(ds, batch_size=512, class_weight="none", seed=SEED + r)
+        for ds, ts in zip(data, layouts, strict=True):
             params, _ = train(model, ts, epochs=1, lr=0.1, l2=0.0, seed=SEED + r)
             delta = [p - m for p, m in zip(params, model, strict=True)]
             if secure:
@@ -88,11 +89,7 @@ def test_rounds_reach_the_directly_computed_weighted_mean(cluster, shards, mode,
     last, model = committed_model(cluster)
     expected = replay(shards.peers[:n], 2, secure=mode != "off")
     # Plain: float summation order only. Secure: fixed-point rounding, bounded per round.
-    tolerance = (
-        1e-9
-        if mode == "off"
-        else 2 * hub_encoding(n).error_bound(n)
-    )
+    tolerance = 1e-9 if mode == "off" else 2 * hub_encoding(n).error_bound(n)
     assert last == 2
     assert max(abs(a - b) for a, b in zip(model, expected, strict=True)) <= tolerance
     with open(cluster.root / "p1" / "rounds.csv", newline="") as f:
