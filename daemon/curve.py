@@ -35,11 +35,11 @@ import zmq
 from crypto.secagg.fields import PeerId
 from daemon.errors import ConfigError
 from daemon.keyfiles import (
+    KeyFiles,
     check_key_name,
     check_private_file,
     key_files,
     read_key,
-    write_new_key,
 )
 
 __all__ = [
@@ -97,34 +97,17 @@ class AllowList:
         return frozenset(self.keys.values())
 
 
+CURVE_FILES = KeyFiles("CURVE", PUBLIC_SUFFIX, SECRET_SUFFIX, "the hub")
+
+
 def generate(out_dir: Path, name: str) -> tuple[Path, Path]:
     """Write a fresh key pair as OUT_DIR/NAME.pub and OUT_DIR/NAME.secret (mode 0600).
 
-    Creates `out_dir` (mode 0700) if missing. Refuses to overwrite either
-    file. Returns (public path, secret path). Raises ConfigError.
+    Refuses to overwrite either file. Returns (public path, secret path).
+    Raises ConfigError.
     """
-    name = check_key_name(name, "--name")
     public, secret = zmq.curve_keypair()
-    public_path = out_dir / f"{name}{PUBLIC_SUFFIX}"
-    secret_path = out_dir / f"{name}{SECRET_SUFFIX}"
-    try:
-        out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"{out_dir}: cannot create: {exc.strerror or exc}") from None
-    for path in (public_path, secret_path):
-        if path.exists():
-            raise ConfigError(f"{path} exists; remove it first or choose another --name")
-    # The secret first, created 0600 from the start (never briefly world-readable).
-    write_new_key(
-        secret_path,
-        f"# fedd CURVE secret key {name!r}: keep it private (mode 0600)\n",
-        secret,
-        0o600,
-    )
-    write_new_key(
-        public_path, f"# fedd CURVE public key {name!r}: share it with the hub\n", public, 0o644
-    )
-    return public_path, secret_path
+    return CURVE_FILES.write_pair(out_dir, name, public, secret)
 
 
 def load_secret(path: Path) -> KeyPair:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from crypto.errors import LocalProtocolError
@@ -20,6 +21,7 @@ from crypto.secagg.fields import PeerId, check_peer_id
 from daemon.errors import ConfigError
 
 __all__ = [
+    "KeyFiles",
     "check_key_name",
     "check_private_file",
     "is_z85",
@@ -93,6 +95,49 @@ def is_z85(text: str) -> bool:
         if value >= 1 << 32:
             return False
     return True
+
+
+@dataclass(frozen=True)
+class KeyFiles:
+    """One kind of key pair on disk: NAME + `public_suffix`, NAME + `secret_suffix`."""
+
+    label: str  # "CURVE", "signing": for the files' comment lines
+    public_suffix: str
+    secret_suffix: str
+    share_with: str  # who gets the public half, for its comment line
+
+    def write_pair(
+        self, out_dir: Path, name: str, public: bytes, secret: bytes
+    ) -> tuple[Path, Path]:
+        """Write a fresh pair (Z85 `public` and `secret`) as OUT_DIR/NAME.*, the secret 0600.
+
+        Creates `out_dir` (mode 0700) if missing and refuses to overwrite either
+        file. Returns (public path, secret path). Raises ConfigError.
+        """
+        name = check_key_name(name, "--name")
+        public_path = out_dir / f"{name}{self.public_suffix}"
+        secret_path = out_dir / f"{name}{self.secret_suffix}"
+        try:
+            out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"{out_dir}: cannot create: {exc.strerror or exc}") from None
+        for path in (public_path, secret_path):
+            if path.exists():
+                raise ConfigError(f"{path} exists; remove it first or choose another --name")
+        # The secret first, created 0600 from the start (never briefly world-readable).
+        write_new_key(
+            secret_path,
+            f"# fedd {self.label} secret key {name!r}: keep it private (mode 0600)\n",
+            secret,
+            0o600,
+        )
+        write_new_key(
+            public_path,
+            f"# fedd {self.label} public key {name!r}: share it with {self.share_with}\n",
+            public,
+            0o644,
+        )
+        return public_path, secret_path
 
 
 def write_new_key(path: Path, comment: str, key: bytes, mode: int) -> None:

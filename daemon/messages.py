@@ -206,10 +206,8 @@ class Welcome(_Header):
 
 
 @dataclass(frozen=True, slots=True)
-class Heartbeat(_Header):
-    """Either way: I am alive. Any message counts as a sign of life; this one says only that."""
-
-    TYPE: ClassVar[str] = "heartbeat"
+class _Signal(_Header):
+    """A message that is all header: its type is all it says."""
 
     def __post_init__(self) -> None:
         self._check_header()
@@ -217,6 +215,13 @@ class Heartbeat(_Header):
     @classmethod
     def from_body(cls, run: str, round: int, body: Mapping[str, object]) -> Self:
         return cls(run, round)
+
+
+@dataclass(frozen=True, slots=True)
+class Heartbeat(_Signal):
+    """Either way: I am alive. Any message counts as a sign of life; this one says only that."""
+
+    TYPE: ClassVar[str] = "heartbeat"
 
 
 @dataclass(frozen=True, slots=True)
@@ -443,31 +448,20 @@ class RoundEnd(_Header):
 
 
 @dataclass(frozen=True, slots=True)
-class Done(_Header):
+class Done(_Signal):
     """Hub -> peer: training is finished; the peer may exit."""
 
     TYPE: ClassVar[str] = "done"
 
-    def __post_init__(self) -> None:
-        self._check_header()
-
-    @classmethod
-    def from_body(cls, run: str, round: int, body: Mapping[str, object]) -> Self:
-        return cls(run, round)
-
 
 @dataclass(frozen=True, slots=True)
-class Bye(_Header):
+class Bye(_Signal):
     """Peer -> hub: leaving now (shutdown); count me out without waiting for a time-out."""
 
     TYPE: ClassVar[str] = "bye"
 
     def __post_init__(self) -> None:
         self._check_header(run_may_be_empty=True)
-
-    @classmethod
-    def from_body(cls, run: str, round: int, body: Mapping[str, object]) -> Self:
-        return cls(run, round)
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,11 +21,11 @@ from crypto.secagg.fields import PeerId
 from crypto.signing import SigningKey
 from daemon.errors import ConfigError
 from daemon.keyfiles import (
+    KeyFiles,
     check_key_name,
     check_private_file,
     key_files,
     read_key,
-    write_new_key,
 )
 
 __all__ = [
@@ -40,35 +40,20 @@ SIGN_PUBLIC_SUFFIX = ".sigpub"
 SIGN_SECRET_SUFFIX = ".sigkey"  # noqa: S105 (a file name suffix, not a secret)
 
 
+SIGNING_FILES = KeyFiles(
+    "signing", SIGN_PUBLIC_SUFFIX, SIGN_SECRET_SUFFIX, "every other peer's --trusted-dir"
+)
+
+
 def generate_signing(out_dir: Path, name: str) -> tuple[Path, Path]:
     """Write OUT_DIR/NAME.sigpub and OUT_DIR/NAME.sigkey (0600); never overwrites.
 
     Returns (public path, secret path). Raises ConfigError.
     """
-    name = check_key_name(name, "--name")
     key = SigningKey.generate()
-    public_path = out_dir / f"{name}{SIGN_PUBLIC_SUFFIX}"
-    secret_path = out_dir / f"{name}{SIGN_SECRET_SUFFIX}"
-    try:
-        out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"{out_dir}: cannot create: {exc.strerror or exc}") from None
-    for path in (public_path, secret_path):
-        if path.exists():
-            raise ConfigError(f"{path} exists; remove it first or choose another --name")
-    write_new_key(
-        secret_path,
-        f"# fedd signing key {name!r}: keep it private (mode 0600)\n",
-        z85.encode(key.private_bytes()),
-        0o600,
+    return SIGNING_FILES.write_pair(
+        out_dir, name, z85.encode(key.public), z85.encode(key.private_bytes())
     )
-    write_new_key(
-        public_path,
-        f"# fedd signing public key {name!r}: give it to every other peer's trusted dir\n",
-        z85.encode(key.public),
-        0o644,
-    )
-    return public_path, secret_path
 
 
 def load_signing_key(path: Path) -> SigningKey:

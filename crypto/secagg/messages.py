@@ -223,15 +223,15 @@ def _check_sealed(shares: object, what: str) -> None:
 
 
 @dataclass(frozen=True, slots=True)
-class EncryptedShares(_Header):
-    """Stage 1, peer -> hub: one sealed share pair per neighbour in the roster."""
+class _SealedShares(_Header):
+    """Sealed share pairs, each with one peer id; the subclass says whose."""
 
-    TYPE: ClassVar[str] = "encrypted_shares"
+    ROLE: ClassVar[str]
     shares: tuple[SealedShare, ...]
 
     def __post_init__(self) -> None:
         self._check_header()
-        _check_sealed(self.shares, "recipient")
+        _check_sealed(self.shares, self.ROLE)
 
     def to_body(self) -> dict[str, object]:
         return {"shares": [[s.peer, s.ciphertext] for s in self.shares]}
@@ -242,7 +242,15 @@ class EncryptedShares(_Header):
 
 
 @dataclass(frozen=True, slots=True)
-class ForwardedShares(_Header):
+class EncryptedShares(_SealedShares):
+    """Stage 1, peer -> hub: one sealed share pair per neighbour in the roster."""
+
+    TYPE: ClassVar[str] = "encrypted_shares"
+    ROLE: ClassVar[str] = "recipient"
+
+
+@dataclass(frozen=True, slots=True)
+class ForwardedShares(_SealedShares):
     """End of stage 1, hub -> peer: the share pairs sealed for the recipient.
 
     The senders listed are the recipient's neighbours that completed stage 1
@@ -250,18 +258,7 @@ class ForwardedShares(_Header):
     """
 
     TYPE: ClassVar[str] = "forwarded_shares"
-    shares: tuple[SealedShare, ...]
-
-    def __post_init__(self) -> None:
-        self._check_header()
-        _check_sealed(self.shares, "sender")
-
-    def to_body(self) -> dict[str, object]:
-        return {"shares": [[s.peer, s.ciphertext] for s in self.shares]}
-
-    @classmethod
-    def from_body(cls, run: str, round: int, body: Mapping[str, object]) -> Self:
-        return cls(run, round, _sealed(body))
+    ROLE: ClassVar[str] = "sender"
 
 
 @dataclass(frozen=True, slots=True)
