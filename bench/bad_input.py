@@ -612,6 +612,8 @@ CASES: list[Case] = [
         "--state-dir",
         "peer_badid",
     ),
+    _c("status peer --peer-id", "'has space'", "status", "peer", "--peer-id", "has space"),
+    _c("status peer --peer-id", "''", "status", "peer", "--peer-id", ""),
     # -- keys generate
     _c("keys generate --out", "a file", *_keys(out=GOOD)),
     _c("keys generate --out", "under a file", *_keys(out=f"{GOOD}/keys")),

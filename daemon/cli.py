@@ -1008,10 +1008,17 @@ def status_peer(
     The peer container's health check: a peer is healthy when the hub hears
     it, which a process check alone cannot tell.
     """
+    from crypto.errors import LocalProtocolError
+    from crypto.secagg.fields import check_peer_id
     from peer.state import read_peer_id
 
     if peer_id is None:
         peer_id = read_peer_id(state_dir)
+    else:
+        try:  # before asking the hub, which could only say that it knows no such peer
+            check_peer_id(peer_id)
+        except LocalProtocolError as exc:
+            raise ConfigError(f"{peer_id!r} is not a usable peer id: {exc.reason}") from None
     reply = _query("peers", hub, timeout, curve_secret, hub_public)
     peers = reply.data.get("peers")
     row = (
