@@ -624,6 +624,8 @@ CASES: list[Case] = [
     ),
     _c("keys generate --name", "'a b'", *_keys("--name", "a b")),
     _c("keys generate --name", "''", *_keys("--name", "")),
+    _c("keys generate --name", "'../evil' (outside --out)", *_keys("--name", "../evil")),
+    _c("keys generate --name", "'.hidden'", *_keys("--name", ".hidden")),
 ]
 
 

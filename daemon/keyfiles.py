@@ -110,11 +110,19 @@ def write_new_key(path: Path, comment: str, key: bytes, mode: int) -> None:
 
 
 def check_key_name(name: str, what: str) -> PeerId:
-    """A key's name is the peer id it stands for."""
+    """A key's name is the peer id it stands for, and the stem of its files."""
     try:
-        return check_peer_id(name, "a key name")
+        peer = check_peer_id(name, "a key name")
     except LocalProtocolError as exc:
         raise ConfigError(f"{what} {name!r} is not usable: {exc.reason}") from None
+    # Peer ids may hold '/' and '.'; file stems in a key directory may not: '../x'
+    # would leave the directory, and '.x' would be a hidden file key_files skips.
+    if "/" in name or name.startswith("."):
+        raise ConfigError(
+            f"{what} {name!r} is not usable: a key name is a file name in the key "
+            "directory, so it has no '/' and does not start with '.'"
+        )
+    return peer
 
 
 def key_files(directory: Path, suffix: str, what: str) -> Iterator[Path]:

@@ -75,6 +75,14 @@ def test_fedd_keys_generate_on_the_command_line(tmp_path: Path):
     assert bad.exit_code == 1 and bad.stderr.startswith("fedd: error: --name 'a b'")
 
 
+@pytest.mark.parametrize("name", ["../evil", "sub/name", ".hidden", ".."])
+def test_generate_refuses_names_that_are_not_file_names_in_the_directory(tmp_path: Path, name: str):
+    out = tmp_path / "keys"
+    with pytest.raises(ConfigError, match="is not usable: a key name is a file name"):
+        generate(out, name)
+    assert sorted(p.name for p in tmp_path.rglob("*")) == []
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [
