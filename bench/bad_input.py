@@ -626,6 +626,7 @@ CASES: list[Case] = [
     _c("keys generate --name", "''", *_keys("--name", "")),
     _c("keys generate --name", "'../evil' (outside --out)", *_keys("--name", "../evil")),
     _c("keys generate --name", "'.hidden'", *_keys("--name", ".hidden")),
+    _c("keys generate --name", "the same name twice", *_keys("--name", "x", "--name", "x")),
 ]
 
 

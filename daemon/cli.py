@@ -1064,8 +1064,13 @@ def keys_generate(*, out: Path, names: tuple[str, ...]) -> None:
     --trusted-dir) may be shared; secret halves are written with mode 0600.
     """
     from daemon.curve import generate
+    from daemon.keyfiles import check_key_name
     from daemon.signkeys import generate_signing
 
+    checked = [check_key_name(name, "--name") for name in names]  # all, before writing any
+    twice = next((name for i, name in enumerate(checked) if name in checked[:i]), None)
+    if twice is not None:
+        raise ConfigError(f"--name {twice!r} is given twice")
     for name in names:
         public, secret = generate(out, name)
         sign_public, sign_secret = generate_signing(out, name)

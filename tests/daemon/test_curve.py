@@ -75,6 +75,20 @@ def test_fedd_keys_generate_on_the_command_line(tmp_path: Path):
     assert bad.exit_code == 1 and bad.stderr.startswith("fedd: error: --name 'a b'")
 
 
+@pytest.mark.parametrize(
+    ("names", "message"),
+    [(["ok", "a b"], "--name 'a b' is not usable"), (["x", "y", "x"], "--name 'x' is given twice")],
+)
+def test_keys_generate_checks_every_name_before_writing_any(
+    tmp_path: Path, names: list[str], message: str
+):
+    args = ["keys", "generate", "--out", str(tmp_path / "keys")]
+    result = CliRunner().invoke(main, [*args, *(a for n in names for a in ("--name", n))])
+    assert result.exit_code == 1 and result.stderr.startswith(f"fedd: error: {message}")
+    assert result.stderr.count("\n") == 1
+    assert not (tmp_path / "keys").exists()
+
+
 @pytest.mark.parametrize("name", ["../evil", "sub/name", ".hidden", ".."])
 def test_generate_refuses_names_that_are_not_file_names_in_the_directory(tmp_path: Path, name: str):
     out = tmp_path / "keys"
