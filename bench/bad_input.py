@@ -388,8 +388,14 @@ CASES: list[Case] = [
     _c("start hub --dropout-budget", "1", *_hub("--dropout-budget", "1")),
     _c("start hub --corrupt", "nan", *_hub("--corrupt", "nan")),
     _c("start hub --clip", "0", *_hub("--clip", "0")),
+    _c("start hub --clip", "1e30 (sums would wrap)", *_hub("--clip", "1e30")),
     _c("start hub --max-weight", "0", *_hub("--max-weight", "0")),
     _c("start hub --mod-bits", "16", *_hub("--mod-bits", "16")),
+    _c(
+        "start hub --mod-bits",
+        "32 with --min-peers 200",
+        *_hub("--mod-bits", "32", "--min-peers", "200"),
+    ),
     _c("start hub --shards", "-1", *_hub("--shards", "-1")),
     _c("start hub --curve-secret", "a file that does not exist", *_hub_curve(secret="none.secret")),
     _c(
