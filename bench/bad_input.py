@@ -405,6 +405,7 @@ CASES: list[Case] = [
     ),
     _c("start hub --curve-secret", "a key of 20 characters", *_hub_curve(secret="short.secret")),
     _c("start hub --curve-secret", "a directory", *_hub_curve(secret="keys")),
+    _c("start hub --curve-secret", "a public key file (.pub)", *_hub_curve(secret="keys/hub.pub")),
     _c(
         "start hub --curve-secret",
         "without --allow-dir",
@@ -459,6 +460,11 @@ CASES: list[Case] = [
     _c("start peer --curve-secret", "a directory without keys", *_peer_curve(secret="adir")),
     _c(
         "start peer --curve-secret",
+        "a signing key file (.sigkey)",
+        *_peer_curve(secret="keys/p1.sigkey"),
+    ),
+    _c(
+        "start peer --curve-secret",
         "without --hub-public",
         *_peer("--curve-secret", "keys/p1.secret"),
     ),
@@ -467,9 +473,20 @@ CASES: list[Case] = [
     _c("start peer --hub-public", "a key of 10 characters", *_peer_curve(public="short.pub")),
     _c("start peer --hub-public", "a key that is not Z85 text", *_peer_curve(public="notz85.pub")),
     _c("start peer --hub-public", "a directory", *_peer_curve(public="keys")),
+    _c(
+        "start peer --hub-public",
+        "the hub's secret key file (.secret)",
+        *_peer_curve(public="keys/hub.secret"),
+    ),
     _c("start peer --signing-key", "a file that does not exist", *_signed(key="none.sigkey")),
     _c("start peer --signing-key", "readable by others (mode 0644)", *_signed(key="shared.sigkey")),
     _c("start peer --signing-key", "a key of 20 characters", *_signed(key="short.sigkey")),
+    _c("start peer --signing-key", "a public key file (.sigpub)", *_signed(key="keys/p1.sigpub")),
+    _c(
+        "start peer --signing-key",
+        "a CURVE secret key file (.secret)",
+        *_signed(key="keys/p1.secret"),
+    ),
     _c(
         "start peer --signing-key",
         "without --trusted-dir",
@@ -522,6 +539,13 @@ CASES: list[Case] = [
         "none.secret",
     ),
     _c("status --curve-secret", "a directory without keys", "status", "--curve-secret", "adir"),
+    _c(
+        "status --curve-secret",
+        "a public key file (.pub)",
+        "status",
+        "--curve-secret",
+        "keys/hub.pub",
+    ),
     _c("status --hub-public", "without --curve-secret", "status", "--hub-public", "keys/hub.pub"),
     _c(
         "status peers --curve-secret",

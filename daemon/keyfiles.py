@@ -20,6 +20,7 @@ from crypto.secagg.fields import PeerId, check_peer_id
 from daemon.errors import ConfigError
 
 __all__ = [
+    "check_key_kind",
     "check_key_name",
     "check_private_file",
     "is_z85",
@@ -34,6 +35,29 @@ _Z85_DIGITS = (
 )
 _Z85_VALUE = {c: i for i, c in enumerate(_Z85_DIGITS)}
 _MAX_FILE = 4096  # a key file is a few lines; anything larger is not one
+# What fedd's key files hold, by the suffix `fedd keys generate` gives them
+# (daemon.curve's and daemon.signkeys' *_SUFFIX constants).
+_KINDS = {
+    ".pub": "CURVE public key",
+    ".secret": "CURVE secret key",
+    ".sigpub": "signing public key",
+    ".sigkey": "signing key",
+}
+
+
+def check_key_kind(path: Path, suffix: str) -> None:
+    """Refuse a file named as another kind of key file than `suffix` files are.
+
+    Both halves of both pairs are 40 Z85 characters, so a mix-up would load
+    without complaint and fail later, silently (a peer that never gets in, a
+    signature nobody accepts). A name without one of fedd's suffixes passes.
+    """
+    kind = _KINDS.get(path.suffix)
+    if kind is not None and path.suffix != suffix:
+        raise ConfigError(
+            f"{path}: named like a {kind} file, but a {_KINDS[suffix]} file "
+            f"(NAME{suffix}) is needed here"
+        )
 
 
 def check_private_file(path: Path, what: str = "secret key") -> None:

@@ -21,6 +21,7 @@ from crypto.secagg.fields import PeerId
 from crypto.signing import SigningKey
 from daemon.errors import ConfigError
 from daemon.keyfiles import (
+    check_key_kind,
     check_key_name,
     check_private_file,
     key_files,
@@ -72,7 +73,9 @@ def generate_signing(out_dir: Path, name: str) -> tuple[Path, Path]:
 
 
 def load_signing_key(path: Path) -> SigningKey:
-    """The signing key in `path`. Raises ConfigError (missing, shared, malformed)."""
+    """The signing key in `path`. Raises ConfigError (named as another kind of key
+    file, missing, shared, malformed)."""
+    check_key_kind(path, SIGN_SECRET_SUFFIX)
     check_private_file(path, "signing key")
     return SigningKey.from_private_bytes(z85.decode(read_key(path, "signing key")))
 

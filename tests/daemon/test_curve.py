@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -23,6 +25,7 @@ from daemon.curve import (
     load_secret,
 )
 from daemon.errors import ConfigError
+from daemon.signkeys import generate_signing
 from daemon.zap import (
     ZAP_DOMAIN,
     MalformedZapRequest,
@@ -125,6 +128,29 @@ def test_secret_files_open_to_others_are_refused(tmp_path: Path, bits: int):
     secret.chmod(bits)
     with pytest.raises(ConfigError, match=f"mode {bits:04o}.*chmod 600"):
         load_secret(secret)
+
+
+@pytest.mark.parametrize(
+    ("load", "name", "kind"),
+    [
+        (load_secret, "k.pub", "CURVE public key"),
+        (load_secret, "k.sigkey", "signing key"),
+        (load_public, "k.secret", "CURVE secret key"),
+        (load_public, "k.sigpub", "signing public key"),
+    ],
+)
+def test_a_file_named_as_another_kind_of_key_is_refused(
+    tmp_path: Path, load: Callable[[Path], object], name: str, kind: str
+):
+    generate(tmp_path, "k")
+    generate_signing(tmp_path, "k")
+    path = tmp_path / name
+    with pytest.raises(ConfigError, match=f"^{re.escape(str(path))}: named like a {kind} file"):
+        load(path)
+    mounted = tmp_path / "mounted"  # names without fedd's suffixes are not judged
+    mounted.write_bytes((tmp_path / "k.secret").read_bytes())
+    mounted.chmod(0o600)
+    assert load_secret(mounted).public == load_public(tmp_path / "k.pub")
 
 
 def test_missing_key_files_are_named(tmp_path: Path):
