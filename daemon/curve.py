@@ -205,7 +205,7 @@ def load_allow_dir(directory: Path) -> AllowList:
     """
     keys: dict[str, PeerId] = {}
     for path in _public_files(directory):
-        name = check_key_name(path.stem, f"{path.name}: the file name")
+        name = check_key_name(path.stem, f"{path}: the file name")
         key = load_public(path).decode("ascii")
         other = keys.get(key)
         if other is not None:

@@ -89,7 +89,7 @@ def load_trusted_dir(directory: Path) -> dict[PeerId, bytes]:
     trusted: dict[PeerId, bytes] = {}
     names: dict[bytes, PeerId] = {}
     for path in key_files(directory, SIGN_PUBLIC_SUFFIX, "trusted keys"):
-        name = check_key_name(path.name[: -len(SIGN_PUBLIC_SUFFIX)], f"{path.name}: the name")
+        name = check_key_name(path.name[: -len(SIGN_PUBLIC_SUFFIX)], f"{path}: the name")
         public = z85.decode(read_key(path, "signing public key"))
         if public in names:
             raise ConfigError(
