@@ -293,6 +293,18 @@ CASES: list[Case] = [
     _c("demo --partition", "'random'", "demo", "--partition", "random"),
     _c("demo --alpha", "0", "demo", "--alpha", "0"),
     _c("demo --local-epochs", "-1", "demo", "--local-epochs", "-1"),
+    _c(
+        "demo --local-epochs",
+        "1001 (above the hub's limit)",
+        "demo",
+        "--quiet",
+        "--rows",
+        "3000",
+        "--out",
+        "demo",
+        "--local-epochs",
+        "1001",
+    ),
     # -- report
     _c("report --state-dir", "a directory that does not exist", *_report(state="nodir")),
     _c("report --state-dir", "a file", *_report(state=GOOD)),

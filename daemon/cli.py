@@ -288,7 +288,7 @@ def train_centralized(
 )
 @click.option(
     "--local-epochs",
-    type=click.IntRange(min=0),
+    type=click.IntRange(0, 1000),  # the hub's --local-epochs, which a round carries
     default=0,
     help="Epochs each peer trains per round (0: as many as --peers, which matches one "
     "centralized epoch of SGD steps).",
