@@ -1,6 +1,6 @@
 """Every CLI flag and every CSV input path tried with bad values, as real runs.
 
-    python -m bench.bad_input [--markdown] [--csv PATH] [--only TEXT]
+    python -m bench.bad_input [--csv PATH] [--only TEXT]
 
 Each case runs `fedd ...` as its own process in a scratch directory (file
 names in the table are relative to it) and is checked: a non-zero exit, no
