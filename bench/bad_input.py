@@ -1,6 +1,6 @@
 """Every CLI flag and every CSV input path tried with bad values, as real runs.
 
-    python -m bench.bad_input [--markdown] [--csv PATH] [--only TEXT]
+    python -m bench.bad_input [--csv PATH] [--only TEXT]
 
 Each case runs `fedd ...` as its own process in a scratch directory (file
 names in the table are relative to it) and is checked: a non-zero exit, no
@@ -25,7 +25,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from daemon.curve import generate
+from daemon.hubfiles import ClientPerfRow, Commit, MetricsRow, PerfRow, RoundRow
+from daemon.signkeys import generate_signing
 from daemon.store import HubStore
+from learner.centralized import RECORD_FIELDS
 from peer.state import PeerRoundRow, PeerState
 
 __all__ = [
@@ -91,6 +95,32 @@ def _central(*args: str, train: str = GOOD, test: str = GOOD) -> tuple[str, ...]
 
 def _sim(*args: str) -> tuple[str, ...]:
     return ("simulate", "--peers", "5", "--dim", "10", *args)
+
+
+def _report(*args: str, state: str = "hub_scored") -> tuple[str, ...]:
+    return ("report", "--state-dir", state, "--centralized", "central.csv", "--out", "rep", *args)
+
+
+def _hub_curve(*args: str, secret: str = "keys/hub.secret", allow: str = "keys") -> tuple[str, ...]:
+    return _hub("--curve-secret", secret, "--allow-dir", allow, *args)
+
+
+def _peer_curve(
+    *args: str, secret: str = "keys/p1.secret", public: str = "keys/hub.pub"
+) -> tuple[str, ...]:
+    return _peer("--curve-secret", secret, "--hub-public", public, *args)
+
+
+def _signed(*args: str, key: str = "keys/p1.sigkey", trusted: str = "keys") -> tuple[str, ...]:
+    return _peer("--signing-key", key, "--trusted-dir", trusted, *args)
+
+
+def _shard(*args: str) -> tuple[str, ...]:
+    return ("start", "peer", "--state-dir", "peerstate", "--shard", "auto", *args)
+
+
+def _keys(*args: str, out: str = "newkeys") -> tuple[str, ...]:
+    return ("keys", "generate", "--out", out, *args)
 
 
 # CSV files that are wrong in one way each (written by prepare_workdir).
@@ -260,6 +290,38 @@ CASES: list[Case] = [
     _c("demo --rows", "10 (too few to split)", "demo", "--quiet", "--rows", "10", "--out", "demo"),
     _c("demo --secagg", "'half'", "demo", "--secagg", "half"),
     _c("demo --out", "a file", "demo", "--quiet", "--rows", "100", "--out", GOOD),
+    _c("demo --partition", "'random'", "demo", "--partition", "random"),
+    _c("demo --alpha", "0", "demo", "--alpha", "0"),
+    _c("demo --local-epochs", "-1", "demo", "--local-epochs", "-1"),
+    _c(
+        "demo --local-epochs",
+        "1001 (above the hub's limit)",
+        "demo",
+        "--quiet",
+        "--rows",
+        "3000",
+        "--out",
+        "demo",
+        "--local-epochs",
+        "1001",
+    ),
+    # -- report
+    _c("report --state-dir", "a directory that does not exist", *_report(state="nodir")),
+    _c("report --state-dir", "a file", *_report(state=GOOD)),
+    _c("report --state-dir", "an empty directory", *_report(state="adir")),
+    _c("report --state-dir", "a run without rounds", *_report(state="hub_ok")),
+    _c("report --state-dir", "run.csv garbled", *_report(state="hub_garbled")),
+    _c(
+        "report --centralized",
+        "a file that does not exist",
+        *_report("--centralized", "missing.csv"),
+    ),
+    _c("report --centralized", "an empty file (empty.csv)", *_report("--centralized", "empty.csv")),
+    _c("report --centralized", "a data CSV, not metrics", *_report("--centralized", GOOD)),
+    _c("report --out", "a file", *_report("--out", GOOD)),
+    _c("report --out", "under a file", *_report("--out", f"{GOOD}/rep")),
+    _c("report --tolerance", "-1", *_report("--tolerance", "-1")),
+    _c("report --tolerance", "nan", *_report("--tolerance", "nan")),
     # -- simulate
     _c("simulate --peers", "1", *_sim("--peers", "1")),
     _c("simulate --peers", "10001", *_sim("--peers", "10001")),
@@ -276,6 +338,7 @@ CASES: list[Case] = [
     _c("simulate --rounds", "0", *_sim("--rounds", "0")),
     _c("simulate --mod-bits", "16", *_sim("--mod-bits", "16")),
     _c("simulate --dump", "a file", *_sim("--dump", GOOD)),
+    _c("simulate --active", "with --secagg off", *_sim("--active", "--secagg", "off")),
     _c("simulate --seed", "'x'", *_sim("--seed", "x")),
     # -- start hub
     _c("start hub --bind", "'nonsense'", *_hub("--bind", "nonsense")),
@@ -333,6 +396,39 @@ CASES: list[Case] = [
     _c("start hub --heartbeat", "61", *_hub("--heartbeat", "61")),
     _c("start hub --liveness", "below --heartbeat", *_hub("--heartbeat", "5", "--liveness", "2")),
     _c("start hub --join-window", "-1", *_hub("--join-window", "-1")),
+    _c("start hub --active", "with --secagg off", *_hub("--active", "--secagg", "off")),
+    _c("start hub --dropout-budget", "1", *_hub("--dropout-budget", "1")),
+    _c("start hub --corrupt", "nan", *_hub("--corrupt", "nan")),
+    _c("start hub --clip", "0", *_hub("--clip", "0")),
+    _c("start hub --clip", "1e30 (sums would wrap)", *_hub("--clip", "1e30")),
+    _c("start hub --max-weight", "0", *_hub("--max-weight", "0")),
+    _c("start hub --mod-bits", "16", *_hub("--mod-bits", "16")),
+    _c(
+        "start hub --mod-bits",
+        "32 with --min-peers 200",
+        *_hub("--mod-bits", "32", "--min-peers", "200"),
+    ),
+    _c("start hub --shards", "-1", *_hub("--shards", "-1")),
+    _c("start hub --curve-secret", "a file that does not exist", *_hub_curve(secret="none.secret")),
+    _c(
+        "start hub --curve-secret",
+        "readable by others (mode 0644)",
+        *_hub_curve(secret="shared.secret"),
+    ),
+    _c("start hub --curve-secret", "a key of 20 characters", *_hub_curve(secret="short.secret")),
+    _c("start hub --curve-secret", "a directory", *_hub_curve(secret="keys")),
+    _c("start hub --curve-secret", "a public key file (.pub)", *_hub_curve(secret="keys/hub.pub")),
+    _c(
+        "start hub --curve-secret",
+        "without --allow-dir",
+        *_hub("--curve-secret", "keys/hub.secret"),
+    ),
+    _c("start hub --allow-dir", "without --curve-secret", *_hub("--allow-dir", "keys")),
+    _c("start hub --allow-dir", "a directory that does not exist", *_hub_curve(allow="nodir")),
+    _c("start hub --allow-dir", "a file", *_hub_curve(allow=GOOD)),
+    _c("start hub --allow-dir", "a key file named 'a b.pub'", *_hub_curve(allow="allow_badname")),
+    _c("start hub --allow-dir", "a key that is not Z85 text", *_hub_curve(allow="allow_notz85")),
+    _c("start hub --allow-dir", "one key under two names", *_hub_curve(allow="allow_twice")),
     _c(
         "FEDD_START_HUB_SECAGG",
         "'maybe' in the environment",
@@ -354,6 +450,72 @@ CASES: list[Case] = [
     _c("start peer --peer-id", "''", *_peer("--peer-id", "")),
     _c("start peer --fault", "'explode'", *_peer("--fault", "explode")),
     _c("start peer --fault", "'exit-at:lunch'", *_peer("--fault", "exit-at:lunch")),
+    _c("start peer --shard", "'3'", "start", "peer", "--state-dir", "peerstate", "--shard", "3"),
+    _c("start peer --shard", "with --data too", *_peer("--shard", "auto")),
+    _c("start peer --data-dir", "a file", *_shard("--data-dir", GOOD)),
+    _c("start peer --data-dir", "a directory that does not exist", *_shard("--data-dir", "nodir")),
+    _c("start peer --data-dir", "a directory without shards", *_shard("--data-dir", "adir")),
+    _c("start peer --synth-rows", "0", *_shard("--synth-rows", "0")),
+    _c("start peer --synth-rows", "without --shard auto", *_peer("--synth-rows", "10")),
+    _c("start peer --synth-seed", "-1", *_shard("--synth-rows", "10", "--synth-seed", "-1")),
+    _c(
+        "start peer --curve-secret",
+        "a file that does not exist",
+        *_peer_curve(secret="none.secret"),
+    ),
+    _c(
+        "start peer --curve-secret",
+        "readable by others (mode 0644)",
+        *_peer_curve(secret="shared.secret"),
+    ),
+    _c("start peer --curve-secret", "a key of 20 characters", *_peer_curve(secret="short.secret")),
+    _c("start peer --curve-secret", "a directory without keys", *_peer_curve(secret="adir")),
+    _c(
+        "start peer --curve-secret",
+        "a signing key file (.sigkey)",
+        *_peer_curve(secret="keys/p1.sigkey"),
+    ),
+    _c(
+        "start peer --curve-secret",
+        "without --hub-public",
+        *_peer("--curve-secret", "keys/p1.secret"),
+    ),
+    _c("start peer --hub-public", "without --curve-secret", *_peer("--hub-public", "keys/hub.pub")),
+    _c("start peer --hub-public", "a file that does not exist", *_peer_curve(public="none.pub")),
+    _c("start peer --hub-public", "a key of 10 characters", *_peer_curve(public="short.pub")),
+    _c("start peer --hub-public", "a key that is not Z85 text", *_peer_curve(public="notz85.pub")),
+    _c("start peer --hub-public", "a directory", *_peer_curve(public="keys")),
+    _c(
+        "start peer --hub-public",
+        "the hub's secret key file (.secret)",
+        *_peer_curve(public="keys/hub.secret"),
+    ),
+    _c("start peer --signing-key", "a file that does not exist", *_signed(key="none.sigkey")),
+    _c("start peer --signing-key", "readable by others (mode 0644)", *_signed(key="shared.sigkey")),
+    _c("start peer --signing-key", "a key of 20 characters", *_signed(key="short.sigkey")),
+    _c("start peer --signing-key", "a public key file (.sigpub)", *_signed(key="keys/p1.sigpub")),
+    _c(
+        "start peer --signing-key",
+        "a CURVE secret key file (.secret)",
+        *_signed(key="keys/p1.secret"),
+    ),
+    _c(
+        "start peer --signing-key",
+        "without --trusted-dir",
+        *_peer("--signing-key", "keys/p1.sigkey"),
+    ),
+    _c("start peer --trusted-dir", "without --signing-key", *_peer("--trusted-dir", "keys")),
+    _c("start peer --trusted-dir", "an empty directory", *_signed(trusted="adir")),
+    _c("start peer --trusted-dir", "a directory that does not exist", *_signed(trusted="nodir")),
+    _c("start peer --trusted-dir", "a file", *_signed(trusted=GOOD)),
+    _c(
+        "start peer --trusted-dir",
+        "a key file named 'a b.sigpub'",
+        *_signed(trusted="trusted_badname"),
+    ),
+    _c("start peer --trusted-dir", "one key under two names", *_signed(trusted="trusted_twice")),
+    _c("start peer --require", "'paranoid'", *_peer("--require", "paranoid")),
+    _c("start peer --require", "active without --signing-key", *_peer("--require", "active")),
     # -- status
     _c("status --hub", "'nonsense'", "status", "--hub", "nonsense"),
     _c(
@@ -381,6 +543,132 @@ CASES: list[Case] = [
     _c("status peers --timeout", "601", "status", "peers", "--timeout", "601"),
     _c("status rounds --hub", "port 99999", "status", "rounds", "--hub", "tcp://127.0.0.1:99999"),
     _c("status rounds --timeout", "-1", "status", "rounds", "--timeout", "-1"),
+    _c(
+        "status --curve-secret",
+        "a file that does not exist",
+        "status",
+        "--curve-secret",
+        "none.secret",
+    ),
+    _c("status --curve-secret", "a directory without keys", "status", "--curve-secret", "adir"),
+    _c(
+        "status --curve-secret",
+        "a public key file (.pub)",
+        "status",
+        "--curve-secret",
+        "keys/hub.pub",
+    ),
+    _c("status --hub-public", "without --curve-secret", "status", "--hub-public", "keys/hub.pub"),
+    _c(
+        "status peers --curve-secret",
+        "readable by others (mode 0644)",
+        "status",
+        "peers",
+        "--curve-secret",
+        "shared.secret",
+    ),
+    _c(
+        "status peers --hub-public",
+        "a key that is not Z85 text",
+        "status",
+        "peers",
+        "--curve-secret",
+        "keys/hub.secret",
+        "--hub-public",
+        "notz85.pub",
+    ),
+    _c(
+        "status rounds --curve-secret",
+        "a key of 20 characters",
+        "status",
+        "rounds",
+        "--curve-secret",
+        "short.secret",
+    ),
+    _c(
+        "status rounds --hub-public",
+        "a file that does not exist",
+        "status",
+        "rounds",
+        "--curve-secret",
+        "keys/p1.secret",
+        "--hub-public",
+        "none.pub",
+    ),
+    _c("status peer --hub", "'nonsense'", "status", "peer", "--peer-id", "p1", "--hub", "nonsense"),
+    _c(
+        "status peer --hub",
+        "no hub listening",
+        "status",
+        "peer",
+        "--peer-id",
+        "p1",
+        "--hub",
+        "tcp://127.0.0.1:9",
+        "--timeout",
+        "0.5",
+    ),
+    _c("status peer --timeout", "0", "status", "peer", "--peer-id", "p1", "--timeout", "0"),
+    _c(
+        "status peer --curve-secret",
+        "a key of 20 characters",
+        "status",
+        "peer",
+        "--peer-id",
+        "p1",
+        "--curve-secret",
+        "short.secret",
+    ),
+    _c(
+        "status peer --hub-public",
+        "without --curve-secret",
+        "status",
+        "peer",
+        "--peer-id",
+        "p1",
+        "--hub-public",
+        "keys/hub.pub",
+    ),
+    _c(
+        "status peer --state-dir",
+        "a directory that does not exist",
+        "status",
+        "peer",
+        "--state-dir",
+        "nodir",
+    ),
+    _c("status peer --state-dir", "a file", "status", "peer", "--state-dir", GOOD),
+    _c(
+        "status peer --state-dir",
+        "a directory without identity.csv",
+        "status",
+        "peer",
+        "--state-dir",
+        "adir",
+    ),
+    _c(
+        "status peer --state-dir",
+        "identity.csv: peer id 'a b'",
+        "status",
+        "peer",
+        "--state-dir",
+        "peer_badid",
+    ),
+    _c("status peer --peer-id", "'has space'", "status", "peer", "--peer-id", "has space"),
+    _c("status peer --peer-id", "''", "status", "peer", "--peer-id", ""),
+    # -- keys generate
+    _c("keys generate --out", "a file", *_keys(out=GOOD)),
+    _c("keys generate --out", "under a file", *_keys(out=f"{GOOD}/keys")),
+    _c(
+        "keys generate --out",
+        "holding that name's keys already",
+        *_keys("--name", "p1", out="keys"),
+    ),
+    _c("keys generate --name", "'a b'", *_keys("--name", "a b")),
+    _c("keys generate --name", "''", *_keys("--name", "")),
+    _c("keys generate --name", "'../evil' (outside --out)", *_keys("--name", "../evil")),
+    _c("keys generate --name", "'.hidden'", *_keys("--name", ".hidden")),
+    _c("keys generate --name", "the same name twice", *_keys("--name", "x", "--name", "x")),
 ]
 
 
@@ -410,6 +698,59 @@ def prepare_workdir(root: Path) -> None:
     state.log_round(PeerRoundRow(1, "full", "ok", "", 10, 0.5, 0.25, 0.1, 0.5, 2048, 4096, 1.0))
     rounds = root / "peer_badrow" / "rounds.csv"
     rounds.write_text(rounds.read_text().replace(",2048,", ",2e3,"))
+    _prepare_report(root, features)
+    _prepare_keys(root)
+
+
+def _prepare_report(root: Path, features: tuple[str, ...]) -> None:
+    """hub_scored: a run with one scored round; central.csv: a baseline's metrics."""
+    store = HubStore.open(root / "hub_scored")
+    store.start("run-1", features, {"mode": "full"})
+    model = (0.1, 0.2, 0.3)
+    store.commit(
+        Commit(
+            round=RoundRow(1, "full", 1.7e9, 1.0, 2, 2, 0, "ok", ""),
+            model=model,
+            metrics=MetricsRow(1, 0.9, 0.6, 0.7, 0.5, 0.8, 0.01),
+            perf=PerfRow(1, 1.0, 0.5, {}, 0.0625, 3000, 4500),
+            clients=[ClientPerfRow(1, p, 20, 0.25, 0.2, 1000) for p in ("p1", "p2")],
+            delta=model,
+        )
+    )
+    values = dict.fromkeys(RECORD_FIELDS, "1")
+    values.update(roc_auc="0.9", precision="0.7", recall="0.5", f1="0.8", class_weight="none")
+    (root / "central.csv").write_text(
+        ",".join(RECORD_FIELDS) + "\n" + ",".join(values.values()) + "\n"
+    )
+
+
+def _prepare_keys(root: Path) -> None:
+    """keys/: good keys of `hub` and `p1`; beside them key files and key
+    directories that are wrong in one way each."""
+    keys = root / "keys"
+    for name in ("hub", "p1"):
+        generate(keys, name)
+        generate_signing(keys, name)
+    files = {  # name: (content, mode)
+        "shared.secret": ((keys / "hub.secret").read_bytes(), 0o644),
+        "shared.sigkey": ((keys / "p1.sigkey").read_bytes(), 0o644),
+        "short.secret": (b"abcde" * 4 + b"\n", 0o600),
+        "short.sigkey": (b"abcde" * 4 + b"\n", 0o600),
+        "short.pub": (b"abcde" * 2 + b"\n", 0o644),
+        "notz85.pub": (b"abcd~" * 8 + b"\n", 0o644),
+        "allow_badname/a b.pub": ((keys / "p1.pub").read_bytes(), 0o644),
+        "allow_notz85/p1.pub": (b"abcd~" * 8 + b"\n", 0o644),
+        "allow_twice/p1.pub": ((keys / "p1.pub").read_bytes(), 0o644),
+        "allow_twice/p2.pub": ((keys / "p1.pub").read_bytes(), 0o644),
+        "trusted_badname/a b.sigpub": ((keys / "p1.sigpub").read_bytes(), 0o644),
+        "trusted_twice/p1.sigpub": ((keys / "p1.sigpub").read_bytes(), 0o644),
+        "trusted_twice/p2.sigpub": ((keys / "p1.sigpub").read_bytes(), 0o644),
+    }
+    for name, (content, mode) in files.items():
+        path = root / name
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(content)
+        path.chmod(mode)
 
 
 @dataclass(frozen=True)

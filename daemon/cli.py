@@ -288,7 +288,7 @@ def train_centralized(
 )
 @click.option(
     "--local-epochs",
-    type=click.IntRange(min=0),
+    type=click.IntRange(0, 1000),  # the hub's --local-epochs, which a round carries
     default=0,
     help="Epochs each peer trains per round (0: as many as --peers, which matches one "
     "centralized epoch of SGD steps).",
@@ -1008,10 +1008,17 @@ def status_peer(
     The peer container's health check: a peer is healthy when the hub hears
     it, which a process check alone cannot tell.
     """
+    from crypto.errors import LocalProtocolError
+    from crypto.secagg.fields import check_peer_id
     from peer.state import read_peer_id
 
     if peer_id is None:
         peer_id = read_peer_id(state_dir)
+    else:
+        try:  # before asking the hub, which could only say that it knows no such peer
+            check_peer_id(peer_id)
+        except LocalProtocolError as exc:
+            raise ConfigError(f"{peer_id!r} is not a usable peer id: {exc.reason}") from None
     reply = _query("peers", hub, timeout, curve_secret, hub_public)
     peers = reply.data.get("peers")
     row = (
@@ -1057,8 +1064,13 @@ def keys_generate(*, out: Path, names: tuple[str, ...]) -> None:
     --trusted-dir) may be shared; secret halves are written with mode 0600.
     """
     from daemon.curve import generate
+    from daemon.keyfiles import check_key_name
     from daemon.signkeys import generate_signing
 
+    checked = [check_key_name(name, "--name") for name in names]  # all, before writing any
+    twice = next((name for i, name in enumerate(checked) if name in checked[:i]), None)
+    if twice is not None:
+        raise ConfigError(f"--name {twice!r} is given twice")
     for name in names:
         public, secret = generate(out, name)
         sign_public, sign_secret = generate_signing(out, name)

@@ -17,8 +17,9 @@ Other files in that directory are ignored, so a directory holding both
 halves of the peers' keys works as an allow-list too.
 
 Every problem (missing file, wrong length, bad characters, a secret readable
-by others, two names for one key) raises `ConfigError` with one line saying
-which file and what to do. Secrets never appear in messages or reprs.
+by others, two names for one key, a file named as another kind of key file)
+raises `ConfigError` with one line saying which file and what to do.
+Secrets never appear in messages or reprs.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from crypto.secagg.fields import PeerId
 from daemon.errors import ConfigError
 from daemon.keyfiles import (
     KeyFiles,
+    check_key_kind,
     check_key_name,
     check_private_file,
     key_files,
@@ -113,9 +115,11 @@ def generate(out_dir: Path, name: str) -> tuple[Path, Path]:
 def load_secret(path: Path) -> KeyPair:
     """The key pair whose secret half is in `path` (named after the file's stem).
 
-    Raises ConfigError when the file is missing or unreadable, is readable or
-    writable by group or others, or does not hold one 40-character Z85 key.
+    Raises ConfigError when the file is named as another kind of key file
+    (NAME.pub, say), is missing or unreadable, is readable or writable by
+    group or others, or does not hold one 40-character Z85 key.
     """
+    check_key_kind(path, SECRET_SUFFIX)
     check_private_file(path)
     secret = read_key(path, "secret key")
     try:
@@ -165,7 +169,9 @@ def claim_secret(directory: Path) -> tuple[KeyPair, IO[bytes]]:
 
 
 def load_public(path: Path) -> bytes:
-    """The Z85 public key in `path`. Raises ConfigError (missing, wrong length, bad text)."""
+    """The Z85 public key in `path`. Raises ConfigError (named as another kind of key
+    file, missing, wrong length, bad text)."""
+    check_key_kind(path, PUBLIC_SUFFIX)
     try:
         if not path.is_file():
             raise ConfigError(f"{path}: no such public key file")
@@ -182,7 +188,7 @@ def load_allow_dir(directory: Path) -> AllowList:
     """
     keys: dict[str, PeerId] = {}
     for path in _public_files(directory):
-        name = check_key_name(path.stem, f"{path.name}: the file name")
+        name = check_key_name(path.stem, f"{path}: the file name")
         key = load_public(path).decode("ascii")
         other = keys.get(key)
         if other is not None:

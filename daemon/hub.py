@@ -141,6 +141,17 @@ class HubConfig:
             raise ConfigError("liveness must be longer than the heartbeat interval")
         if self.active and self.secagg == "off":
             raise ConfigError("--active needs --secagg full or plus")
+        if self.secagg != "off":
+            try:  # rounds have at least --min-peers peers: if they cannot fit, none ever starts
+                choose_encoding(self.min_peers, self)
+            except ParameterError:
+                bits = self.mod_bits or 64
+                raise ConfigError(
+                    f"the sum of {self.min_peers} peers' updates (--clip {self.clip:g}, "
+                    f"--max-weight {self.max_weight}) can wrap mod 2^{bits}, so no round "
+                    "could start: lower --clip or --max-weight"
+                    + (", or use --mod-bits 64" if bits == 32 else "")
+                ) from None
 
 
 @dataclass

@@ -22,6 +22,7 @@ from daemon.errors import ConfigError
 
 __all__ = [
     "KeyFiles",
+    "check_key_kind",
     "check_key_name",
     "check_private_file",
     "is_z85",
@@ -36,6 +37,29 @@ _Z85_DIGITS = (
 )
 _Z85_VALUE = {c: i for i, c in enumerate(_Z85_DIGITS)}
 _MAX_FILE = 4096  # a key file is a few lines; anything larger is not one
+# What fedd's key files hold, by the suffix `fedd keys generate` gives them
+# (daemon.curve's and daemon.signkeys' *_SUFFIX constants).
+_KINDS = {
+    ".pub": "CURVE public key",
+    ".secret": "CURVE secret key",
+    ".sigpub": "signing public key",
+    ".sigkey": "signing key",
+}
+
+
+def check_key_kind(path: Path, suffix: str) -> None:
+    """Refuse a file named as another kind of key file than `suffix` files are.
+
+    Both halves of both pairs are 40 Z85 characters, so a mix-up would load
+    without complaint and fail later, silently (a peer that never gets in, a
+    signature nobody accepts). A name without one of fedd's suffixes passes.
+    """
+    kind = _KINDS.get(path.suffix)
+    if kind is not None and path.suffix != suffix:
+        raise ConfigError(
+            f"{path}: named like a {kind} file, but a {_KINDS[suffix]} file "
+            f"(NAME{suffix}) is needed here"
+        )
 
 
 def check_private_file(path: Path, what: str = "secret key") -> None:
@@ -155,11 +179,19 @@ def write_new_key(path: Path, comment: str, key: bytes, mode: int) -> None:
 
 
 def check_key_name(name: str, what: str) -> PeerId:
-    """A key's name is the peer id it stands for."""
+    """A key's name is the peer id it stands for, and the stem of its files."""
     try:
-        return check_peer_id(name, "a key name")
+        peer = check_peer_id(name, "a key name")
     except LocalProtocolError as exc:
         raise ConfigError(f"{what} {name!r} is not usable: {exc.reason}") from None
+    # Peer ids may hold '/' and '.'; file stems in a key directory may not: '../x'
+    # would leave the directory, and '.x' would be a hidden file key_files skips.
+    if "/" in name or name.startswith("."):
+        raise ConfigError(
+            f"{what} {name!r} is not usable: a key name is a file name in the key "
+            "directory, so it has no '/' and does not start with '.'"
+        )
+    return peer
 
 
 def key_files(directory: Path, suffix: str, what: str) -> Iterator[Path]:

@@ -22,6 +22,7 @@ from crypto.signing import SigningKey
 from daemon.errors import ConfigError
 from daemon.keyfiles import (
     KeyFiles,
+    check_key_kind,
     check_key_name,
     check_private_file,
     key_files,
@@ -57,7 +58,9 @@ def generate_signing(out_dir: Path, name: str) -> tuple[Path, Path]:
 
 
 def load_signing_key(path: Path) -> SigningKey:
-    """The signing key in `path`. Raises ConfigError (missing, shared, malformed)."""
+    """The signing key in `path`. Raises ConfigError (named as another kind of key
+    file, missing, shared, malformed)."""
+    check_key_kind(path, SIGN_SECRET_SUFFIX)
     check_private_file(path, "signing key")
     return SigningKey.from_private_bytes(z85.decode(read_key(path, "signing key")))
 
@@ -71,7 +74,7 @@ def load_trusted_dir(directory: Path) -> dict[PeerId, bytes]:
     trusted: dict[PeerId, bytes] = {}
     names: dict[bytes, PeerId] = {}
     for path in key_files(directory, SIGN_PUBLIC_SUFFIX, "trusted keys"):
-        name = check_key_name(path.name[: -len(SIGN_PUBLIC_SUFFIX)], f"{path.name}: the name")
+        name = check_key_name(path.name[: -len(SIGN_PUBLIC_SUFFIX)], f"{path}: the name")
         public = z85.decode(read_key(path, "signing public key"))
         if public in names:
             raise ConfigError(

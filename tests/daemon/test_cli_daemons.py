@@ -130,6 +130,19 @@ def test_the_hub_picks_32_bit_vectors_only_when_their_scale_stays_fine():
     assert wide.mod_bits == 64
     wide.check_capacity(10)
     assert choose_encoding(10, HubConfig(mod_bits=32, max_weight=1000)).mod_bits == 32
+
+
+def test_a_hub_whose_sums_would_wrap_even_with_min_peers_refuses_to_start():
+    from daemon.errors import ConfigError
+    from daemon.hub import HubConfig
+
+    with pytest.raises(ConfigError, match=r"200 peers' updates .* mod 2\^32, .*--mod-bits 64$"):
+        HubConfig(mod_bits=32, min_peers=200)
+    with pytest.raises(ConfigError, match=r"mod 2\^64, so no round could start: lower --clip"):
+        HubConfig(clip=1e30)
+    HubConfig(secagg="off", clip=1e30)  # plain rounds add floats
+
+
 def test_a_test_csv_whose_columns_cannot_name_a_model_is_a_one_line_error(tmp_path: Path):
     bad = tmp_path / "test.csv"
     bad.write_text("bias,V1,Class\n0.5,1.0,0\n-0.5,2.0,1\n")

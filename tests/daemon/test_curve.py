@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -23,6 +25,7 @@ from daemon.curve import (
     load_secret,
 )
 from daemon.errors import ConfigError
+from daemon.signkeys import generate_signing
 from daemon.zap import (
     ZAP_DOMAIN,
     MalformedZapRequest,
@@ -76,6 +79,28 @@ def test_fedd_keys_generate_on_the_command_line(tmp_path: Path):
 
 
 @pytest.mark.parametrize(
+    ("names", "message"),
+    [(["ok", "a b"], "--name 'a b' is not usable"), (["x", "y", "x"], "--name 'x' is given twice")],
+)
+def test_keys_generate_checks_every_name_before_writing_any(
+    tmp_path: Path, names: list[str], message: str
+):
+    args = ["keys", "generate", "--out", str(tmp_path / "keys")]
+    result = CliRunner().invoke(main, [*args, *(a for n in names for a in ("--name", n))])
+    assert result.exit_code == 1 and result.stderr.startswith(f"fedd: error: {message}")
+    assert result.stderr.count("\n") == 1
+    assert not (tmp_path / "keys").exists()
+
+
+@pytest.mark.parametrize("name", ["../evil", "sub/name", ".hidden", ".."])
+def test_generate_refuses_names_that_are_not_file_names_in_the_directory(tmp_path: Path, name: str):
+    out = tmp_path / "keys"
+    with pytest.raises(ConfigError, match="is not usable: a key name is a file name"):
+        generate(out, name)
+    assert sorted(p.name for p in tmp_path.rglob("*")) == []
+
+
+@pytest.mark.parametrize(
     ("content", "message"),
     [
         ("", "expected one secret key line, found 0"),
@@ -103,6 +128,29 @@ def test_secret_files_open_to_others_are_refused(tmp_path: Path, bits: int):
     secret.chmod(bits)
     with pytest.raises(ConfigError, match=f"mode {bits:04o}.*chmod 600"):
         load_secret(secret)
+
+
+@pytest.mark.parametrize(
+    ("load", "name", "kind"),
+    [
+        (load_secret, "k.pub", "CURVE public key"),
+        (load_secret, "k.sigkey", "signing key"),
+        (load_public, "k.secret", "CURVE secret key"),
+        (load_public, "k.sigpub", "signing public key"),
+    ],
+)
+def test_a_file_named_as_another_kind_of_key_is_refused(
+    tmp_path: Path, load: Callable[[Path], object], name: str, kind: str
+):
+    generate(tmp_path, "k")
+    generate_signing(tmp_path, "k")
+    path = tmp_path / name
+    with pytest.raises(ConfigError, match=f"^{re.escape(str(path))}: named like a {kind} file"):
+        load(path)
+    mounted = tmp_path / "mounted"  # names without fedd's suffixes are not judged
+    mounted.write_bytes((tmp_path / "k.secret").read_bytes())
+    mounted.chmod(0o600)
+    assert load_secret(mounted).public == load_public(tmp_path / "k.pub")
 
 
 def test_missing_key_files_are_named(tmp_path: Path):

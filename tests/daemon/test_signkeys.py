@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
 from crypto.signing import verify
+from daemon.curve import generate
 from daemon.errors import ConfigError
 from daemon.signkeys import generate_signing, load_signing_key, load_trusted_dir
 
@@ -36,6 +38,26 @@ def test_missing_and_malformed_files_are_refused(tmp_path: Path):
     bad.chmod(0o600)
     with pytest.raises(ConfigError, match="40 Z85 characters"):
         load_signing_key(bad)
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [
+        ("k.sigpub", "signing public key"),
+        ("k.secret", "CURVE secret key"),
+        ("k.pub", "CURVE public key"),
+    ],
+)
+def test_a_file_named_as_another_kind_of_key_is_refused(tmp_path: Path, name: str, kind: str):
+    generate_signing(tmp_path, "k")
+    generate(tmp_path, "k")
+    path = tmp_path / name
+    with pytest.raises(ConfigError, match=f"^{re.escape(str(path))}: named like a {kind} file"):
+        load_signing_key(path)
+    mounted = tmp_path / "mounted"  # names without fedd's suffixes are not judged
+    mounted.write_bytes((tmp_path / "k.sigkey").read_bytes())
+    mounted.chmod(0o600)
+    assert load_signing_key(mounted).public == load_trusted_dir(tmp_path)["k"]
 
 
 def test_the_trusted_dir_refuses_duplicates_bad_names_and_emptiness(tmp_path: Path):
