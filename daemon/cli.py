@@ -92,6 +92,19 @@ class _FiniteFloat(click.FloatRange):
 # their environment variable explicitly, so it follows FEDD_<GROUP>_<COMMAND>_<FLAG>.
 _PATH = click.Path(path_type=Path, dir_okay=False)
 _DIR = click.Path(path_type=Path, file_okay=False)
+_QUIET = click.option("--quiet", is_flag=True, help="No progress display.")
+_PARTITION = click.option(
+    "--partition",
+    type=click.Choice(PARTITIONS),
+    default="iid",
+    help="How to cut the peers' shards: iid, label skew (dirichlet), size skew (quantity).",
+)
+_ALPHA = click.option(
+    "--alpha",
+    type=_FiniteFloat(0.0, min_open=True),
+    default=0.5,
+    help="Dirichlet concentration for --partition dirichlet|quantity: smaller is more skewed.",
+)
 
 
 @main.group()
@@ -109,7 +122,7 @@ def data() -> None:
     help="Share of fraudulent rows.",
 )
 @click.option("--seed", type=int, default=42, help="Same seed, byte-identical file.")
-@click.option("--quiet", is_flag=True, help="No progress display.")
+@_QUIET
 def data_synth(*, rows: int, out: Path, fraud_rate: float, seed: int, quiet: bool) -> None:
     """Write synthetic card transactions with the Kaggle credit-card schema."""
     with progress_display(quiet=quiet) as display:
@@ -138,21 +151,9 @@ def data_synth(*, rows: int, out: Path, fraud_rate: float, seed: int, quiet: boo
     help="Share of each class held out for testing.",
 )
 @click.option("--seed", type=int, default=42, help="Seed of the split and the partition.")
-@click.option(
-    "--partition",
-    "scheme",
-    envvar="FEDD_DATA_PREPARE_PARTITION",
-    type=click.Choice(PARTITIONS),
-    default="iid",
-    help="iid, label skew (dirichlet) or size skew (quantity).",
-)
-@click.option(
-    "--alpha",
-    type=_FiniteFloat(0.0, min_open=True),
-    default=0.5,
-    help="Dirichlet concentration: smaller is more skewed.",
-)
-@click.option("--quiet", is_flag=True, help="No progress display.")
+@_PARTITION
+@_ALPHA
+@_QUIET
 def data_prepare(
     *,
     input_path: Path,
@@ -161,7 +162,7 @@ def data_prepare(
     label: str,
     test_size: float,
     seed: int,
-    scheme: PartitionScheme,
+    partition: PartitionScheme,
     alpha: float,
     quiet: bool,
 ) -> None:
@@ -174,7 +175,7 @@ def data_prepare(
             label=label,
             test_size=test_size,
             seed=seed,
-            scheme=scheme,
+            scheme=partition,
             alpha=alpha,
             progress=display,
         )
@@ -224,7 +225,7 @@ def train_group() -> None:
     envvar="FEDD_TRAIN_CENTRALIZED_JSON",
     help="Print one JSON object instead of a table.",
 )
-@click.option("--quiet", is_flag=True, help="No progress display.")
+@_QUIET
 def train_centralized(
     *,
     train_path: Path,
@@ -273,19 +274,8 @@ def train_centralized(
     default="full",
     help="Plain FedAvg, SecAgg, or SecAgg+.",
 )
-@click.option(
-    "--partition",
-    envvar="FEDD_DEMO_PARTITION",
-    type=click.Choice(PARTITIONS),
-    default="iid",
-    help="How to cut the peers' shards: iid, label skew (dirichlet), size skew (quantity).",
-)
-@click.option(
-    "--alpha",
-    type=_FiniteFloat(0.0, min_open=True),
-    default=0.5,
-    help="Dirichlet concentration for --partition dirichlet|quantity: smaller is more skewed.",
-)
+@_PARTITION
+@_ALPHA
 @click.option(
     "--local-epochs",
     type=click.IntRange(0, 1000),  # the hub's --local-epochs, which a round carries
@@ -293,7 +283,7 @@ def train_centralized(
     help="Epochs each peer trains per round (0: as many as --peers, which matches one "
     "centralized epoch of SGD steps).",
 )
-@click.option("--quiet", is_flag=True, help="No progress display.")
+@_QUIET
 def demo(
     *,
     out: Path | None,
@@ -697,7 +687,8 @@ def start_hub(
     allow_dir: Path | None,
 ) -> None:
     """Run the hub: coordinate rounds, aggregate, keep the CSV state."""
-    from daemon.hub import Hub, HubConfig
+    from daemon.hub import Hub
+    from daemon.hubconfig import HubConfig
 
     _daemon_logging(ctx)
     config = HubConfig(
