@@ -44,7 +44,7 @@ from pathlib import Path
 
 from crypto.secagg.params import Mode, choose_shape
 from daemon.errors import StateError
-from daemon.hub import HubConfig, choose_encoding
+from daemon.hubconfig import HubConfig, choose_encoding
 from daemon.store import HubStore
 from learner.dataset import Dataset, read_dataset
 from learner.model import make_training_set, train

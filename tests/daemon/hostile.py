@@ -34,7 +34,8 @@ from typing import Any
 import msgpack
 
 from crypto.secagg.fields import MAX_ROUND
-from daemon.hub import Hub, HubConfig
+from daemon.hub import Hub
+from daemon.hubconfig import HubConfig
 from daemon.store import RoundRow
 from peer.agent import PeerAgent, PeerConfig
 

@@ -123,7 +123,7 @@ def test_status_tables_show_what_the_hub_reports():
 
 
 def test_the_hub_picks_32_bit_vectors_only_when_their_scale_stays_fine():
-    from daemon.hub import HubConfig, choose_encoding
+    from daemon.hubconfig import HubConfig, choose_encoding
 
     assert choose_encoding(3, HubConfig(max_weight=1000, clip=4.0)).mod_bits == 32
     wide = choose_encoding(10, HubConfig())
@@ -134,7 +134,7 @@ def test_the_hub_picks_32_bit_vectors_only_when_their_scale_stays_fine():
 
 def test_a_hub_whose_sums_would_wrap_even_with_min_peers_refuses_to_start():
     from daemon.errors import ConfigError
-    from daemon.hub import HubConfig
+    from daemon.hubconfig import HubConfig
 
     with pytest.raises(ConfigError, match=r"200 peers' updates .* mod 2\^32, .*--mod-bits 64$"):
         HubConfig(mod_bits=32, min_peers=200)

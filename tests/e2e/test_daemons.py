@@ -13,7 +13,7 @@ import pytest
 import zmq
 
 from crypto.encoding import FixedPoint
-from daemon.hub import HubConfig, choose_encoding
+from daemon.hubconfig import HubConfig, choose_encoding
 from learner.dataset import read_dataset
 from learner.model import make_training_set, train, zeros
 from tests.e2e.conftest import Cluster, Shards
