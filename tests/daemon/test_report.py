@@ -155,8 +155,13 @@ def test_figure_builders_draw_what_the_report_holds(run_dir: Path) -> None:
     time_ax, bytes_ax = performance.axes
     legend = [t.get_text() for t in time_ax.get_legend().get_texts()]
     # Stages no round spent time in are left out; the abort gets one legend entry.
-    assert sorted(legend) == ["aborted round", "advertise-keys", "evaluate",
-                              "round total (wall clock)", "unmask"]  # fmt: skip
+    assert sorted(legend) == ["aborted round", "advertise-keys (with local training)", "evaluate",
+                              "round + evaluation (wall clock)", "unmask"]  # fmt: skip
+    # The hub evaluates after a round's clock stops: the marker spans both, as the stack does.
+    total = next(line for line in time_ax.get_lines() if line.get_label().startswith("round +"))
+    assert list(total.get_ydata()) == [r.duration_s + r.evaluate_s for r in report.per_round]
+    tallest = max(bar.get_y() + bar.get_height() for bars in time_ax.containers for bar in bars)
+    assert time_ax.get_ylim()[1] >= 1.3 * max(tallest, *total.get_ydata())  # room for the legend
     assert len(bytes_ax.patches) == 2 * 4 + 1  # up and down bars per round, one shaded abort
 
     comparison = comparison_figure(report)
