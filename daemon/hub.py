@@ -53,6 +53,7 @@ from daemon import wire
 from daemon.curve import HUB_NAME, KeyPair, load_allow_dir, load_secret
 from daemon.errors import ConfigError, StateError
 from daemon.hubconfig import HubConfig, choose_encoding
+from daemon.loglimit import LogLimit
 from daemon.messages import (
     Bye,
     Decline,
@@ -149,6 +150,12 @@ class Hub:
         self.round: _Round | None = None
         self.last_outcome: tuple[int, RoundOutcome, float] | None = None
         self._stop = False
+        # Lines that anyone who can connect can cause, as fast as the network
+        # allows: dropped, refused or rejected messages, and (with Hello/Bye
+        # cycles) registrations and departures. Separate limits, so that a
+        # flood of garbage does not hide who joins.
+        self._drop_log = LogLimit()
+        self._membership_log = LogLimit()
         self._next_heartbeat = 0.0
         self._last_registration = -float("inf")
         self._done_since: float | None = None
@@ -250,7 +257,12 @@ class Hub:
             except zmq.Again:
                 return
             if len(rest) != 1:
-                log.warning("dropped a message of %d frames (one expected)", len(rest))
+                self._log_limited(
+                    self._drop_log,
+                    logging.WARNING,
+                    "dropped a message of %d frames (one expected)",
+                    len(rest),
+                )
                 continue
             # With CURVE, libzmq stamps each message with the User-Id the ZAP
             # handler gave its connection: the Z85 text of the sender's key.
@@ -258,6 +270,13 @@ class Hub:
             self._on_frame(routing.bytes, rest[0].bytes, self.clock(), user_id)
 
     def _tick(self, now: float) -> None:
+        for limit, what in (
+            (self._drop_log, "dropped or refused messages"),
+            (self._membership_log, "registrations and departures"),
+        ):
+            skipped = limit.flush(now)
+            if skipped:
+                log.warning("%d more %s were not logged one by one", skipped, what)
         if self.zap is not None:
             for peer in sorted(self.zap.maybe_reload() or ()):
                 if self.registry.leave(peer):
@@ -286,13 +305,21 @@ class Hub:
         if user_id is not None and self.zap is not None:
             name = self.zap.name_of(user_id)
             if name is None:  # allowed when it connected, removed from the list since
-                log.info("dropped a message from revoked key %s", user_id)
+                self._log_limited(
+                    self._drop_log, logging.INFO, "dropped a message from revoked key %s", user_id
+                )
                 self._reply(routing, Error(self.run_id, 0, "this key is no longer allowed", False))
                 return
         try:
             msg = wire.decode(frame)
         except wire.MalformedMessage as exc:
-            log.warning("dropped malformed message (%d bytes): %s", len(frame), exc)
+            self._log_limited(
+                self._drop_log,
+                logging.WARNING,
+                "dropped malformed message (%d bytes): %s",
+                len(frame),
+                exc,
+            )
             self._reply(routing, Error(self.run_id, 0, f"malformed message: {exc}"[:400]))
             return
         if type(msg) is StatusRequest:
@@ -303,7 +330,12 @@ class Hub:
             return
         peer = self.registry.peer_at(routing)
         if peer is None:
-            log.info("dropped %s from an unregistered connection", type(msg).__name__)
+            self._log_limited(
+                self._drop_log,
+                logging.INFO,
+                "dropped %s from an unregistered connection",
+                type(msg).__name__,
+            )
             self._reply(routing, Error(self.run_id, 0, "not registered: send hello first"))
             return
         self.registry.seen(peer, time.time())
@@ -313,7 +345,7 @@ class Hub:
 
     def _on_peer_message(self, peer: PeerId, msg: object, now: float) -> None:
         if type(msg) is Bye:
-            log.info("peer %s left", peer)
+            self._log_limited(self._membership_log, logging.INFO, "peer %s left", peer)
             self.registry.leave(peer)
             self._drop(peer, now, "left")
         elif self.done:  # it may have missed its Done
@@ -331,14 +363,16 @@ class Hub:
                 routing, msg, time.time(), authenticated=name, public_key=key
             )
         except Refused as exc:
-            log.warning("refused peer %s: %s", msg.peer, exc)
+            self._log_limited(self._drop_log, logging.WARNING, "refused peer %s: %s", msg.peer, exc)
             self._reply(routing, Error(self.run_id, 0, str(exc)[:400], retry=exc.retry))
             return
         if self.model is None:  # the first peer fixed the features
             self.model = zeros(len(msg.features))
             self._start_run()
         self._last_registration = self.clock()
-        log.info(
+        self._log_limited(
+            self._membership_log,
+            logging.INFO,
             "peer %s registered%s (%d alive)",
             record.peer,
             f" with shard {record.shard}" if record.shard else "",
@@ -355,7 +389,9 @@ class Hub:
         current = self.round
         round_of = getattr(msg, "round", None)
         if current is None or round_of != current.number:
-            log.info(
+            self._log_limited(
+                self._drop_log,
+                logging.INFO,
                 "dropped stale %s from %s (round %s, current %s)",
                 type(msg).__name__,
                 peer,
@@ -374,14 +410,30 @@ class Hub:
         try:
             sends = current.runner.receive(peer, msg, now)
         except ProtocolError as exc:
-            log.warning(
-                "round %d: rejected %s from %s: %s", current.number, type(msg).__name__, peer, exc
+            self._log_limited(
+                self._drop_log,
+                logging.WARNING,
+                "round %d: rejected %s from %s: %s",
+                current.number,
+                type(msg).__name__,
+                peer,
+                exc,
             )
             self._send(peer, Error(self.run_id, current.number, str(exc)[:400]))
             if isinstance(exc, RemoteProtocolError):
                 self._deliver(current.runner.drop(peer, now, f"excluded: {exc}"))
             return
         self._deliver(sends)
+
+    def _log_limited(self, limit: LogLimit, level: int, fmt: str, *args: object) -> None:
+        """Log a line within `limit`; past it the line is counted, and the next says how many."""
+        skipped = limit.allow(self.clock())
+        if skipped is None:
+            return
+        if skipped:
+            fmt += " (and %d more not logged one by one)"
+            args = (*args, skipped)
+        log.log(level, fmt, *args)
 
     # -- messages out ----------------------------------------------------------
 
