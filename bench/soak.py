@@ -186,7 +186,6 @@ class _Driver:
         self.deferred = 0
         self.kills: list[Kill] = []
         self.rss: list[RssSample] = []
-        self.peer_starts = 0
         self.problems: list[str] = []
         self.started = time.monotonic()
         self._due: list[tuple[float, int, str, str]] = []
@@ -211,7 +210,6 @@ class _Driver:
 
     def start_peer(self, name: str) -> None:
         self.peers[name] = self.fed.peer(name, self.shards[name], self.root / "peers" / name)
-        self.peer_starts += 1
 
     def kill_hub(self, committed: int) -> None:
         assert self.hub is not None

@@ -102,8 +102,6 @@ class AggregateResult:
 
     total: bytes
     survivors: tuple[PeerId, ...]
-    # Survivors of each stage, in order: U1, U2, U3, and those who answered the unmask.
-    stage_survivors: dict[str, int]
     stage_seconds: dict[str, float]
 
 
@@ -137,7 +135,6 @@ class HubSession:
         self._graph = params.graph()
         self._stage_started = now
         self._stage_seconds: dict[str, float] = {}
-        self._stage_survivors: dict[str, int] = {}
         self._in_round: set[PeerId] = set(params.participants)
         self._pending: set[PeerId] = set(params.participants)
         self._answered: set[PeerId] = set()
@@ -269,11 +266,10 @@ class HubSession:
         return sends
 
     def _settle(self, survivors: frozenset[PeerId]) -> list[Send]:
-        """Record the closing stage's survivors; everyone else still in the round leaves it.
+        """Everyone still in the round but not among the closing stage's survivors leaves it.
 
         Returns the RoundAbort sends, and the abort of the whole round if too few survived.
         """
-        self._stage_survivors[self.stage.value] = len(survivors)
         sends = []
         for peer in sorted(self._in_round - survivors):
             sends += self._leave(peer, f"did not complete {self.stage.value}")
@@ -428,7 +424,6 @@ class HubSession:
 
     def _close_unmask(self) -> list[Send]:
         p = self.params
-        self._stage_survivors[self.stage.value] = len(self._answered)
         # Remove the survivors' self masks; add the dropped peers' pair masks,
         # which cancels the mirrored copies in their neighbours' inputs.
         seeds = MaskSeeds()
@@ -455,7 +450,6 @@ class HubSession:
         self._result = AggregateResult(
             total=self._sum.to_bytes(),
             survivors=tuple(sorted(self._u3)),
-            stage_survivors=dict(self._stage_survivors),
             stage_seconds=dict(self._stage_seconds),
         )
         self.stage = HubStage.DONE
