@@ -159,6 +159,6 @@ def test_a_flood_from_one_connection_leaves_the_hub_up_bounded_and_rounds_comple
     ]
     bound = 2 * 11 * (seconds + 1)
     assert len(flood_lines) <= bound, f"{len(flood_lines)} lines in {seconds:.1f}s, {sent} frames"
-    assert "were not logged one by one" in output
+    assert "not logged one by one" in output  # in a later line, or in a summary of its own
     hub.popen.send_signal(signal.SIGTERM)
     assert hub.wait(30) == 0, cluster.logs()
