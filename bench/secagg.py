@@ -29,17 +29,17 @@ reference before it reports a number.
 from __future__ import annotations
 
 import argparse
-import csv
 import hashlib
 import importlib
 import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.tables import write_csv
 from crypto import prg, shamir
 from crypto.keys import AgreementKey
 from crypto.lanes import VectorSum
@@ -345,12 +345,7 @@ def _write_csv(rows: Sequence[Any], path: Path) -> None:
         groups.setdefault(type(row), []).append(row)
     for kind, group in groups.items():
         target = path if kind is Row else path.with_name(f"{path.stem}-rounds{path.suffix}")
-        with target.open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
-            names = [f.name for f in fields(kind)]
-            writer.writerow(names)
-            for r in group:
-                writer.writerow(["" if getattr(r, n) is None else getattr(r, n) for n in names])
+        write_csv(group, target)
 
 
 def _positive(text: str) -> int:

@@ -19,15 +19,15 @@ so measure on the disk the daemons will use.
 from __future__ import annotations
 
 import argparse
-import csv
 import shutil
 import statistics
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
+from bench.tables import print_rows, write_csv
 from daemon.csvfile import write_table
 from daemon.hubfiles import CLIENT_PERF, METRICS_LOG, MODEL, PERF_LOG, ROUND_LOG, UPDATES
 from daemon.store import ClientPerfRow, Commit, HubStore, MetricsRow, PerfRow, RoundRow
@@ -162,12 +162,7 @@ def run(base: Path, repeat: int) -> list[Row]:
 
 
 def _print_table(rows: list[Row]) -> None:
-    names = [f.name for f in fields(Row)]
-    cells = [[str(getattr(row, name)) for name in names] for row in rows]
-    widths = [max(len(name), *(len(c[i]) for c in cells)) for i, name in enumerate(names)]
-    print("  ".join(name.rjust(w) for name, w in zip(names, widths, strict=True)))
-    for line in cells:
-        print("  ".join(cell.rjust(w) for cell, w in zip(line, widths, strict=True)))
+    print_rows(rows)
     print("commit: median ms per round; open, peer_open: best ms of --repeat; rows_read: CSV rows")
 
 
@@ -187,10 +182,7 @@ def main(argv: list[str] | None = None) -> None:
         shutil.rmtree(base)
     _print_table(rows)
     if args.csv:
-        with open(args.csv, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=[f.name for f in fields(Row)])
-            writer.writeheader()
-            writer.writerows(asdict(row) for row in rows)
+        write_csv(rows, args.csv)
 
 
 if __name__ == "__main__":

@@ -14,14 +14,14 @@ Rows:
 from __future__ import annotations
 
 import argparse
-import csv
 import hashlib
 import time
 import tracemalloc
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from functools import partial
 
+from bench.tables import print_rows, write_csv
 from topology import PeerGraph, choose_parameters, complete_graph, harary_graph
 
 __all__ = ["main"]
@@ -146,12 +146,7 @@ def run(repeat: int) -> list[Row]:
 
 
 def _print_table(rows: list[Row]) -> None:
-    names = [f.name for f in fields(Row)]
-    cells = [[str(getattr(row, name)) for name in names] for row in rows]
-    widths = [max(len(name), *(len(c[i]) for c in cells)) for i, name in enumerate(names)]
-    print("  ".join(name.rjust(w) for name, w in zip(names, widths, strict=True)))
-    for line in cells:
-        print("  ".join(cell.rjust(w) for cell, w in zip(line, widths, strict=True)))
+    print_rows(rows)
     print("time_ms: one build (for `choose`: one choose_parameters call), best of --repeat;")
     print("lookup_ns is one neighbours() call; peak_mib is the tracemalloc peak of a build.")
 
@@ -167,10 +162,7 @@ def main(argv: list[str] | None = None) -> None:
     rows = run(args.repeat)
     _print_table(rows)
     if args.csv:
-        with open(args.csv, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=[f.name for f in fields(Row)])
-            writer.writeheader()
-            writer.writerows(asdict(row) for row in rows)
+        write_csv(rows, args.csv)
 
 
 if __name__ == "__main__":
