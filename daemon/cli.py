@@ -426,10 +426,11 @@ def simulate(
         dump=dump,
         active=active,
     )
+    reports = run_simulation(config)  # an impossible configuration fails here, before the header
     wrong = 0
     if not as_json:
         click.echo(_SIM_HEADER)
-    for report in run_simulation(config):
+    for report in reports:
         wrong += not report.correct
         if as_json:
             click.echo(json.dumps(report.as_dict()))

@@ -147,10 +147,11 @@ class _Meter:
 
 
 def run_simulation(config: SimConfig) -> Iterator[RoundReport]:
-    """Run `config.rounds` rounds; yields one report per round as it finishes."""
-    rng = random.Random(config.seed)
-    width = config.mod_bits // 8
-    peers = tuple(PeerId(f"peer-{i:05d}") for i in range(1, config.peers + 1))
+    """Run `config.rounds` rounds; yields one report per round as it finishes.
+
+    Raises ParameterError at once, before any round, when no (k, t) suits
+    the configuration.
+    """
     mode = Mode.PLUS if config.mode == "plus" else Mode.FULL
     shape = RoundShape(0, 0, 0, 0)
     if config.mode != "off":
@@ -164,6 +165,13 @@ def run_simulation(config: SimConfig) -> Iterator[RoundReport]:
             degree=config.degree,
             active=config.active,
         )
+    return _run_rounds(config, mode, shape)
+
+
+def _run_rounds(config: SimConfig, mode: Mode, shape: RoundShape) -> Iterator[RoundReport]:
+    rng = random.Random(config.seed)
+    width = config.mod_bits // 8
+    peers = tuple(PeerId(f"peer-{i:05d}") for i in range(1, config.peers + 1))
     for r in range(config.rounds):
         inputs = {p: rng.randbytes(config.dim * width) for p in peers}
         drop_at = _dropouts(rng, peers, config)

@@ -181,3 +181,9 @@ def test_impossible_parameters_are_one_line_errors(args, message):
     code, _, err = run(*args)
     assert code == 1
     assert err.count("\n") == 1 and err.startswith("fedd: error:") and message in err
+
+
+def test_an_impossible_configuration_fails_before_the_table_starts():
+    code, out, err = run("--peers", "5", "--secagg", "full", "--dropout", "0.8", "--threshold", "3")
+    assert code == 1 and err.startswith("fedd: error: no safe (k, t) for 5 peers")
+    assert out == ""  # no header of a table that will never have a row
