@@ -25,12 +25,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from daemon.curve import generate
-from daemon.hubfiles import ClientPerfRow, Commit, MetricsRow, PerfRow, RoundRow
-from daemon.signkeys import generate_signing
-from daemon.store import HubStore
-from learner.centralized import RECORD_FIELDS
-from peer.state import PeerRoundRow, PeerState
+from fedd.daemon.state.hubfiles import ClientPerfRow, Commit, MetricsRow, PerfRow, RoundRow
+from fedd.daemon.state.store import HubStore
+from fedd.daemon.transport.curve import generate
+from fedd.daemon.transport.signkeys import generate_signing
+from fedd.learner.centralized import RECORD_FIELDS
+from fedd.peer.state import PeerRoundRow, PeerState
 
 __all__ = [
     "CASES",
@@ -44,7 +44,7 @@ __all__ = [
     "table",
 ]
 
-FEDD = (sys.executable, "-m", "daemon")
+FEDD = (sys.executable, "-m", "fedd")
 GOOD = "good.csv"
 
 

@@ -41,9 +41,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import astuple, dataclass, field, fields
 from pathlib import Path
 
-from crypto.secagg.fields import PeerId
-from daemon import wire
-from daemon.messages import Bye, Hello
+from fedd.crypto.secagg.fields import PeerId
+from fedd.daemon.transport import wire
+from fedd.daemon.transport.messages import Bye, Hello
 from tests.daemon.hostile import InProcessFederation, Mutator, Recorded, record
 
 __all__ = ["main"]

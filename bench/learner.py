@@ -31,12 +31,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from learner.dataset import Dataset
-from learner.metrics import roc_auc
-from learner.model import TrainingSet, epoch_orders, make_training_set, predict_proba, train, zeros
-from learner.partition import stratified_split
-from learner.prepare import column_stats
-from learner.synth import COLUMNS, KAGGLE_FRAUD_RATE, synth_rows
+from fedd.learner.dataset import Dataset
+from fedd.learner.metrics import roc_auc
+from fedd.learner.model import (
+    TrainingSet,
+    epoch_orders,
+    make_training_set,
+    predict_proba,
+    train,
+    zeros,
+)
+from fedd.learner.partition import stratified_split
+from fedd.learner.prepare import column_stats
+from fedd.learner.synth import COLUMNS, KAGGLE_FRAUD_RATE, synth_rows
 
 LR = 0.1
 L2 = 0.0

@@ -32,8 +32,8 @@ from collections.abc import Sequence
 from dataclasses import astuple, dataclass, fields
 from pathlib import Path
 
-from daemon.curve import generate
-from daemon.launch import FEDD, Federation
+from fedd.daemon.transport.curve import generate
+from fedd.launch import FEDD, Federation
 
 __all__ = ["main"]
 

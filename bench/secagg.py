@@ -40,10 +40,10 @@ from pathlib import Path
 from typing import Any
 
 from bench.tables import write_csv
-from crypto import prg, shamir
-from crypto.keys import AgreementKey
-from crypto.lanes import VectorSum
-from daemon.simulate import SimConfig, run_simulation
+from fedd.crypto import prg, shamir
+from fedd.crypto.keys import AgreementKey
+from fedd.crypto.lanes import VectorSum
+from fedd.simulate import SimConfig, run_simulation
 
 __all__ = ["SECTIONS", "RoundRow", "Row", "main"]
 

@@ -6,7 +6,7 @@
 
 A hub (`--secagg plus`, a test CSV, no `--exit-when-done`) and one peer
 process per shard run `--rounds` rounds on this machine
-(`daemon.launch.Federation`). A seeded schedule decides, before the run,
+(`fedd.launch.Federation`). A seeded schedule decides, before the run,
 after which committed rounds to kill a peer and to kill the hub; when a
 round commits, the kills planned after it fire at a random moment within
 the next round's expected length (the median of the last few), so they land
@@ -56,7 +56,7 @@ from bench.soak_checks import (
     RunFacts,
     run_checks,
 )
-from daemon.launch import FEDD, Child, Federation
+from fedd.launch import FEDD, Child, Federation
 
 __all__ = ["SoakConfig", "SoakRun", "main", "run_soak"]
 

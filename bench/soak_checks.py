@@ -1,6 +1,6 @@
 """The checks at the end of a soak (`bench.soak`), on the CSV state the run left.
 
-Each check reads the files with the `csv` module, not with `daemon.store`,
+Each check reads the files with the `csv` module, not with `daemon.state.store`,
 so that it does not trust the code it checks (one check then opens the
 directory with the store as well). How each invariant is established:
 
@@ -42,12 +42,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from crypto.secagg.params import Mode, choose_shape
-from daemon.errors import StateError
-from daemon.hubconfig import HubConfig, choose_encoding
-from daemon.store import HubStore
-from learner.dataset import Dataset, read_dataset
-from learner.model import make_training_set, train
+from fedd.crypto.secagg.params import Mode, choose_shape
+from fedd.daemon.errors import StateError
+from fedd.daemon.hub.config import HubConfig, choose_encoding
+from fedd.daemon.state.store import HubStore
+from fedd.learner.dataset import Dataset, read_dataset
+from fedd.learner.model import make_training_set, train
 
 __all__ = [
     "BATCH_SIZE",

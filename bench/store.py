@@ -28,10 +28,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.tables import print_rows, write_csv
-from daemon.csvfile import write_table
-from daemon.hubfiles import CLIENT_PERF, METRICS_LOG, MODEL, PERF_LOG, ROUND_LOG, UPDATES
-from daemon.store import ClientPerfRow, Commit, HubStore, MetricsRow, PerfRow, RoundRow
-from peer.state import ROUNDS, PeerRoundRow, PeerState
+from fedd.daemon.state.csvfile import write_table
+from fedd.daemon.state.hubfiles import CLIENT_PERF, METRICS_LOG, MODEL, PERF_LOG, ROUND_LOG, UPDATES
+from fedd.daemon.state.store import ClientPerfRow, Commit, HubStore, MetricsRow, PerfRow, RoundRow
+from fedd.peer.state import ROUNDS, PeerRoundRow, PeerState
 
 __all__ = ["main"]
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from bench.tables import print_rows, write_csv
-from topology import PeerGraph, choose_parameters, complete_graph, harary_graph
+from fedd.topology import PeerGraph, choose_parameters, complete_graph, harary_graph
 
 __all__ = ["main"]
 

@@ -19,9 +19,9 @@ from collections.abc import Callable
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
-from crypto import _framing
-from crypto._args import require_bytes, require_int, require_str
-from crypto.errors import CryptoCheckFailed
+from fedd.crypto import _framing
+from fedd.crypto._args import require_bytes, require_int, require_str
+from fedd.crypto.errors import CryptoCheckFailed
 
 __all__ = ["KEY_SIZE", "NONCE_SIZE", "OVERHEAD", "TAG_SIZE", "seal", "unseal"]
 

@@ -24,8 +24,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
-from crypto._args import require_bytes, require_int
-from crypto.errors import CryptoCheckFailed, ParameterError
+from fedd.crypto._args import require_bytes, require_int
+from fedd.crypto.errors import CryptoCheckFailed, ParameterError
 
 __all__ = ["MOD_BITS", "FixedPoint"]
 

@@ -3,7 +3,7 @@
 Whose fault it is decides the class:
 - `LocalProtocolError`: our own caller asked for something illegal (a bug here).
 - `RemoteProtocolError`: another party sent something illegal; drop it, log
-  why, keep running. `daemon.wire.MalformedMessage` is one of these.
+  why, keep running. `daemon.transport.wire.MalformedMessage` is one of these.
 - `RoundAborted`, `CryptoCheckFailed`: outcomes of a round, not bugs.
 - `ParameterError`: a user-chosen parameter is unusable (for example a
   fixed-point scale that could wrap the modulus); the message names it.

@@ -13,8 +13,8 @@ import enum
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from crypto import _framing
-from crypto._args import require_bytes, require_int, require_str
+from fedd.crypto import _framing
+from fedd.crypto._args import require_bytes, require_int, require_str
 
 __all__ = ["MIN_SECRET_SIZE", "Purpose", "derive_key", "hkdf_sha256"]
 

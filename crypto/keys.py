@@ -21,8 +21,8 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import (
     X25519PublicKey,
 )
 
-from crypto._args import require_bytes
-from crypto.errors import CryptoCheckFailed
+from fedd.crypto._args import require_bytes
+from fedd.crypto.errors import CryptoCheckFailed
 
 __all__ = ["KEY_SIZE", "AgreementKey"]
 

@@ -42,8 +42,8 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable, Iterator, Sequence
 
-from crypto._args import require_int
-from crypto.prg import PrgKind, expand_chunks
+from fedd.crypto._args import require_int
+from fedd.crypto.prg import PrgKind, expand_chunks
 
 __all__ = [
     "CHUNK_BYTES",

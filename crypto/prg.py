@@ -19,8 +19,8 @@ from collections.abc import Iterator
 
 from cryptography.hazmat.primitives.ciphers import Cipher, CipherContext, algorithms, modes
 
-from crypto import _framing
-from crypto._args import require_bytes, require_int
+from fedd.crypto import _framing
+from fedd.crypto._args import require_bytes, require_int
 
 __all__ = ["MAX_COUNT", "SEED_SIZE", "WIDTHS", "PrgKind", "expand", "expand_chunks"]
 

@@ -24,8 +24,8 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from crypto._args import require_bytes, require_int
-from crypto.errors import CryptoCheckFailed
+from fedd.crypto._args import require_bytes, require_int
+from fedd.crypto.errors import CryptoCheckFailed
 
 __all__ = ["MAX_X", "PRIME", "SECRET_SIZE", "VALUE_SIZE", "Share", "combine", "split"]
 

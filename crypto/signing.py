@@ -15,8 +15,8 @@ from collections.abc import Callable
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from crypto._args import require_bytes
-from crypto.errors import CryptoCheckFailed
+from fedd.crypto._args import require_bytes
+from fedd.crypto.errors import CryptoCheckFailed
 
 __all__ = ["PUBLIC_KEY_SIZE", "SIGNATURE_SIZE", "SigningKey", "verify"]
 

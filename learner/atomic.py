@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
-from learner.errors import DataError
+from fedd.learner.errors import DataError
 
 __all__ = ["atomic_text_writer"]
 

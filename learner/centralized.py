@@ -17,11 +17,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from learner.atomic import atomic_text_writer
-from learner.dataset import Dataset, read_dataset, require_both_classes
-from learner.errors import DataError
-from learner.metrics import Metrics, evaluate
-from learner.model import (
+from fedd.learner.atomic import atomic_text_writer
+from fedd.learner.dataset import Dataset, read_dataset, require_both_classes
+from fedd.learner.errors import DataError
+from fedd.learner.metrics import Metrics, evaluate
+from fedd.learner.model import (
     ClassWeight,
     TrainStats,
     check_settings,
@@ -30,8 +30,8 @@ from learner.model import (
     train,
     zeros,
 )
-from learner.modelio import save_model
-from learner.progress import Progress, StagedProgress, stage
+from fedd.learner.modelio import save_model
+from fedd.learner.progress import Progress, StagedProgress, stage
 
 __all__ = [
     "RECORD_FIELDS",

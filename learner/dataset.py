@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from learner.errors import DataError
-from learner.progress import Progress
+from fedd.learner.errors import DataError
+from fedd.learner.progress import Progress
 
 if TYPE_CHECKING:
     from _csv import Reader

@@ -64,9 +64,9 @@ from math import dist, hypot, log1p, tanh
 from operator import mul
 from typing import Literal
 
-from learner.dataset import Dataset
-from learner.errors import DataError
-from learner.progress import Progress
+from fedd.learner.dataset import Dataset
+from fedd.learner.errors import DataError
+from fedd.learner.progress import Progress
 
 __all__ = [
     "CLASS_WEIGHTS",

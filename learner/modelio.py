@@ -28,8 +28,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from learner.atomic import atomic_text_writer
-from learner.errors import DataError
+from fedd.learner.atomic import atomic_text_writer
+from fedd.learner.errors import DataError
 
 __all__ = ["HEADER", "Model", "load_model", "save_model"]
 

@@ -30,17 +30,17 @@ from dataclasses import dataclass
 from operator import sub, truediv
 from pathlib import Path
 
-from learner.atomic import atomic_text_writer
-from learner.dataset import (
+from fedd.learner.atomic import atomic_text_writer
+from fedd.learner.dataset import (
     Dataset,
     header_line,
     read_dataset,
     require_both_classes,
     row_format,
 )
-from learner.errors import DataError
-from learner.partition import PartitionScheme, by_class, partition, stratified_split
-from learner.progress import Progress, StagedProgress, stage
+from fedd.learner.errors import DataError
+from fedd.learner.partition import PartitionScheme, by_class, partition, stratified_split
+from fedd.learner.progress import Progress, StagedProgress, stage
 
 __all__ = ["ColumnStats", "PrepareReport", "SplitSummary", "column_stats", "prepare"]
 

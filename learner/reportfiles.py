@@ -29,8 +29,8 @@ import csv
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from learner.atomic import atomic_text_writer
-from learner.report import Report, Verdict
+from fedd.learner.atomic import atomic_text_writer
+from fedd.learner.report import Report, Verdict
 
 __all__ = [
     "PERFORMANCE_FILE",

@@ -34,8 +34,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from learner.atomic import atomic_text_writer
-from learner.progress import Progress
+from fedd.learner.atomic import atomic_text_writer
+from fedd.learner.progress import Progress
 
 __all__ = [
     "COLUMNS",

@@ -41,19 +41,19 @@ from types import FrameType
 
 import zmq
 
-from crypto.errors import CryptoCheckFailed, ProtocolError
-from crypto.secagg.fields import PeerId, check_peer_id
-from crypto.secagg.messages import (
+from fedd.crypto.errors import CryptoCheckFailed, ProtocolError
+from fedd.crypto.secagg.fields import PeerId, check_peer_id
+from fedd.crypto.secagg.messages import (
     MESSAGE_TYPES,
     ForwardedShares,
     Roster,
     UnmaskRequest,
 )
-from crypto.secagg.peer import PeerSession
-from crypto.signing import SigningKey
-from daemon import wire
-from daemon.errors import ConfigError
-from daemon.messages import (
+from fedd.crypto.secagg.peer import PeerSession
+from fedd.crypto.signing import SigningKey
+from fedd.daemon.errors import ConfigError
+from fedd.daemon.transport import wire
+from fedd.daemon.transport.messages import (
     Bye,
     Decline,
     Done,
@@ -66,13 +66,13 @@ from daemon.messages import (
     RoundStart,
     Welcome,
 )
-from daemon.sockets import ClientCurve, auth_failures, check_endpoint, peer_socket
-from learner.dataset import Dataset, read_dataset
-from learner.errors import DataError
-from learner.metrics import roc_auc
-from learner.model import ClassWeight, TrainingSet, make_training_set, predict_proba, train
-from peer.shard import ShardSource
-from peer.state import PeerRoundRow, PeerState
+from fedd.daemon.transport.sockets import ClientCurve, auth_failures, check_endpoint, peer_socket
+from fedd.learner.dataset import Dataset, read_dataset
+from fedd.learner.errors import DataError
+from fedd.learner.metrics import roc_auc
+from fedd.learner.model import ClassWeight, TrainingSet, make_training_set, predict_proba, train
+from fedd.peer.shard import ShardSource
+from fedd.peer.state import PeerRoundRow, PeerState
 
 __all__ = ["FAULT_STAGES", "PeerAgent", "PeerConfig"]
 

@@ -25,10 +25,10 @@ from array import array
 from dataclasses import dataclass
 from pathlib import Path
 
-from learner.dataset import Dataset, read_dataset
-from learner.errors import DataError
-from learner.prepare import column_stats
-from learner.synth import COLUMNS, KAGGLE_FRAUD_RATE, synth_rows
+from fedd.learner.dataset import Dataset, read_dataset
+from fedd.learner.errors import DataError
+from fedd.learner.prepare import column_stats
+from fedd.learner.synth import COLUMNS, KAGGLE_FRAUD_RATE, synth_rows
 
 __all__ = ["SYNTH_LABEL", "ShardSource"]
 

@@ -1,6 +1,6 @@
 """A peer's state directory (default `state/peer`): who it is, what each round did.
 
-Files (CSV, UTF-8, header first; conventions in `daemon.csvfile`):
+Files (CSV, UTF-8, header first; conventions in `daemon.state.csvfile`):
 
     identity.csv  key,value   `peer_id` and `created_at` (Unix seconds);
                               replaced atomically, mode 0600
@@ -20,7 +20,7 @@ Round numbers may repeat down rounds.csv, and may go back: a hub restarted
 after a crash runs its uncommitted round again under the same number, and a
 new run starts again from round 0. The log keeps what happened, in order.
 
-Hardening is that of the hub's store (`daemon.store`): every file is fully
+Hardening is that of the hub's store (`daemon.state.store`): every file is fully
 validated when opened; a last line of rounds.csv without its line end is an
 append a crash cut short, and is dropped (with an atomic rewrite and a line in
 `notes`); anything else that is not as fedd writes it raises `StateError`
@@ -34,9 +34,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from crypto.errors import LocalProtocolError
-from crypto.secagg.fields import MAX_ROUND, check_peer_id
-from daemon.csvfile import (
+from fedd.crypto.errors import LocalProtocolError
+from fedd.crypto.secagg.fields import MAX_ROUND, check_peer_id
+from fedd.daemon.errors import ConfigError, StateError
+from fedd.daemon.state.csvfile import (
     Contents,
     Table,
     append_rows,
@@ -51,9 +52,8 @@ from daemon.csvfile import (
     text_column,
     write_table,
 )
-from daemon.errors import ConfigError, StateError
-from daemon.hubfiles import HUB_TABLES, TIMESTAMP, WORD
-from daemon.statedir import open_state_dir, remove_leftovers
+from fedd.daemon.state.hubfiles import HUB_TABLES, TIMESTAMP, WORD
+from fedd.daemon.state.statedir import open_state_dir, remove_leftovers
 
 __all__ = ["IDENTITY", "ROUNDS", "PeerRoundRow", "PeerState", "read_peer_id"]
 

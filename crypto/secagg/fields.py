@@ -2,7 +2,7 @@
 
 Message bodies arrive as plain maps decoded from msgpack. These helpers turn
 one field into a checked Python value or raise `LocalProtocolError`, which
-`daemon.wire.decode` re-raises as `MalformedMessage`. Types are checked
+`daemon.transport.wire.decode` re-raises as `MalformedMessage`. Types are checked
 exactly (`type(v) is int`), so `True` is never a count and a float is never
 an index.
 """
@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from typing import NewType, TypeVar
 
-from crypto.errors import LocalProtocolError
+from fedd.crypto.errors import LocalProtocolError
 
 __all__ = [
     "MAX_ID_LENGTH",

@@ -51,13 +51,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from crypto import shamir
-from crypto.errors import CryptoCheckFailed, LocalProtocolError, RemoteProtocolError, RoundAborted
-from crypto.keys import AgreementKey
-from crypto.lanes import VectorSum
-from crypto.secagg.fields import PeerId
-from crypto.secagg.masks import MaskSeeds, self_mask_seed
-from crypto.secagg.messages import (
+from fedd.crypto import shamir
+from fedd.crypto.errors import (
+    CryptoCheckFailed,
+    LocalProtocolError,
+    RemoteProtocolError,
+    RoundAborted,
+)
+from fedd.crypto.keys import AgreementKey
+from fedd.crypto.lanes import VectorSum
+from fedd.crypto.secagg.fields import PeerId
+from fedd.crypto.secagg.masks import MaskSeeds, self_mask_seed
+from fedd.crypto.secagg.messages import (
     ConsistencyRequest,
     ConsistencySignature,
     EncryptedShares,
@@ -73,7 +78,7 @@ from crypto.secagg.messages import (
     UnmaskRequest,
     UnmaskShares,
 )
-from crypto.secagg.params import RoundParams
+from fedd.crypto.secagg.params import RoundParams
 
 __all__ = ["TRANSITIONS", "AggregateResult", "HubSession", "HubStage", "Send"]
 

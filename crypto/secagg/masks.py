@@ -13,11 +13,11 @@ to cancel the pair masks of peers that dropped after sharing their keys.
 
 from __future__ import annotations
 
-from crypto import kdf
-from crypto.keys import AgreementKey
-from crypto.lanes import VectorSum
-from crypto.secagg.fields import PeerId
-from crypto.secagg.params import RoundParams
+from fedd.crypto import kdf
+from fedd.crypto.keys import AgreementKey
+from fedd.crypto.lanes import VectorSum
+from fedd.crypto.secagg.fields import PeerId
+from fedd.crypto.secagg.params import RoundParams
 
 __all__ = ["MaskSeeds", "pair_mask_seed", "self_mask_seed", "share_key"]
 

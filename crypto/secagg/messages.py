@@ -2,7 +2,7 @@
 
 Every message is a frozen, slotted dataclass that validates itself on
 construction (exact types, sizes, duplicate ids) and raises
-`LocalProtocolError` otherwise. `daemon.wire` turns them into msgpack frames
+`LocalProtocolError` otherwise. `daemon.transport.wire` turns them into msgpack frames
 (`to_body`) and back (`from_body`), re-raising validation failures as
 `MalformedMessage`. Nothing here knows about sockets or msgpack.
 
@@ -25,10 +25,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import ClassVar, Self
 
-from crypto import aead, shamir
-from crypto.errors import LocalProtocolError
-from crypto.keys import KEY_SIZE
-from crypto.secagg.fields import (
+from fedd.crypto import aead, shamir
+from fedd.crypto.errors import LocalProtocolError
+from fedd.crypto.keys import KEY_SIZE
+from fedd.crypto.secagg.fields import (
     MAX_ROUND,
     PeerId,
     check_bytes,
@@ -40,8 +40,8 @@ from crypto.secagg.fields import (
     get_list,
     get_str,
 )
-from crypto.secagg.params import MAX_DIM, MAX_PEERS
-from crypto.signing import SIGNATURE_SIZE
+from fedd.crypto.secagg.params import MAX_DIM, MAX_PEERS
+from fedd.crypto.signing import SIGNATURE_SIZE
 
 __all__ = [
     "MESSAGE_TYPES",

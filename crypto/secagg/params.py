@@ -23,9 +23,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from crypto.errors import LocalProtocolError, ParameterError
-from crypto.prg import PrgKind
-from crypto.secagg.fields import (
+from fedd.crypto.errors import LocalProtocolError, ParameterError
+from fedd.crypto.prg import PrgKind
+from fedd.crypto.secagg.fields import (
     MAX_ROUND,
     PeerId,
     check_peer_id,
@@ -35,8 +35,8 @@ from crypto.secagg.fields import (
     get_list,
     get_str,
 )
-from topology.graph import PeerGraph, complete_graph, harary_graph
-from topology.params import choose_parameters
+from fedd.topology.graph import PeerGraph, complete_graph, harary_graph
+from fedd.topology.params import choose_parameters
 
 __all__ = ["MAX_DIM", "MAX_PEERS", "SEED_SIZE", "Mode", "RoundParams"]
 

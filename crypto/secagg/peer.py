@@ -43,13 +43,13 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from crypto import aead, shamir
-from crypto.errors import CryptoCheckFailed, LocalProtocolError, RemoteProtocolError
-from crypto.keys import AgreementKey
-from crypto.lanes import VectorSum
-from crypto.secagg.fields import PeerId
-from crypto.secagg.masks import MaskSeeds, self_mask_seed, share_key
-from crypto.secagg.messages import (
+from fedd.crypto import aead, shamir
+from fedd.crypto.errors import CryptoCheckFailed, LocalProtocolError, RemoteProtocolError
+from fedd.crypto.keys import AgreementKey
+from fedd.crypto.lanes import VectorSum
+from fedd.crypto.secagg.fields import PeerId
+from fedd.crypto.secagg.masks import MaskSeeds, self_mask_seed, share_key
+from fedd.crypto.secagg.messages import (
     ConsistencyRequest,
     ConsistencySignature,
     EncryptedShares,
@@ -65,9 +65,9 @@ from crypto.secagg.messages import (
     UnmaskRequest,
     UnmaskShares,
 )
-from crypto.secagg.params import RoundParams
-from crypto.secagg.signed import advert_statement, survivors_statement
-from crypto.signing import SigningKey, verify
+from fedd.crypto.secagg.params import RoundParams
+from fedd.crypto.secagg.signed import advert_statement, survivors_statement
+from fedd.crypto.signing import SigningKey, verify
 
 __all__ = ["TRANSITIONS", "PeerSession", "PeerStage"]
 

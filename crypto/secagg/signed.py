@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from crypto._framing import PROTOCOL_LABEL, frame, text, uint64
-from crypto.secagg.fields import PeerId
-from crypto.secagg.params import RoundParams
+from fedd.crypto._framing import PROTOCOL_LABEL, frame, text, uint64
+from fedd.crypto.secagg.fields import PeerId
+from fedd.crypto.secagg.params import RoundParams
 
 __all__ = ["advert_statement", "survivors_statement"]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-from crypto.secagg.fields import PeerId
-from crypto.secagg.params import Mode, RoundParams
+from fedd.crypto.secagg.fields import PeerId
+from fedd.crypto.secagg.params import Mode, RoundParams
 
 
 def peer_ids(n: int) -> tuple[PeerId, ...]:

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from crypto.aead import KEY_SIZE, NONCE_SIZE, OVERHEAD, TAG_SIZE, seal, unseal
-from crypto.errors import CryptoCheckFailed
+from fedd.crypto.aead import KEY_SIZE, NONCE_SIZE, OVERHEAD, TAG_SIZE, seal, unseal
+from fedd.crypto.errors import CryptoCheckFailed
 from tests.crypto._support import FAST, seeded_random_bytes
 
 KEY = bytes(range(32))

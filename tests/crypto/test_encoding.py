@@ -9,9 +9,9 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from crypto.encoding import FixedPoint
-from crypto.errors import CryptoCheckFailed, ParameterError
-from crypto.lanes import VectorSum
+from fedd.crypto.encoding import FixedPoint
+from fedd.crypto.errors import CryptoCheckFailed, ParameterError
+from fedd.crypto.lanes import VectorSum
 from tests.crypto._support import FAST, THOROUGH
 
 GOOD: dict[str, object] = {"mod_bits": 32, "scale": 1024.0, "clip": 4.0, "max_weight": 100}

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from crypto import _framing
-from crypto.kdf import Purpose, derive_key, hkdf_sha256
+from fedd.crypto import _framing
+from fedd.crypto.kdf import Purpose, derive_key, hkdf_sha256
 from tests.crypto._support import FAST, load_vectors
 
 CASES = load_vectors("rfc5869_hkdf.json")["cases"]

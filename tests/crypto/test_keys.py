@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from crypto.errors import CryptoCheckFailed
-from crypto.keys import KEY_SIZE, AgreementKey
+from fedd.crypto.errors import CryptoCheckFailed
+from fedd.crypto.keys import KEY_SIZE, AgreementKey
 from tests.crypto._support import FAST, load_vectors, seeded_random_bytes
 
 VECTORS = load_vectors("rfc7748_x25519.json")

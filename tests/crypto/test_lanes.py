@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from crypto.lanes import CHUNK_BYTES, VectorSum, add_packed, negate_packed, sub_packed
-from crypto.prg import PrgKind, expand
+from fedd.crypto.lanes import CHUNK_BYTES, VectorSum, add_packed, negate_packed, sub_packed
+from fedd.crypto.prg import PrgKind, expand
 from tests.crypto._support import FAST, THOROUGH
 
 WIDTHS = [2, 4, 8]

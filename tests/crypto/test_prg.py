@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from crypto.prg import MAX_COUNT, PrgKind, expand, expand_chunks
+from fedd.crypto.prg import MAX_COUNT, PrgKind, expand, expand_chunks
 from tests.crypto._support import FAST
 
 KINDS = list(PrgKind)

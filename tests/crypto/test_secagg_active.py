@@ -14,9 +14,9 @@ from collections import Counter
 
 import pytest
 
-from crypto.errors import CryptoCheckFailed, LocalProtocolError, RemoteProtocolError
-from crypto.secagg.hub import HubSession, HubStage
-from crypto.secagg.messages import (
+from fedd.crypto.errors import CryptoCheckFailed, LocalProtocolError, RemoteProtocolError
+from fedd.crypto.secagg.hub import HubSession, HubStage
+from fedd.crypto.secagg.messages import (
     ConsistencyRequest,
     ConsistencySignature,
     KeyAdvert,
@@ -26,10 +26,10 @@ from crypto.secagg.messages import (
     UnmaskRequest,
     UnmaskShares,
 )
-from crypto.secagg.params import Mode, RoundParams
-from crypto.secagg.peer import PeerSession, PeerStage
-from crypto.signing import SigningKey
-from daemon.simulate import run_secure_round
+from fedd.crypto.secagg.params import Mode, RoundParams
+from fedd.crypto.secagg.peer import PeerSession, PeerStage
+from fedd.crypto.signing import SigningKey
+from fedd.simulate import run_secure_round
 from tests.crypto.secagg_helpers import make_params, random_inputs, seeded
 
 # n = 7, nobody corrupt: min_survivors 4 > 7/2, so two disjoint sets of
@@ -232,7 +232,7 @@ def test_an_invented_peer_is_refused():
     r.peers[me].start()
     stranger = SigningKey.generate(seeded(999))
     advert = advert_of(r, other)
-    from crypto.secagg.signed import advert_statement
+    from fedd.crypto.secagg.signed import advert_statement
 
     forged = stranger.sign(advert_statement(r.params, other, advert.c_pk, advert.s_pk))
     with pytest.raises(CryptoCheckFailed):

@@ -6,10 +6,15 @@ import random
 
 import pytest
 
-from crypto import lanes
-from crypto.errors import CryptoCheckFailed, LocalProtocolError, RemoteProtocolError, RoundAborted
-from crypto.secagg.hub import HubSession, HubStage
-from crypto.secagg.messages import (
+from fedd.crypto import lanes
+from fedd.crypto.errors import (
+    CryptoCheckFailed,
+    LocalProtocolError,
+    RemoteProtocolError,
+    RoundAborted,
+)
+from fedd.crypto.secagg.hub import HubSession, HubStage
+from fedd.crypto.secagg.messages import (
     ForwardedShares,
     MaskedInput,
     Roster,
@@ -18,9 +23,9 @@ from crypto.secagg.messages import (
     UnmaskRequest,
     UnmaskShares,
 )
-from crypto.secagg.params import Mode, RoundParams
-from crypto.secagg.peer import PeerSession, PeerStage
-from daemon.simulate import run_secure_round
+from fedd.crypto.secagg.params import Mode, RoundParams
+from fedd.crypto.secagg.peer import PeerSession, PeerStage
+from fedd.simulate import run_secure_round
 from tests.crypto.secagg_helpers import make_params, random_inputs, seeded
 
 STAGES = ("advertise-keys", "share-keys", "masked-input", "unmask")
@@ -300,7 +305,7 @@ def test_a_roster_naming_a_non_neighbour_aborts_the_peer():
     stranger = next(
         p for p in params.participants if p != me and p not in params.graph().neighbours(me)
     )
-    from crypto.secagg.messages import PeerKeys
+    from fedd.crypto.secagg.messages import PeerKeys
 
     keys = (PeerKeys(stranger, b"\x01" * 32, b"\x02" * 32),)
     with pytest.raises(RemoteProtocolError, match="not a neighbour"):

@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from crypto.errors import LocalProtocolError, RemoteProtocolError
-from crypto.secagg import hub as hub_mod
-from crypto.secagg import peer as peer_mod
-from crypto.secagg.hub import HubSession, HubStage
-from crypto.secagg.messages import (
+from fedd.crypto.errors import LocalProtocolError, RemoteProtocolError
+from fedd.crypto.secagg import hub as hub_mod
+from fedd.crypto.secagg import peer as peer_mod
+from fedd.crypto.secagg.hub import HubSession, HubStage
+from fedd.crypto.secagg.messages import (
     MESSAGE_TYPES,
     ConsistencyRequest,
     ConsistencySignature,
@@ -28,9 +28,9 @@ from crypto.secagg.messages import (
     UnmaskRequest,
     UnmaskShares,
 )
-from crypto.secagg.params import RoundParams
-from crypto.secagg.peer import PeerSession, PeerStage
-from crypto.signing import SigningKey
+from fedd.crypto.secagg.params import RoundParams
+from fedd.crypto.secagg.peer import PeerSession, PeerStage
+from fedd.crypto.signing import SigningKey
 from tests.crypto.secagg_helpers import make_params, random_inputs, seeded
 
 PEER_REPLY = {

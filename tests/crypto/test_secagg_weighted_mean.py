@@ -6,10 +6,10 @@ import random
 
 import pytest
 
-from crypto.encoding import FixedPoint
-from crypto.errors import ParameterError
-from crypto.secagg.params import Mode, RoundParams, choose_shape
-from daemon.simulate import run_secure_round
+from fedd.crypto.encoding import FixedPoint
+from fedd.crypto.errors import ParameterError
+from fedd.crypto.secagg.params import Mode, RoundParams, choose_shape
+from fedd.simulate import run_secure_round
 from tests.crypto.secagg_helpers import peer_ids
 
 

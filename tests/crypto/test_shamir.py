@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from crypto.errors import CryptoCheckFailed
-from crypto.shamir import MAX_X, PRIME, VALUE_SIZE, Share, combine, split
+from fedd.crypto.errors import CryptoCheckFailed
+from fedd.crypto.shamir import MAX_X, PRIME, VALUE_SIZE, Share, combine, split
 from tests.crypto._support import FAST, THOROUGH, seeded_random_bytes
 
 SECRET = bytes(range(100, 132))

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from crypto.errors import CryptoCheckFailed
-from crypto.signing import SigningKey, verify
+from fedd.crypto.errors import CryptoCheckFailed
+from fedd.crypto.signing import SigningKey, verify
 
 VECTORS = json.loads(
     (Path(__file__).parent.parent / "vectors" / "rfc8032_ed25519.json").read_text()

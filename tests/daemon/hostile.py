@@ -33,11 +33,11 @@ from typing import Any
 
 import msgpack
 
-from crypto.secagg.fields import MAX_ROUND
-from daemon.hub import Hub
-from daemon.hubconfig import HubConfig
-from daemon.store import RoundRow
-from peer.agent import PeerAgent, PeerConfig
+from fedd.crypto.secagg.fields import MAX_ROUND
+from fedd.daemon.hub.config import HubConfig
+from fedd.daemon.hub.loop import Hub
+from fedd.daemon.state.store import RoundRow
+from fedd.peer.agent import PeerAgent, PeerConfig
 
 __all__ = [
     "FakeDealer",

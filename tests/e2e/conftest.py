@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from daemon.launch import FEDD, Child, Federation
+from fedd.launch import FEDD, Child, Federation
 
 
 class Cluster(Federation):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from daemon.signkeys import generate_signing
+from fedd.daemon.transport.signkeys import generate_signing
 from tests.e2e.conftest import Cluster, Shards
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]

@@ -12,10 +12,10 @@ import msgpack
 import pytest
 import zmq
 
-from crypto.encoding import FixedPoint
-from daemon.hubconfig import HubConfig, choose_encoding
-from learner.dataset import read_dataset
-from learner.model import make_training_set, train, zeros
+from fedd.crypto.encoding import FixedPoint
+from fedd.daemon.hub.config import HubConfig, choose_encoding
+from fedd.learner.dataset import read_dataset
+from fedd.learner.model import make_training_set, train, zeros
 from tests.e2e.conftest import Cluster, Shards
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]

@@ -21,10 +21,10 @@ from pathlib import Path
 import pytest
 import zmq
 
-from crypto import shamir
-from crypto.keys import AgreementKey
-from crypto.secagg.fields import PeerId
-from crypto.secagg.messages import (
+from fedd.crypto import shamir
+from fedd.crypto.keys import AgreementKey
+from fedd.crypto.secagg.fields import PeerId
+from fedd.crypto.secagg.messages import (
     SEALED_SIZE,
     EncryptedShares,
     KeyAdvert,
@@ -33,9 +33,16 @@ from crypto.secagg.messages import (
     SealedShare,
     UnmaskShares,
 )
-from daemon import wire
-from daemon.messages import Bye, Heartbeat, Hello, PeerStats, PlainUpdate, StatusRequest
-from learner.dataset import read_dataset
+from fedd.daemon.transport import wire
+from fedd.daemon.transport.messages import (
+    Bye,
+    Heartbeat,
+    Hello,
+    PeerStats,
+    PlainUpdate,
+    StatusRequest,
+)
+from fedd.learner.dataset import read_dataset
 from tests.daemon.hostile import Mutator
 from tests.e2e.conftest import Cluster, Shards
 

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from daemon.curve import generate
+from fedd.daemon.transport.curve import generate
 from tests.e2e.conftest import Shards
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
@@ -91,7 +91,7 @@ class Net:
         log = self.root / f"{name}.log"
         with open(log, "wb") as out:
             proc = subprocess.Popen(
-                ["ip", "netns", "exec", ns, sys.executable, "-m", "daemon", *fedd_args],
+                ["ip", "netns", "exec", ns, sys.executable, "-m", "fedd", *fedd_args],
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 cwd=self.root,

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from daemon.curve import generate
-from daemon.launch import FEDD, Child
+from fedd.daemon.transport.curve import generate
+from fedd.launch import FEDD, Child
 from tests.e2e.conftest import Cluster, Shards
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]

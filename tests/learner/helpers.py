@@ -7,8 +7,8 @@ import random
 from array import array
 from collections.abc import Sequence
 
-from learner.dataset import Dataset
-from learner.model import TrainingSet, epoch_orders, sigmoid
+from fedd.learner.dataset import Dataset
+from fedd.learner.model import TrainingSet, epoch_orders, sigmoid
 
 
 def make_dataset(

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from learner.centralized import RECORD_FIELDS, TrainConfig, run_centralized
-from learner.errors import DataError
-from learner.modelio import load_model
-from learner.prepare import prepare
-from learner.synth import COLUMNS, write_synth
+from fedd.learner.centralized import RECORD_FIELDS, TrainConfig, run_centralized
+from fedd.learner.errors import DataError
+from fedd.learner.modelio import load_model
+from fedd.learner.prepare import prepare
+from fedd.learner.synth import COLUMNS, write_synth
 
 
 @pytest.fixture(scope="module")

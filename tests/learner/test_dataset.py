@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from learner.dataset import Dataset, header_line, read_dataset, row_format
-from learner.errors import DataError
+from fedd.learner.dataset import Dataset, header_line, read_dataset, row_format
+from fedd.learner.errors import DataError
 
 
 def write(tmp_path: Path, text: str, name: str = "in.csv") -> Path:

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from learner.metrics import Confusion, confusion, evaluate, log_loss, pr_auc, roc_auc
+from fedd.learner.metrics import Confusion, confusion, evaluate, log_loss, pr_auc, roc_auc
 
 FAST = settings(max_examples=80, deadline=None)
 

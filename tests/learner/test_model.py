@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from learner.dataset import Dataset
-from learner.errors import DataError
-from learner.metrics import roc_auc
-from learner.model import (
+from fedd.learner.dataset import Dataset
+from fedd.learner.errors import DataError
+from fedd.learner.metrics import roc_auc
+from fedd.learner.model import (
     epoch_orders,
     make_training_set,
     predict_proba,

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from learner.errors import DataError
-from learner.modelio import Model, load_model, save_model
+from fedd.learner.errors import DataError
+from fedd.learner.modelio import Model, load_model, save_model
 
 
 def test_round_trip_is_exact_and_the_format_is_as_documented(tmp_path: Path) -> None:

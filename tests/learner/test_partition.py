@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from learner.partition import (
+from fedd.learner.partition import (
     apportion,
     by_class,
     dirichlet,

@@ -15,10 +15,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from learner.dataset import Dataset, read_dataset
-from learner.errors import DataError
-from learner.prepare import ZERO_VARIANCE_NOTE, column_stats, prepare
-from learner.synth import write_synth
+from fedd.learner.dataset import Dataset, read_dataset
+from fedd.learner.errors import DataError
+from fedd.learner.prepare import ZERO_VARIANCE_NOTE, column_stats, prepare
+from fedd.learner.synth import write_synth
 
 
 def read_rows(path: Path) -> tuple[list[str], list[tuple[float, ...]]]:

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from learner.atomic import atomic_text_writer
-from learner.errors import DataError
-from learner.progress import TerminalProgress, progress_display, stage
+from fedd.learner.atomic import atomic_text_writer
+from fedd.learner.errors import DataError
+from fedd.learner.progress import TerminalProgress, progress_display, stage
 
 
 class FakeTerminal(io.StringIO):

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from learner.centralized import RECORD_FIELDS, SCORE_FIELDS, read_centralized_metrics
-from learner.errors import DataError
-from learner.report import (
+from fedd.learner.centralized import RECORD_FIELDS, SCORE_FIELDS, read_centralized_metrics
+from fedd.learner.errors import DataError
+from fedd.learner.report import (
     ClientRecord,
     RoundRecord,
     build_report,
@@ -21,7 +21,7 @@ from learner.report import (
     final_scores,
     within_tolerance,
 )
-from learner.reportfiles import (
+from fedd.learner.reportfiles import (
     PERFORMANCE_FILE,
     VERDICT_FILE,
     VERDICT_HEADER,

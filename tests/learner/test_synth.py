@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from learner.dataset import read_dataset
-from learner.synth import COLUMNS, TIME_MAX, synth_rows, write_synth
+from fedd.learner.dataset import read_dataset
+from fedd.learner.synth import COLUMNS, TIME_MAX, synth_rows, write_synth
 
 
 def test_schema_and_quoting_match_the_kaggle_file(tmp_path: Path) -> None:

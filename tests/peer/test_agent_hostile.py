@@ -23,12 +23,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crypto.secagg.messages import ForwardedShares, Roster, UnmaskRequest
-from crypto.secagg.peer import PeerStage
-from daemon import wire
-from daemon.messages import Done, Error, RoundEnd, RoundStart
-from learner.dataset import Dataset
-from peer.state import PeerState
+from fedd.crypto.secagg.messages import ForwardedShares, Roster, UnmaskRequest
+from fedd.crypto.secagg.peer import PeerStage
+from fedd.daemon.transport import wire
+from fedd.daemon.transport.messages import Done, Error, RoundEnd, RoundStart
+from fedd.learner.dataset import Dataset
+from fedd.peer.state import PeerState
 from tests.daemon.hostile import InProcessFederation, Mutator, Recorded, record
 
 RUN = "run-hostile"

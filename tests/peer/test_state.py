@@ -13,10 +13,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from daemon.errors import ConfigError, StateError
-from daemon.hubfiles import PEER_FILES
-from daemon.store import HubStore
-from peer.state import IDENTITY, ROUNDS, PeerRoundRow, PeerState
+from fedd.daemon.errors import ConfigError, StateError
+from fedd.daemon.state.hubfiles import PEER_FILES
+from fedd.daemon.state.store import HubStore
+from fedd.peer.state import IDENTITY, ROUNDS, PeerRoundRow, PeerState
 from tests.crypto._support import FAST
 from tests.daemon._support import mode, set_cell, snapshot
 

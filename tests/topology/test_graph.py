@@ -13,8 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.topology._stats import chi2_sf, chi_square
-from topology import (
+from fedd.topology import (
     SEED_BYTES,
     PeerGraph,
     check_seed,
@@ -22,6 +21,7 @@ from topology import (
     harary_graph,
     ring_order,
 )
+from tests.topology._stats import chi2_sf, chi_square
 
 SEED = bytes(range(32))
 P_MIN = 1e-6  # a correct implementation fails a statistical test this rarely

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 import pytest
 
+from fedd.topology import PeerGraph, choose_parameters, harary_graph
 from tests.topology._stats import chi2_sf, chi_square
-from topology import PeerGraph, choose_parameters, harary_graph
 
 N = 150
 CORRUPT = DROPOUT = 0.1

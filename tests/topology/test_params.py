@@ -9,7 +9,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from topology import GraphParams, choose_parameters, complete_graph, harary_graph
+from fedd.topology import GraphParams, choose_parameters, complete_graph, harary_graph
 
 SEED = bytes(range(32))
 

@@ -1,0 +1,106 @@
+"""`HubConfig`: everything `fedd start hub` can set, checked before any state exists.
+
+It also picks a round's fixed-point encoding, because whether a configuration
+can ever run a secure round depends on it: the sum of `--min-peers` clipped,
+weighted updates must fit the modulus.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from fedd.crypto.encoding import FixedPoint
+from fedd.crypto.errors import ParameterError
+from fedd.daemon.errors import ConfigError
+from fedd.daemon.transport.sockets import check_endpoint
+
+__all__ = ["HubConfig", "choose_encoding"]
+
+
+@dataclass(frozen=True)
+class HubConfig:
+    """Everything `fedd start hub` can set."""
+
+    bind: str = "tcp://*:5555"
+    state_dir: Path = Path("state/hub")
+    min_peers: int = 3
+    rounds: int = 10
+    secagg: str = "full"
+    active: bool = False  # signed advertisements and the consistency check
+    threshold: int | None = None
+    eval_test: Path | None = None
+    label: str = "Class"
+    local_epochs: int = 1
+    lr: float = 0.1
+    batch_size: int = 512
+    l2: float = 0.0
+    class_weight: str = "none"
+    seed: int = 42
+    stage_timeout: float = 30.0
+    train_timeout: float = 300.0
+    exit_when_done: bool = False
+    join_window: float = 1.0
+    heartbeat_s: float = 1.0
+    liveness_s: float = 10.0
+    clip: float = 16.0
+    max_weight: int = 1 << 20
+    mod_bits: int = 0  # 0: 32 when the encoding keeps a fine scale, else 64
+    dropout_budget: float = 0.1
+    corrupt: float = 0.05
+    shards: int = 0
+    curve_secret: Path | None = None
+    allow_dir: Path | None = None
+
+    def __post_init__(self) -> None:
+        check_endpoint(self.bind, bind=True)  # before any state is created
+        if (self.curve_secret is None) != (self.allow_dir is None):
+            raise ConfigError("CURVE needs both --curve-secret and --allow-dir")
+        if self.secagg not in ("off", "full", "plus"):
+            raise ConfigError("--secagg must be off, full or plus")
+        if self.min_peers < 1 or (self.secagg != "off" and self.min_peers < 2):
+            raise ConfigError("--min-peers must be at least 1 (2 for secure aggregation)")
+        if self.threshold is not None and self.threshold > self.min_peers and self.secagg != "off":
+            raise ConfigError(
+                f"--threshold {self.threshold} exceeds --min-peers {self.min_peers}: "
+                "rounds could start that can never reach the threshold"
+            )
+        if not self.liveness_s > self.heartbeat_s > 0:
+            raise ConfigError("liveness must be longer than the heartbeat interval")
+        if self.active and self.secagg == "off":
+            raise ConfigError("--active needs --secagg full or plus")
+        if self.secagg != "off":
+            try:  # rounds have at least --min-peers peers: if they cannot fit, none ever starts
+                choose_encoding(self.min_peers, self)
+            except ParameterError:
+                bits = self.mod_bits or 64
+                raise ConfigError(
+                    f"the sum of {self.min_peers} peers' updates (--clip {self.clip:g}, "
+                    f"--max-weight {self.max_weight}) can wrap mod 2^{bits}, so no round "
+                    "could start: lower --clip or --max-weight"
+                    + (", or use --mod-bits 64" if bits == 32 else "")
+                ) from None
+
+
+# Below this many steps per unit the quantization could start to show in the
+# mean of a few peers with few samples; 64-bit vectors cost little for a
+# linear model.
+_FINE_SCALE = 256.0
+
+
+def choose_encoding(n: int, c: HubConfig) -> FixedPoint:
+    """The fixed-point encoding for n peers: 32-bit when it stays fine, else 64-bit.
+
+    Raises ParameterError when even the configured modulus cannot hold the sum.
+    """
+    if c.mod_bits:
+        return FixedPoint.fit(
+            max_peers=n, max_weight=c.max_weight, clip=c.clip, mod_bits=c.mod_bits
+        )
+    try:
+        narrow = FixedPoint.fit(max_peers=n, max_weight=c.max_weight, clip=c.clip, mod_bits=32)
+    except ParameterError:
+        narrow = None
+    if narrow is not None and narrow.scale >= _FINE_SCALE:
+        return narrow
+    return FixedPoint.fit(max_peers=n, max_weight=c.max_weight, clip=c.clip, mod_bits=64)

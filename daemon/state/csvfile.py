@@ -1,0 +1,453 @@
+"""The daemons' CSV state files: typed columns, strict reading, fsynced appends.
+
+Conventions (DESIGN §5): UTF-8, comma-separated, one header row, `\\n` line
+ends. Integers are written as integers and floats with `repr`, which reads
+back to the identical float. Text cells never hold control characters, so a
+record is exactly one line and a row number is a line number (the header is
+row 1), as an editor shows it.
+
+There are two kinds of file (`Table.appended`):
+
+- *rewritten* files are only ever replaced whole, through
+  `learner.atomic.atomic_text_writer` (temporary file, fsync, rename, fsync of
+  the directory). They always end with a newline; one that does not was cut
+  short by something other than fedd, which is corruption.
+- *appended* logs grow by whole rows, each batch flushed and fsynced. A crash
+  in the middle of an append leaves a last line without its newline: a torn
+  append. `read_table` sets it apart (`Contents.torn`) instead of failing, and
+  the owner of the file decides what to do with it.
+
+Whose fault: content that is not what fedd writes raises `StateError` naming
+the file, the row and the column; an operating-system failure to read or
+write raises `ConfigError` naming the path (permissions, a full disk).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import math
+import os
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+from fedd.crypto.errors import LocalProtocolError
+from fedd.crypto.secagg.fields import check_peer_id
+from fedd.daemon.errors import ConfigError, StateError
+from fedd.learner.atomic import atomic_text_writer
+from fedd.learner.errors import DataError
+
+__all__ = [
+    "MAX_COUNT",
+    "MAX_TEXT",
+    "Column",
+    "Contents",
+    "Table",
+    "append_rows",
+    "decode_cell",
+    "float_column",
+    "int_column",
+    "key_value_table",
+    "key_values",
+    "normalize_fields",
+    "peer_column",
+    "read_table",
+    "state_error",
+    "text_column",
+    "write_table",
+]
+
+MAX_COUNT = 2**63 - 1
+MAX_TEXT = 4096  # longest text cell: a reason or a setting, never a document
+
+_INT = re.compile(r"-?[0-9]{1,19}")
+_FLOAT = re.compile(r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """One CSV column: how a value is checked, read from a cell and written to one.
+
+    `check(value)` returns the normalized value (an int stays an int, a number
+    becomes a float) or raises `ValueError` with the reason; `parse(cell)`
+    turns the cell's text into a value for `check`; `render(value)` writes a
+    checked value.
+    """
+
+    name: str
+    check: Callable[[object], Any]
+    parse: Callable[[str], object]
+    render: Callable[[Any], str]
+
+
+def int_column(name: str, lo: int = 0, hi: int = MAX_COUNT) -> Column:
+    """Exact integers (never a bool) in [lo, hi], written in decimal."""
+
+    def check(value: object) -> int:
+        if type(value) is not int:
+            raise ValueError("must be an integer")
+        if not lo <= value <= hi:
+            raise ValueError(f"must be in [{lo}, {hi}], got {value}")
+        return value
+
+    def parse(cell: str) -> object:
+        if _INT.fullmatch(cell) is None:
+            raise ValueError(f"{_show(cell)} is not an integer")
+        return int(cell)
+
+    return Column(name, check, parse, str)
+
+
+def float_column(
+    name: str, lo: float = 0.0, hi: float = math.inf, *, nan_as_empty: bool = False
+) -> Column:
+    """Finite numbers in [lo, hi] as floats, written with `repr`.
+
+    With `nan_as_empty`, nan also passes (an undefined value, such as the
+    ROC-AUC of a single class) and is written as an empty cell, which reads
+    back as nan: spreadsheets and CSV readers take an empty cell for a missing
+    value, while not all of them read the text `nan`.
+    """
+
+    def check(value: object) -> float:
+        if type(value) is bool or not isinstance(value, int | float):
+            raise ValueError("must be a number")
+        try:
+            number = float(value)
+        except OverflowError:
+            raise ValueError("is too large for a float") from None
+        if math.isnan(number) and nan_as_empty:
+            return number
+        if not math.isfinite(number):
+            raise ValueError(f"must be a finite number, got {number!r}")
+        if not lo <= number <= hi:
+            raise ValueError(f"must be in [{lo!r}, {hi!r}], got {number!r}")
+        return number
+
+    def parse(cell: str) -> object:
+        if cell == "" and nan_as_empty:
+            return math.nan
+        if _FLOAT.fullmatch(cell) is None:
+            raise ValueError(f"{_show(cell)} is not a number")
+        return float(cell)
+
+    def render(value: float) -> str:
+        return "" if math.isnan(value) else repr(value)
+
+    return Column(name, check, parse, render)
+
+
+def text_column(
+    name: str,
+    *,
+    choices: Sequence[str] = (),
+    pattern: re.Pattern[str] | None = None,
+    allow_empty: bool = False,
+    max_length: int = MAX_TEXT,
+) -> Column:
+    """Text without control characters (so one record stays one line).
+
+    `choices` restricts it to those values; `pattern` must match it whole.
+    """
+
+    def check(value: object) -> str:
+        if type(value) is not str:
+            raise ValueError("must be a string")
+        if not value and not allow_empty:
+            raise ValueError("must not be empty")
+        if len(value) > max_length:
+            raise ValueError(f"longer than {max_length} characters")
+        if _CONTROL.search(value):
+            raise ValueError(f"{_show(value)} holds a control character")
+        if choices and value not in choices:
+            raise ValueError(f"{_show(value)} is not one of {', '.join(choices)}")
+        if value and pattern is not None and pattern.fullmatch(value) is None:
+            raise ValueError(f"{_show(value)} does not match {pattern.pattern}")
+        return value
+
+    return Column(name, check, str, str)
+
+
+def peer_column(name: str, *, allow_empty: bool = False) -> Column:
+    """A peer id (`crypto.secagg.fields.check_peer_id`), or empty if allowed."""
+
+    def check(value: object) -> str:
+        if value == "" and allow_empty:
+            return ""
+        try:
+            return str(check_peer_id(value, "it"))
+        except LocalProtocolError as exc:
+            shown = _show(value) if type(value) is str else type(value).__name__
+            raise ValueError(f"{shown} is not a valid id: {exc.reason}") from None
+
+    return Column(name, check, str, str)
+
+
+def normalize_fields(obj: object, columns: Iterable[Column]) -> None:
+    """Check the fields of a frozen dataclass named like `columns` and store the
+    normalized values (an int given for a float becomes a float).
+
+    Raises `ValueError` naming the field: for the row classes this is the
+    caller passing a bad argument.
+    """
+    for column in columns:
+        try:
+            value = column.check(getattr(obj, column.name))
+        except ValueError as exc:
+            raise ValueError(f"{type(obj).__name__}.{column.name} {exc}") from None
+        object.__setattr__(obj, column.name, value)
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    """A CSV file's name, its columns (the header, in order) and how it grows."""
+
+    name: str
+    columns: tuple[Column, ...]
+    appended: bool
+
+    @property
+    def header(self) -> tuple[str, ...]:
+        return tuple(column.name for column in self.columns)
+
+    def checked(self, *values: object) -> tuple[Any, ...]:
+        """`values`, one per column, each after its column's check (`ValueError`)."""
+        return tuple(
+            column.check(value) for column, value in zip(self.columns, values, strict=True)
+        )
+
+    def cells(self, values: Sequence[object]) -> list[str]:
+        """The cells of one row of checked values, in column order."""
+        if len(values) != len(self.columns):
+            raise ValueError(f"{self.name}: {len(values)} values for {len(self.columns)} columns")
+        return [column.render(value) for column, value in zip(self.columns, values, strict=True)]
+
+
+@dataclass
+class Contents(Generic[T]):
+    """What `read_table` found: the rows in file order, each with its row number
+    (the header is row 1), and the text of a torn last line if there was one."""
+
+    path: Path
+    rows: list[tuple[int, T]]
+    torn: str | None = None
+
+    def damage(self) -> str:
+        """What a crash left that rewriting the rows removes, as a note ('' if nothing)."""
+        if self.torn is None:
+            return ""
+        if not self.torn:
+            return f"{self.path.name}: was empty, without even its header"
+        return (
+            f"{self.path.name}: dropped a torn last line {self.torn[:60]!r} "
+            "(a crash in the middle of an append)"
+        )
+
+
+def state_error(path: Path, what: str, *, row: int | None = None, column: str = "") -> StateError:
+    """The StateError for `what` found in `path`, at `row` and `column` if given."""
+    where = str(path)
+    if row is not None:
+        where += f" row {row}"
+        if column:
+            where += f", column {column!r}"
+    return StateError(f"{where}: {what}")
+
+
+def read_table(path: Path, table: Table, make: Callable[..., T]) -> Contents[T] | None:
+    """Read and fully validate `path` as `table`; None if the file does not exist.
+
+    Every data row becomes `make(*values)`, the cells parsed in column order.
+    `make` must check them (the row classes do, and `Table.checked` does) and
+    raise `ValueError` for a bad one: it is reported at its row and column.
+    An appended table's torn last line goes to `Contents.torn`, not to the
+    rows; an appended table that is empty, or holds only a torn header, has
+    no rows and a `torn` of what there was. Raises `StateError` for anything
+    else that is not as fedd writes it, `ConfigError` if the file cannot be
+    read.
+    """
+    text = _read_text(path)
+    if text is None:
+        return None
+    body, newline, tail = text.rpartition("\n")
+    if not table.appended and (tail or not newline):  # a whole-file write cannot be torn
+        raise state_error(path, "the file is cut short" if tail else "the file is empty")
+    contents: Contents[T] = Contents(path, [], torn=tail if tail or not newline else None)
+    if not newline:  # nothing complete, not even the header
+        return contents
+    reader = csv.reader(body.split("\n"), strict=True)
+    while True:
+        number = reader.line_num + 1  # the row this record starts on
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return contents
+        except csv.Error as exc:
+            raise state_error(path, f"not valid CSV ({exc})", row=number) from None
+        if reader.line_num != number:
+            raise state_error(path, "a quoted cell spans lines", row=number)
+        if number == 1:
+            _check_header(path, table, cells)
+        else:
+            contents.rows.append((number, _decode(path, number, table, cells, make)))
+
+
+def _read_text(path: Path) -> str | None:
+    """The text of `path`, None if it does not exist."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        row = data.count(b"\n", 0, exc.start) + 1
+        raise state_error(path, "not UTF-8 text", row=row) from None
+
+
+def _check_header(path: Path, table: Table, cells: list[str]) -> None:
+    if tuple(cells) != table.header:
+        raise state_error(
+            path,
+            f"the header must be {','.join(table.header)!r}, found {','.join(cells)[:200]!r}: "
+            f"this is not fedd's {table.name}",
+            row=1,
+        )
+
+
+def _decode(path: Path, number: int, table: Table, cells: list[str], make: Callable[..., T]) -> T:
+    if not cells:
+        raise state_error(path, "an empty line (fedd writes none)", row=number)
+    if len(cells) != len(table.columns):
+        raise state_error(
+            path, f"{len(cells)} cells; the header has {len(table.columns)}", row=number
+        )
+    values = []
+    for column, cell in zip(table.columns, cells, strict=True):
+        try:
+            values.append(column.parse(cell))
+        except ValueError as exc:
+            raise state_error(path, str(exc), row=number, column=column.name) from None
+    try:
+        return make(*values)  # which checks every value: see read_table
+    except ValueError as exc:
+        # Only on this error path, check cell by cell to name the column; a row whose
+        # cells pass alone broke a rule across cells.
+        for column, value in zip(table.columns, values, strict=True):
+            try:
+                column.check(value)
+            except ValueError as cell_exc:
+                raise state_error(path, str(cell_exc), row=number, column=column.name) from None
+        raise state_error(path, str(exc), row=number) from None
+
+
+def decode_cell(path: Path, number: int, column: Column, cell: str, *, where: str = "") -> Any:
+    """The checked value of `cell`, read as `column`; StateError at row `number`
+    and column `where` (default: the column's own name)."""
+    try:
+        return column.check(column.parse(cell))
+    except ValueError as exc:
+        raise state_error(path, str(exc), row=number, column=where or column.name) from None
+
+
+def key_value_table(name: str) -> Table:
+    """A rewritten `key,value` file of text settings."""
+    return Table(name, (text_column("key"), text_column("value", allow_empty=True)), appended=False)
+
+
+def key_values(
+    contents: Contents[tuple[str, str]],
+    *,
+    required: Sequence[str],
+    repeatable: str = "",
+    known: Sequence[str] | None = None,
+) -> dict[str, list[tuple[int, str]]]:
+    """The rows of a key,value file grouped by key, each as (row number, value).
+
+    Raises `StateError` if a key is not `known` (when given), a key other than
+    `repeatable` appears twice, or a `required` key is missing.
+    """
+    entries: dict[str, list[tuple[int, str]]] = {}
+    for number, (key, value) in contents.rows:
+        if known is not None and key not in known:
+            raise state_error(contents.path, f"unknown key {key!r}", row=number, column="key")
+        earlier = entries.setdefault(key, [])
+        if earlier and key != repeatable:
+            raise state_error(
+                contents.path,
+                f"{key!r} appears again (first at row {earlier[0][0]})",
+                row=number,
+                column="key",
+            )
+        earlier.append((number, value))
+    for key in required:
+        if key not in entries:
+            raise state_error(contents.path, f"no {key!r} row")
+    return entries
+
+
+def write_table(path: Path, table: Table, rows: Iterable[Sequence[object]]) -> None:
+    """Replace `path` atomically with the header and `rows` (checked values in
+    column order). Raises `ConfigError` if it cannot be written."""
+    try:
+        with atomic_text_writer(path) as stream:
+            writer = csv.writer(stream, lineterminator="\n")
+            writer.writerow(table.header)
+            writer.writerows(table.cells(values) for values in rows)
+    except DataError as exc:  # the writer's only error: an OSError, naming the path
+        raise ConfigError(str(exc)) from None
+
+
+def append_rows(path: Path, table: Table, rows: Sequence[Sequence[object]]) -> None:
+    """Append `rows` to the existing file `path`, then flush and fsync.
+
+    One fsync covers the batch: a crash inside it leaves whole rows plus at
+    most one torn line, and the rows belong to an uncommitted round that the
+    next open drops anyway. If a write fails, the file is truncated back to
+    its old size (as far as that works) before `ConfigError` is raised. The
+    file is never created here (it would lack its header and its mode):
+    `write_table` creates it.
+    """
+    lines = _lines(table, rows)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot append: {exc.strerror or exc}") from None
+    try:
+        size = os.fstat(fd).st_size
+        data = lines.encode("utf-8")
+        try:
+            while data:  # os.write may write less than asked
+                data = data[os.write(fd, data) :]
+            os.fsync(fd)
+        except OSError:
+            # Take back what part of the batch got written (a full disk), so that
+            # the next append does not continue a torn line.
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, size)
+            raise
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot append: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+
+
+def _lines(table: Table, rows: Sequence[Sequence[object]]) -> str:
+    """The CSV text of `rows`, each line ended by `\\n`."""
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(table.cells(values) for values in rows)
+    return out.getvalue()
+
+
+def _show(text: str, limit: int = 40) -> str:
+    """`text` quoted for an error message, cut to `limit` characters."""
+    return repr(text if len(text) <= limit else text[:limit] + "...")

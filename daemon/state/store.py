@@ -1,0 +1,619 @@
+"""The hub's state directory (default `state/hub`): one run, its committed rounds.
+
+Files (CSV, UTF-8, header first; see `daemon.state.csvfile` for the conventions):
+
+    run.csv           key,value       run_id, created_at, one `feature` row per
+                                      feature in order, then the hub's settings
+    global_model.csv  round,parameter,value
+                                      bias first, then the features in order;
+                                      `round` is the last committed round
+    round_log.csv     round,mode,started_at,duration_s,participants,survivors,dropped,status,reason
+    metrics_log.csv   round,roc_auc,pr_auc,precision,recall,f1,logloss
+    perf_log.csv      round,duration_s,cpu_s,train_upload_s,advertise_keys_s,share_keys_s,
+                      masked_input_s,consistency_check_s,unmask_s,decode_s,evaluate_s,
+                      bytes_in,bytes_out
+    client_perf.csv   round,peer,n_samples,train_s,cpu_s,upload_bytes
+    updates.csv       round,parameter,delta
+                      the mean delta each ok round applied to the model:
+                      one row per parameter (bias first, then the features
+                      in order); aborted rounds have no rows
+    peers.csv         peer,public_key,first_seen,last_seen,shard,status
+
+Theory of operation. The five logs are appended (fsync after each file's
+rows); run.csv, global_model.csv and peers.csv are replaced atomically.
+`commit` appends a round's log rows first and rewrites global_model.csv
+last: that rename is the commit point, so `global_model.csv`'s round is, by
+definition, the last committed round. Aborted rounds are committed too (with
+the unchanged model), so every committed round has exactly one round_log row
+and one perf_log row, and maybe metrics and client rows.
+
+The model is all zeros before the first round, and each ok round adds its
+delta to it, so zeros plus the deltas of updates.csv, added in file order
+with float addition, give global_model.csv bit for bit. `commit` refuses a
+model that breaks this, and `open` replays updates.csv and refuses state
+where it does not hold: the model can be audited, or rebuilt as of any
+round, from the updates alone.
+
+A crash between the appends and the rename leaves log rows of a round that
+never committed, possibly ending in a torn line. `open` removes exactly those
+(rows with a round above the committed one, and a last line without its line
+end) with an atomic rewrite and says so in `reconciled`. Anything else that
+is not as `commit` leaves it (a committed round without its rows, a row that
+is not ours, rows out of order) is corruption: `StateError` naming the file,
+the row (the header is row 1) and the column, and nothing on disk is touched.
+
+Features live in run.csv as well as in the model, so that a hub restarted
+before its first commit still knows them, and so that a model file from
+another run is recognised as foreign.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from fedd.crypto.errors import LocalProtocolError
+from fedd.crypto.secagg.fields import check_run_id
+from fedd.daemon.errors import StateError
+from fedd.daemon.state.csvfile import (
+    Contents,
+    Table,
+    append_rows,
+    decode_cell,
+    key_values,
+    read_table,
+    state_error,
+    write_table,
+)
+from fedd.daemon.state.hubfiles import (
+    CLIENT_PERF,
+    HUB_TABLES,
+    LOGS,
+    METRICS_LOG,
+    MODEL,
+    PEER_FILES,
+    PEERS,
+    PERF_LOG,
+    ROUND_LOG,
+    RUN,
+    STAGES,
+    TIMESTAMP,
+    UPDATES,
+    ClientPerfRow,
+    Commit,
+    MetricsRow,
+    PeerRow,
+    PerfRow,
+    RoundRow,
+    UpdateRow,
+)
+from fedd.daemon.state.statedir import open_state_dir, remove_leftovers
+
+__all__ = [
+    "HISTORY",
+    "STAGES",
+    "ClientPerfRow",
+    "Commit",
+    "HubStore",
+    "MetricsRow",
+    "PeerRow",
+    "PerfRow",
+    "RoundRow",
+    "UpdateRow",
+    "check_features",
+]
+
+_RESERVED_KEYS = ("run_id", "created_at", "feature")
+# Rounds a writing hub keeps in memory: the most `fedd status rounds --last` shows.
+HISTORY = 10_000
+_MAKERS: dict[Table, Any] = {
+    ROUND_LOG: RoundRow,
+    METRICS_LOG: MetricsRow,
+    PERF_LOG: PerfRow.from_values,
+    CLIENT_PERF: ClientPerfRow,
+    UPDATES: UpdateRow,
+}
+# What identifies a row within its round, for the logs that hold several per round.
+_ROW_KEYS: dict[Table, str] = {CLIENT_PERF: "peer", UPDATES: "parameter"}
+
+
+class HubStore:
+    """The hub's state directory. Build it with `open`; one writer at a time.
+
+    Attributes: `run_id` (None for a fresh directory), `created_at`,
+    `settings`, `features` (None on a fresh directory until `start`), `model`
+    (None before the first commit), `committed_round` (-1 before it),
+    `reconciled` (what `open` repaired, one line each, for the log).
+    """
+
+    def __init__(self, state_dir: Path, *, read_only: bool) -> None:
+        """Private: use `HubStore.open`."""
+        self.state_dir = state_dir
+        self.read_only = read_only
+        self.run_id: str | None = None
+        self.created_at: float | None = None
+        self.settings: dict[str, str] = {}
+        self.features: tuple[str, ...] | None = None
+        self.model: list[float] | None = None
+        self.committed_round = -1
+        self.reconciled: list[str] = []
+        self._rounds: list[RoundRow] = []
+        self._metrics: dict[int, MetricsRow] = {}
+        self._perf: dict[int, PerfRow] = {}
+        self._clients: list[ClientPerfRow] = []
+        self._peers: list[PeerRow] = []
+        self._broken = ""
+
+    @classmethod
+    def open(cls, state_dir: Path, *, read_only: bool = False) -> HubStore:
+        """Open (creating it, mode 0700, if missing) and fully validate `state_dir`.
+
+        Then reconcile: drop log rows of a round that never committed and a
+        torn last line, create logs missing after an interrupted `start`, and
+        remove temporary files of interrupted atomic writes; each repair is a
+        line in `reconciled`.
+
+        With `read_only` the directory must exist and nothing is written:
+        repairs apply only in memory (and are still listed), and the writing
+        methods raise `io.UnsupportedOperation`. That is how a reader, such as
+        a report, opens the directory of a running hub.
+
+        Raises `StateError` (naming file, row and column) for corrupt or
+        foreign state, before anything is written; `ConfigError` when the
+        directory cannot be created, read or written.
+        """
+        store = cls(Path(state_dir), read_only=read_only)
+        store._load()
+        return store
+
+    def _path(self, table: Table) -> Path:
+        return self.state_dir / table.name
+
+    # --- opening ------------------------------------------------------------------
+
+    def _load(self) -> None:
+        names = open_state_dir(self.state_dir, read_only=self.read_only)
+        foreign = sorted(names & set(PEER_FILES))
+        if foreign:
+            raise StateError(
+                f"{self.state_dir}: holds {foreign[0]}, a peer's state; "
+                "give the hub a state directory of its own"
+            )
+        run = read_table(self._path(RUN), RUN, RUN.checked)
+        # The model before the logs: `commit` appends to the logs before it replaces the
+        # model, so even while a hub commits, a round seen in the model is in the logs.
+        model = read_table(self._path(MODEL), MODEL, MODEL.checked)
+        logs = {table: read_table(self._path(table), table, _MAKERS[table]) for table in LOGS}
+        peers = read_table(self._path(PEERS), PEERS, PeerRow)
+        if run is None:
+            ours = sorted(names & {table.name for table in (MODEL, *LOGS)})
+            if ours:
+                raise StateError(
+                    f"{self.state_dir}: has {ours[0]} but no run.csv: not a hub state "
+                    "directory fedd can resume (move the files away or use another directory)"
+                )
+        else:
+            features = self._load_run(run)
+            if model is not None:
+                self._load_model(model, features)
+        for table, contents in logs.items():
+            _check_order(contents, key=_ROW_KEYS.get(table, ""))
+        kept = self._committed_rows(logs)
+        self._check_updates(logs[UPDATES], kept)
+        if peers is not None:
+            self._peers = _unique_peers(peers)
+        # Everything is valid: only now touch the disk.
+        if self.run_id is not None:
+            for table, contents in logs.items():
+                self._repair(table, contents, kept[table])
+        self.reconciled += remove_leftovers(
+            self.state_dir, names, HUB_TABLES, dry_run=self.read_only
+        )
+        self._rounds = kept[ROUND_LOG]
+        self._metrics = {row.round: row for row in kept[METRICS_LOG]}
+        self._perf = {row.round: row for row in kept[PERF_LOG]}
+        self._clients = kept[CLIENT_PERF]
+        self._trim()
+
+    def _trim(self) -> None:
+        """A writing hub keeps the last HISTORY rounds in memory (what status can ask
+        for), so a hub running forever does not grow; a read-only reader keeps all."""
+        if self.read_only or len(self._rounds) <= HISTORY:
+            return
+        self._rounds = self._rounds[-HISTORY:]
+        first = self._rounds[0].round
+        self._metrics = {r: row for r, row in self._metrics.items() if r >= first}
+        self._perf = {r: row for r, row in self._perf.items() if r >= first}
+        self._clients = [row for row in self._clients if row.round >= first]
+
+    def _load_run(self, run: Contents[tuple[str, str]]) -> tuple[str, ...]:
+        """Take run_id, created_at, features and settings from run.csv; return the features."""
+        entries = key_values(run, required=("run_id", "created_at"), repeatable="feature")
+        features: list[str] = []
+        for number, name in entries.pop("feature", []):
+            problem = _feature_problem(name, features)
+            if problem:
+                raise state_error(run.path, problem, row=number, column="value")
+            features.append(name)
+        if not features:
+            raise state_error(run.path, "no 'feature' rows: the run's features are unknown")
+        [(number, run_id)] = entries.pop("run_id")
+        try:
+            self.run_id = check_run_id(run_id)
+        except LocalProtocolError as exc:
+            raise state_error(run.path, exc.reason, row=number, column="value") from None
+        [(number, stamp)] = entries.pop("created_at")
+        self.created_at = decode_cell(run.path, number, TIMESTAMP, stamp, where="value")
+        self.features = tuple(features)
+        self.settings = {key: value for key, [(_, value)] in entries.items()}
+        return self.features
+
+    def _load_model(self, model: Contents[tuple[Any, ...]], features: tuple[str, ...]) -> None:
+        expected = ("bias", *features)
+        if not model.rows:
+            raise state_error(model.path, "no parameter rows")
+        first_number, (committed, _, _) = model.rows[0]
+        for (number, (round_, name, _)), want in zip(model.rows, expected, strict=False):
+            if round_ != committed:
+                raise state_error(
+                    model.path,
+                    f"round {round_} differs from row {first_number}'s round {committed}",
+                    row=number,
+                    column="round",
+                )
+            if name != want:
+                raise state_error(
+                    model.path,
+                    f"expected parameter {want!r} (bias, then run.csv's features), found {name!r}",
+                    row=number,
+                    column="parameter",
+                )
+        if len(model.rows) != len(expected):
+            raise state_error(
+                model.path,
+                f"{len(model.rows)} parameters; the bias and run.csv's {len(features)} "
+                f"features make {len(expected)}",
+            )
+        self.committed_round = committed
+        self.model = [value for _, (_, _, value) in model.rows]
+
+    def _committed_rows(self, logs: Mapping[Table, Contents[Any] | None]) -> dict[Table, list[Any]]:
+        """Each log's rows of committed rounds; StateError if any are missing or stray."""
+        committed = self.committed_round
+        kept = {
+            table: [row for _, row in contents.rows if row.round <= committed] if contents else []
+            for table, contents in logs.items()
+        }
+        rounds = [row.round for row in kept[ROUND_LOG]]
+        if committed >= 0 and (not rounds or rounds[-1] != committed):
+            raise state_error(
+                self._path(ROUND_LOG),
+                f"no row for round {committed}, which {MODEL.name} holds as committed: "
+                "rows are missing",
+            )
+        missing = sorted(set(rounds) - {row.round for row in kept[PERF_LOG]})
+        if missing:
+            raise state_error(
+                self._path(PERF_LOG), f"no row for committed round {missing[0]}: rows are missing"
+            )
+        known = set(rounds)
+        for table in (METRICS_LOG, PERF_LOG, CLIENT_PERF):
+            contents = logs[table]
+            if contents is None:
+                continue
+            for number, row in contents.rows:
+                if row.round <= committed and row.round not in known:
+                    raise state_error(
+                        contents.path,
+                        f"round {row.round} has no row in {ROUND_LOG.name}",
+                        row=number,
+                        column="round",
+                    )
+        return kept
+
+    def _check_updates(
+        self, contents: Contents[UpdateRow] | None, kept: Mapping[Table, list[Any]]
+    ) -> None:
+        """Each committed ok round has its full delta, no other round has one, and
+        zeros plus the deltas replay to the committed model; StateError otherwise."""
+        if self.features is None or self.model is None:
+            return  # no committed round: no committed update rows either (see _committed_rows)
+        names = ("bias", *self.features)
+        path = self._path(UPDATES)
+        status = {row.round: row.status for row in kept[ROUND_LOG]}
+        numbered = (
+            [(n, row) for n, row in contents.rows if row.round <= self.committed_round]
+            if contents
+            else []
+        )
+        by_round: dict[int, list[tuple[int, UpdateRow]]] = {}
+        for number, row in numbered:
+            if status.get(row.round) != "ok":
+                what = "has no row in" if row.round not in status else "is aborted in"
+                raise state_error(
+                    path,
+                    f"round {row.round} {what} {ROUND_LOG.name}: it applied no update",
+                    row=number,
+                    column="round",
+                )
+            by_round.setdefault(row.round, []).append((number, row))
+        model = [0.0] * len(names)
+        for round_, state in status.items():
+            if state != "ok":
+                continue
+            rows = by_round.get(round_, [])
+            for index, (number, row) in enumerate(rows):
+                want = names[index] if index < len(names) else None
+                if row.parameter != want:
+                    expected = f"parameter {want!r}" if want else "no more rows"
+                    raise state_error(
+                        path,
+                        f"expected {expected} in round {round_} (bias, then run.csv's "
+                        f"features), found {row.parameter!r}",
+                        row=number,
+                        column="parameter",
+                    )
+            if len(rows) != len(names):
+                raise state_error(
+                    path,
+                    f"round {round_}, ok in {ROUND_LOG.name}, has {len(rows)} of its "
+                    f"{len(names)} parameter rows: rows are missing",
+                )
+            model = [m + row.delta for m, (_, row) in zip(model, rows, strict=True)]
+        for index, (replayed, committed) in enumerate(zip(model, self.model, strict=True)):
+            if not _same_float(replayed, committed):
+                raise state_error(
+                    self._path(MODEL),
+                    f"{committed!r}, but zeros plus the deltas of {UPDATES.name} make "
+                    f"{replayed!r}: the model and its updates disagree",
+                    row=index + 2,
+                    column="value",
+                )
+
+    def _repair(self, table: Table, contents: Contents[Any] | None, kept: list[Any]) -> None:
+        """Rewrite a log that holds uncommitted rows or a torn line; create a missing one."""
+        notes = []
+        if contents is None:
+            notes.append(f"{table.name}: created (missing after an interrupted start)")
+        else:
+            dropped = sorted({row.round for _, row in contents.rows} - {row.round for row in kept})
+            if dropped:
+                notes.append(
+                    f"{table.name}: dropped {len(contents.rows) - len(kept)} row(s) of round "
+                    f"{', '.join(map(str, dropped))}, which never committed "
+                    "(a crash before its model was written)"
+                )
+            if contents.damage():
+                notes.append(contents.damage())
+        if not notes:
+            return
+        if self.read_only:
+            notes = [f"{note} [read-only: not written]" for note in notes]
+        else:
+            write_table(self._path(table), table, [row.values() for row in kept])
+        self.reconciled += notes
+
+    # --- writing ------------------------------------------------------------------
+
+    def _writable(self) -> None:
+        if self.read_only:
+            raise io.UnsupportedOperation(f"{self.state_dir} was opened read-only")
+
+    def start(self, run_id: str, features: tuple[str, ...], settings: Mapping[str, str]) -> None:
+        """Begin a run in a fresh directory: write run.csv, then the empty logs.
+
+        Raises `StateError` if the directory already holds a run; `ValueError`
+        for a bad run id, feature list (empty, a duplicate, `bias`) or setting
+        (a reserved key, not a string, a control character); `ConfigError` if
+        it cannot write.
+        """
+        self._writable()
+        if self.run_id is not None:
+            raise StateError(
+                f"{self.state_dir}: already holds run {self.run_id!r}; "
+                "resume it, or start a new run in another state directory"
+            )
+        try:
+            run_id = check_run_id(run_id)
+        except LocalProtocolError as exc:
+            raise ValueError(exc.reason) from None
+        features = tuple(features)
+        check_features(features)
+        created_at = time.time()
+        entries = [("run_id", run_id), ("created_at", repr(created_at))]
+        entries += [("feature", name) for name in features]
+        for key, value in settings.items():
+            if key in _RESERVED_KEYS:
+                raise ValueError(f"setting {key!r} is reserved")
+            try:
+                entries.append((RUN.columns[0].check(key), RUN.columns[1].check(value)))
+            except ValueError as exc:
+                raise ValueError(f"setting {key!r}: {exc}") from None
+        # run.csv first: logs without it would make the directory unusable, while
+        # run.csv without logs is an interrupted start that `open` completes.
+        write_table(self._path(RUN), RUN, entries)
+        for table in LOGS:
+            write_table(self._path(table), table, [])
+        self.run_id, self.created_at, self.features = run_id, created_at, features
+        self.settings = dict(settings)
+
+    def commit(self, commit: Commit) -> None:
+        """Record one finished or aborted round; the model's rewrite is the commit point.
+
+        Appends to round_log, metrics_log (when `commit.metrics`), perf_log,
+        client_perf and updates (when `commit.delta`), fsyncing each, then
+        replaces global_model.csv atomically. Afterwards `model` and
+        `committed_round` reflect the commit.
+
+        Raises `ValueError`, before writing anything, if no run was started,
+        the round is not after the last committed one, the model's length
+        is not 1 + len(features), or the model is not the previous one (zeros
+        before the first commit) plus `commit.delta`, bit for bit.
+        `ConfigError` if a write fails: the logs may then hold rows of this
+        round, so the store refuses further commits with `StateError`;
+        opening the directory again reconciles it.
+        """
+        self._writable()
+        if self._broken:
+            raise StateError(
+                f"{self.state_dir}: an earlier commit failed midway ({self._broken}); "
+                "open the state directory again (restart the hub) to reconcile it"
+            )
+        if self.features is None:
+            raise ValueError("start() the run before committing rounds")
+        number = commit.round.round
+        if number <= self.committed_round:
+            raise ValueError(
+                f"round {number} is not after the last committed round {self.committed_round}"
+            )
+        names = ("bias", *self.features)
+        if len(commit.model) != len(names):
+            raise ValueError(
+                f"the model has {len(commit.model)} parameters; the bias and "
+                f"{len(self.features)} features make {len(names)}"
+            )
+        previous = self.model if self.model is not None else [0.0] * len(names)
+        # The same float additions as the replay in `open`, so that it finds this model.
+        expected = (
+            previous
+            if commit.delta is None
+            else [m + d for m, d in zip(previous, commit.delta, strict=True)]
+        )
+        if not all(_same_float(a, b) for a, b in zip(expected, commit.model, strict=True)):
+            raise ValueError(
+                "the model is not the previous model plus the round's delta"
+                if commit.delta is not None
+                else "an aborted round must leave the model as it was"
+            )
+        try:
+            append_rows(self._path(ROUND_LOG), ROUND_LOG, [commit.round.values()])
+            if commit.metrics is not None:
+                append_rows(self._path(METRICS_LOG), METRICS_LOG, [commit.metrics.values()])
+            append_rows(self._path(PERF_LOG), PERF_LOG, [commit.perf.values()])
+            if commit.clients:
+                rows = [client.values() for client in commit.clients]
+                append_rows(self._path(CLIENT_PERF), CLIENT_PERF, rows)
+            if commit.delta is not None:
+                updates = [(number, n, d) for n, d in zip(names, commit.delta, strict=True)]
+                append_rows(self._path(UPDATES), UPDATES, updates)
+            params = zip(names, commit.model, strict=True)
+            write_table(self._path(MODEL), MODEL, [(number, n, v) for n, v in params])
+        except BaseException as exc:
+            self._broken = f"round {number}: {exc}"
+            raise
+        self.committed_round = number
+        self.model = list(commit.model)
+        self._rounds.append(commit.round)
+        if commit.metrics is not None:
+            self._metrics[number] = commit.metrics
+        self._perf[number] = commit.perf
+        self._clients.extend(commit.clients)
+        self._trim()
+
+    def save_peers(self, rows: Iterable[PeerRow]) -> None:
+        """Replace peers.csv with `rows`, atomically. Allowed before `start`.
+
+        Raises `ValueError` if a peer id appears twice, `ConfigError` if it
+        cannot write.
+        """
+        self._writable()
+        peers = list(rows)
+        ids = [row.peer for row in peers]
+        if len(set(ids)) != len(ids):
+            raise ValueError("a peer id appears twice")
+        write_table(self._path(PEERS), PEERS, [row.values() for row in peers])
+        self._peers = peers
+
+    # --- reading ------------------------------------------------------------------
+
+    def load_peers(self) -> list[PeerRow]:
+        """The peers of the last `save_peers`, or of peers.csv when opened."""
+        return list(self._peers)
+
+    def recent_rounds(self, last: int) -> list[tuple[RoundRow, MetricsRow | None, PerfRow | None]]:
+        """The last `last` committed rounds (at most HISTORY for a writing store),
+        oldest first, each with its metrics row (None when the hub had no test
+        CSV) and its perf row."""
+        if type(last) is not int or last < 0:
+            raise ValueError("last must be a non-negative integer")
+        rounds = self._rounds[-last:] if last else []
+        return [(r, self._metrics.get(r.round), self._perf.get(r.round)) for r in rounds]
+
+    def client_rows(self) -> list[ClientPerfRow]:
+        """The committed rounds' client_perf rows, oldest round first (all of them
+        when opened read-only, as `fedd report` does)."""
+        return list(self._clients)
+
+
+def check_features(features: Sequence[str]) -> None:
+    """Raise ValueError, naming the first problem, unless `features` can name a
+    run's model: at least one, each a non-empty string without control
+    characters, no duplicates, none called `bias`."""
+    if not features:
+        raise ValueError("a run needs at least one feature")
+    for index, name in enumerate(features):
+        problem = _feature_problem(name, features[:index])
+        if problem:
+            raise ValueError(f"feature {index + 1}: {problem}")
+
+
+def _feature_problem(name: str, earlier: Sequence[str]) -> str:
+    """Why `name` cannot follow `earlier` as a feature name ('' if it can)."""
+    try:
+        RUN.columns[0].check(name)  # a non-empty string without control characters
+    except ValueError as exc:
+        return f"feature name {exc}"
+    if name == "bias":
+        return "'bias' is the model's intercept, not a feature name"
+    if name in earlier:
+        return f"feature {name!r} appears twice"
+    return ""
+
+
+def _check_order(contents: Contents[Any] | None, *, key: str) -> None:
+    """Rounds only grow down a log, one row per round, or per round and `key` field."""
+    if contents is None:
+        return
+    seen: dict[tuple[int, str], int] = {}
+    last = -1
+    for number, row in contents.rows:
+        name = getattr(row, key) if key else ""
+        if (row.round, name) in seen:
+            what = f"round {row.round}" + (f", {key} {name!r}," if key else "")
+            raise state_error(
+                contents.path,
+                f"{what} appears again (first at row {seen[row.round, name]})",
+                row=number,
+                column="round",
+            )
+        if row.round < last:
+            raise state_error(
+                contents.path,
+                f"round {row.round} after round {last}: out of order",
+                row=number,
+                column="round",
+            )
+        seen[row.round, name], last = number, row.round
+
+
+def _same_float(a: float, b: float) -> bool:
+    """Bit for bit: unlike ==, tells -0.0 from 0.0 (the model file keeps the sign)."""
+    return a == b and math.copysign(1.0, a) == math.copysign(1.0, b)
+
+
+def _unique_peers(contents: Contents[PeerRow]) -> list[PeerRow]:
+    first: dict[str, int] = {}
+    for number, row in contents.rows:
+        if row.peer in first:
+            raise state_error(
+                contents.path,
+                f"peer {row.peer!r} appears again (first at row {first[row.peer]})",
+                row=number,
+                column="peer",
+            )
+        first[row.peer] = number
+    return [row for _, row in contents.rows]

@@ -1,0 +1,16 @@
+"""fedd: federated fraud-detection training with secure aggregation.
+
+Installed, all of fedd lives under this one name (so it never collides with
+other distributions' `daemon` or `crypto`). In the repository its rooms are
+the top-level folders, and `fedd/<room>` is a link to each:
+
+    fedd.learner, fedd.topology   data, model and metrics; who masks with whom
+    fedd.crypto                   primitives and the sans-IO SecAgg/SecAgg+ sessions
+    fedd.daemon                   what both daemons use to talk and to keep state, and the hub
+    fedd.peer                     the peer daemon
+    fedd.* (modules of this folder)   the `fedd` command line, demo, simulation and report
+
+Imports point downward only, in that order from the bottom; the command line
+is the one place that may import everything. tests/test_layers.py holds the
+rule.
+"""

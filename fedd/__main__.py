@@ -1,0 +1,5 @@
+"""`python -m fedd` is the `fedd` command (used to start child daemons)."""
+
+from fedd.cli import main
+
+main()

@@ -1,0 +1,353 @@
+"""`fedd data`, `fedd train centralized` and `fedd demo` through click's test runner.
+
+User mistakes must give a non-zero exit, one line naming the problem and no
+traceback: our own errors exit 1 with `fedd: error: ...`; option values that
+click validates exit 2 with its single `Error: ...` line under the usage.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from fedd.cli import main
+from fedd.learner.centralized import RECORD_FIELDS
+
+
+def run(*args: str | Path, env: dict[str, str] | None = None) -> Result:
+    return CliRunner().invoke(main, [str(a) for a in args], env=env)
+
+
+def assert_user_error(result: Result, *fragments: str) -> None:
+    """Exit 1, exactly one stderr line (ours), naming the problem, no traceback."""
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("fedd: error: ")
+    for fragment in fragments:
+        assert fragment in lines[0]
+    assert "Traceback" not in result.output
+    assert isinstance(result.exception, SystemExit)
+
+
+def assert_bad_option(result: Result, option: str) -> None:
+    """Exit 2 from click's validation, one `Error:` line that names the option."""
+    assert result.exit_code == 2, result.output
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1, result.stderr
+    assert option in errors[0]
+    assert "Traceback" not in result.output
+
+
+@pytest.fixture(scope="module")
+def raw(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("raw") / "creditcard.csv"
+    result = run("data", "synth", "--rows", 3000, "--fraud-rate", 0.02, "--out", path)
+    assert result.exit_code == 0, result.output
+    return path
+
+
+@pytest.fixture(scope="module")
+def prepared(raw: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("data")
+    result = run("data", "prepare", "--input", raw, "--peers", 3, "--out-root", root)
+    assert result.exit_code == 0, result.output
+    return root / "processed"
+
+
+# --- data synth ---------------------------------------------------------------
+
+
+def test_synth_writes_a_deterministic_file(raw: Path, tmp_path: Path) -> None:
+    again = tmp_path / "again.csv"
+    result = run("data", "synth", "--rows", 3000, "--fraud-rate", 0.02, "--out", again)
+    assert result.exit_code == 0
+    assert result.stdout == f"wrote 3000 rows (60 positives) to {again}\n"
+    assert again.read_bytes() == raw.read_bytes()
+    other = tmp_path / "other.csv"
+    assert run("data", "synth", "--rows", 3000, "--seed", 1, "--out", other).exit_code == 0
+    assert other.read_bytes() != raw.read_bytes()
+
+
+def test_options_come_from_the_environment_too(raw: Path, tmp_path: Path) -> None:
+    out = tmp_path / "env.csv"
+    result = run("data", "synth", "--out", out, env={"FEDD_DATA_SYNTH_ROWS": "25"})
+    assert result.exit_code == 0, result.output
+    assert len(out.read_text().splitlines()) == 26
+    env = {
+        "FEDD_DATA_PREPARE_INPUT": str(raw),
+        "FEDD_DATA_PREPARE_PEERS": "2",
+        "FEDD_DATA_PREPARE_OUT_ROOT": str(tmp_path / "d"),
+        "FEDD_DATA_PREPARE_PARTITION": "quantity",
+    }
+    assert run("data", "prepare", env=env).exit_code == 0
+    processed = tmp_path / "d" / "processed"
+    env = {
+        "FEDD_TRAIN_CENTRALIZED_TRAIN": str(processed / "train.csv"),
+        "FEDD_TRAIN_CENTRALIZED_TEST": str(processed / "test.csv"),
+        "FEDD_TRAIN_CENTRALIZED_OUT_DIR": str(tmp_path / "o"),
+        "FEDD_TRAIN_CENTRALIZED_JSON": "1",
+    }
+    result = run("train", "centralized", env=env)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["rows"] == 2400
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (["--rows", "-5"], "--rows"),
+        (["--rows", "0"], "--rows"),
+        (["--rows", "ten"], "--rows"),
+        (["--rows", "10", "--fraud-rate", "1.5"], "--fraud-rate"),
+        (["--rows", "10", "--fraud-rate", "nan"], "--fraud-rate"),
+        (["--rows", "10", "--seed", "x"], "--seed"),
+    ],
+)
+def test_synth_rejects_bad_options(tmp_path: Path, args: list[str], option: str) -> None:
+    assert_bad_option(run("data", "synth", "--out", tmp_path / "x.csv", *args), option)
+
+
+def test_synth_into_an_unwritable_place(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    result = run("data", "synth", "--rows", 5, "--out", blocker / "x.csv")
+    assert_user_error(result, str(blocker / "x.csv"), "cannot write")
+
+
+# --- data prepare -------------------------------------------------------------
+
+
+def test_prepare_prints_a_summary_and_writes_the_layout(raw: Path, tmp_path: Path) -> None:
+    result = run("data", "prepare", "--input", raw, "--peers", 2, "--out-root", tmp_path)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"input   {raw}: 3000 rows, 30 features, 60 positives (2.000%)"
+    assert lines[1].split()[:5] == ["train", "2400", "rows", "48", "positives"]
+    assert lines[2].split()[:5] == ["test", "600", "rows", "12", "positives"]
+    assert [line.split()[0] for line in lines[3:5]] == ["peer_1", "peer_2"]
+    for rel in ("train", "test", "stats", "partition"):
+        assert (tmp_path / "processed" / f"{rel}.csv").is_file()
+    assert (tmp_path / "clients" / "peer_2" / "train.csv").is_file()
+    assert not (tmp_path / "clients" / "peer_3").exists()
+
+
+def test_prepare_finds_a_label_of_another_name_in_the_middle(tmp_path: Path) -> None:
+    path = tmp_path / "loans.csv"
+    rows = [[i % 7, i % 4 == 0, (i * 37) % 11] for i in range(200)]
+    with path.open("w", newline="") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(["tenure", "default", "balance"])
+        writer.writerows([a, int(b), c] for a, b, c in rows)
+    result = run(
+        "data",
+        "prepare",
+        "--input",
+        path,
+        "--peers",
+        2,
+        "--out-root",
+        tmp_path,
+        "--label",
+        "default",
+    )
+    assert result.exit_code == 0, result.output
+    header = (tmp_path / "processed" / "train.csv").read_text().splitlines()[0]
+    assert header == "tenure,balance,default"
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "in.csv"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("text", "fragments"),
+    [
+        ("", ["empty file"]),
+        ("a,b,Class\n", ["a header but no data rows"]),
+        ("a,b,label\n1,2,0\n", ["no label column 'Class'", "its columns are: a, b, label"]),
+        ("a,b,Class\n1,2,0\n3,abc,1\n", ["row 3, column 'b'", "'abc' is not a number"]),
+        ("a,b,Class\n1,2,0\n3,inf,1\n", ["row 3, column 'b'", "not a finite number"]),
+        ("a,b,Class\n1,2,0\n3,4\n", ["row 3: 2 cells, but the header has 3"]),
+        ("a,b,Class\n1,2,0\n3,4,7\n", ["row 3, column 'Class'", "must be 0 or 1, not '7'"]),
+        ("a,b,Class\n" + "1,2,0\n" * 10, ["every row has label 0", "both classes"]),
+        ("a,b,Class\n" + "1,2,0\n" * 10 + "1,2,1\n", ["only 1 row has label 1"]),
+    ],
+)
+def test_prepare_bad_files_give_one_line(tmp_path: Path, text: str, fragments: list[str]) -> None:
+    path = write(tmp_path, text)
+    result = run("data", "prepare", "--input", path, "--peers", 1, "--out-root", tmp_path / "o")
+    assert_user_error(result, *fragments)
+    if "row" in fragments[0]:
+        assert str(path) in result.stderr
+
+
+def test_prepare_missing_file_and_too_many_peers(raw: Path, tmp_path: Path) -> None:
+    missing = tmp_path / "nope.csv"
+    result = run("data", "prepare", "--input", missing, "--peers", 2, "--out-root", tmp_path)
+    assert_user_error(result, str(missing), "no such file")
+    result = run("data", "prepare", "--input", raw, "--peers", 60, "--out-root", tmp_path)
+    assert_user_error(result, "60 peers need at least 60", "label 1", "use --peers 48 or fewer")
+    result = run(
+        "data", "prepare", "--input", raw, "--peers", 12, "--out-root", tmp_path,
+        "--partition", "dirichlet", "--alpha", "0.01",
+    )  # fmt: skip
+    assert_user_error(result, "would get no training rows", "a larger --alpha")
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (["--peers", "0"], "--peers"),
+        (["--peers", "2", "--test-size", "0"], "--test-size"),
+        (["--peers", "2", "--test-size", "1"], "--test-size"),
+        (["--peers", "2", "--test-size", "1.5"], "--test-size"),
+        (["--peers", "2", "--alpha", "0"], "--alpha"),
+        (["--peers", "2", "--alpha", "-1"], "--alpha"),
+        (["--peers", "2", "--alpha", "inf"], "--alpha"),
+        (["--peers", "2", "--partition", "random"], "--partition"),
+    ],
+)
+def test_prepare_rejects_bad_options(
+    raw: Path, tmp_path: Path, args: list[str], option: str
+) -> None:
+    result = run("data", "prepare", "--input", raw, "--out-root", tmp_path, *args)
+    assert_bad_option(result, option)
+
+
+# --- train centralized --------------------------------------------------------
+
+
+def test_train_prints_a_table_and_writes_outputs(prepared: Path, tmp_path: Path) -> None:
+    result = run(
+        "train", "centralized", "--train", prepared / "train.csv", "--test",
+        prepared / "test.csv", "--out-dir", tmp_path, "--lr", 0.5, "--batch-size", 64,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    first = result.stdout.splitlines()[0].split()
+    assert first[0] == "ROC-AUC"
+    assert float(first[1]) > 0.9
+    assert (tmp_path / "metrics" / "centralized_metrics.csv").is_file()
+    assert (tmp_path / "models" / "centralized_model.csv").is_file()
+    assert result.stderr == ""  # no progress when stderr is not a terminal
+
+
+def test_train_json_is_exactly_one_object(prepared: Path, tmp_path: Path) -> None:
+    result = run(
+        "train", "centralized", "--train", prepared / "train.csv", "--test",
+        prepared / "test.csv", "--out-dir", tmp_path, "--json", "--class-weight", "balanced",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)
+    assert list(record) == list(RECORD_FIELDS)
+    for key in ("roc_auc", "pr_auc", "precision", "recall", "f1", "logloss", "train_seconds"):
+        assert isinstance(record[key], float)
+    assert record["rows"] == 2400
+    assert record["class_weight"] == "balanced"
+
+
+def test_train_refuses_mismatched_or_missing_files(prepared: Path, tmp_path: Path) -> None:
+    other = write(tmp_path, "a,b,Class\n1,2,0\n2,3,1\n")
+    result = run(
+        "train", "centralized", "--train", prepared / "train.csv", "--test", other,
+        "--out-dir", tmp_path,
+    )  # fmt: skip
+    assert_user_error(result, str(other), "feature columns differ", "missing")
+    result = run(
+        "train", "centralized", "--train", tmp_path / "none.csv", "--test", other,
+        "--out-dir", tmp_path,
+    )  # fmt: skip
+    assert_user_error(result, "none.csv: no such file")
+    result = run(
+        "train", "centralized", "--train", prepared / "train.csv", "--test",
+        prepared / "test.csv", "--label", "fraud", "--out-dir", tmp_path,
+    )  # fmt: skip
+    assert_user_error(result, "no label column 'fraud'")
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (["--epochs", "0"], "--epochs"),
+        (["--lr", "0"], "--lr"),
+        (["--lr", "nan"], "--lr"),
+        (["--batch-size", "0"], "--batch-size"),
+        (["--l2", "-1"], "--l2"),
+        (["--class-weight", "auto"], "--class-weight"),
+        (["--threshold", "2"], "--threshold"),
+    ],
+)
+def test_train_rejects_bad_options(prepared: Path, args: list[str], option: str) -> None:
+    result = run(
+        "train", "centralized", "--train", prepared / "train.csv", "--test",
+        prepared / "test.csv", *args,
+    )  # fmt: skip
+    assert_bad_option(result, option)
+
+
+# --- demo ---------------------------------------------------------------------
+
+
+def test_demo_runs_end_to_end_and_reuses_its_data(tmp_path: Path) -> None:
+    result = run("demo", "--out", tmp_path, "--rows", 4000, "--peers", 3, "--rounds", 2)
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "== 1/5 data" in out
+    assert "synthesized 4000 rows" in out
+    assert "ROC-AUC" in out
+    assert f"== done: data in {tmp_path / 'data'}, outputs in {tmp_path / 'outputs'}" in out
+    assert "round 2: ok, 3/3 peers" in out
+    assert (tmp_path / "state" / "hub" / "global_model.csv").is_file()
+    assert (tmp_path / "data" / "creditcard.csv").is_file()
+    assert (tmp_path / "data" / "clients" / "peer_3" / "train.csv").is_file()
+    assert (tmp_path / "outputs" / "metrics" / "centralized_metrics.csv").is_file()
+    # It ends with the report, saying where its files are.
+    assert "== 5/5 report: federated vs centralized" in out
+    assert "federated model of round 2 vs centralized baseline" in out
+    assert "verdict: " in out
+    written = [
+        tmp_path / "outputs" / "metrics" / "baseline_vs_fl.csv",
+        tmp_path / "outputs" / "metrics" / "performance_summary.csv",
+    ]
+    if importlib.util.find_spec("matplotlib") is None:  # the optional extra
+        assert "plots: skipped, matplotlib is not installed" in out
+    else:
+        written += [
+            tmp_path / "outputs" / "plots" / name
+            for name in ("convergence.png", "performance.png", "centralized_vs_fl.png")
+        ]
+    for path in written:
+        assert f"wrote {path}" in out
+        assert path.stat().st_size > 0
+    again = run("demo", "--out", tmp_path, "--rows", 4000, "--rounds", 1)
+    assert again.exit_code == 0, again.output
+    assert f"using {tmp_path / 'data' / 'creditcard.csv'}" in again.stdout
+
+
+def test_demo_with_too_few_rows_says_why(tmp_path: Path) -> None:
+    result = run("demo", "--out", tmp_path, "--rows", 100)
+    assert_user_error(result, "every row has label 0")
+
+
+def test_demo_passes_the_partition_on(tmp_path: Path) -> None:
+    result = run(
+        "demo", "--out", tmp_path, "--rows", 20000, "--peers", 10, "--partition", "dirichlet",
+        "--alpha", 0.05,
+    )  # fmt: skip
+    assert_user_error(result, "would get no training rows", "--partition dirichlet --alpha 0.05")
+
+
+def test_demo_rejects_bad_options(tmp_path: Path) -> None:
+    assert_bad_option(run("demo", "--out", tmp_path, "--rows", "-1"), "--rows")
+    assert_bad_option(run("demo", "--out", tmp_path, "--peers", "1"), "--peers")
+    assert_bad_option(run("demo", "--out", tmp_path, "--rounds", "0"), "--rounds")
+    assert_bad_option(run("demo", "--out", tmp_path, "--secagg", "half"), "--secagg")
+    assert_bad_option(run("demo", "--out", tmp_path, "--partition", "skewed"), "--partition")
+    assert_bad_option(run("demo", "--out", tmp_path, "--alpha", "0"), "--alpha")
