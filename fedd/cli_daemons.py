@@ -448,7 +448,7 @@ def _query(
     hub_public: Path | None,
     last: int = 10,
 ) -> Any:
-    from fedd.daemon.hub.status import query
+    from fedd.status import query
 
     curve, claim = _curve_client(curve_secret, hub_public, claim_from_dir=False)
     try:
@@ -459,7 +459,7 @@ def _query(
 
 
 def _show_status(reply: Any, as_json: bool) -> None:
-    from fedd.daemon.hub.status import render
+    from fedd.status import render
 
     if as_json:
         click.echo(json.dumps(reply.data, sort_keys=True))

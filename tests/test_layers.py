@@ -202,10 +202,18 @@ def test_relative_and_lazy_imports_are_read(tmp_path: Path) -> None:
         "    from fedd.crypto import shamir\n"
         "    import fedd.learner.model\n"
     )
-    known = {"fedd.topology", "fedd.topology.graph", "fedd.crypto", "fedd.crypto.shamir",
-             "fedd.learner", "fedd.learner.model"}
+    known = {
+        "fedd.topology",
+        "fedd.topology.graph",
+        "fedd.crypto",
+        "fedd.crypto.shamir",
+        "fedd.learner",
+        "fedd.learner.model",
+    }
     assert imports_of("fedd.topology", source, known) == {
-        "fedd.topology.graph", "fedd.crypto.shamir", "fedd.learner.model",
+        "fedd.topology.graph",
+        "fedd.crypto.shamir",
+        "fedd.learner.model",
     }
 
 

@@ -53,6 +53,7 @@ from fedd.daemon.errors import ConfigError, StateError
 from fedd.daemon.hub.config import HubConfig, choose_encoding
 from fedd.daemon.hub.registry import PeerRecord, PeerStatus, Refused, Registry
 from fedd.daemon.hub.rounds import PlainRound, RoundOutcome, RoundRunner, SecureRound
+from fedd.daemon.hub.status import HubView, build_status
 from fedd.daemon.state.store import (
     ClientPerfRow,
     Commit,
@@ -687,13 +688,24 @@ class Hub:
     # -- status ------------------------------------------------------------------
 
     def _status(self, request: StatusRequest) -> StatusReply:
-        from fedd.daemon.hub.status import build_status
-
+        running = self.round
+        view = HubView(
+            self.run_id,
+            self.config,
+            self.registry,
+            self.store,
+            (running.number, running.runner.stage) if running is not None else None,
+            self.done,
+            self.waiting_note,
+            self.next_round,
+            self.last_outcome,
+            self.zap,
+        )
         return StatusReply(
             self.run_id,
             self.next_round,
             request.topic,
-            build_status(self, request.topic, request.last),
+            build_status(view, request.topic, request.last),
         )
 
 

@@ -1,30 +1,42 @@
-"""`fedd status`: what the hub reports about itself, and how it is shown.
+"""What the hub reports about itself: the data of a StatusReply.
 
-The hub answers a StatusRequest on its ROUTER port with JSON-like data
-(`build_status`); `query` is the client side with a bounded wait; `render`
-turns the data into the human tables (`--json` prints the data as is).
+The hub answers a StatusRequest on its ROUTER port with JSON-like data built
+here from a `HubView`, the facts the hub hands in (this module never imports
+the hub). The client side, which asks and shows the answer, is `fedd.status`.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
 
-import zmq
+from fedd.daemon.hub.config import HubConfig
+from fedd.daemon.hub.registry import Registry
+from fedd.daemon.hub.rounds import RoundOutcome
+from fedd.daemon.state.store import HubStore
+from fedd.daemon.transport.zap import ZapHandler
 
-from fedd.daemon.errors import ConfigError
-from fedd.daemon.transport import wire
-from fedd.daemon.transport.messages import Error, StatusReply, StatusRequest
-from fedd.daemon.transport.sockets import ClientCurve, client_socket
-
-if TYPE_CHECKING:
-    from fedd.daemon.hub.loop import Hub
-
-__all__ = ["build_status", "query", "render"]
+__all__ = ["HubView", "build_status"]
 
 
-def build_status(hub: Hub, topic: str, last: int) -> dict[str, object]:
+@dataclass(frozen=True, slots=True)
+class HubView:
+    """The hub's facts that a status reply shows."""
+
+    run_id: str
+    config: HubConfig
+    registry: Registry
+    store: HubStore
+    running: tuple[int, str] | None  # the running round's number and stage
+    done: bool
+    waiting_note: str
+    next_round: int
+    last_outcome: tuple[int, RoundOutcome, float] | None
+    zap: ZapHandler | None
+
+
+def build_status(hub: HubView, topic: str, last: int) -> dict[str, object]:
     """The data of one StatusReply (JSON-like: str keys, lists, scalars)."""
     if topic == "peers":
         now = time.time()
@@ -72,7 +84,6 @@ def build_status(hub: Hub, topic: str, last: int) -> dict[str, object]:
                 )
             rows.append(row)
         return {"rounds": rows}
-    current = hub.round
     last_round: dict[str, object] | None = None
     if hub.last_outcome is not None:
         number, outcome, duration = hub.last_outcome
@@ -89,8 +100,8 @@ def build_status(hub: Hub, topic: str, last: int) -> dict[str, object]:
         if recent and recent[0][1] is not None and recent[0][0].round == number:
             m = recent[0][1]
             last_round.update(roc_auc=m.roc_auc, pr_auc=m.pr_auc, f1=m.f1)
-    if current is not None:
-        stage = f"round {current.number}: {current.runner.stage}"
+    if hub.running is not None:
+        stage = f"round {hub.running[0]}: {hub.running[1]}"
     elif hub.done:
         stage = "done"
     else:
@@ -99,7 +110,7 @@ def build_status(hub: Hub, topic: str, last: int) -> dict[str, object]:
         "run": hub.run_id,
         "mode": hub.config.secagg,
         "stage": stage,
-        "round": current.number if current is not None else hub.next_round,
+        "round": hub.running[0] if hub.running is not None else hub.next_round,
         "rounds_total": hub.config.rounds,
         "rounds_committed": hub.store.committed_round if hub.store.committed_round > 0 else 0,
         "min_peers": hub.config.min_peers,
@@ -114,135 +125,3 @@ def build_status(hub: Hub, topic: str, last: int) -> dict[str, object]:
 
 def _finite(value: float) -> float | None:
     return value if math.isfinite(value) else None
-
-
-def query(
-    address: str,
-    topic: str,
-    *,
-    last: int = 10,
-    timeout_s: float = 3.0,
-    curve: ClientCurve | None = None,
-) -> StatusReply:
-    """Ask the hub at `address` (as a CURVE client with `curve`); raises
-    ConfigError if it does not answer in time."""
-    ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
-    sock = client_socket(ctx, address, curve)
-    try:
-        sock.send(wire.encode(StatusRequest("", 0, topic, last)))
-        deadline = time.monotonic() + timeout_s
-        while (left := deadline - time.monotonic()) > 0:
-            if not sock.poll(int(left * 1000) + 1):
-                break
-            try:
-                reply = wire.decode(sock.recv())
-            except wire.MalformedMessage as exc:
-                raise ConfigError(f"the hub at {address} sent an unreadable reply: {exc}") from None
-            if type(reply) is StatusReply:
-                return reply
-            if type(reply) is Error:
-                raise ConfigError(f"the hub at {address} refused: {reply.reason}")
-        hint = (
-            "is it running, is the address right, and is this key on its allow-list?"
-            if curve is not None
-            else "is it running, is the address right, and does it use CURVE?"
-        )
-        raise ConfigError(f"no answer from a hub at {address} within {timeout_s:g}s: {hint}")
-    finally:
-        sock.close(0)
-        ctx.term()
-
-
-def render(reply: StatusReply) -> list[str]:
-    """Human-readable lines for a status reply.
-
-    Raises ConfigError if the data is not in the shape this fedd shows (a hub
-    of another version, or not a fedd hub at all); `--json` prints it as is.
-    """
-    try:
-        return _render(reply)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ConfigError(
-            f"cannot show the hub's {reply.topic} reply ({type(exc).__name__}: {exc}); "
-            "--json prints it as it came"
-        ) from None
-
-
-def _render(reply: StatusReply) -> list[str]:
-    data = reply.data
-    if reply.topic == "peers":
-        return _table(
-            ["peer", "status", "shard", "seen ago"],
-            [
-                [p["peer"], p["status"], p["shard"] or "-", f"{p['seen_ago_s']:.1f}s"]
-                for p in _dicts(data.get("peers"))
-            ],
-        ) or ["no peers have registered yet"]
-    if reply.topic == "rounds":
-        return _table(
-            ["round", "mode", "status", "peers", "seconds", "roc_auc", "pr_auc", "f1", "reason"],
-            [
-                [
-                    r["round"],
-                    r["mode"],
-                    r["status"],
-                    f"{r['survivors']}/{r['participants']}",
-                    f"{r['duration_s']:.2f}",
-                    _num(r.get("roc_auc")),
-                    _num(r.get("pr_auc")),
-                    _num(r.get("f1")),
-                    r.get("reason") or "",
-                ]
-                for r in _dicts(data.get("rounds"))
-            ],
-        ) or ["no rounds committed yet"]
-    lines = [
-        f"run        {data.get('run')}",
-        f"mode       {data.get('mode')}",
-        f"stage      {data.get('stage')}",
-        f"rounds     {data.get('rounds_committed')} of {data.get('rounds_total') or 'unlimited'}",
-        f"peers      {data.get('peers_alive')} alive, {data.get('peers_known')} known "
-        f"(min {data.get('min_peers')})",
-    ]
-    if data.get("transport") == "curve":
-        lines.append(
-            f"transport  CURVE, {data.get('keys_allowed')} peer key(s) allowed, "
-            f"{data.get('auth_denied')} connection(s) denied"
-        )
-    elif data.get("transport") == "plain":
-        lines.append("transport  plain: not authenticated, not encrypted")
-    last = data.get("last_round")
-    if isinstance(last, dict):
-        lines.append(
-            f"last round {last['round']} {last['status']}: {last['survivors']}/"
-            f"{last['participants']} peers in {last['duration_s']:.2f}s"
-            + (
-                f", roc_auc {_num(last.get('roc_auc'))} f1 {_num(last.get('f1'))}"
-                if "roc_auc" in last
-                else ""
-            )
-            + (f" ({last['reason']})" if last.get("reason") else "")
-        )
-        stages = last.get("stages")
-        if isinstance(stages, dict) and stages:
-            lines.append("stages     " + ", ".join(f"{k} {v:.3f}s" for k, v in stages.items()))
-    return lines
-
-
-def _dicts(value: object) -> list[dict[str, Any]]:
-    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
-
-
-def _num(value: object) -> str:
-    return f"{value:.4f}" if isinstance(value, float) else "-"
-
-
-def _table(header: list[str], rows: list[list[object]]) -> list[str]:
-    if not rows:
-        return []
-    table: list[list[object]] = [list(header), *rows]
-    cells = [[str(c) for c in row] for row in table]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
-    return [
-        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
-    ]

@@ -8,9 +8,9 @@ import pytest
 from click.testing import CliRunner
 
 from fedd.cli import main
-from fedd.daemon.hub.status import render
 from fedd.daemon.transport.messages import StatusReply
 from fedd.launch import free_port
+from fedd.status import render
 
 
 def run(*args: object) -> tuple[int, str]:

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from fedd.crypto.errors import LocalProtocolError
 from fedd.daemon.errors import ConfigError
-from fedd.daemon.hub.status import render
 from fedd.daemon.transport.messages import STATUS_TOPICS, StatusReply
+from fedd.status import render
 
 SCALARS = (
     st.none()
