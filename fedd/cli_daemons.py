@@ -17,7 +17,7 @@ import click
 from fedd.cliopts import DIR, PATH, FiniteFloat
 from fedd.daemon.errors import ConfigError
 from fedd.learner.model import CLASS_WEIGHTS
-from fedd.peer.agent import REQUIREMENTS
+from fedd.peer.config import REQUIREMENTS
 
 __all__ = ["keys", "start", "status"]
 
@@ -370,7 +370,8 @@ def start_peer(
 ) -> None:
     """Run a peer: train locally each round and upload (masked) updates."""
     from fedd.daemon.transport.signkeys import load_signing_key, load_trusted_dir
-    from fedd.peer.agent import PeerAgent, PeerConfig, Signing
+    from fedd.peer.agent import PeerAgent
+    from fedd.peer.config import PeerConfig, Signing
     from fedd.peer.shard import SYNTH_LABEL, ShardSource
 
     _daemon_logging(ctx)

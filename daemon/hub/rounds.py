@@ -29,7 +29,6 @@ from fedd.daemon.transport.messages import PlainUpdate
 __all__ = ["PlainRound", "RoundOutcome", "RoundRunner", "SecureRound"]
 
 
-
 @dataclass
 class RoundOutcome:
     """How a round ended. `mean_delta` is None exactly when it aborted."""
