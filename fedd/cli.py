@@ -36,8 +36,8 @@ from fedd.learner.model import CLASS_WEIGHTS, ClassWeight
 from fedd.learner.partition import PARTITIONS, PartitionScheme
 from fedd.learner.prepare import prepare
 from fedd.learner.progress import progress_display, stage
-from fedd.learner.report import DEFAULT_TOLERANCE
 from fedd.learner.synth import KAGGLE_FRAUD_RATE, KAGGLE_ROWS, write_synth
+from fedd.report.decision import DEFAULT_TOLERANCE
 from fedd.simulate import DROPOUT_STAGES, RoundReport, SimConfig, run_simulation
 
 __all__ = ["main"]
@@ -314,7 +314,7 @@ def demo(
 )
 def report(*, state_dir: Path, centralized: Path, out: Path, tolerance: float) -> None:
     """Plots, performance figures and the equivalence verdict of a federated run."""
-    from fedd.report import make_report
+    from fedd.report.maker import make_report
 
     for line in make_report(state_dir, centralized, out, tolerance=tolerance).lines():
         click.echo(line)
