@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from fedd.cli import main
+from fedd.cli.main import main
 from fedd.daemon.state.store import ClientPerfRow, Commit, HubStore, MetricsRow, PerfRow, RoundRow
 from fedd.learner.centralized import RECORD_FIELDS
 from fedd.report.files import PERFORMANCE_FILE, VERDICT_FILE
