@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from bench.bad_input import CASES, Case, Outcome, arguments, check, prepare_workdir
-from fedd.cli import main
+from fedd.cli.main import main
 
 
 @pytest.fixture(scope="module")

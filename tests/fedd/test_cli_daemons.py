@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from fedd.cli import main
+from fedd.cli.main import main
+from fedd.cli.statusclient import render
 from fedd.daemon.transport.messages import StatusReply
 from fedd.launch import free_port
-from fedd.status import render
 
 
 def run(*args: object) -> tuple[int, str]:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from fedd.cli import main
+from fedd.cli.main import main
 from fedd.crypto.secagg import hub as hub_module
 from fedd.crypto.secagg import masks
 
