@@ -59,9 +59,9 @@ from typing import Any
 from fedd.crypto.errors import LocalProtocolError
 from fedd.crypto.secagg.fields import check_run_id
 from fedd.daemon.errors import StateError
+from fedd.daemon.state.columns import Table
 from fedd.daemon.state.csvfile import (
     Contents,
-    Table,
     append_rows,
     decode_cell,
     key_values,
