@@ -54,16 +54,16 @@ from fedd.daemon.hub.config import HubConfig, choose_encoding
 from fedd.daemon.hub.registry import PeerRecord, PeerStatus, Refused, Registry
 from fedd.daemon.hub.rounds import PlainRound, RoundOutcome, RoundRunner, SecureRound
 from fedd.daemon.hub.status import HubView, build_status
-from fedd.daemon.state.store import (
+from fedd.daemon.state.hubfiles import (
     ClientPerfRow,
     Commit,
-    HubStore,
     MetricsRow,
     PeerRow,
     PerfRow,
     RoundRow,
-    check_features,
 )
+from fedd.daemon.state.runfile import check_features
+from fedd.daemon.state.store import HubStore
 from fedd.daemon.transport import wire
 from fedd.daemon.transport.curve import HUB_NAME, KeyPair, load_allow_dir, load_secret
 from fedd.daemon.transport.loglimit import LogLimit

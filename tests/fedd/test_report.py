@@ -13,7 +13,8 @@ import pytest
 from click.testing import CliRunner, Result
 
 from fedd.cli import main
-from fedd.daemon.state.store import ClientPerfRow, Commit, HubStore, MetricsRow, PerfRow, RoundRow
+from fedd.daemon.state.hubfiles import ClientPerfRow, Commit, MetricsRow, PerfRow, RoundRow
+from fedd.daemon.state.store import HubStore
 from fedd.learner.centralized import RECORD_FIELDS
 from fedd.learner.reportfiles import PERFORMANCE_FILE, VERDICT_FILE
 from fedd.report import PLOTS_HINT, make_report

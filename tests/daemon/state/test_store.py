@@ -27,19 +27,17 @@ from fedd.daemon.state.hubfiles import (
     PERF_LOG,
     ROUND_LOG,
     RUN,
-    UPDATES,
-)
-from fedd.daemon.state.store import (
     STAGES,
+    UPDATES,
     ClientPerfRow,
     Commit,
-    HubStore,
     MetricsRow,
     PeerRow,
     PerfRow,
     RoundRow,
     UpdateRow,
 )
+from fedd.daemon.state.store import HubStore
 from fedd.learner.modelio import save_model
 from tests.crypto._support import FAST
 from tests.daemon._support import mode, set_cell, snapshot
