@@ -44,7 +44,8 @@ from fedd.daemon.hub.registry import (
 )
 from fedd.daemon.hub.status import HubView, build_status
 from fedd.daemon.hub.training import Outgoing, TrainingRounds
-from fedd.daemon.state.store import HubStore, check_features
+from fedd.daemon.state.runfile import check_features
+from fedd.daemon.state.store import HubStore
 from fedd.daemon.transport import wire
 from fedd.daemon.transport.curve import HUB_NAME, KeyPair, load_allow_dir, load_secret
 from fedd.daemon.transport.loglimit import LogLimit, log_limited

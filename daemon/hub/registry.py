@@ -22,7 +22,7 @@ from pathlib import Path
 
 from fedd.crypto.secagg.fields import PeerId
 from fedd.daemon.errors import StateError
-from fedd.daemon.state.store import PeerRow
+from fedd.daemon.state.hubfiles import PeerRow
 from fedd.daemon.transport.messages import WIRE_PROTOCOL, Hello
 
 __all__ = [

@@ -32,14 +32,8 @@ from fedd.crypto.secagg.hub import Send
 from fedd.crypto.secagg.params import Mode, RoundParams, choose_shape
 from fedd.daemon.hub.config import HubConfig, choose_encoding
 from fedd.daemon.hub.rounds import PlainRound, RoundOutcome, RoundRunner, SecureRound
-from fedd.daemon.state.store import (
-    ClientPerfRow,
-    Commit,
-    HubStore,
-    MetricsRow,
-    PerfRow,
-    RoundRow,
-)
+from fedd.daemon.state.hubfiles import ClientPerfRow, Commit, MetricsRow, PerfRow, RoundRow
+from fedd.daemon.state.store import HubStore
 from fedd.daemon.transport.loglimit import LogLimit, log_limited
 from fedd.daemon.transport.messages import (
     Decline,

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fedd.daemon.errors import StateError
-from fedd.daemon.state.hubfiles import METRICS_LOG, ROUND_LOG, RUN
-from fedd.daemon.state.store import STAGES, HubStore
+from fedd.daemon.state.hubfiles import METRICS_LOG, ROUND_LOG, RUN, STAGES
+from fedd.daemon.state.store import HubStore
 from fedd.learner.centralized import read_centralized_metrics
 from fedd.report.compute import ClientRecord, Report, RoundRecord, build_report
 from fedd.report.decision import DEFAULT_TOLERANCE

@@ -36,7 +36,7 @@ import msgpack
 from fedd.crypto.secagg.fields import MAX_ROUND
 from fedd.daemon.hub.config import HubConfig
 from fedd.daemon.hub.loop import Hub
-from fedd.daemon.state.store import RoundRow
+from fedd.daemon.state.hubfiles import RoundRow
 from fedd.peer.agent import PeerAgent
 from fedd.peer.config import PeerConfig
 

@@ -13,7 +13,8 @@ import pytest
 from click.testing import CliRunner, Result
 
 from fedd.cli.main import main
-from fedd.daemon.state.store import ClientPerfRow, Commit, HubStore, MetricsRow, PerfRow, RoundRow
+from fedd.daemon.state.hubfiles import ClientPerfRow, Commit, MetricsRow, PerfRow, RoundRow
+from fedd.daemon.state.store import HubStore
 from fedd.learner.centralized import RECORD_FIELDS
 from fedd.report.files import PERFORMANCE_FILE, VERDICT_FILE
 from fedd.report.maker import PLOTS_HINT, make_report
