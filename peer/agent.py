@@ -53,18 +53,14 @@ from fedd.crypto.secagg.peer import PeerSession
 from fedd.crypto.signing import SigningKey
 from fedd.daemon.errors import ConfigError
 from fedd.daemon.transport import wire
-from fedd.daemon.transport.messages import (
-    Bye,
+from fedd.daemon.transport.messages.common import Error
+from fedd.daemon.transport.messages.membership import Bye, Done, Heartbeat, Hello, Welcome
+from fedd.daemon.transport.messages.rounds import (
     Decline,
-    Done,
-    Error,
-    Heartbeat,
-    Hello,
     PeerStats,
     PlainUpdate,
     RoundEnd,
     RoundStart,
-    Welcome,
 )
 from fedd.daemon.transport.sockets import ClientCurve, auth_failures, check_endpoint, peer_socket
 from fedd.learner.dataset import Dataset, read_dataset

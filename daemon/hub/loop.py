@@ -67,21 +67,16 @@ from fedd.daemon.state.store import (
 from fedd.daemon.transport import wire
 from fedd.daemon.transport.curve import HUB_NAME, KeyPair, load_allow_dir, load_secret
 from fedd.daemon.transport.loglimit import LogLimit
-from fedd.daemon.transport.messages import (
-    Bye,
+from fedd.daemon.transport.messages.common import Error
+from fedd.daemon.transport.messages.membership import Bye, Done, Heartbeat, Hello, Welcome
+from fedd.daemon.transport.messages.rounds import (
     Decline,
-    Done,
-    Error,
-    Heartbeat,
-    Hello,
     PeerStats,
     RoundEnd,
     RoundStart,
-    StatusReply,
-    StatusRequest,
     TrainConfig,
-    Welcome,
 )
+from fedd.daemon.transport.messages.status import StatusReply, StatusRequest
 from fedd.daemon.transport.sockets import hub_socket
 from fedd.daemon.transport.zap import ZapHandler
 from fedd.learner.dataset import Dataset, read_dataset

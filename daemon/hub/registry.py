@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from fedd.crypto.secagg.fields import PeerId
-from fedd.daemon.transport.messages import WIRE_PROTOCOL, Hello
+from fedd.daemon.transport.messages.membership import WIRE_PROTOCOL, Hello
 
 __all__ = ["PeerRecord", "PeerStatus", "Refused", "Registry"]
 

@@ -34,14 +34,9 @@ from fedd.crypto.secagg.messages import (
     UnmaskShares,
 )
 from fedd.daemon.transport import wire
-from fedd.daemon.transport.messages import (
-    Bye,
-    Heartbeat,
-    Hello,
-    PeerStats,
-    PlainUpdate,
-    StatusRequest,
-)
+from fedd.daemon.transport.messages.membership import Bye, Heartbeat, Hello
+from fedd.daemon.transport.messages.rounds import PeerStats, PlainUpdate
+from fedd.daemon.transport.messages.status import StatusRequest
 from fedd.learner.dataset import read_dataset
 from tests.daemon.hostile import Mutator
 from tests.e2e.conftest import Cluster, Shards

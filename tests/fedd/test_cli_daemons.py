@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from fedd.cli import main
-from fedd.daemon.transport.messages import StatusReply
+from fedd.daemon.transport.messages.status import StatusReply
 from fedd.launch import free_port
 from fedd.status import render
 

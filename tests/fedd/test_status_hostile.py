@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from fedd.crypto.errors import LocalProtocolError
 from fedd.daemon.errors import ConfigError
-from fedd.daemon.transport.messages import STATUS_TOPICS, StatusReply
+from fedd.daemon.transport.messages.status import STATUS_TOPICS, StatusReply
 from fedd.status import render
 
 SCALARS = (
