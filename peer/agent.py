@@ -43,12 +43,10 @@ import zmq
 
 from fedd.crypto.errors import CryptoCheckFailed, ProtocolError
 from fedd.crypto.secagg.fields import PeerId, check_peer_id
-from fedd.crypto.secagg.messages import (
-    MESSAGE_TYPES,
-    ForwardedShares,
-    Roster,
-    UnmaskRequest,
-)
+from fedd.crypto.secagg.messages import MESSAGE_TYPES
+from fedd.crypto.secagg.messages.advertise_keys import Roster
+from fedd.crypto.secagg.messages.share_keys import ForwardedShares
+from fedd.crypto.secagg.messages.unmask import UnmaskRequest
 from fedd.crypto.secagg.peer import PeerSession
 from fedd.crypto.signing import SigningKey
 from fedd.daemon.errors import ConfigError

@@ -62,22 +62,17 @@ from fedd.crypto.keys import AgreementKey
 from fedd.crypto.lanes import VectorSum
 from fedd.crypto.secagg.fields import PeerId
 from fedd.crypto.secagg.masks import MaskSeeds, self_mask_seed
-from fedd.crypto.secagg.messages import (
+from fedd.crypto.secagg.messages import Message
+from fedd.crypto.secagg.messages.advertise_keys import KeyAdvert, PeerKeys, Roster
+from fedd.crypto.secagg.messages.common import RoundAbort
+from fedd.crypto.secagg.messages.consistency import (
     ConsistencyRequest,
     ConsistencySignature,
-    EncryptedShares,
-    ForwardedShares,
-    KeyAdvert,
-    MaskedInput,
-    Message,
-    PeerKeys,
-    Roster,
-    RoundAbort,
-    SealedShare,
     SignedBy,
-    UnmaskRequest,
-    UnmaskShares,
 )
+from fedd.crypto.secagg.messages.masked_input import MaskedInput
+from fedd.crypto.secagg.messages.share_keys import EncryptedShares, ForwardedShares, SealedShare
+from fedd.crypto.secagg.messages.unmask import UnmaskRequest, UnmaskShares
 from fedd.crypto.secagg.params import RoundParams
 
 __all__ = ["TRANSITIONS", "AggregateResult", "HubSession", "HubStage", "Send"]

@@ -23,7 +23,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fedd.crypto.secagg.messages import ForwardedShares, Roster, UnmaskRequest
+from fedd.crypto.secagg.messages.advertise_keys import Roster
+from fedd.crypto.secagg.messages.share_keys import ForwardedShares
+from fedd.crypto.secagg.messages.unmask import UnmaskRequest
 from fedd.crypto.secagg.peer import PeerStage
 from fedd.daemon.transport import wire
 from fedd.daemon.transport.messages.common import Error
