@@ -43,7 +43,7 @@ from pathlib import Path
 
 from fedd.crypto.secagg.fields import PeerId
 from fedd.daemon.transport import wire
-from fedd.daemon.transport.messages import Bye, Hello
+from fedd.daemon.transport.messages.membership import Bye, Hello
 from tests.daemon.hostile import InProcessFederation, Mutator, Recorded, record
 
 __all__ = ["main"]

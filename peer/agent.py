@@ -35,16 +35,9 @@ from fedd.crypto.secagg.fields import check_peer_id
 from fedd.crypto.secagg.messages import MESSAGE_TYPES
 from fedd.daemon.errors import ConfigError
 from fedd.daemon.transport import wire
-from fedd.daemon.transport.messages import (
-    Bye,
-    Done,
-    Error,
-    Heartbeat,
-    Hello,
-    RoundEnd,
-    RoundStart,
-    Welcome,
-)
+from fedd.daemon.transport.messages.common import Error
+from fedd.daemon.transport.messages.membership import Bye, Done, Heartbeat, Hello, Welcome
+from fedd.daemon.transport.messages.rounds import RoundEnd, RoundStart
 from fedd.daemon.transport.sockets import auth_failures, peer_socket
 from fedd.learner.dataset import Dataset, read_dataset
 from fedd.learner.errors import DataError

@@ -10,7 +10,7 @@ from pathlib import Path
 from fedd.crypto.secagg.fields import PeerId
 from fedd.crypto.signing import SigningKey
 from fedd.daemon.errors import ConfigError
-from fedd.daemon.transport.messages import RoundStart
+from fedd.daemon.transport.messages.rounds import RoundStart
 from fedd.daemon.transport.sockets import ClientCurve, check_endpoint
 from fedd.peer.shard import ShardSource
 

@@ -25,9 +25,17 @@ from dataclasses import dataclass
 
 from fedd.crypto.errors import CryptoCheckFailed, ProtocolError
 from fedd.crypto.secagg.fields import PeerId
-from fedd.crypto.secagg.messages import ForwardedShares, Roster, UnmaskRequest
+from fedd.crypto.secagg.messages.advertise_keys import Roster
+from fedd.crypto.secagg.messages.share_keys import ForwardedShares
+from fedd.crypto.secagg.messages.unmask import UnmaskRequest
 from fedd.crypto.secagg.peer import PeerSession
-from fedd.daemon.transport.messages import Decline, PeerStats, PlainUpdate, RoundEnd, RoundStart
+from fedd.daemon.transport.messages.rounds import (
+    Decline,
+    PeerStats,
+    PlainUpdate,
+    RoundEnd,
+    RoundStart,
+)
 from fedd.daemon.transport.wire import WireMessage
 from fedd.learner.dataset import Dataset
 from fedd.peer.config import PeerConfig, refusal

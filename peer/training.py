@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from fedd.daemon.transport.messages import RoundStart
+from fedd.daemon.transport.messages.rounds import RoundStart
 from fedd.learner.dataset import Dataset
 from fedd.learner.metrics import roc_auc
 from fedd.learner.model import ClassWeight, TrainingSet, make_training_set, predict_proba, train

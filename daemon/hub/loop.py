@@ -49,16 +49,9 @@ from fedd.daemon.state.store import HubStore
 from fedd.daemon.transport import wire
 from fedd.daemon.transport.curve import HUB_NAME, KeyPair, load_allow_dir, load_secret
 from fedd.daemon.transport.loglimit import LogLimit, log_limited
-from fedd.daemon.transport.messages import (
-    Bye,
-    Done,
-    Error,
-    Heartbeat,
-    Hello,
-    StatusReply,
-    StatusRequest,
-    Welcome,
-)
+from fedd.daemon.transport.messages.common import Error
+from fedd.daemon.transport.messages.membership import Bye, Done, Heartbeat, Hello, Welcome
+from fedd.daemon.transport.messages.status import StatusReply, StatusRequest
 from fedd.daemon.transport.sockets import hub_socket
 from fedd.daemon.transport.zap import ZapHandler
 from fedd.learner.dataset import Dataset, read_dataset

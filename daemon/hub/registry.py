@@ -23,7 +23,7 @@ from pathlib import Path
 from fedd.crypto.secagg.fields import PeerId
 from fedd.daemon.errors import StateError
 from fedd.daemon.state.hubfiles import PeerRow
-from fedd.daemon.transport.messages import WIRE_PROTOCOL, Hello
+from fedd.daemon.transport.messages.membership import WIRE_PROTOCOL, Hello
 
 __all__ = [
     "PeerRecord",

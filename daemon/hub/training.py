@@ -35,9 +35,9 @@ from fedd.daemon.hub.rounds import PlainRound, RoundOutcome, RoundRunner, Secure
 from fedd.daemon.state.hubfiles import ClientPerfRow, Commit, MetricsRow, PerfRow, RoundRow
 from fedd.daemon.state.store import HubStore
 from fedd.daemon.transport.loglimit import LogLimit, log_limited
-from fedd.daemon.transport.messages import (
+from fedd.daemon.transport.messages.common import Error
+from fedd.daemon.transport.messages.rounds import (
     Decline,
-    Error,
     PeerStats,
     RoundEnd,
     RoundStart,

@@ -23,10 +23,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fedd.crypto.secagg.messages import ForwardedShares, Roster, UnmaskRequest
+from fedd.crypto.secagg.messages.advertise_keys import Roster
+from fedd.crypto.secagg.messages.share_keys import ForwardedShares
+from fedd.crypto.secagg.messages.unmask import UnmaskRequest
 from fedd.crypto.secagg.peer import PeerStage
 from fedd.daemon.transport import wire
-from fedd.daemon.transport.messages import Done, Error, RoundEnd, RoundStart
+from fedd.daemon.transport.messages.common import Error
+from fedd.daemon.transport.messages.membership import Done
+from fedd.daemon.transport.messages.rounds import RoundEnd, RoundStart
 from fedd.learner.dataset import Dataset
 from fedd.peer.state import PeerState
 from tests.daemon.hostile import InProcessFederation, Mutator, Recorded, record

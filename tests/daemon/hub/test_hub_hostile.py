@@ -21,17 +21,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fedd.crypto.secagg.fields import PeerId
-from fedd.crypto.secagg.messages import RoundAbort
+from fedd.crypto.secagg.messages.common import RoundAbort
 from fedd.daemon.transport import wire
-from fedd.daemon.transport.messages import (
-    Bye,
-    Done,
-    Error,
-    Hello,
-    StatusReply,
-    StatusRequest,
-    Welcome,
-)
+from fedd.daemon.transport.messages.common import Error
+from fedd.daemon.transport.messages.membership import Bye, Done, Hello, Welcome
+from fedd.daemon.transport.messages.status import StatusReply, StatusRequest
 from tests.daemon.hostile import InProcessFederation, Mutator, Recorded, record
 
 RUN = "run-hostile"
