@@ -1,4 +1,4 @@
-"""Every case of README's "What fedd says when input is wrong" table, in process.
+"""Every case of docs/cli.md's "What fedd says when input is wrong" table, in process.
 
 `python -m bench.bad_input` runs the cases as real processes and prints the
 table; here click's test runner runs the same cases (much faster), and each
