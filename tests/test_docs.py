@@ -56,7 +56,7 @@ import click
 import pytest
 
 from bench.bad_input import CASES
-from fedd.cli import main
+from fedd.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCUMENTS = (ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")))
