@@ -2,8 +2,9 @@
 
 Input format: a header row, then one row per example. One column is the label
 (any name, any position) holding 0 or 1 (`0`, `1`, `0.0`, `1.0`, quoted or
-not); every other column is a finite number. Blank lines are skipped. The
-Kaggle credit-card file (`"Time","V1",...,"Amount","Class"`) is one such file.
+not); every other column is a finite number below 2^62 in magnitude. Blank
+lines are skipped. The Kaggle credit-card file (`"Time","V1",...,"Amount",
+"Class"`) is one such file.
 
 Everything read from a file is untrusted: any problem raises `DataError` with
 one line that names the file, the 1-based row number (the header is row 1;
@@ -33,7 +34,18 @@ from fedd.learner.progress import Progress
 if TYPE_CHECKING:
     from _csv import Reader
 
-__all__ = ["Dataset", "header_line", "read_dataset", "require_both_classes", "row_format"]
+__all__ = [
+    "MAX_MAGNITUDE",
+    "Dataset",
+    "header_line",
+    "read_dataset",
+    "require_both_classes",
+    "row_format",
+]
+
+# Every feature value is below this in magnitude, so that federated statistics
+# can sum exact fixed-point images of the values (learner.moments).
+MAX_MAGNITUDE = 2.0**62
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -91,7 +103,8 @@ def read_dataset(path: Path, label: str = "Class", progress: Progress | None = N
     Raises `DataError` naming the file (and row and column where one applies)
     when the file is missing, unreadable, empty, header-only, lacks the label
     column, has a duplicate column name, a ragged row, a cell that is not a
-    finite number, or a label other than 0 or 1.
+    finite number (or one of 2^62 or more in magnitude), or a label other
+    than 0 or 1.
     """
     try:
         stream = open(path, encoding="utf-8-sig", newline="")  # noqa: SIM115 (closed below)
@@ -159,10 +172,11 @@ class _Parser:
                 values = list(map(float, row))
             except ValueError:
                 raise self._cell_error(row, li) from None
-            # One sum per row finds any inf or nan; only then look for the cell.
-            # (A finite row can also overflow the sum: then no cell is found.)
-            if not math.isfinite(sum(values)):
-                self._check_finite(row, values, li)
+            # One norm per row finds any inf, nan or value too large to sum
+            # exactly; only then look for the cell. (Many large values can
+            # also make a large norm: then no cell is found.)
+            if not math.hypot(*values) < MAX_MAGNITUDE:
+                self._check_values(row, values, li)
             cls = values.pop(li)
             if cls == 0.0:
                 y.append(0)
@@ -203,12 +217,17 @@ class _Parser:
                 return DataError(f"{self._where(self.header[j])}: {what}")
         raise AssertionError("unreachable: float() failed on some cell")  # pragma: no cover
 
-    def _check_finite(self, row: Sequence[str], values: Sequence[float], li: int) -> None:
+    def _check_values(self, row: Sequence[str], values: Sequence[float], li: int) -> None:
         for j, value in enumerate(values):
             if not math.isfinite(value):
                 if j == li:
                     raise self._label_error(row[j])
                 raise DataError(f"{self._where(self.header[j])}: {row[j]!r} is not a finite number")
+            if abs(value) >= MAX_MAGNITUDE:
+                raise DataError(
+                    f"{self._where(self.header[j])}: {row[j]!r} is too large: fedd needs "
+                    "|value| < 2^62 (about 4.6e18) to sum features exactly across peers"
+                )
 
     def _label_error(self, cell: str) -> DataError:
         return DataError(f"{self._where(self.label)}: the label must be 0 or 1, not {cell!r}")

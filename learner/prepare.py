@@ -41,20 +41,9 @@ from fedd.learner.dataset import (
 from fedd.learner.errors import DataError
 from fedd.learner.partition import PartitionScheme, by_class, partition, stratified_split
 from fedd.learner.progress import Progress, StagedProgress, stage
+from fedd.learner.scaling import ZERO_VARIANCE_NOTE, ColumnStats
 
-__all__ = ["ColumnStats", "PrepareReport", "SplitSummary", "column_stats", "prepare"]
-
-ZERO_VARIANCE_NOTE = "zero variance in the training rows; std set to 1"
-
-
-@dataclass(frozen=True, slots=True)
-class ColumnStats:
-    """Standardization of one feature: `(value - mean) / std`."""
-
-    name: str
-    mean: float
-    std: float
-    note: str = ""
+__all__ = ["PrepareReport", "SplitSummary", "column_stats", "prepare"]
 
 
 @dataclass(frozen=True, slots=True)

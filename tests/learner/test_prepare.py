@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 
 from fedd.learner.dataset import Dataset, read_dataset
 from fedd.learner.errors import DataError
-from fedd.learner.prepare import ZERO_VARIANCE_NOTE, column_stats, prepare
+from fedd.learner.prepare import column_stats, prepare
+from fedd.learner.scaling import ZERO_VARIANCE_NOTE
 from fedd.learner.synth import write_synth
 
 
