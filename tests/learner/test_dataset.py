@@ -87,9 +87,17 @@ def test_row_numbers_count_the_header_and_skipped_blank_lines(tmp_path: Path) ->
         read_dataset(path)
 
 
-def test_a_finite_row_whose_sum_overflows_is_accepted(tmp_path: Path) -> None:
-    path = write(tmp_path, "a,b,Class\n1e308,1e308,0\n")
-    assert list(read_dataset(path).x) == [1e308, 1e308]
+def test_a_value_beyond_2_to_the_62_is_refused_naming_its_cell(tmp_path: Path) -> None:
+    path = write(tmp_path, "a,b,Class\n1,2,0\n3,-1e308,1\n")
+    with pytest.raises(DataError, match=r"row 3, column 'b': '-1e308' is too large.*2\^62"):
+        read_dataset(path)
+
+
+def test_many_large_values_below_the_limit_are_accepted(tmp_path: Path) -> None:
+    """Their norm passes 2^62, each value stays below it."""
+    big = 4.0e18
+    path = write(tmp_path, f"a,b,c,Class\n{big},{-big},{big},0\n")
+    assert list(read_dataset(path).x) == [big, -big, big]
 
 
 def test_missing_file_directory_and_non_utf8(tmp_path: Path) -> None:
