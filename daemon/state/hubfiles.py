@@ -25,12 +25,15 @@ from fedd.daemon.state.columns import (
     peer_column,
     text_column,
 )
+from fedd.daemon.state.statistics import Statistics
 
 __all__ = [
     "CLIENT_PERF",
     "HUB_TABLES",
+    "KINDS",
     "LOGS",
     "METRICS_LOG",
+    "METRIC_SOURCES",
     "MODEL",
     "PEERS",
     "PEER_FILES",
@@ -61,6 +64,10 @@ STAGES = (
     "decode",
 )
 ROUND_STATUSES = ("ok", "aborted")
+# What a round aggregates (daemon.transport.contribution.KINDS; state does not import transport).
+KINDS = ("statistics", "training", "evaluation")
+# Where a metrics row's figures come from: the peers' held-out rows, or the hub's test CSV.
+METRIC_SOURCES = ("federated", "test")
 # Modes and peer statuses are short lowercase words chosen by the hub (off, full, plus;
 # alive, gone, left): checked for shape, not against a list this module would have to track.
 WORD = re.compile(r"[a-z0-9][a-z0-9_+.-]{0,31}")
@@ -81,6 +88,7 @@ ROUND_LOG = Table(
     "round_log.csv",
     (
         _round,
+        text_column("kind", choices=KINDS),
         text_column("mode", pattern=WORD),
         float_column("started_at"),
         float_column("duration_s"),
@@ -92,11 +100,20 @@ ROUND_LOG = Table(
     ),
     appended=True,
 )
+_unit = ("roc_auc", "roc_auc_bound", "pr_auc", "pr_auc_bound", "precision", "recall", "f1")
 METRICS_LOG = Table(
     "metrics_log.csv",
     (
         _round,
-        *(float_column(n, 0.0, 1.0) for n in ("roc_auc", "pr_auc", "precision", "recall", "f1")),
+        text_column("source", choices=METRIC_SOURCES),
+        int_column("committed_in", 0, MAX_ROUND),
+        int_column("peers"),
+        int_column("rows"),
+        int_column("positives"),
+        *(float_column(n, 0.0, 1.0) for n in _unit),
+        float_column("threshold", 0.0, 1.0),
+        float_column("best_threshold", 0.0, 1.0),
+        float_column("best_f1", 0.0, 1.0),
         float_column("logloss"),
     ),
     appended=True,
@@ -152,6 +169,7 @@ class RoundRow:
     """One round as round_log.csv records it. Times are Unix seconds."""
 
     round: int
+    kind: str  # what it aggregated: statistics, training or evaluation
     mode: str
     started_at: float
     duration_s: float
@@ -173,18 +191,41 @@ class RoundRow:
 
 @dataclass(frozen=True, slots=True)
 class MetricsRow:
-    """The global model's scores on the hub's test CSV after one round."""
+    """The scores of the global model of training round `round`.
+
+    `source` is `federated` (the peers' held-out rows, through secure sums:
+    `peers` peers and `rows` rows, the AUCs within their bounds) or `test`
+    (the hub's own test CSV, exact: bounds 0). The row was written by the
+    commit of round `committed_in` (the round itself for `test`; a later one
+    for `federated`, whose scores travel with later rounds). Precision,
+    recall and F1 are at probability `threshold`; `best_f1` is the best F1 at
+    any threshold the counts resolve, reached at `best_threshold`.
+    """
 
     round: int
+    source: str
+    committed_in: int
+    peers: int
+    rows: int
+    positives: int
     roc_auc: float
+    roc_auc_bound: float
     pr_auc: float
+    pr_auc_bound: float
     precision: float
     recall: float
     f1: float
+    threshold: float
+    best_threshold: float
+    best_f1: float
     logloss: float
 
     def __post_init__(self) -> None:
         normalize_fields(self, METRICS_LOG.columns)
+        if self.committed_in < self.round:
+            raise ValueError("a model's scores are committed with its round or after it")
+        if self.positives > self.rows:
+            raise ValueError("MetricsRow.positives cannot exceed rows")
 
     def values(self) -> tuple[object, ...]:
         """The row's cells in metrics_log.csv's column order."""
@@ -299,37 +340,50 @@ class PeerRow:
 
 @dataclass(frozen=True, slots=True)
 class Commit:
-    """Everything one round leaves on disk; all rows carry the same round.
+    """Everything one round leaves on disk.
 
     `model` is the global model after the round, `[bias, w_1..w_d]`.
     `delta` is the mean delta the round applied to it, in the same order:
-    given exactly when the round is ok, None when it aborted (the model is
-    then unchanged). `HubStore.commit` checks that `model` is the previous
-    model plus `delta`, so that updates.csv replays to global_model.csv.
+    given exactly when the round is an ok training round, None otherwise (the
+    model is then unchanged). `HubStore.commit` checks that `model` is the
+    previous model plus `delta`, so that updates.csv replays to
+    global_model.csv. `metrics` are the scores this commit records, of this
+    round's model or earlier ones; `statistics` those an ok statistics round
+    computed.
     """
 
     round: RoundRow
     model: Sequence[float]
-    metrics: MetricsRow | None
+    metrics: Sequence[MetricsRow]
     perf: PerfRow
     clients: Sequence[ClientPerfRow]
     delta: Sequence[float] | None = None
+    statistics: Statistics | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "clients", tuple(self.clients))
+        object.__setattr__(self, "metrics", tuple(self.metrics))
         number = self.round.round
         rounds = [self.perf.round, *(client.round for client in self.clients)]
-        if self.metrics is not None:
-            rounds.append(self.metrics.round)
         if any(round_ != number for round_ in rounds):
             raise ValueError(f"every row of a commit must be for round {number}")
+        if any(row.committed_in != number for row in self.metrics):
+            raise ValueError(f"every metrics row of a commit is committed in round {number}")
+        keys = [(row.round, row.source) for row in self.metrics]
+        if len(set(keys)) != len(keys):
+            raise ValueError("a model's scores from one source appear twice")
+        ok = self.round.status == "ok"
+        if (self.statistics is not None) != (ok and self.round.kind == "statistics"):
+            raise ValueError("an ok statistics round commits its statistics; no other round does")
+        if self.statistics is not None and self.statistics.round != number:
+            raise ValueError(f"the statistics of a commit come from round {number}")
         peers = [client.peer for client in self.clients]
         if len(set(peers)) != len(peers):
             raise ValueError("a peer appears twice among the commit's clients")
         object.__setattr__(self, "model", _finite("model", self.model))
-        if (self.delta is None) != (self.round.status == "aborted"):
+        if (self.delta is None) == (ok and self.round.kind == "training"):
             raise ValueError(
-                "an ok round commits the delta it applied; an aborted round commits none"
+                "an ok training round commits the delta it applied; no other round commits one"
             )
         if self.delta is not None:
             delta = _finite("delta", self.delta)

@@ -4,7 +4,7 @@ Like the protocol messages of `crypto.secagg.messages`, each is a frozen,
 slotted dataclass that validates itself and raises `LocalProtocolError`;
 `daemon.transport.wire` encodes them and re-raises failures as `MalformedMessage`.
 
-    peer -> hub      Hello, Heartbeat, PlainUpdate, PeerStats, Decline, Bye
+    peer -> hub      Hello, Heartbeat, PlainContribution, PeerStats, Decline, Bye
     hub -> peer      Welcome, Heartbeat, RoundStart, RoundEnd, Done, Error
     client -> hub    StatusRequest            hub -> client   StatusReply, Error
 
@@ -14,7 +14,8 @@ StatusRequest carry an empty `run`.
 Each message lives with its exchange:
 
     membership   Hello, Welcome, Heartbeat, Bye, Done
-    rounds       RoundStart (with TrainConfig), PlainUpdate, PeerStats, RoundEnd, Decline
+    rounds       RoundStart (with TrainConfig, Scaling, EvalRequest), RoundEnd, Decline
+    uploads      PlainContribution, PeerStats
     status       StatusRequest, StatusReply
     common       the header and field checks they share, and Error
 
@@ -23,7 +24,7 @@ Each message lives with its exchange:
 
 from __future__ import annotations
 
-from fedd.daemon.transport.messages import common, membership, rounds, status
+from fedd.daemon.transport.messages import common, membership, rounds, status, uploads
 
 __all__ = ["DAEMON_MESSAGE_TYPES"]
 
@@ -32,8 +33,8 @@ DAEMON_MESSAGE_TYPES = (
     membership.Welcome,
     membership.Heartbeat,
     rounds.RoundStart,
-    rounds.PlainUpdate,
-    rounds.PeerStats,
+    uploads.PlainContribution,
+    uploads.PeerStats,
     rounds.RoundEnd,
     membership.Done,
     membership.Bye,

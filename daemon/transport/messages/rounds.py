@@ -1,10 +1,11 @@
-"""One training round: what the hub asks for and what the peers send back.
+"""One round: what the hub asks for, how it ended, and a peer's refusal.
 
-    hub -> peer      RoundStart (with its TrainConfig), RoundEnd
-    peer -> hub      PlainUpdate, PeerStats, Decline
+    hub -> peer      RoundStart (with its TrainConfig, Scaling, EvalRequests), RoundEnd
+    peer -> hub      Decline
 
-Secure rounds carry the protocol's parameters in RoundStart; their own
-messages live in `crypto.secagg.messages`.
+What peers upload is in `messages.uploads`; secure rounds carry the
+protocol's parameters in RoundStart, and its own messages live in
+`crypto.secagg.messages`.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from typing import ClassVar, Self
 
 from fedd.crypto.encoding import FixedPoint
 from fedd.crypto.errors import LocalProtocolError, ParameterError
-from fedd.crypto.secagg.fields import check_int, get_bytes, get_int, get_str
+from fedd.crypto.secagg.fields import MAX_ROUND, check_int, get_bytes, get_int, get_list, get_str
 from fedd.crypto.secagg.params import RoundParams
+from fedd.daemon.transport.contribution import KINDS, Layout
 from fedd.daemon.transport.messages.common import (
     MAX_FEATURES,
     MAX_REASON,
@@ -28,25 +30,29 @@ from fedd.daemon.transport.messages.common import (
     get_float,
     get_map,
 )
+from fedd.learner.binned import MAX_BINS, check_edges
 
 __all__ = [
+    "MAX_EVALS",
     "MODES",
     "Decline",
-    "PeerStats",
-    "PlainUpdate",
+    "EvalRequest",
     "RoundEnd",
     "RoundStart",
+    "Scaling",
     "TrainConfig",
     "pack_floats",
     "unpack_floats",
 ]
 
 MODES = ("off", "full", "plus")
+MAX_EVALS = 2  # models a round scores: the newest, and one whose bounds need finer bins
+_MODEL_BYTES = 8 * (MAX_FEATURES + 1)
 CLASS_WEIGHTS = ("none", "balanced")
 
 
 def pack_floats(values: list[float]) -> bytes:
-    """Little-endian float64, the wire form of models and plain updates."""
+    """Little-endian float64, the wire form of models, scalings and bin edges."""
     return struct.pack(f"<{len(values)}d", *values)
 
 
@@ -135,125 +141,190 @@ def _encoding_from(body: Mapping[str, object]) -> FixedPoint:
 
 
 @dataclass(frozen=True, slots=True)
+class Scaling:
+    """The run's federated feature statistics: each peer z-scores its rows with them."""
+
+    means: tuple[float, ...]
+    stds: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        if type(self.means) is not tuple or type(self.stds) is not tuple:
+            raise LocalProtocolError("scaling holds tuples of floats")
+        if len(self.means) != len(self.stds) or not 1 <= len(self.means) <= MAX_FEATURES:
+            raise LocalProtocolError("scaling needs one mean and one std per feature")
+        if not all(type(v) is float and math.isfinite(v) for v in (*self.means, *self.stds)):
+            raise LocalProtocolError("scaling values must be finite floats")
+        if min(self.stds) <= 0.0:
+            raise LocalProtocolError("a standard deviation must be positive")
+
+    def to_body(self) -> dict[str, object]:
+        return {"means": pack_floats(list(self.means)), "stds": pack_floats(list(self.stds))}
+
+    @classmethod
+    def from_body(cls, body: Mapping[str, object]) -> Scaling:
+        size = 8 * MAX_FEATURES
+        return cls(
+            tuple(unpack_floats(get_bytes(body, "means", max_size=size), "means")),
+            tuple(unpack_floats(get_bytes(body, "stds", max_size=size), "stds")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class EvalRequest:
+    """Score the held-out rows with the model of training round `model_round`.
+
+    `params` is that model, `edges` the bins' edges on the logit scale
+    (`learner.binned`); true and false positives are counted at probability
+    `threshold`.
+    """
+
+    model_round: int
+    params: tuple[float, ...]
+    edges: tuple[float, ...]
+    threshold: float
+
+    def __post_init__(self) -> None:
+        check_int(self.model_round, "model_round", 1, MAX_ROUND)
+        if type(self.params) is not tuple or not 2 <= len(self.params) <= MAX_FEATURES + 1:
+            raise LocalProtocolError("an evaluated model holds a bias and at least one weight")
+        if not all(type(v) is float and math.isfinite(v) for v in self.params):
+            raise LocalProtocolError("an evaluated model's parameters must be finite floats")
+        if type(self.edges) is not tuple or not all(type(e) is float for e in self.edges):
+            raise LocalProtocolError("bin edges must be a tuple of floats")
+        try:
+            check_edges(self.edges)
+        except ValueError as exc:
+            raise LocalProtocolError(str(exc)) from None
+        if type(self.threshold) is not float or not 0.0 < self.threshold < 1.0:
+            raise LocalProtocolError("the decision threshold must be a float in (0, 1)")
+
+    @property
+    def bins(self) -> int:
+        return len(self.edges) + 1
+
+    def to_body(self) -> dict[str, object]:
+        return {
+            "model_round": self.model_round,
+            "params": pack_floats(list(self.params)),
+            "edges": pack_floats(list(self.edges)),
+            "threshold": self.threshold,
+        }
+
+    @classmethod
+    def from_body(cls, body: Mapping[str, object]) -> EvalRequest:
+        return cls(
+            get_int(body, "model_round", 1, MAX_ROUND),
+            tuple(
+                unpack_floats(get_bytes(body, "params", max_size=8 * (MAX_FEATURES + 1)), "params")
+            ),
+            tuple(unpack_floats(get_bytes(body, "edges", max_size=8 * MAX_BINS), "edges")),
+            get_float(body, "threshold", 0.0, 1.0),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class RoundStart(Header):
-    """Hub -> peer: train from `model` with `train`, then upload (plainly, or by `secagg`)."""
+    """Hub -> peer: contribute to the round (plainly, or by `secagg`).
+
+    `kind` says what to contribute: `statistics` (the exact moments of the
+    training rows, once per run), `training` (train from `model` with
+    `train`, and score `evals`), or `evaluation` (score `evals` only). Rows
+    are z-scored with `scaling` first, in every round after the statistics.
+    `encoding` is the fixed-point encoding of a training round's update.
+    The vector each peer sends has the shape `layout` gives.
+    """
 
     TYPE: ClassVar[str] = "round_start"
+    kind: str
     mode: str
     model: tuple[float, ...]
-    train: TrainConfig
+    train: TrainConfig | None = None
+    scaling: Scaling | None = None
+    evals: tuple[EvalRequest, ...] = ()
     secagg: RoundParams | None = None
     encoding: FixedPoint | None = None
 
     def __post_init__(self) -> None:
         self._check_header()
-        if self.mode not in MODES:
-            raise LocalProtocolError(f"mode must be one of {', '.join(MODES)}")
-        if type(self.model) is not tuple or not 2 <= len(self.model) <= MAX_FEATURES + 1:
-            raise LocalProtocolError("model must hold a bias and at least one weight")
-        if type(self.train) is not TrainConfig:
-            raise LocalProtocolError("train must be a TrainConfig")
-        secure = self.mode != "off"
-        if secure != (self.secagg is not None) or secure != (self.encoding is not None):
-            raise LocalProtocolError(
-                "secure rounds carry secagg and encoding; plain rounds neither"
-            )
+        self._check_contents()
+        if type(self.evals) is not tuple or len(self.evals) > MAX_EVALS:
+            raise LocalProtocolError(f"a round carries at most {MAX_EVALS} evaluations")
+        for request in self.evals:
+            if type(request) is not EvalRequest or len(request.params) != len(self.model):
+                raise LocalProtocolError("an evaluation must be of a model of this run's shape")
+        if (self.secagg is not None) != (self.mode != "off"):
+            raise LocalProtocolError("secure rounds carry secagg parameters; plain rounds none")
+        layout = self.layout  # checks kind, encoding and evaluations together
         if self.secagg is not None:
             if self.secagg.run != self.run or self.secagg.round != self.round:
                 raise LocalProtocolError("secagg parameters are for another round")
             if self.secagg.mode.value != self.mode:
                 raise LocalProtocolError("secagg mode differs from the round's mode")
-            if self.secagg.dim != len(self.model) + 1:
-                raise LocalProtocolError("secagg dim must be the model size plus the weight")
-            if self.encoding is None or self.encoding.mod_bits != self.secagg.mod_bits:
-                raise LocalProtocolError("encoding and secagg disagree on the modulus")
+            if self.secagg.dim != layout.lanes or self.secagg.mod_bits != layout.mod_bits:
+                raise LocalProtocolError("secagg dim and modulus must match the round's layout")
+
+    def _check_contents(self) -> None:
+        if self.kind not in KINDS:
+            raise LocalProtocolError(f"kind must be one of {', '.join(KINDS)}")
+        if self.mode not in MODES:
+            raise LocalProtocolError(f"mode must be one of {', '.join(MODES)}")
+        if type(self.model) is not tuple or not 2 <= len(self.model) <= MAX_FEATURES + 1:
+            raise LocalProtocolError("model must hold a bias and at least one weight")
+        if (self.kind == "training") != (type(self.train) is TrainConfig):
+            raise LocalProtocolError("training rounds, and only they, carry a TrainConfig")
+        if (self.kind == "statistics") == (type(self.scaling) is Scaling):
+            raise LocalProtocolError("every round after the statistics carries the scaling")
+        if self.scaling is not None and len(self.scaling.means) != len(self.model) - 1:
+            raise LocalProtocolError("the scaling must cover the model's features")
+
+    @property
+    def layout(self) -> Layout:
+        """The shape of the vector each peer contributes to this round."""
+        return Layout(
+            self.kind, len(self.model) - 1, self.encoding, tuple(e.bins for e in self.evals)
+        )
 
     def to_body(self) -> dict[str, object]:
         body: dict[str, object] = {
+            "kind": self.kind,
             "mode": self.mode,
             "model": pack_floats(list(self.model)),
-            "train": self.train.to_body(),
+            "evals": [e.to_body() for e in self.evals],
         }
-        if self.secagg is not None and self.encoding is not None:
+        if self.train is not None:
+            body["train"] = self.train.to_body()
+        if self.scaling is not None:
+            body["scaling"] = self.scaling.to_body()
+        if self.secagg is not None:
             body["secagg"] = self.secagg.to_body()
+        if self.encoding is not None:
             body["encoding"] = _encoding_body(self.encoding)
         return body
 
     @classmethod
     def from_body(cls, run: str, round: int, body: Mapping[str, object]) -> Self:
+        kind = get_choice(body, "kind", KINDS)
         mode = get_choice(body, "mode", MODES)
-        model = unpack_floats(get_bytes(body, "model", max_size=8 * (MAX_FEATURES + 1)), "model")
-        secagg = encoding = None
-        if mode != "off":
-            secagg = RoundParams.from_body(get_map(body, "secagg"))
-            encoding = _encoding_from(get_map(body, "encoding"))
+        model = unpack_floats(get_bytes(body, "model", max_size=_MODEL_BYTES), "model")
+        evals = get_list(body, "evals", max_length=MAX_EVALS)
         return cls(
             run,
             round,
+            kind,
             mode,
             tuple(model),
-            TrainConfig.from_body(get_map(body, "train")),
-            secagg,
-            encoding,
+            TrainConfig.from_body(get_map(body, "train")) if kind == "training" else None,
+            Scaling.from_body(get_map(body, "scaling")) if kind != "statistics" else None,
+            tuple(EvalRequest.from_body(_as_map(e)) for e in evals),
+            RoundParams.from_body(get_map(body, "secagg")) if mode != "off" else None,
+            _encoding_from(get_map(body, "encoding")) if kind == "training" else None,
         )
 
 
-@dataclass(frozen=True, slots=True)
-class PlainUpdate(Header):
-    """Peer -> hub, plain rounds: the local model's change and the sample count behind it."""
-
-    TYPE: ClassVar[str] = "plain_update"
-    n_samples: int
-    delta: tuple[float, ...]
-
-    def __post_init__(self) -> None:
-        self._check_header()
-        check_int(self.n_samples, "n_samples", 1, 2**62)
-        if type(self.delta) is not tuple or not 2 <= len(self.delta) <= MAX_FEATURES + 1:
-            raise LocalProtocolError("delta must hold a bias and at least one weight")
-
-    def to_body(self) -> dict[str, object]:
-        return {"n_samples": self.n_samples, "delta": pack_floats(list(self.delta))}
-
-    @classmethod
-    def from_body(cls, run: str, round: int, body: Mapping[str, object]) -> Self:
-        delta = unpack_floats(get_bytes(body, "delta", max_size=8 * (MAX_FEATURES + 1)), "delta")
-        return cls(run, round, get_int(body, "n_samples", 1, 2**62), tuple(delta))
-
-
-@dataclass(frozen=True, slots=True)
-class PeerStats(Header):
-    """Peer -> hub, right after local training: what training cost (client_perf.csv).
-
-    In secure rounds `n_samples` is 0: the weight travels only inside the
-    masked sum. Upload bytes are counted by the hub itself.
-    """
-
-    TYPE: ClassVar[str] = "peer_stats"
-    n_samples: int
-    train_s: float
-    cpu_s: float
-
-    def __post_init__(self) -> None:
-        self._check_header()
-        check_int(self.n_samples, "n_samples", 0, 2**62)
-        for name in ("train_s", "cpu_s"):
-            value = getattr(self, name)
-            if type(value) is not float or not 0 <= value < 1e9:
-                raise LocalProtocolError(f"{name} must be a non-negative float")
-
-    def to_body(self) -> dict[str, object]:
-        return {"n_samples": self.n_samples, "train_s": self.train_s, "cpu_s": self.cpu_s}
-
-    @classmethod
-    def from_body(cls, run: str, round: int, body: Mapping[str, object]) -> Self:
-        return cls(
-            run,
-            round,
-            get_int(body, "n_samples", 0, 2**62),
-            get_float(body, "train_s", 0.0, 1e9),
-            get_float(body, "cpu_s", 0.0, 1e9),
-        )
+def _as_map(value: object) -> Mapping[str, object]:
+    if type(value) is not dict:
+        raise LocalProtocolError("an evaluation must be a map")
+    return value
 
 
 @dataclass(frozen=True, slots=True)
