@@ -110,9 +110,9 @@ def _hub_case(root: Path, corpus: list[bytes], seed: int, row: Row) -> None:
     mode = rng.choice(["off", "full", "plus"])
     peers = rng.choice([3, 4, 5])
     with InProcessFederation(root, peers=peers, rounds=1, secagg=mode, run_id=RUN) as fed:
-        fed.run_until(lambda: fed.hub.training.current is not None)
+        fed.run_until(lambda: fed.hub.rounds.current is not None)
         fed.to_hub(b"r-mallory", wire.encode(Hello("", 0, PeerId("mallory"), FEATURES)))
-        while not fed.hub.training.done:
+        while not fed.hub.rounds.done:
             for _ in range(rng.randrange(0, 40)):
                 sender = rng.choice([b"stranger", b"r-mallory", b"cycler"])
                 roll = rng.random()

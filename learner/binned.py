@@ -16,10 +16,10 @@ rows per bin and class (`score_rows`), the federation adds the counts, and
   within the bins can give, ranking them after gives the smallest (moving a
   positive above a negative never lowers AP). The exact AP lies between:
   the estimate is the midpoint, `pr_bound` half the gap.
-- Precision, recall and F1 at probability 0.5 are exact: peers count true
-  and false positives at 0.5 directly. At a threshold on a bin edge they are
-  exact too; the edge that maximizes F1 is the federation's decision
-  threshold (`best_threshold`).
+- Precision, recall and F1 at the decision threshold (probability 0.5 unless
+  chosen otherwise) are exact: peers count true and false positives there.
+  At a threshold on a bin edge they are exact too; the edge that maximizes
+  F1 is the federation's decision threshold (`best_threshold`).
 - Log loss: the sum of each row's loss, added up.
 
 Bounds only shrink when bins holding both classes get narrower. `initial_edges`
@@ -64,7 +64,8 @@ class ScoreCounts:
     """What scoring held-out rows into bins gives; sums of these are sums of rows.
 
     `positives[k]` and `negatives[k]` count the rows of each class in bin k;
-    `tp` and `fp` count positives and negatives scored >= 0.5; `loss` is the
+    `tp` and `fp` count positives and negatives scored at or above the
+    decision threshold; `loss` is the
     sum of the rows' log losses; `peers` counts the peers that scored.
     """
 
@@ -119,8 +120,11 @@ def check_edges(edges: Sequence[float]) -> None:
         raise ValueError("bin edges must be strictly increasing")
 
 
-def score_rows(params: Sequence[float], data: Dataset, edges: Sequence[float]) -> ScoreCounts:
-    """Count `data`'s rows per bin of their logit under `params`, per class."""
+def score_rows(
+    params: Sequence[float], data: Dataset, edges: Sequence[float], threshold: float = 0.5
+) -> ScoreCounts:
+    """Count `data`'s rows per bin of their logit under `params`, per class, and the
+    true and false positives at probability `threshold`."""
     bins = len(edges) + 1
     positives, negatives = [0] * bins, [0] * bins
     bias, w = params[0], params[1:]
@@ -134,11 +138,11 @@ def score_rows(params: Sequence[float], data: Dataset, edges: Sequence[float]) -
         clipped = min(max(p, low), high)
         if label:
             positives[k] += 1
-            tp += p >= 0.5
+            tp += p >= threshold
             losses.append(-math.log(clipped))
         else:
             negatives[k] += 1
-            fp += p >= 0.5
+            fp += p >= threshold
             losses.append(-math.log1p(-clipped))
     return ScoreCounts(tuple(positives), tuple(negatives), tp, fp, math.fsum(losses), 1)
 

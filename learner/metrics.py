@@ -26,6 +26,7 @@ from operator import itemgetter
 __all__ = [
     "Confusion",
     "Metrics",
+    "best_threshold",
     "confusion",
     "evaluate",
     "log_loss",
@@ -161,6 +162,30 @@ def confusion(labels: Sequence[int], scores: Sequence[float], threshold: float =
                 fp += 1
     n_pos = sum(labels)
     return Confusion(tp=tp, fp=fp, fn=n_pos - tp, tn=len(labels) - n_pos - fp)
+
+
+def best_threshold(labels: Sequence[int], scores: Sequence[float]) -> tuple[float, float]:
+    """(the best F1 at any threshold, that threshold): predicted positive at or above it.
+
+    Thresholds are the distinct scores; ties go to the higher threshold.
+    Raises `ValueError` if the lengths differ or the input is empty.
+    """
+    _check(labels, scores)
+    n_pos = sum(labels)
+    pairs = sorted(zip(scores, labels, strict=True), key=itemgetter(0), reverse=True)
+    best = (0.0, 0.5)
+    tp = fp = 0
+    i, n = 0, len(pairs)
+    while i < n:
+        value = pairs[i][0]
+        while i < n and pairs[i][0] == value:
+            tp += pairs[i][1]
+            fp += 1 - pairs[i][1]
+            i += 1
+        f1 = 2 * tp / (n_pos + tp + fp)
+        if f1 > best[0]:
+            best = (f1, value)
+    return best
 
 
 def log_loss(labels: Sequence[int], probs: Sequence[float], eps: float = LOG_LOSS_EPS) -> float:

@@ -41,6 +41,7 @@ from fedd.daemon.transport.messages.rounds import RoundEnd, RoundStart
 from fedd.daemon.transport.sockets import auth_failures, peer_socket
 from fedd.learner.dataset import Dataset, read_dataset
 from fedd.learner.errors import DataError
+from fedd.learner.holdout import Split, split_holdout
 from fedd.peer.config import PeerConfig
 from fedd.peer.rounds import PeerRounds
 from fedd.peer.shard import ShardSource
@@ -57,11 +58,11 @@ class PeerAgent:
     def __init__(self, config: PeerConfig) -> None:
         self.config = config
         # The data first: a peer that cannot train must not leave state behind.
-        self.data: Dataset | None = None
+        self.data: Split | None = None
         self.shard = 0
         if config.data is not None:
-            self.data = read_dataset(config.data, config.label)
-            self.features = self.data.features
+            self.data = self._split(read_dataset(config.data, config.label))
+            self.features = self.data.train.features
         else:
             assert config.shard is not None  # checked by PeerConfig
             self.features = config.shard.features()
@@ -98,7 +99,7 @@ class PeerAgent:
             raise
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
         if self.data is not None:
-            source = f"{self.data.n_rows} rows"
+            source = _describe(self.data)
         else:
             assert self.config.shard is not None
             source = f"shard from the hub: {self.config.shard.describe()}"
@@ -169,9 +170,9 @@ class PeerAgent:
                     code = self._drain()
                     if code is not None:
                         return code
-                training = self.rounds.training
-                if training is not None and training.future.done():
-                    self.rounds.on_trained(self.peer_id, self.data)
+                job = self.rounds.job
+                if job is not None and job.future.done():
+                    self.rounds.on_done(self.peer_id, self.data)
             return 0
         finally:
             os.close(wake_r)
@@ -227,7 +228,15 @@ class PeerAgent:
             self._next_hello = now
         if not self.registered and now >= self._next_hello:
             shard = "auto" if self.config.shard is not None else ""
-            self._send(Hello(self.run_id, 0, self.peer_id, self.features, shard=shard))
+            hello = Hello(
+                self.run_id,
+                0,
+                self.peer_id,
+                self.features,
+                shard=shard,
+                holdout=self.config.holdout > 0.0,
+            )
+            self._send(hello)
             self._next_hello = now + self._hello_backoff
             self._hello_backoff = min(self._hello_backoff * 2, 10.0)
         if self.registered and now >= self._next_heartbeat:
@@ -316,9 +325,12 @@ class PeerAgent:
             return 1
         if self.shard:
             log.info("the hub moved this peer from shard %d to shard %d", self.shard, shard)
-        self.data, self.shard = data, shard
-        log.info("loaded shard %d: %d rows from %s", shard, data.n_rows, source.describe(shard))
+        self.data, self.shard = self._split(data), shard
+        log.info("loaded shard %d from %s: %s", shard, source.describe(shard), _describe(self.data))
         return None
+
+    def _split(self, data: Dataset) -> Split:
+        return split_holdout(data, self.config.holdout, self.config.holdout_seed)
 
     def _on_error(self, msg: Error, now: float) -> int | None:
         log.warning("hub: %s", msg.reason)
@@ -329,3 +341,8 @@ class PeerAgent:
             self.registered = False
             self._next_hello = now
         return None
+
+
+def _describe(data: Split) -> str:
+    held = data.holdout.n_rows if data.holdout is not None else 0
+    return f"{data.train.n_rows} training rows, {held} held out"

@@ -67,6 +67,8 @@ class PeerConfig:
     curve: ClientCurve | None = None
     signing: Signing | None = None
     require: str = "any"
+    holdout: float = 0.2  # the share of each class held out to score models on; 0: none
+    holdout_seed: int = 42
 
     def __post_init__(self) -> None:
         check_endpoint(self.connect, bind=False)  # before any state is created
@@ -74,5 +76,7 @@ class PeerConfig:
             raise ConfigError(f"--require takes one of {', '.join(REQUIREMENTS)}")
         if (self.data is None) == (self.shard is None):
             raise ConfigError("give the peer --data PATH or --shard auto (one of them)")
+        if not 0.0 <= self.holdout < 1.0:
+            raise ConfigError("--holdout takes a fraction in [0, 1): 0.2 holds out a fifth")
         if self.fault_stage is not None and self.fault_stage not in FAULT_STAGES:
             raise ConfigError(f"--fault exit-at:STAGE takes one of {', '.join(FAULT_STAGES)}")

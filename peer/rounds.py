@@ -1,15 +1,19 @@
-"""A peer's rounds: take part or decline, train, upload, run the protocol, log.
+"""A peer's rounds: take part or decline, compute, contribute, run the protocol, log.
 
-`PeerRounds` holds the running round and its local training job; the
-agent's loop owns the socket, hands in each round message and gives it a
-`send` function. A round:
+`PeerRounds` holds the running round and its job; the agent's loop owns the
+socket, hands in each round message and gives it a `send` function. A round:
 
 1. RoundStart: decline (with the reason) if this peer's requirements do not
-   hold; otherwise compute the global model's ROC-AUC on the local rows,
-   train `epochs` epochs from the global model, and report the training cost;
-2. plain rounds: upload (n_samples, delta); secure rounds: encode
-   [w, w*delta] in fixed point and run the protocol (`crypto.secagg`), which
-   sends only masked vectors and sealed shares;
+   hold, or if it is a statistics round of a run this peer already gave its
+   statistics to (once per run: `PeerState.statistics_given`); otherwise
+   start the job (`peer.work`): statistics, training, or scoring. A model is
+   scored only if it is the model of a training round this peer took part in
+   and that ended ok, exactly as the first RoundStart after that round
+   presented it; for any other the peer contributes zeros and is not counted;
+2. plain rounds: send the vector (PlainContribution); secure rounds: run the
+   protocol (`crypto.secagg`) with it as the input, which sends only masked
+   vectors and sealed shares. Training rounds also report the training cost
+   (PeerStats);
 3. RoundEnd: append the round to the local log (`rounds.csv`).
 """
 
@@ -29,18 +33,13 @@ from fedd.crypto.secagg.messages.advertise_keys import Roster
 from fedd.crypto.secagg.messages.share_keys import ForwardedShares
 from fedd.crypto.secagg.messages.unmask import UnmaskRequest
 from fedd.crypto.secagg.peer import PeerSession
-from fedd.daemon.transport.messages.rounds import (
-    Decline,
-    PeerStats,
-    PlainUpdate,
-    RoundEnd,
-    RoundStart,
-)
+from fedd.daemon.transport.messages.rounds import Decline, RoundEnd, RoundStart
+from fedd.daemon.transport.messages.uploads import PeerStats, PlainContribution
 from fedd.daemon.transport.wire import WireMessage
-from fedd.learner.dataset import Dataset
+from fedd.learner.holdout import Split
 from fedd.peer.config import PeerConfig, refusal
 from fedd.peer.state import PeerRoundRow, PeerState
-from fedd.peer.training import LocalTrainer, TrainingJob
+from fedd.peer.work import Job, LocalWork
 
 __all__ = ["PeerRound", "PeerRounds"]
 
@@ -48,6 +47,7 @@ log = logging.getLogger("fedd.peer")
 
 _FAULT_TRIGGERS = {Roster: "share-keys", ForwardedShares: "masked-input", UnmaskRequest: "unmask"}
 _FAULT_EXIT = 3
+_MODELS_KEPT = 8  # models of recent rounds this peer took part in, for scoring requests
 
 
 @dataclass
@@ -55,6 +55,7 @@ class PeerRound:
     """The running round, for its row in rounds.csv."""
 
     number: int
+    kind: str
     mode: str
     n_samples: int = 0
     train_s: float = 0.0
@@ -82,80 +83,96 @@ class PeerRounds:
         self.state = state
         self._send = send
         self.current: PeerRound | None = None
-        self.training: TrainingJob | None = None
-        self._next_start: RoundStart | None = None  # waits for the running training
+        self.job: Job | None = None
+        self._next_start: RoundStart | None = None  # waits for the running job
         self.rounds_seen = 0
-        self._wake = wake  # runs in the training thread when a job finishes
-        self._trainer = LocalTrainer()
+        self._wake = wake  # runs in the worker thread when a job finishes
+        self._work = LocalWork()
+        # Training rounds this peer took part in that ended ok, and the model
+        # the next RoundStart presented as their outcome (None until it came).
+        self._models: dict[int, tuple[float, ...] | None] = {}
 
     def shutdown(self, *, wait: bool = False) -> None:
-        self._trainer.shutdown(wait=wait)
+        self._work.shutdown(wait=wait)
 
-    def on_round_start(self, msg: RoundStart, peer_id: PeerId, data: Dataset | None) -> None:
+    def on_round_start(self, msg: RoundStart, peer_id: PeerId, data: Split | None) -> None:
         if self.current is not None and self.current.status == "running":
             log.info("round %d superseded by round %d", self.current.number, msg.round)
         self.rounds_seen += 1
         self._fault("training", peer_id)
-        self.current = PeerRound(msg.round, msg.mode)
+        for number, model in list(self._models.items()):
+            if model is None:  # the first model presented after round `number`
+                self._models[number] = msg.model
+        self.current = PeerRound(msg.round, msg.kind, msg.mode)
         reason = refusal(msg, self.config.require, self.config.signing, peer_id)
+        if reason is None and msg.kind == "statistics" and self.state.statistics_given(msg.run):
+            reason = (
+                f"this peer already gave its feature statistics to run {msg.run}; "
+                "it gives them once per run"
+            )
         if reason is not None:
             log.warning("round %d: declined: %s", msg.round, reason)
             self.current.status, self.current.reason = "declined", reason[:200]
             self._send(Decline(msg.run, msg.round, reason[:400]))
             return
-        # One training at a time, and only the newest round's waits for it: a
-        # burst of RoundStarts must not queue a training run (and a model) each.
+        # One job at a time, and only the newest round's waits for it: a burst
+        # of RoundStarts must not queue a job (and a model) each.
         self._next_start = msg
-        if self.training is None:
-            self._train_next(data)
+        if self.job is None:
+            self._start_next(data)
 
-    def _train_next(self, data: Dataset | None) -> None:
+    def _start_next(self, data: Split | None) -> None:
         msg, self._next_start = self._next_start, None
         assert msg is not None  # set by the caller
         if data is None:  # registered, but the shard never loaded
             if self.current is not None and self.current.number == msg.round:
                 self.current.status, self.current.reason = "failed", "no data loaded"
             return
-        self.training = self._trainer.submit(msg, data, self._wake)
+        eligible = [self._models.get(e.model_round) == e.params for e in msg.evals]
+        self.job = self._work.submit(msg, data, eligible, self._wake)
 
-    def on_trained(self, peer_id: PeerId, data: Dataset | None) -> None:
-        """The training job finished: upload its update, or start the newer round's."""
-        job, self.training = self.training, None
+    def on_done(self, peer_id: PeerId, data: Split | None) -> None:
+        """The job finished: contribute its vector, or start the newer round's job."""
+        job, self.job = self.job, None
         assert job is not None
-        if self._next_start is not None:  # superseded while training
-            self._train_next(data)
+        if self._next_start is not None:  # superseded while working
+            self._start_next(data)
             return
         current = self.current
         if current is None or current.number != job.number:
-            return  # superseded while training
+            return  # superseded while working
         try:
-            params, train_s, cpu_s, loss, local_auc = job.future.result()
-        except Exception as exc:  # training failed: say so, sit the round out
-            log.error("round %d: local training failed: %s", job.number, exc)
+            result = job.future.result()
+        except Exception as exc:  # the job failed: say so, sit the round out
+            log.error("round %d: local %s failed: %s", job.number, current.kind, exc)
             current.status, current.reason = "failed", str(exc)[:200]
             return
-        current.train_s, current.cpu_s, current.train_loss = train_s, cpu_s, loss
-        current.local_roc_auc = local_auc
-        current.n_samples = job.data.n_rows
         msg = job.start
-        delta = [p - g for p, g in zip(params, msg.model, strict=True)]
-        secure = msg.secagg is not None and msg.encoding is not None
-        # The round's own run id: the agent's is "" until a Welcome arrives.
-        self._send(
-            PeerStats(msg.run, job.number, 0 if secure else current.n_samples, train_s, cpu_s)
+        current.n_samples = result.n_samples
+        current.train_s, current.cpu_s, current.train_loss = (
+            result.train_s,
+            result.cpu_s,
+            result.loss,
         )
-        if not secure:
-            self._send(PlainUpdate(msg.run, job.number, current.n_samples, tuple(delta)))
+        current.local_roc_auc = result.local_roc_auc
+        if msg.kind == "statistics":
+            # Recorded before anything leaves: a crash after sending must not
+            # let this peer give its statistics to the run a second time.
+            self.state.record_statistics(msg.run, msg.round, result.n_samples)
+        if msg.kind == "training":
+            # The round's own run id: the agent's is "" until a Welcome arrives.
+            n = 0 if msg.secagg is not None else result.n_samples
+            self._send(PeerStats(msg.run, job.number, n, result.train_s, result.cpu_s))
+        if msg.secagg is None:
+            self._send(PlainContribution(msg.run, job.number, result.vector))
             return
-        assert msg.secagg is not None and msg.encoding is not None
         self._fault("advertise-keys", peer_id)
-        x = msg.encoding.encode(delta, min(current.n_samples, msg.encoding.max_weight))
         try:
             signing = self.config.signing if msg.secagg.active else None
             current.session = PeerSession(
                 msg.secagg,
                 peer_id,
-                x,
+                result.vector,
                 signing_key=signing.key if signing else None,
                 trusted=signing.trusted if signing else None,
             )
@@ -188,9 +205,14 @@ class PeerRounds:
         if current is None or current.number != msg.round:
             return
         status = msg.status if current.status == "running" else current.status
+        if current.kind == "training" and status == "ok":
+            self._models[current.number] = None
+            for old in sorted(self._models)[:-_MODELS_KEPT]:
+                del self._models[old]
         self.state.log_round(
             PeerRoundRow(
                 round=current.number,
+                kind=current.kind,
                 mode=current.mode,
                 status=status,
                 reason=msg.reason or current.reason,
@@ -205,8 +227,9 @@ class PeerRounds:
             )
         )
         log.info(
-            "round %d %s (local roc_auc before training %.4f, %.2fs training)",
+            "round %d %s %s (local roc_auc before training %.4f, %.2fs training)",
             current.number,
+            current.kind,
             status,
             current.local_roc_auc,
             current.train_s,

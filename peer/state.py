@@ -4,10 +4,14 @@ Files (CSV, UTF-8, header first; conventions in `daemon.state.csvfile`):
 
     identity.csv  key,value   `peer_id` and `created_at` (Unix seconds);
                               replaced atomically, mode 0600
-    rounds.csv    round,mode,status,reason,n_samples,train_s,cpu_s,train_loss,
+    rounds.csv    round,kind,mode,status,reason,n_samples,train_s,cpu_s,train_loss,
                   local_roc_auc,bytes_up,bytes_down,finished_at
                               one row per round the peer took part in,
                               appended and fsynced
+    statistics.csv  run,round,rows,sent_at
+                              each run this peer gave its feature statistics
+                              to, written (fsynced) before they leave it: a
+                              peer contributes them once per run
 
 `local_roc_auc` is undefined when the peer's shard holds a single class, and
 `train_loss` when the round ended before local training did (the hub stopped
@@ -57,7 +61,7 @@ from fedd.daemon.state.csvfile import (
 from fedd.daemon.state.hubfiles import HUB_TABLES, TIMESTAMP, WORD
 from fedd.daemon.state.statedir import open_state_dir, remove_leftovers
 
-__all__ = ["IDENTITY", "ROUNDS", "PeerRoundRow", "PeerState", "read_peer_id"]
+__all__ = ["IDENTITY", "ROUNDS", "STATISTICS", "PeerRoundRow", "PeerState", "read_peer_id"]
 
 IDENTITY = key_value_table("identity.csv")
 _IDENTITY_KEYS = ("peer_id", "created_at")
@@ -65,6 +69,7 @@ ROUNDS = Table(
     "rounds.csv",
     (
         int_column("round", 0, MAX_ROUND),
+        text_column("kind", pattern=WORD),
         text_column("mode", pattern=WORD),
         text_column("status", pattern=WORD),
         text_column("reason", allow_empty=True),
@@ -79,6 +84,16 @@ ROUNDS = Table(
     ),
     appended=True,
 )
+STATISTICS = Table(
+    "statistics.csv",
+    (
+        text_column("run"),
+        int_column("round", 0, MAX_ROUND),
+        int_column("rows"),
+        float_column("sent_at"),
+    ),
+    appended=True,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +103,7 @@ class PeerRoundRow:
     may be nan (no training finished; a single class)."""
 
     round: int
+    kind: str
     mode: str
     status: str
     reason: str
@@ -122,6 +138,7 @@ class PeerState:
         self.created_at = created_at
         self.notes: list[str] = []
         self._rounds: list[PeerRoundRow] = []
+        self._statistics_runs: set[str] = set()
 
     @classmethod
     def open(cls, state_dir: Path, *, peer_id: str | None = None) -> PeerState:
@@ -152,6 +169,7 @@ class PeerState:
             )
         identity = read_table(state_dir / IDENTITY.name, IDENTITY, IDENTITY.checked)
         rounds = read_table(state_dir / ROUNDS.name, ROUNDS, PeerRoundRow)
+        given = read_table(state_dir / STATISTICS.name, STATISTICS, STATISTICS.checked)
         known = None if identity is None else _identity(identity)
         # Everything is valid: only now touch the disk.
         if known is not None and (peer_id is None or peer_id == known[0]):
@@ -170,7 +188,10 @@ class PeerState:
                     f"{known[0]!r}"
                 )
         state._repair_rounds(rounds)
-        state.notes += remove_leftovers(state_dir, names, (IDENTITY, ROUNDS), dry_run=False)
+        state._repair_statistics(given)
+        state.notes += remove_leftovers(
+            state_dir, names, (IDENTITY, ROUNDS, STATISTICS), dry_run=False
+        )
         return state
 
     def _repair_rounds(self, rounds: Contents[PeerRoundRow] | None) -> None:
@@ -182,6 +203,28 @@ class PeerState:
         if rounds.damage():
             write_table(path, ROUNDS, [row.values() for row in self._rounds])
             self.notes.append(rounds.damage())
+
+    def _repair_statistics(self, given: Contents[tuple[object, ...]] | None) -> None:
+        path = self.state_dir / STATISTICS.name
+        if given is None:
+            write_table(path, STATISTICS, [])
+            return
+        self._statistics_runs = {str(row[0]) for _, row in given.rows}
+        if given.damage():
+            write_table(path, STATISTICS, [row for _, row in given.rows])
+            self.notes.append(given.damage())
+
+    def statistics_given(self, run: str) -> bool:
+        """Whether this peer already gave its feature statistics to `run`."""
+        return run in self._statistics_runs
+
+    def record_statistics(self, run: str, round: int, rows: int) -> None:
+        """Append that this peer gives `run` its statistics, and fsync, before they are sent.
+
+        Raises `ConfigError` if it cannot write.
+        """
+        append_rows(self.state_dir / STATISTICS.name, STATISTICS, [(run, round, rows, time.time())])
+        self._statistics_runs.add(run)
 
     def log_round(self, row: PeerRoundRow) -> None:
         """Append `row` to rounds.csv and fsync it. Raises `ConfigError` if it cannot."""

@@ -28,7 +28,8 @@ class HubConfig:
     rounds: int = 10
     secagg: str = "full"
     active: bool = False  # signed advertisements and the consistency check
-    threshold: int | None = None
+    secagg_threshold: int | None = None  # Shamir's t; None: chosen per round
+    decision_threshold: float = 0.5  # the probability at which precision, recall and F1 count
     eval_test: Path | None = None
     label: str = "Class"
     local_epochs: int = 1
@@ -60,11 +61,17 @@ class HubConfig:
             raise ConfigError("--secagg must be off, full or plus")
         if self.min_peers < 1 or (self.secagg != "off" and self.min_peers < 2):
             raise ConfigError("--min-peers must be at least 1 (2 for secure aggregation)")
-        if self.threshold is not None and self.threshold > self.min_peers and self.secagg != "off":
+        if (
+            self.secagg_threshold is not None
+            and self.secagg_threshold > self.min_peers
+            and self.secagg != "off"
+        ):
             raise ConfigError(
-                f"--threshold {self.threshold} exceeds --min-peers {self.min_peers}: "
-                "rounds could start that can never reach the threshold"
+                f"--secagg-threshold {self.secagg_threshold} exceeds --min-peers "
+                f"{self.min_peers}: rounds could start that can never reach the threshold"
             )
+        if not 0.0 < self.decision_threshold < 1.0:
+            raise ConfigError("--decision-threshold must be a probability strictly between 0 and 1")
         if not self.liveness_s > self.heartbeat_s > 0:
             raise ConfigError("liveness must be longer than the heartbeat interval")
         if self.active and self.secagg == "off":
@@ -88,11 +95,15 @@ class HubConfig:
 _FINE_SCALE = 256.0
 
 
-def choose_encoding(n: int, c: HubConfig) -> FixedPoint:
+def choose_encoding(n: int, c: HubConfig, *, wide: bool = False) -> FixedPoint:
     """The fixed-point encoding for n peers: 32-bit when it stays fine, else 64-bit.
 
+    `wide` rounds (a training round that also carries scores) need 64 bits
+    whatever `--mod-bits` says: their counts travel in the same lanes.
     Raises ParameterError when even the configured modulus cannot hold the sum.
     """
+    if wide:
+        return FixedPoint.fit(max_peers=n, max_weight=c.max_weight, clip=c.clip, mod_bits=64)
     if c.mod_bits:
         return FixedPoint.fit(
             max_peers=n, max_weight=c.max_weight, clip=c.clip, mod_bits=c.mod_bits

@@ -1,9 +1,10 @@
 """The hub daemon: one ROUTER socket, a peer registry, and FedAvg rounds.
 
 The loop owns the socket and the clock; everything it decides goes through
-sans-IO pieces: `Registry` (who is alive), `TrainingRounds` (when a round
-starts, and how it is committed; `daemon.hub.training` describes one round),
-the round runners (`PlainRound`/`SecureRound`) and `HubStore` (CSV state).
+sans-IO pieces: `Registry` (who is alive), `RoundLifecycle` (what a round
+aggregates, when it starts, and how it is committed; `daemon.hub.lifecycle`
+describes one round), the round runners (`PlainRound`/`SecureRound`) and
+`HubStore` (CSV state).
 
 Transport: with `curve_secret` and `allow_dir` the ROUTER is a CURVE
 server and `daemon.transport.zap` vets every connection against the allow-list (its
@@ -35,6 +36,7 @@ import zmq
 from fedd.crypto.secagg.fields import PeerId
 from fedd.daemon.errors import ConfigError
 from fedd.daemon.hub.config import HubConfig
+from fedd.daemon.hub.lifecycle import Outgoing, RoundLifecycle
 from fedd.daemon.hub.registry import (
     PeerStatus,
     Refused,
@@ -43,7 +45,6 @@ from fedd.daemon.hub.registry import (
     row_from_record,
 )
 from fedd.daemon.hub.status import HubView, build_status
-from fedd.daemon.hub.training import Outgoing, TrainingRounds
 from fedd.daemon.state.runfile import check_features
 from fedd.daemon.state.store import HubStore
 from fedd.daemon.transport import wire
@@ -96,7 +97,7 @@ class Hub:
         self._drop_log = LogLimit()
         self._membership_log = LogLimit()
         run_id = self.store.run_id or _new_run_id()
-        self.training = TrainingRounds(config, self.store, run_id, self.test, self._drop_log)
+        self.rounds = RoundLifecycle(config, self.store, run_id, self.test, self._drop_log)
         self.registry = Registry(
             liveness_s=config.liveness_s, features=features, max_shards=config.shards
         )
@@ -110,7 +111,7 @@ class Hub:
 
     @property
     def run_id(self) -> str:
-        return self.training.run_id
+        return self.rounds.run_id
 
     # -- the loop ------------------------------------------------------------
 
@@ -130,7 +131,7 @@ class Hub:
         self._poller.register(self._sock, zmq.POLLIN)
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
         if self.store.run_id is None and self.registry.features is not None:
-            self.training.start_run(self.registry.features)
+            self.rounds.start_run(self.registry.features)
         log.info(
             "hub %s listening on %s (run %s, %s, rounds %s, next round %d)",
             os.getpid(),
@@ -138,7 +139,7 @@ class Hub:
             self.run_id,
             self.config.secagg,
             self.config.rounds or "unlimited",
-            self.training.next_round,
+            self.rounds.next_round,
         )
         if self.zap is None:
             log.warning(
@@ -175,9 +176,7 @@ class Hub:
         Waiting for the peers' Bye, rather than exiting right after sending
         Done, means no peer misses its Done in the hub's last moments.
         """
-        if not (
-            self.training.done and self.config.exit_when_done and self.training.current is None
-        ):
+        if not (self.rounds.done and self.config.exit_when_done and self.rounds.current is None):
             return False
         if self._done_since is None:
             self._done_since = now
@@ -191,8 +190,8 @@ class Hub:
         assert self._sock is not None  # set in run()
         now = self.clock()
         wake = self._next_heartbeat
-        if self.training.current is not None:
-            wake = min(wake, self.training.current.runner.deadline)
+        if self.rounds.current is not None:
+            wake = min(wake, self.rounds.current.runner.deadline)
         timeout_ms = max(0, min(int((wake - now) * 1000) + 1, 200))
         events = dict(self._poller.poll(timeout_ms))
         if self.zap is not None and self.zap.socket in events:
@@ -236,24 +235,25 @@ class Hub:
         if now >= self._next_heartbeat:
             self._next_heartbeat = now + self.config.heartbeat_s
             for peer in self.registry.alive():
-                self._send(peer, Heartbeat(self.run_id, self.training.next_round))
-        if self.training.current is not None:
-            self._send_all(self.training.on_timeout(now))
-            if self.training.current.runner.finished:
-                self._send_all(self.training.finish(now))
+                self._send(peer, Heartbeat(self.run_id, self.rounds.next_round))
+        if self.rounds.current is not None:
+            self._send_all(self.rounds.on_timeout(now))
+            if self.rounds.current.runner.finished:
+                self._send_all(self.rounds.finish(now))
                 self._save_peers()
-                if self.training.done:
-                    log.info("training done after %d rounds", self.config.rounds)
+                if self.rounds.done:
+                    log.info("done: %d training rounds, every model scored", self.config.rounds)
                     self._broadcast_done()
-        if self.training.current is None and not self.training.done:
+        if self.rounds.current is None and not self.rounds.done:
             alive = tuple(self.registry.alive())
-            self._send_all(self.training.maybe_start(alive, now, self._last_registration))
+            scorers = tuple(self.registry.scorers())
+            self._send_all(self.rounds.maybe_start(alive, scorers, now, self._last_registration))
 
     # -- messages in -----------------------------------------------------------
 
     def _on_frame(self, routing: bytes, frame: bytes, now: float, user_id: str | None) -> None:
-        if self.training.current is not None:
-            self.training.current.bytes_in += len(frame)
+        if self.rounds.current is not None:
+            self.rounds.current.bytes_in += len(frame)
         name: PeerId | None = None
         if user_id is not None and self.zap is not None:
             name = self.zap.name_of(user_id)
@@ -292,10 +292,8 @@ class Hub:
             self._reply(routing, Error(self.run_id, 0, "not registered: send hello first"))
             return
         self.registry.seen(peer, time.time())
-        if self.training.current is not None:
-            self.training.current.upload[peer] = self.training.current.upload.get(peer, 0) + len(
-                frame
-            )
+        if self.rounds.current is not None:
+            self.rounds.current.upload[peer] = self.rounds.current.upload.get(peer, 0) + len(frame)
         self._on_peer_message(peer, msg, now)
 
     def _on_peer_message(self, peer: PeerId, msg: object, now: float) -> None:
@@ -303,10 +301,10 @@ class Hub:
             self._log_limited(self._membership_log, logging.INFO, "peer %s left", peer)
             self.registry.leave(peer)
             self._drop(peer, now, "left")
-        elif self.training.done:  # it may have missed its Done
-            self._send(peer, Done(self.run_id, self.training.next_round))
+        elif self.rounds.done:  # it may have missed its Done
+            self._send(peer, Done(self.run_id, self.rounds.next_round))
         elif type(msg) is not Heartbeat:
-            self._send_all(self.training.receive(peer, msg, now))
+            self._send_all(self.rounds.receive(peer, msg, now))
 
     def _on_hello(self, routing: bytes, msg: Hello, name: PeerId | None, key: str) -> None:
         try:
@@ -321,8 +319,8 @@ class Hub:
             self._log_limited(self._drop_log, logging.WARNING, "refused peer %s: %s", msg.peer, exc)
             self._reply(routing, Error(self.run_id, 0, str(exc)[:400], retry=exc.retry))
             return
-        if self.training.model is None:  # the first peer fixed the features
-            self.training.start_run(msg.features)
+        if self.rounds.model is None:  # the first peer fixed the features
+            self.rounds.start_run(msg.features)
         self._last_registration = self.clock()
         self._log_limited(
             self._membership_log,
@@ -334,14 +332,14 @@ class Hub:
         )
         welcome = Welcome(
             self.run_id,
-            self.training.next_round,
+            self.rounds.next_round,
             record.peer,
             float(self.config.heartbeat_s),
             record.shard,
         )
         self._send(record.peer, welcome)
-        if self.training.done:
-            self._send(record.peer, Done(self.run_id, self.training.next_round))
+        if self.rounds.done:
+            self._send(record.peer, Done(self.run_id, self.rounds.next_round))
 
     def _log_limited(self, limit: LogLimit, level: int, fmt: str, *args: object) -> None:
         log_limited(log, limit, self.clock(), level, fmt, *args)
@@ -367,8 +365,8 @@ class Hub:
             self._sock.send_multipart([routing, frame], zmq.NOBLOCK)
         except zmq.ZMQError:  # EHOSTUNREACH (router-mandatory) or a full queue
             return False
-        if self.training.current is not None:
-            self.training.current.bytes_out += len(frame)
+        if self.rounds.current is not None:
+            self.rounds.current.bytes_out += len(frame)
         return True
 
     def _send_all(self, outgoing: Outgoing) -> None:
@@ -376,38 +374,38 @@ class Hub:
             self._send(peer, msg)
 
     def _drop(self, peer: PeerId, now: float, reason: str) -> None:
-        self._send_all(self.training.drop(peer, now, reason))
+        self._send_all(self.rounds.drop(peer, now, reason))
 
     def _broadcast_done(self) -> None:
         for peer in self.registry.alive():
-            self._send(peer, Done(self.run_id, self.training.next_round))
+            self._send(peer, Done(self.run_id, self.rounds.next_round))
 
     def _save_peers(self) -> None:
         self.store.save_peers(row_from_record(r) for r in self.registry)
 
     def _shutdown(self) -> None:
-        self._send_all(self.training.abandon(tuple(self.registry.alive()), self.clock()))
+        self._send_all(self.rounds.abandon(tuple(self.registry.alive()), self.clock()))
         self._save_peers()
 
     # -- status ------------------------------------------------------------------
 
     def _status(self, request: StatusRequest) -> StatusReply:
-        running = self.training.current
+        running = self.rounds.current
         view = HubView(
             self.run_id,
             self.config,
             self.registry,
             self.store,
-            (running.number, running.runner.stage) if running is not None else None,
-            self.training.done,
-            self.training.waiting_note,
-            self.training.next_round,
-            self.training.last_outcome,
+            (running.number, f"{running.start.kind}, {running.runner.stage}") if running else None,
+            self.rounds.done,
+            self.rounds.waiting_note,
+            self.rounds.next_round,
+            self.rounds.last_outcome,
             self.zap,
         )
         return StatusReply(
             self.run_id,
-            self.training.next_round,
+            self.rounds.next_round,
             request.topic,
             build_status(view, request.topic, request.last),
         )

@@ -64,6 +64,7 @@ class PeerRecord:
     status: PeerStatus
     shard: int = 0
     public_key: str = ""
+    holdout: bool = False  # it holds rows out to score models on
 
 
 class Registry:
@@ -141,6 +142,7 @@ class Registry:
             self._by_routing.pop(record.routing, None)
             record.routing, record.last_seen, record.status = routing, now, PeerStatus.ALIVE
         record.shard = shard
+        record.holdout = msg.holdout
         if public_key:
             record.public_key = public_key
         self._by_routing[routing] = msg.peer
@@ -182,6 +184,10 @@ class Registry:
     def alive(self) -> list[PeerId]:
         """Alive peers, sorted by id."""
         return sorted(p for p, r in self._by_peer.items() if r.status is PeerStatus.ALIVE)
+
+    def scorers(self) -> list[PeerId]:
+        """Alive peers that hold rows out to score models on, sorted by id."""
+        return [p for p in self.alive() if self._by_peer[p].holdout]
 
     def leave(self, peer: PeerId, status: PeerStatus = PeerStatus.LEFT) -> bool:
         """Mark `peer` out; returns whether it was alive until now."""

@@ -1,44 +1,43 @@
-"""One FedAvg round at the hub, plain or secure, as a sans-IO runner.
+"""One round at the hub, plain or secure, as a sans-IO runner.
 
 Both runners take the participants' messages (`receive`), losses (`drop`)
 and the clock (`on_timeout`), return what to send, and end with a
-`RoundOutcome`: the sample-weighted mean of the participants' model deltas,
-or the reason the round aborted (then the global model stays as it was).
+`RoundOutcome`: the lane-wise sum of the survivors' vectors (whose shape,
+the round's `daemon.transport.contribution.Layout`, says what it holds), or
+the reason the round aborted.
 
-- `PlainRound`: each peer uploads (n_samples, delta) in the clear.
-- `SecureRound`: each peer uploads [w, w*delta] fixed-point encoded and
-  masked (crypto.secagg); the hub learns only the sums, from which the
-  weighted mean follows. The weight w is the peer's sample count, capped at
-  the encoding's max_weight.
+- `PlainRound`: each peer sends its vector in the clear (PlainContribution).
+- `SecureRound`: each peer's vector is masked (crypto.secagg); the hub learns
+  only the sum.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from fedd.crypto.encoding import FixedPoint
-from fedd.crypto.errors import CryptoCheckFailed, RemoteProtocolError, RoundAborted
+from fedd.crypto.errors import RemoteProtocolError, RoundAborted
+from fedd.crypto.lanes import VectorSum
 from fedd.crypto.secagg.fields import PeerId
 from fedd.crypto.secagg.hub import HubSession, Send
 from fedd.crypto.secagg.messages import MESSAGE_TYPES
 from fedd.crypto.secagg.params import RoundParams
-from fedd.daemon.transport.messages.rounds import PlainUpdate
+from fedd.daemon.transport.contribution import Layout
+from fedd.daemon.transport.messages.rounds import RoundStart
+from fedd.daemon.transport.messages.uploads import PeerStats, PlainContribution
 
-__all__ = ["PlainRound", "RoundOutcome", "RoundRunner", "SecureRound"]
+__all__ = ["PlainRound", "RoundOutcome", "RoundRunner", "RunningRound", "SecureRound"]
 
 
 @dataclass
 class RoundOutcome:
-    """How a round ended. `mean_delta` is None exactly when it aborted."""
+    """How a round ended. `total` (the survivors' sum) is None exactly when it aborted."""
 
     status: str
     reason: str
     participants: tuple[PeerId, ...]
     survivors: tuple[PeerId, ...]
-    mean_delta: list[float] | None
-    weight_sum: int
+    total: bytes | None
     stage_seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -65,15 +64,32 @@ class RoundRunner(Protocol):
     def outcome(self) -> RoundOutcome: ...
 
 
+@dataclass
+class RunningRound:
+    """The running round at the hub: what was asked, its runner, and its bookkeeping."""
+
+    number: int
+    start: RoundStart
+    runner: RoundRunner
+    participants: frozenset[PeerId]
+    started_at: float
+    started: float
+    cpu_started: float
+    bytes_in: int = 0
+    bytes_out: int = 0
+    upload: dict[PeerId, int] = field(default_factory=dict)
+    stats: dict[PeerId, PeerStats] = field(default_factory=dict)
+
+
 class PlainRound:
-    """Plain FedAvg: collect every participant's PlainUpdate until all answered or the deadline."""
+    """Collect every participant's PlainContribution until all answered or the deadline."""
 
     def __init__(
         self,
         run: str,
         round: int,
         participants: tuple[PeerId, ...],
-        n_params: int,
+        layout: Layout,
         *,
         now: float,
         timeout: float,
@@ -81,12 +97,13 @@ class PlainRound:
     ) -> None:
         self.run, self.round = run, round
         self.participants = participants
-        self.n_params = n_params
+        self.layout = layout
         self.min_updates = min_updates
         self._deadline = now + timeout
         self._started = now
         self._pending = set(participants)
-        self._updates: dict[PeerId, PlainUpdate] = {}
+        self._sum = VectorSum(layout.lanes, layout.mod_bits // 8)
+        self._senders: list[PeerId] = []
         self._outcome: RoundOutcome | None = None
 
     @property
@@ -102,18 +119,19 @@ class PlainRound:
         return "done" if self.finished else "train_upload"
 
     def receive(self, sender: PeerId, msg: object, now: float) -> list[Send]:
-        """Accept one PlainUpdate. Raises RemoteProtocolError for anything else."""
+        """Accept one PlainContribution. Raises RemoteProtocolError for anything else."""
         if self.finished or sender not in self._pending:
             raise RemoteProtocolError(f"{type(msg).__name__} from {sender!r} not expected now")
-        if type(msg) is not PlainUpdate:
+        if type(msg) is not PlainContribution:
             raise RemoteProtocolError(f"{type(msg).__name__} not allowed in a plain round")
         if msg.run != self.run or msg.round != self.round:
-            raise RemoteProtocolError(f"update for round {msg.round}, this is {self.round}")
-        if len(msg.delta) != self.n_params:
+            raise RemoteProtocolError(f"contribution for round {msg.round}, this is {self.round}")
+        if len(msg.vector) != self.layout.nbytes:
             raise RemoteProtocolError(
-                f"update has {len(msg.delta)} parameters, the model has {self.n_params}"
+                f"contribution has {len(msg.vector)} bytes, the round's layout {self.layout.nbytes}"
             )
-        self._updates[sender] = msg
+        self._sum.add(msg.vector)
+        self._senders.append(sender)
         self._pending.discard(sender)
         if not self._pending:
             self._finish(now)
@@ -147,49 +165,41 @@ class PlainRound:
             "aborted",
             reason,
             self.participants,
-            tuple(sorted(self._updates)),
+            tuple(sorted(self._senders)),
             None,
-            0,
             {"train_upload": now - self._started},
         )
 
     def _finish(self, now: float) -> None:
-        if len(self._updates) < self.min_updates:
+        if len(self._senders) < self.min_updates:
             self._outcome = self._aborted(
-                f"only {len(self._updates)} updates arrived, the round needs {self.min_updates}",
+                f"only {len(self._senders)} contributions arrived, the round needs "
+                f"{self.min_updates}",
                 now,
             )
             return
-        total = sum(u.n_samples for u in self._updates.values())
-        mean = [0.0] * self.n_params
-        for update in self._updates.values():
-            share = update.n_samples / total
-            mean = [m + share * d for m, d in zip(mean, update.delta, strict=True)]
         self._outcome = RoundOutcome(
             "ok",
             "",
             self.participants,
-            tuple(sorted(self._updates)),
-            mean,
-            total,
+            tuple(sorted(self._senders)),
+            self._sum.to_bytes(),
             {"train_upload": now - self._started},
         )
 
 
 class SecureRound:
-    """A SecAgg/SecAgg+ round: a HubSession over encoded [w, w*delta], then the weighted mean."""
+    """A SecAgg/SecAgg+ round: a HubSession over the peers' masked vectors."""
 
     def __init__(
         self,
         params: RoundParams,
-        encoding: FixedPoint,
         *,
         now: float,
         first_stage_timeout: float,
         stage_timeout: float,
     ) -> None:
         self.params = params
-        self.encoding = encoding
         self.session = HubSession(
             params, now=now, stage_timeout=stage_timeout, first_stage_timeout=first_stage_timeout
         )
@@ -223,7 +233,7 @@ class SecureRound:
         return self.session.abort(reason, now)
 
     def outcome(self) -> RoundOutcome:
-        """Decode the aggregate into the weighted mean (cached); aborted rounds carry the reason."""
+        """The survivors' sum (cached); aborted rounds carry the reason."""
         if self._outcome is not None:
             return self._outcome
         participants = self.params.participants
@@ -231,26 +241,10 @@ class SecureRound:
             result = self.session.result()
         except RoundAborted as exc:
             self._outcome = RoundOutcome(
-                "aborted", str(exc), participants, (), None, 0, self.session.stage_seconds
+                "aborted", str(exc), participants, (), None, self.session.stage_seconds
             )
             return self._outcome
-        started = time.perf_counter()
-        try:
-            weight_sum, mean = self.encoding.decode_mean(result.total)
-        except CryptoCheckFailed as exc:
-            self._outcome = RoundOutcome(
-                "aborted",
-                f"cannot decode the aggregate: {exc}",
-                participants,
-                result.survivors,
-                None,
-                0,
-                self.session.stage_seconds,
-            )
-            return self._outcome
-        seconds = self.session.stage_seconds
-        seconds["decode"] = time.perf_counter() - started
         self._outcome = RoundOutcome(
-            "ok", "", participants, result.survivors, mean, weight_sum, seconds
+            "ok", "", participants, result.survivors, result.total, self.session.stage_seconds
         )
         return self._outcome

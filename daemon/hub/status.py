@@ -46,6 +46,7 @@ def build_status(hub: HubView, topic: str, last: int) -> dict[str, object]:
                     "peer": r.peer,
                     "status": r.status.value,
                     "shard": r.shard,
+                    "holdout": r.holdout,
                     "first_seen": r.first_seen,
                     "last_seen": r.last_seen,
                     "seen_ago_s": round(max(0.0, now - r.last_seen), 3),
@@ -58,6 +59,7 @@ def build_status(hub: HubView, topic: str, last: int) -> dict[str, object]:
         for round_row, metrics, perf in hub.store.recent_rounds(last):
             row: dict[str, object] = {
                 "round": round_row.round,
+                "kind": round_row.kind,
                 "mode": round_row.mode,
                 "status": round_row.status,
                 "reason": round_row.reason,
@@ -68,8 +70,11 @@ def build_status(hub: HubView, topic: str, last: int) -> dict[str, object]:
             }
             if metrics is not None:
                 row.update(
+                    source=metrics.source,
                     roc_auc=metrics.roc_auc,
+                    roc_auc_bound=metrics.roc_auc_bound,
                     pr_auc=metrics.pr_auc,
+                    pr_auc_bound=metrics.pr_auc_bound,
                     f1=metrics.f1,
                     precision=metrics.precision,
                     recall=metrics.recall,
@@ -112,7 +117,8 @@ def build_status(hub: HubView, topic: str, last: int) -> dict[str, object]:
         "stage": stage,
         "round": hub.running[0] if hub.running is not None else hub.next_round,
         "rounds_total": hub.config.rounds,
-        "rounds_committed": hub.store.committed_round if hub.store.committed_round > 0 else 0,
+        "rounds_committed": hub.store.training_rounds,
+        "statistics": _statistics(hub),
         "min_peers": hub.config.min_peers,
         "peers_alive": len(hub.registry.alive()),
         "peers_known": len(hub.registry),
@@ -120,6 +126,19 @@ def build_status(hub: HubView, topic: str, last: int) -> dict[str, object]:
         "transport": "curve" if hub.zap is not None else "plain",
         "keys_allowed": len(hub.zap.allow) if hub.zap is not None else 0,
         "auth_denied": hub.zap.denied if hub.zap is not None else 0,
+    }
+
+
+def _statistics(hub: HubView) -> dict[str, object] | None:
+    stats = hub.store.statistics
+    if stats is None:
+        return None
+    return {
+        "source": "federated",
+        "round": stats.round,
+        "peers": stats.peers,
+        "rows": stats.rows,
+        "positives": stats.positives,
     }
 
 

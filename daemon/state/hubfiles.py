@@ -72,7 +72,7 @@ METRIC_SOURCES = ("federated", "test")
 # alive, gone, left): checked for shape, not against a list this module would have to track.
 WORD = re.compile(r"[a-z0-9][a-z0-9_+.-]{0,31}")
 # peer.state's files: daemon/ never imports peer/, and a test keeps the two in step.
-PEER_FILES = ("identity.csv", "rounds.csv")
+PEER_FILES = ("identity.csv", "rounds.csv", "statistics.csv")
 
 _round = int_column("round", 0, MAX_ROUND)
 _STAGE_COLUMNS = tuple(float_column(stage.replace("-", "_") + "_s") for stage in STAGES)

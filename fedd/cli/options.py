@@ -1,7 +1,9 @@
 """What the `fedd` commands share: option types, options, and option helpers.
 
 `FiniteFloat`, `PATH` and `DIR` are option types; `QUIET`, `PARTITION` and
-`ALPHA` are options of more than one command; `short_envvars` gives the
+`ALPHA` are options of more than one command; `secagg_threshold_options`
+and `secagg_threshold` give the Shamir threshold its name and its old
+spelling; `short_envvars` gives the
 daemons' and `fedd status`'s options their short environment variables;
 `curve_client` turns --curve-secret/--hub-public into CURVE client settings.
 """
@@ -26,6 +28,8 @@ __all__ = [
     "QUIET",
     "FiniteFloat",
     "curve_client",
+    "secagg_threshold",
+    "secagg_threshold_options",
     "short_envvars",
 ]
 
@@ -62,6 +66,43 @@ ALPHA = click.option(
 
 
 _Command = TypeVar("_Command", bound=click.Command)
+_Function = TypeVar("_Function", bound=Callable[..., Any])
+
+
+def secagg_threshold_options(lowest: int, help_text: str) -> Callable[[_Function], _Function]:
+    """--secagg-threshold, and --threshold, its hidden old spelling.
+
+    The old name read like a decision threshold; `secagg_threshold` merges
+    the two and warns about the old one.
+    """
+
+    def decorate(function: _Function) -> _Function:
+        function = click.option(
+            "--threshold",
+            type=click.IntRange(lowest),
+            default=None,
+            hidden=True,
+            help="Deprecated spelling of --secagg-threshold.",
+        )(function)
+        return click.option(
+            "--secagg-threshold", type=click.IntRange(lowest), default=None, help=help_text
+        )(function)
+
+    return decorate
+
+
+def secagg_threshold(new: int | None, old: int | None) -> int | None:
+    """The Shamir threshold given by --secagg-threshold or its old spelling --threshold."""
+    if old is None:
+        return new
+    if new is not None:
+        raise click.UsageError("give --secagg-threshold only (--threshold is its old name)")
+    click.echo(
+        "fedd: warning: --threshold is deprecated: it is the Shamir threshold, now "
+        "--secagg-threshold (the decision threshold is --decision-threshold)",
+        err=True,
+    )
+    return old
 
 
 def short_envvars(*path: str) -> Callable[[_Command], _Command]:

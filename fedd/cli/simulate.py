@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from fedd.cli.options import secagg_threshold as secagg_threshold_of
+from fedd.cli.options import secagg_threshold_options
 from fedd.simulate import DROPOUT_STAGES, RoundReport, SimConfig, run_simulation
 
 __all__ = ["EXIT_WRONG_RESULT", "simulate"]
@@ -36,17 +38,14 @@ EXIT_WRONG_RESULT = 3
     default="mixed",
     help="Where dropping peers vanish; mixed: a random stage for each.",
 )
-@click.option(
-    "--threshold",
-    type=click.IntRange(2),
-    default=None,
-    help="Shamir threshold t (default: chosen for --peers, --dropout-budget, --corrupt).",
+@secagg_threshold_options(
+    2, "Shamir threshold t (default: chosen for --peers, --dropout-budget, --corrupt)."
 )
 @click.option(
     "--degree",
     type=click.IntRange(2),
     default=None,
-    help="SecAgg+ graph degree k (default: chosen like --threshold).",
+    help="SecAgg+ graph degree k (default: chosen like --secagg-threshold).",
 )
 @click.option(
     "--dropout-budget",
@@ -86,6 +85,7 @@ def simulate(
     dim: int,
     dropout: float,
     dropout_stage: str,
+    secagg_threshold: int | None,
     threshold: int | None,
     degree: int | None,
     dropout_budget: float | None,
@@ -108,7 +108,7 @@ def simulate(
         dim=dim,
         dropout=dropout,
         dropout_stage=dropout_stage,
-        threshold=threshold,
+        threshold=secagg_threshold_of(secagg_threshold, threshold),
         degree=degree,
         dropout_budget=dropout_budget,
         corrupt=corrupt,

@@ -12,7 +12,15 @@ from pathlib import Path
 
 import click
 
-from fedd.cli.options import DIR, PATH, FiniteFloat, curve_client, short_envvars
+from fedd.cli.options import (
+    DIR,
+    PATH,
+    FiniteFloat,
+    curve_client,
+    secagg_threshold_options,
+    short_envvars,
+)
+from fedd.cli.options import secagg_threshold as secagg_threshold_of
 from fedd.daemon.errors import ConfigError
 from fedd.learner.model import CLASS_WEIGHTS
 from fedd.peer.config import REQUIREMENTS
@@ -51,12 +59,16 @@ def start() -> None:
     help="Secure rounds resist a lying hub: peers sign their keys and the survivor set "
     "(peers need --signing-key and --trusted-dir).",
 )
+@secagg_threshold_options(
+    1,
+    "Secure rounds: Shamir threshold t (default: chosen per round). "
+    "Plain rounds: minimum contributions.",
+)
 @click.option(
-    "--threshold",
-    type=click.IntRange(1),
-    default=None,
-    help="Secure rounds: Shamir threshold t (default: chosen per round). "
-    "Plain rounds: minimum updates.",
+    "--decision-threshold",
+    type=FiniteFloat(0.0, 1.0, min_open=True, max_open=True),
+    default=0.5,
+    help="The probability at which precision, recall and F1 are counted.",
 )
 @click.option(
     "--dropout-budget",
@@ -153,7 +165,9 @@ def start_hub(
     rounds: int,
     secagg: str,
     active: bool,
+    secagg_threshold: int | None,
     threshold: int | None,
+    decision_threshold: float,
     dropout_budget: float,
     corrupt: float,
     clip: float,
@@ -189,7 +203,8 @@ def start_hub(
         rounds=rounds,
         secagg=secagg,
         active=active,
-        threshold=threshold,
+        secagg_threshold=secagg_threshold_of(secagg_threshold, threshold),
+        decision_threshold=decision_threshold,
         dropout_budget=dropout_budget,
         corrupt=corrupt,
         clip=clip,
@@ -228,7 +243,13 @@ def _fault(value: str | None) -> str | None:
 @short_envvars("start", "peer")
 @start.command("peer")
 @click.option("--connect", default="tcp://127.0.0.1:5555", help="The hub's address.")
-@click.option("--data", "data_path", type=PATH, default=None, help="This peer's training CSV.")
+@click.option(
+    "--data",
+    "data_path",
+    type=PATH,
+    default=None,
+    help="This institution's own raw CSV (the peer holds rows out of it itself).",
+)
 @click.option(
     "--shard",
     type=click.Choice(["auto"]),
@@ -253,6 +274,18 @@ def _fault(value: str | None) -> str | None:
 )
 @click.option("--state-dir", type=DIR, default=Path("state/peer"), help="CSV state directory.")
 @click.option("--label", default="Class", help="Label column of the data.")
+@click.option(
+    "--holdout",
+    type=FiniteFloat(0.0, 1.0, max_open=True),
+    default=0.2,
+    help="Share of each class held out to score models on (0: none); never sent.",
+)
+@click.option(
+    "--holdout-seed",
+    type=click.IntRange(0),
+    default=42,
+    help="Seed of the held-out rows' choice.",
+)
 @click.option(
     "--peer-id",
     default=None,
@@ -304,6 +337,8 @@ def start_peer(
     synth_seed: int,
     state_dir: Path,
     label: str,
+    holdout: float,
+    holdout_seed: int,
     peer_id: str | None,
     curve_secret: Path | None,
     hub_public: Path | None,
@@ -351,6 +386,8 @@ def start_peer(
         curve=curve,
         signing=signing,
         require=require,
+        holdout=holdout,
+        holdout_seed=holdout_seed,
     )
     try:
         code = PeerAgent(config).run()

@@ -77,18 +77,36 @@ def _render(reply: StatusReply) -> list[str]:
     data = reply.data
     if reply.topic == "peers":
         return _table(
-            ["peer", "status", "shard", "seen ago"],
+            ["peer", "status", "shard", "holdout", "seen ago"],
             [
-                [p["peer"], p["status"], p["shard"] or "-", f"{p['seen_ago_s']:.1f}s"]
+                [
+                    p["peer"],
+                    p["status"],
+                    p["shard"] or "-",
+                    "yes" if p.get("holdout") else "no",
+                    f"{p['seen_ago_s']:.1f}s",
+                ]
                 for p in _dicts(data.get("peers"))
             ],
         ) or ["no peers have registered yet"]
     if reply.topic == "rounds":
         return _table(
-            ["round", "mode", "status", "peers", "seconds", "roc_auc", "pr_auc", "f1", "reason"],
+            [
+                "round",
+                "kind",
+                "mode",
+                "status",
+                "peers",
+                "seconds",
+                "roc_auc",
+                "pr_auc",
+                "f1",
+                "reason",
+            ],
             [
                 [
                     r["round"],
+                    r.get("kind", "training"),
                     r["mode"],
                     r["status"],
                     f"{r['survivors']}/{r['participants']}",
@@ -105,7 +123,9 @@ def _render(reply: StatusReply) -> list[str]:
         f"run        {data.get('run')}",
         f"mode       {data.get('mode')}",
         f"stage      {data.get('stage')}",
-        f"rounds     {data.get('rounds_committed')} of {data.get('rounds_total') or 'unlimited'}",
+        f"rounds     {data.get('rounds_committed')} of {data.get('rounds_total') or 'unlimited'} "
+        "training rounds",
+        _statistics_line(data.get("statistics")),
         f"peers      {data.get('peers_alive')} alive, {data.get('peers_known')} known "
         f"(min {data.get('min_peers')})",
     ]
@@ -132,6 +152,15 @@ def _render(reply: StatusReply) -> list[str]:
         if isinstance(stages, dict) and stages:
             lines.append("stages     " + ", ".join(f"{k} {v:.3f}s" for k, v in stages.items()))
     return lines
+
+
+def _statistics_line(stats: object) -> str:
+    if not isinstance(stats, dict):
+        return "statistics not computed yet: the first round computes them"
+    return (
+        f"statistics federated, from {stats['peers']} peers and {stats['rows']} rows "
+        f"({stats['positives']} positive) in round {stats['round']}"
+    )
 
 
 def _dicts(value: object) -> list[dict[str, Any]]:

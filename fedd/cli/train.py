@@ -47,6 +47,11 @@ def train_group() -> None:
     "--threshold", type=FiniteFloat(0.0, 1.0), default=0.5, help="For precision/recall/F1."
 )
 @click.option("--seed", type=int, default=42)
+@click.option(
+    "--standardize",
+    is_flag=True,
+    help="Z-score both files with the training rows' mean and std (for raw files).",
+)
 @click.option("--out-dir", type=DIR, default=Path("outputs"), help="Where models/ and metrics/ go.")
 @click.option(
     "--json",
@@ -68,6 +73,7 @@ def train_centralized(
     class_weight: ClassWeight,
     threshold: float,
     seed: int,
+    standardize: bool,
     out_dir: Path,
     as_json: bool,
     quiet: bool,
@@ -84,7 +90,13 @@ def train_centralized(
     )
     with progress_display(quiet=quiet) as display:
         result = run_centralized(
-            train_path, test_path, out_dir, label=label, config=config, progress=display
+            train_path,
+            test_path,
+            out_dir,
+            label=label,
+            config=config,
+            standardize_rows=standardize,
+            progress=display,
         )
     if as_json:
         click.echo(json.dumps(result.record()))

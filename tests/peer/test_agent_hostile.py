@@ -31,7 +31,7 @@ from fedd.daemon.transport import wire
 from fedd.daemon.transport.messages.common import Error
 from fedd.daemon.transport.messages.membership import Done
 from fedd.daemon.transport.messages.rounds import RoundEnd, RoundStart
-from fedd.learner.dataset import Dataset
+from fedd.learner.holdout import Split
 from fedd.peer.state import PeerState
 from tests.daemon.hostile import InProcessFederation, Mutator, Recorded, record
 
@@ -132,14 +132,14 @@ def test_a_burst_of_round_starts_queues_one_training_not_one_each(tmp_path: Path
     with InProcessFederation(tmp_path, peers=2, rounds=1, hook=keep_round_starts) as fed:
         agent = fed.agents[P1]
         trained: list[int] = []
-        real_train = agent.rounds._trainer._train
+        real_run = agent.rounds._work._run
 
-        def slow_train(msg: RoundStart, data: Dataset) -> object:
+        def slow_run(msg: RoundStart, data: Split, eligible: tuple[bool, ...]) -> object:
             release.wait(10)
             trained.append(msg.round)
-            return real_train(msg, data)
+            return real_run(msg, data, eligible)
 
-        agent.rounds._trainer._train = slow_train  # type: ignore[method-assign]
+        agent.rounds._work._run = slow_run  # type: ignore[method-assign]
         fed.run_until(lambda: bool(starts))
         for _ in range(300):
             assert fed.to_peer(P1, starts[0]) is None

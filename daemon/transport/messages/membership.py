@@ -28,7 +28,7 @@ from fedd.daemon.transport.messages.common import MAX_FEATURES, Header, Signal, 
 __all__ = ["WIRE_PROTOCOL", "Bye", "Done", "Heartbeat", "Hello", "Welcome"]
 
 MAX_NAME = 128
-WIRE_PROTOCOL = 1
+WIRE_PROTOCOL = 2  # 2: rounds of three kinds, contributions as vectors, holdouts
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +40,7 @@ class Hello(Header):
     features: tuple[str, ...]
     protocol: int = WIRE_PROTOCOL
     shard: str = ""  # "auto": ask the hub for a shard index
+    holdout: bool = False  # whether it holds rows out to score models on
 
     def __post_init__(self) -> None:
         self._check_header(run_may_be_empty=True)
@@ -52,6 +53,8 @@ class Hello(Header):
         check_int(self.protocol, "protocol", 1, 1000)
         if self.shard not in ("", "auto"):
             raise LocalProtocolError("shard must be '' or 'auto'")
+        if type(self.holdout) is not bool:
+            raise LocalProtocolError("holdout must be a bool")
 
     def to_body(self) -> dict[str, object]:
         return {
@@ -59,6 +62,7 @@ class Hello(Header):
             "features": list(self.features),
             "protocol": self.protocol,
             "shard": self.shard,
+            "holdout": self.holdout,
         }
 
     @classmethod
@@ -71,6 +75,7 @@ class Hello(Header):
             features,  # type: ignore[arg-type]
             get_int(body, "protocol", 1, 1000),
             get_str(body, "shard", max_length=8),
+            body.get("holdout"),  # type: ignore[arg-type]  # checked in __post_init__
         )
 
 

@@ -1,21 +1,24 @@
-"""The run's training rounds at the hub: when one starts, what its peers are
-sent, and how it ends and is committed.
+"""The run's rounds at the hub: what each aggregates, when it starts, how it is committed.
 
-`TrainingRounds` owns the global model, the round counter and the running
-round's bookkeeping; the hub's loop owns the socket and the clock, so every
-method takes `now` and returns the messages to send, as (peer, message)
-pairs. Each round:
+`RoundLifecycle` owns the global model, the run's federated statistics, the
+queue of models waiting for their scores, and the running round; the hub's
+loop owns the socket and the clock, so every method takes `now` and returns
+the messages to send, as (peer, message) pairs. A round:
 
 1. wait until `min_peers` are alive and no peer has registered for
    `join_window` seconds (so peers starting together join the same round);
    the participants are every alive peer;
-2. send RoundStart (the global model, the training config, and for secure
-   rounds the protocol parameters and the fixed-point encoding);
-3. the loop routes the round's messages into the runner until it finishes
-   (all answered, stage time-outs, dropouts);
-4. apply the weighted mean delta (unless the round aborted), evaluate on the
-   test CSV if configured, commit the CSV state atomically, tell the peers
-   how the round ended, and log one line.
+2. choose what it aggregates: the run's feature statistics first (once, see
+   `learner.moments`), then `rounds` training rounds, then evaluation rounds
+   until every trained model is scored (`daemon.hub.evaluation`); training
+   rounds also carry the scoring of earlier models;
+3. send RoundStart: the global model, the scaling, the training config, the
+   models to score, and for secure rounds the protocol parameters;
+4. the loop routes the round's messages into the runner until it finishes;
+5. decode the survivors' sum (`daemon.transport.contribution`): store the
+   statistics, apply the weighted mean update, turn scores into metrics rows;
+   score on the test CSV if configured; commit the CSV state atomically, tell
+   the peers how the round ended, and log one line.
 """
 
 from __future__ import annotations
@@ -23,57 +26,46 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from dataclasses import dataclass, field
 
-from fedd.crypto.encoding import FixedPoint
 from fedd.crypto.errors import ParameterError, ProtocolError, RemoteProtocolError
 from fedd.crypto.secagg.fields import PeerId
 from fedd.crypto.secagg.hub import Send
 from fedd.crypto.secagg.params import Mode, RoundParams, choose_shape
+from fedd.daemon.hub.commit import Committer
 from fedd.daemon.hub.config import HubConfig, choose_encoding
-from fedd.daemon.hub.rounds import PlainRound, RoundOutcome, RoundRunner, SecureRound
-from fedd.daemon.state.hubfiles import ClientPerfRow, Commit, MetricsRow, PerfRow, RoundRow
+from fedd.daemon.hub.evaluation import Evaluations
+from fedd.daemon.hub.rounds import (
+    PlainRound,
+    RoundOutcome,
+    RoundRunner,
+    RunningRound,
+    SecureRound,
+)
 from fedd.daemon.state.store import HubStore
+from fedd.daemon.transport.contribution import Layout
 from fedd.daemon.transport.loglimit import LogLimit, log_limited
 from fedd.daemon.transport.messages.common import Error
 from fedd.daemon.transport.messages.rounds import (
     Decline,
-    PeerStats,
     RoundEnd,
     RoundStart,
+    Scaling,
     TrainConfig,
 )
+from fedd.daemon.transport.messages.uploads import PeerStats
 from fedd.daemon.transport.wire import WireMessage
 from fedd.learner.dataset import Dataset
-from fedd.learner.metrics import evaluate
-from fedd.learner.model import predict_proba, zeros
+from fedd.learner.model import zeros
 
-__all__ = ["Outgoing", "RunningRound", "TrainingRounds"]
+__all__ = ["Outgoing", "RoundLifecycle"]
 
 log = logging.getLogger("fedd.hub")
 
 Outgoing = list[tuple[PeerId, WireMessage]]
 
 
-@dataclass
-class RunningRound:
-    """Bookkeeping of the running round, for its CSV rows."""
-
-    number: int
-    mode: str
-    runner: RoundRunner
-    participants: frozenset[PeerId]
-    started_at: float
-    started: float
-    cpu_started: float
-    bytes_in: int = 0
-    bytes_out: int = 0
-    upload: dict[PeerId, int] = field(default_factory=dict)
-    stats: dict[PeerId, PeerStats] = field(default_factory=dict)
-
-
-class TrainingRounds:
-    """The global model and the rounds that change it, one at a time."""
+class RoundLifecycle:
+    """The global model and the rounds that build and score it, one at a time."""
 
     def __init__(
         self,
@@ -87,7 +79,6 @@ class TrainingRounds:
         self.drop_log = drop_log  # shared with the loop: one limit for all dropped messages
         self.store = store
         self.run_id = run_id
-        self.test = test
         self.model: list[float] | None = store.model
         features = store.features or (test.features if test else None)
         if self.model is None and features is not None:
@@ -96,10 +87,33 @@ class TrainingRounds:
         self.current: RunningRound | None = None
         self.last_outcome: tuple[int, RoundOutcome, float] | None = None
         self.waiting_note = ""
+        self.evaluations = Evaluations(threshold=config.decision_threshold)
+        self.committer = Committer(config, store, self.evaluations, test)
+        self._unscored_note = False
+        last = self.committer.last_unscored_training_round()
+        if last is not None and self.model is not None:
+            self.evaluations.add(last, tuple(self.model))
+
+    @property
+    def scaling(self) -> Scaling | None:
+        stats = self.store.statistics
+        if stats is None:
+            return None
+        return Scaling(
+            tuple(float(c.mean) for c in stats.columns), tuple(float(c.std) for c in stats.columns)
+        )
 
     @property
     def done(self) -> bool:
-        return self.config.rounds > 0 and self.next_round > self.config.rounds
+        return self._next_kind() is None
+
+    def _next_kind(self) -> str | None:
+        if self.store.statistics is None:
+            return "statistics"
+        rounds = self.config.rounds
+        if rounds == 0 or self.store.training_rounds < rounds:
+            return "training"
+        return "evaluation" if self.evaluations.pending else None
 
     def start_run(self, features: tuple[str, ...]) -> None:
         """Record the run in the state directory, once its features are known."""
@@ -118,180 +132,147 @@ class TrainingRounds:
         )
 
     def maybe_start(
-        self, alive: tuple[PeerId, ...], now: float, last_registration: float
+        self,
+        alive: tuple[PeerId, ...],
+        scorers: tuple[PeerId, ...],
+        now: float,
+        last_registration: float,
     ) -> Outgoing:
-        """Start the next round if its conditions hold; the RoundStart messages."""
+        """Start the next round if its conditions hold; the RoundStart messages.
+
+        `scorers` are the alive peers that hold rows out to score models on.
+        """
+        kind = self._next_kind()
+        if kind is None:
+            return []
         if len(alive) < self.config.min_peers or self.model is None:
             self._note_waiting(f"waiting for peers: {len(alive)}/{self.config.min_peers} alive")
             return []
         if now - last_registration < self.config.join_window:
             return []  # more peers may be joining right now
+        if not scorers and self.evaluations.pending:
+            self._note_unscored()
+            self.evaluations.clear()
+            if kind == "evaluation":
+                return []
         try:
-            runner, extra = self._make_runner(alive, now)
+            start, runner = self._prepare(kind, alive, bool(scorers), now)
         except ParameterError as exc:
             self._note_waiting(
                 f"cannot start round {self.next_round} with {len(alive)} peers: {exc}"
             )
             return []
         self.waiting_note = ""
-        c = self.config
-        train = TrainConfig(
-            c.local_epochs,
-            float(c.lr),
-            c.batch_size,
-            float(c.l2),
-            c.class_weight,
-            c.seed,
-        )
         self.current = RunningRound(
-            self.next_round,
-            c.secagg,
-            runner,
-            frozenset(alive),
-            time.time(),
-            now,
-            time.process_time(),
+            self.next_round, start, runner, frozenset(alive), time.time(), now, time.process_time()
         )
-        log.info("round %d: %s with %d peers", self.next_round, c.secagg, len(alive))
-        secagg, encoding = extra
-        start = RoundStart(
-            self.run_id,
+        scored = ", ".join(f"scoring round {e.model_round}" for e in start.evals)
+        log.info(
+            "round %d: %s, %s with %d peers%s",
             self.next_round,
-            c.secagg,
-            tuple(self.model),
-            train,
-            secagg,
-            encoding,
+            kind,
+            self.config.secagg,
+            len(alive),
+            f" ({scored})" if scored else "",
         )
         return [(peer, start) for peer in alive]
 
-    def _make_runner(
-        self, alive: tuple[PeerId, ...], now: float
-    ) -> tuple[RoundRunner, tuple[RoundParams | None, FixedPoint | None]]:
+    def _prepare(
+        self, kind: str, alive: tuple[PeerId, ...], scoring: bool, now: float
+    ) -> tuple[RoundStart, RoundRunner]:
         c = self.config
         assert self.model is not None  # checked by the caller
+        evals = self.evaluations.requests() if scoring and kind != "statistics" else ()
+        encoding = None
+        train = None
+        if kind == "training":
+            encoding = choose_encoding(len(alive), c, wide=bool(evals))
+            train = TrainConfig(
+                c.local_epochs, float(c.lr), c.batch_size, float(c.l2), c.class_weight, c.seed
+            )
+        layout = Layout(kind, len(self.model) - 1, encoding, tuple(e.bins for e in evals))
+        secagg = None
         runner: RoundRunner
         if c.secagg == "off":
             runner = PlainRound(
                 self.run_id,
                 self.next_round,
                 alive,
-                len(self.model),
+                layout,
                 now=now,
                 timeout=c.train_timeout,
-                min_updates=c.threshold or 1,
+                min_updates=c.secagg_threshold or 1,
             )
-            return runner, (None, None)
-        mode = Mode(c.secagg)
-        shape = choose_shape(
-            len(alive),
-            mode,
-            dropout=c.dropout_budget,
-            corrupt=c.corrupt,
-            threshold=c.threshold,
-            active=c.active,
-        )
-        encoding = choose_encoding(len(alive), c)
-        params = RoundParams(
-            run=self.run_id,
-            round=self.next_round,
-            mode=mode,
-            participants=alive,
-            k=shape.k,
-            t=shape.t,
-            min_survivors=shape.min_survivors,
-            max_corrupt=shape.max_corrupt,
-            active=c.active,
-            graph_seed=secrets.token_bytes(32),
-            dim=len(self.model) + 1,
-            mod_bits=encoding.mod_bits,
-        )
-        runner = SecureRound(
-            params,
+        else:
+            mode = Mode(c.secagg)
+            shape = choose_shape(
+                len(alive),
+                mode,
+                dropout=c.dropout_budget,
+                corrupt=c.corrupt,
+                threshold=c.secagg_threshold,
+                active=c.active,
+            )
+            secagg = RoundParams(
+                run=self.run_id,
+                round=self.next_round,
+                mode=mode,
+                participants=alive,
+                k=shape.k,
+                t=shape.t,
+                min_survivors=shape.min_survivors,
+                max_corrupt=shape.max_corrupt,
+                active=c.active,
+                graph_seed=secrets.token_bytes(32),
+                dim=layout.lanes,
+                mod_bits=layout.mod_bits,
+            )
+            runner = SecureRound(
+                secagg,
+                now=now,
+                first_stage_timeout=c.train_timeout,
+                stage_timeout=c.stage_timeout,
+            )
+        start = RoundStart(
+            self.run_id,
+            self.next_round,
+            kind,
+            c.secagg,
+            tuple(self.model),
+            train,
+            self.scaling if kind != "statistics" else None,
+            evals,
+            secagg,
             encoding,
-            now=now,
-            first_stage_timeout=c.train_timeout,
-            stage_timeout=c.stage_timeout,
         )
-        return runner, (params, encoding)
+        return start, runner
 
     def _note_waiting(self, note: str) -> None:
         if note != self.waiting_note:
             log.info("%s", note)
             self.waiting_note = note
 
+    def _note_unscored(self) -> None:
+        if not self._unscored_note:
+            self._unscored_note = True
+            log.warning(
+                "no peer holds rows out to score models on (all started with --holdout 0)"
+                + ("" if self.committer.has_test else " and there is no --eval-test")
+                + ": the federated metrics stay empty"
+            )
+
     def finish(self, now: float) -> Outgoing:
-        """Apply and commit the finished round; the RoundEnd messages."""
+        """Decode, apply and commit the finished round; the RoundEnd messages."""
         current = self.current
         assert current is not None and self.model is not None
-        outcome = current.runner.outcome()
-        if outcome.mean_delta is not None:
-            self.model = [m + d for m, d in zip(self.model, outcome.mean_delta, strict=True)]
-        eval_started = time.perf_counter()
-        metrics = self._evaluate(current.number) if outcome.status == "ok" else None
-        evaluate_s = time.perf_counter() - eval_started
+        outcome, self.model, summary = self.committer.commit(current, self.model, now)
         duration = now - current.started
-        participants = len(outcome.participants)
-        self.store.commit(
-            Commit(
-                round=RoundRow(
-                    current.number,
-                    current.mode,
-                    current.started_at,
-                    duration,
-                    participants,
-                    len(outcome.survivors),
-                    participants - len(outcome.survivors),
-                    outcome.status,
-                    outcome.reason[:400],
-                ),
-                model=self.model,
-                metrics=metrics,
-                perf=PerfRow(
-                    current.number,
-                    duration,
-                    time.process_time() - current.cpu_started,
-                    outcome.stage_seconds,
-                    evaluate_s,
-                    current.bytes_in,
-                    current.bytes_out,
-                ),
-                clients=[
-                    ClientPerfRow(
-                        current.number,
-                        peer,
-                        stats.n_samples,
-                        stats.train_s,
-                        stats.cpu_s,
-                        current.upload.get(peer, 0),
-                    )
-                    for peer, stats in sorted(current.stats.items())
-                ],
-                delta=outcome.mean_delta,
-            )
-        )
         self.last_outcome = (current.number, outcome, duration)
-        summary = (
-            f"round {current.number} {outcome.status}: {len(outcome.survivors)}/"
-            f"{participants} peers in {duration:.2f}s"
-        )
-        if metrics is not None:
-            summary += (
-                f", roc_auc {metrics.roc_auc:.4f} pr_auc {metrics.pr_auc:.4f} f1 {metrics.f1:.4f}"
-            )
-        if outcome.reason:
-            summary += f" ({outcome.reason})"
         log.info("%s", summary)
         self.current = None
         self.next_round += 1
         end = RoundEnd(self.run_id, current.number, outcome.status, outcome.reason[:400])
         return [(peer, end) for peer in outcome.participants]
-
-    def _evaluate(self, number: int) -> MetricsRow | None:
-        if self.test is None or self.model is None:
-            return None
-        m = evaluate(list(self.test.y), predict_proba(self.model, self.test))
-        return MetricsRow(number, m.roc_auc, m.pr_auc, m.precision, m.recall, m.f1, m.logloss)
 
     # -- the running round's messages -------------------------------------------
 

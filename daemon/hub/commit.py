@@ -1,0 +1,211 @@
+"""How a finished round becomes state: decode its sum, apply it, commit the rows.
+
+`Committer.commit` turns the running round's outcome into a `Commit`: an ok
+statistics round stores the run's federated feature statistics, an ok
+training round adds its weighted mean update to the global model, and every
+round's scores of earlier models become metrics rows (`daemon.hub.evaluation`).
+A sum that cannot be decoded, or statistics no honest peers can give, turn
+the round into an aborted one: the model and the statistics stay as they were.
+The hub's own test CSV, when configured, scores each new model exactly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+
+from fedd.crypto.errors import CryptoCheckFailed
+from fedd.daemon.hub.config import HubConfig
+from fedd.daemon.hub.evaluation import Evaluations
+from fedd.daemon.hub.rounds import RoundOutcome, RunningRound
+from fedd.daemon.state.hubfiles import ClientPerfRow, Commit, MetricsRow, PerfRow, RoundRow
+from fedd.daemon.state.statistics import Statistics
+from fedd.daemon.state.store import HubStore
+from fedd.daemon.transport.contribution import Decoded
+from fedd.learner.dataset import Dataset
+from fedd.learner.metrics import best_threshold, evaluate
+from fedd.learner.model import predict_proba
+from fedd.learner.moments import statistics
+from fedd.learner.scaling import standardize
+
+__all__ = ["Committer"]
+
+log = logging.getLogger("fedd.hub")
+
+
+class Committer:
+    """Writes each finished round to the store."""
+
+    def __init__(
+        self, config: HubConfig, store: HubStore, evaluations: Evaluations, test: Dataset | None
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.evaluations = evaluations
+        self._test = test
+        self._scaled_test: Dataset | None = None
+
+    @property
+    def has_test(self) -> bool:
+        return self._test is not None
+
+    def last_unscored_training_round(self) -> int | None:
+        """The last committed ok training round, if the peers have not scored its model."""
+        for row, metrics, _ in reversed(self.store.recent_rounds(self.store.committed_round + 1)):
+            if row.kind == "training" and row.status == "ok":
+                return row.round if metrics is None or metrics.source != "federated" else None
+        return None
+
+    def commit(
+        self, current: RunningRound, model: list[float], now: float
+    ) -> tuple[RoundOutcome, list[float], str]:
+        """Commit `current`; returns its (possibly downgraded) outcome, the new model
+        and the round's log line."""
+        outcome = current.runner.outcome()
+        start = current.start
+        number = current.number
+        eval_started = time.perf_counter()
+        decoded = None
+        if outcome.status == "ok" and outcome.total is not None:
+            try:
+                decoded = start.layout.decode(outcome.total)
+            except (ValueError, CryptoCheckFailed) as exc:
+                outcome = _aborted(outcome, f"cannot decode the aggregate: {exc}")
+        stats = None
+        delta = None
+        notes: list[str] = []
+        metrics: list[MetricsRow] = []
+        if decoded is not None:
+            notes += decoded.problems
+            if start.kind == "statistics":
+                stats, problem = self._statistics(decoded, number, len(outcome.survivors))
+                if stats is None:
+                    outcome = _aborted(outcome, problem)
+            elif start.kind == "training" and decoded.mean is not None:
+                delta = decoded.mean
+                model = [m + d for m, d in zip(model, delta, strict=True)]
+                test = self._score_test(number, model)
+                if test is not None:
+                    metrics.append(test)
+            for request, counts in zip(start.evals, decoded.scores, strict=True):
+                result = self.evaluations.on_result(request, counts, number)
+                if result.row is not None:
+                    metrics.append(result.row)
+                if result.note:
+                    notes.append(result.note)
+        if start.kind == "training" and outcome.status == "ok":
+            self.evaluations.add(number, tuple(model))
+        evaluate_s = time.perf_counter() - eval_started
+        duration = now - current.started
+        participants = len(outcome.participants)
+        self.store.commit(
+            Commit(
+                round=RoundRow(
+                    number,
+                    start.kind,
+                    start.mode,
+                    current.started_at,
+                    duration,
+                    participants,
+                    len(outcome.survivors),
+                    participants - len(outcome.survivors),
+                    outcome.status,
+                    outcome.reason[:400],
+                ),
+                model=model,
+                metrics=metrics,
+                perf=PerfRow(
+                    number,
+                    duration,
+                    time.process_time() - current.cpu_started,
+                    outcome.stage_seconds,
+                    evaluate_s,
+                    current.bytes_in,
+                    current.bytes_out,
+                ),
+                clients=[
+                    ClientPerfRow(
+                        number, peer, s.n_samples, s.train_s, s.cpu_s, current.upload.get(peer, 0)
+                    )
+                    for peer, s in sorted(current.stats.items())
+                ],
+                delta=delta,
+                statistics=stats,
+            )
+        )
+        for note in notes:
+            log.warning("round %d: %s", number, note)
+        return outcome, model, _summary(number, start.kind, outcome, duration, stats, metrics)
+
+    def _statistics(
+        self, decoded: Decoded, number: int, peers: int
+    ) -> tuple[Statistics | None, str]:
+        moments = decoded.moments
+        features = self.store.features
+        if moments is None or features is None:
+            return None, "the statistics sum is unusable"
+        try:
+            columns = statistics(moments, features)
+            return Statistics(tuple(columns), number, peers, moments.rows, moments.positives), ""
+        except ValueError as exc:
+            return None, f"the statistics sum is unusable: {exc}"
+
+    def _score_test(self, number: int, model: list[float]) -> MetricsRow | None:
+        if self._test is None or self.store.statistics is None:
+            return None
+        if self._scaled_test is None:
+            self._scaled_test = standardize(self._test, self.store.statistics.columns)
+        test = self._scaled_test
+        labels = list(test.y)
+        probs = predict_proba(model, test)
+        threshold = self.config.decision_threshold
+        m = evaluate(labels, probs, threshold)
+        best_f1, best = best_threshold(labels, probs)
+        return MetricsRow(
+            round=number,
+            source="test",
+            committed_in=number,
+            peers=0,
+            rows=m.rows,
+            positives=m.positives,
+            roc_auc=m.roc_auc,
+            roc_auc_bound=0.0,
+            pr_auc=m.pr_auc,
+            pr_auc_bound=0.0,
+            precision=m.precision,
+            recall=m.recall,
+            f1=m.f1,
+            threshold=threshold,
+            best_threshold=best,
+            best_f1=best_f1,
+            logloss=m.logloss,
+        )
+
+
+def _aborted(outcome: RoundOutcome, reason: str) -> RoundOutcome:
+    return dataclasses.replace(outcome, status="aborted", reason=reason, total=None)
+
+
+def _summary(
+    number: int,
+    kind: str,
+    outcome: RoundOutcome,
+    duration: float,
+    stats: Statistics | None,
+    metrics: list[MetricsRow],
+) -> str:
+    line = (
+        f"round {number} {kind} {outcome.status}: {len(outcome.survivors)}/"
+        f"{len(outcome.participants)} peers in {duration:.2f}s"
+    )
+    if stats is not None:
+        line += f", statistics of {stats.rows} rows from {stats.peers} peers"
+    for m in metrics:
+        line += (
+            f"; round {m.round} on {m.source} rows: roc_auc {m.roc_auc:.4f} "
+            f"pr_auc {m.pr_auc:.4f} f1 {m.f1:.4f}"
+        )
+    if outcome.reason:
+        line += f" ({outcome.reason})"
+    return line
