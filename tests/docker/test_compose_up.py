@@ -75,7 +75,7 @@ T = TypeVar("T")
 
 def why_not_here() -> str | None:
     if not sys.platform.startswith("linux"):
-        return "Docker engines run on Linux here"
+        return "the live Docker test runs on Linux only"
     if os.geteuid() != 0:
         return "starting a Docker engine and debootstrap need root"
     for tool, package in (("docker", "docker.io"), ("docker-compose", "docker-compose")):
@@ -119,19 +119,16 @@ def base_image(engine: Engine) -> str:
 @pytest.fixture(scope="module")
 def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     data = tmp_path_factory.mktemp("host") / "data"
-    fedd = [sys.executable, "-m", "fedd", "data"]
+    raw = data / "creditcard.csv"
+    fedd = (sys.executable, "-m", "fedd", "data")
     with timed("fedd data synth + prepare on the host"):
         for args in (
-            ["synth", "--rows", str(ROWS), "--out", str(data / "creditcard.csv")],
-            ["prepare", "--input", str(data / "creditcard.csv"), "--peers", str(SHARDS)],
+            ("synth", "--rows", str(ROWS), "--out", str(raw)),
+            ("prepare", "--input", str(raw), "--peers", str(SHARDS), "--out-root", str(data)),
         ):
-            # The usual umask, as the README assumes: the files come out 0644.
+            # The usual umask, which the README assumes: the files come out 0644.
             subprocess.run(
-                [*fedd, *args, "--out-root", str(data)] if args[0] == "prepare" else [*fedd, *args],
-                check=True,
-                capture_output=True,
-                timeout=120,
-                umask=0o022,
+                [*fedd, *args], check=True, capture_output=True, timeout=120, umask=0o022
             )
     return data
 
@@ -194,32 +191,40 @@ def compose_env(base_image: str, data_root: Path) -> Iterator[dict[str, str]]:
         yield env
 
 
+# Run inside the image: its fedd package's modules, symbolic links marked "@".
+LIST_PACKAGE = """
+import os, fedd
+root = os.path.dirname(fedd.__file__)
+for folder, _, files in os.walk(root):
+    for name in files:
+        path = os.path.join(folder, name)
+        if name.endswith(".py"):
+            print(os.path.relpath(path, root) + ("@" if os.path.islink(path) else ""))
+"""
+
+
 def check_the_image_holds_the_package(image: str) -> None:
     """The wheel is built through the fedd/<room> links: every module must be a real file."""
-    listing = run(
-        "docker", "run", "--rm", "--network", "none", "--entrypoint", "python", image, "-c",
-        "import os, fedd; r = os.path.dirname(fedd.__file__); print('\\n'.join(sorted("
-        "os.path.relpath(os.path.join(d, f), r) + ('@' if os.path.islink(os.path.join(d, f)) "
-        "else '') for d, _, fs in os.walk(r) for f in fs if f.endswith('.py'))))",
-    ).stdout.split()  # fmt: skip
+    args = ("--rm", "--network", "none", "--entrypoint", "python", image, "-c", LIST_PACKAGE)
+    installed = sorted(run("docker", "run", *args).stdout.split())
     source = ROOT / "fedd"
     expected = sorted(
-        os.path.relpath(os.path.join(d, f), source)
-        for d, _, files in os.walk(source, followlinks=True)
-        for f in files
-        if f.endswith(".py")
+        os.path.relpath(os.path.join(folder, name), source)
+        for folder, _, files in os.walk(source, followlinks=True)
+        for name in files
+        if name.endswith(".py")
     )
-    assert listing == expected, f"the image's fedd package differs from fedd/: {listing}"
+    assert installed == expected, f"the image's fedd package differs from fedd/: {installed}"
 
 
-def wait_for(what: str, probe: Callable[[], T | None], timeout: float, logs: Compose) -> T:
+def wait_for(what: str, probe: Callable[[], T | None], timeout: float) -> T:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         found = probe()
         if found is not None:
             return found
         time.sleep(0.25)
-    raise AssertionError(f"no {what} within {timeout:g}s\n{logs.logs()}")
+    raise AssertionError(f"no {what} within {timeout:g}s")
 
 
 def hub_status(hub: str) -> dict[str, Any]:
@@ -246,7 +251,6 @@ def scale_up_while_rounds_run(
                 "committed round",
                 lambda: hub_status(hub).get("rounds_committed", 0) >= 1 or None,
                 120,
-                compose,
             )
         with timed(f"{label}: up -d --scale peer={SHARDS} while rounds run"):
             compose("up", "-d", "--scale", f"peer={SHARDS}")
@@ -257,7 +261,6 @@ def scale_up_while_rounds_run(
                 "last round",
                 lambda: hub_status(hub).get("stage") == "done" or None,
                 300,
-                compose,
             )
         # The README's command, as written (-T: no terminal here).
         summary = compose("exec", "-T", "hub", "fedd", "status")
@@ -271,9 +274,7 @@ def scale_up_while_rounds_run(
                       "{{.RestartCount}}", *peers).stdout.splitlines()  # fmt: skip
             return out if all(line.startswith("exited") for line in out) else None
 
-        assert wait_for("exit of every peer", states, 60, compose) == ["exited 0 0"] * SHARDS, (
-            compose.logs()
-        )
+        assert wait_for("exit of every peer", states, 60) == ["exited 0 0"] * SHARDS
 
         rounds = hub_csv(compose, "round_log.csv")
         assert [int(r["round"]) for r in rounds] == list(range(1, ROUNDS + 1))
@@ -283,7 +284,7 @@ def scale_up_while_rounds_run(
         assert shards == list(range(1, SHARDS + 1)), shards
         return hub_csv(compose, "client_perf.csv")
     except BaseException:
-        print(compose.logs())
+        print(compose.logs())  # shown with the failure
         raise
     finally:
         with timed(f"{label}: down -v"):
