@@ -7,7 +7,7 @@ names in the table are relative to it) and is checked: a non-zero exit, no
 traceback, and exactly one line that says what is wrong. That line is ours
 (`fedd: error: ...`, exit 1), or click's (`Error: ...`, exit 2, below
 click's usage hint) for a value click itself refuses. Prints the table
-README.md's "What fedd says when input is wrong" section holds; exits 1 if
+docs/cli.md's "What fedd says when input is wrong" section holds; exits 1 if
 any case broke a rule.
 """
 

@@ -43,7 +43,7 @@ from pathlib import Path
 
 from fedd.crypto.secagg.fields import PeerId
 from fedd.daemon.transport import wire
-from fedd.daemon.transport.messages import Bye, Hello
+from fedd.daemon.transport.messages.membership import Bye, Hello
 from tests.daemon.hostile import InProcessFederation, Mutator, Recorded, record
 
 __all__ = ["main"]
@@ -110,9 +110,9 @@ def _hub_case(root: Path, corpus: list[bytes], seed: int, row: Row) -> None:
     mode = rng.choice(["off", "full", "plus"])
     peers = rng.choice([3, 4, 5])
     with InProcessFederation(root, peers=peers, rounds=1, secagg=mode, run_id=RUN) as fed:
-        fed.run_until(lambda: fed.hub.round is not None)
+        fed.run_until(lambda: fed.hub.training.current is not None)
         fed.to_hub(b"r-mallory", wire.encode(Hello("", 0, PeerId("mallory"), FEATURES)))
-        while not fed.hub.done:
+        while not fed.hub.training.done:
             for _ in range(rng.randrange(0, 40)):
                 sender = rng.choice([b"stranger", b"r-mallory", b"cycler"])
                 roll = rng.random()

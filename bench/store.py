@@ -29,8 +29,20 @@ from pathlib import Path
 
 from bench.tables import print_rows, write_csv
 from fedd.daemon.state.csvfile import write_table
-from fedd.daemon.state.hubfiles import CLIENT_PERF, METRICS_LOG, MODEL, PERF_LOG, ROUND_LOG, UPDATES
-from fedd.daemon.state.store import ClientPerfRow, Commit, HubStore, MetricsRow, PerfRow, RoundRow
+from fedd.daemon.state.hubfiles import (
+    CLIENT_PERF,
+    METRICS_LOG,
+    MODEL,
+    PERF_LOG,
+    ROUND_LOG,
+    UPDATES,
+    ClientPerfRow,
+    Commit,
+    MetricsRow,
+    PerfRow,
+    RoundRow,
+)
+from fedd.daemon.state.store import HubStore
 from fedd.peer.state import ROUNDS, PeerRoundRow, PeerState
 
 __all__ = ["main"]

@@ -1,5 +1,5 @@
 """`python -m fedd` is the `fedd` command (used to start child daemons)."""
 
-from fedd.cli import main
+from fedd.cli.main import main
 
 main()

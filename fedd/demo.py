@@ -4,7 +4,7 @@ Layout under the base directory (default: the current directory):
 
     data/creditcard.csv   used if present, else synthesized
     data/processed/...    data/clients/peer_*/train.csv   (see learner.prepare)
-    outputs/models/...    outputs/metrics/...    outputs/plots/...   (see fedd.report)
+    outputs/models/...    outputs/metrics/...    outputs/plots/...   (see fedd.report.maker)
     state/hub/...         the hub's CSV state (started fresh by every demo)
     state/peer_*/...      each peer's CSV state; state/*.log the daemons' logs
 
@@ -40,7 +40,7 @@ from fedd.learner.partition import PartitionScheme
 from fedd.learner.prepare import PrepareReport, prepare
 from fedd.learner.progress import StagedProgress, progress_display, stage
 from fedd.learner.synth import KAGGLE_ROWS, write_synth
-from fedd.report import ReportResult, make_report
+from fedd.report.maker import ReportResult, make_report
 
 __all__ = ["STEPS", "DemoRun", "run_demo"]
 

@@ -26,13 +26,11 @@ from fedd.crypto.errors import ParameterError, RoundAborted
 from fedd.crypto.lanes import VectorSum
 from fedd.crypto.secagg.fields import PeerId
 from fedd.crypto.secagg.hub import HubSession, Send
-from fedd.crypto.secagg.messages import (
-    ConsistencyRequest,
-    ForwardedShares,
-    MaskedInput,
-    Roster,
-    UnmaskRequest,
-)
+from fedd.crypto.secagg.messages.advertise_keys import Roster
+from fedd.crypto.secagg.messages.consistency import ConsistencyRequest
+from fedd.crypto.secagg.messages.masked_input import MaskedInput
+from fedd.crypto.secagg.messages.share_keys import ForwardedShares
+from fedd.crypto.secagg.messages.unmask import UnmaskRequest
 from fedd.crypto.secagg.params import Mode, RoundParams, RoundShape, choose_shape
 from fedd.crypto.secagg.peer import PeerSession
 from fedd.crypto.signing import SigningKey

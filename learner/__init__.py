@@ -1,5 +1,5 @@
-"""Data pipeline, logistic regression, metrics and reports, in pure standard
-library Python (no numpy, pandas or scikit-learn: a hard constraint).
+"""Data pipeline, logistic regression and metrics, in pure standard library
+Python (no numpy, pandas or scikit-learn: a hard constraint).
 
 Every artifact this package reads or writes is CSV.
 

@@ -37,19 +37,21 @@ from pathlib import Path
 from fedd.crypto.errors import LocalProtocolError
 from fedd.crypto.secagg.fields import MAX_ROUND, check_peer_id
 from fedd.daemon.errors import ConfigError, StateError
-from fedd.daemon.state.csvfile import (
-    Contents,
+from fedd.daemon.state.columns import (
     Table,
-    append_rows,
-    decode_cell,
     float_column,
     int_column,
     key_value_table,
-    key_values,
     normalize_fields,
+    text_column,
+)
+from fedd.daemon.state.csvfile import (
+    Contents,
+    append_rows,
+    decode_cell,
+    key_values,
     read_table,
     state_error,
-    text_column,
     write_table,
 )
 from fedd.daemon.state.hubfiles import HUB_TABLES, TIMESTAMP, WORD

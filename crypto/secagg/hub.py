@@ -28,11 +28,12 @@ unless at least min_survivors of them vouch for the same U3.
 
 A peer whose secrets could no longer be reconstructed (fewer than t-1 of
 its neighbours left with it) is pruned from U1 and U2 before anyone masks
-against it. Whenever a survivor set falls below `min_survivors`, or a
-needed secret cannot be reconstructed, the session ends ABORTED and
-`result()` raises RoundAborted with the reason; peers still waiting get a
-RoundAbort. Peers that drop out or are excluded get a RoundAbort too (a
-slow peer learns it is out; a dead one never reads it).
+against it; that arithmetic, and the unmasking itself, live in
+`crypto.secagg.unmasking`. Whenever a survivor set falls below
+`min_survivors`, or a needed secret cannot be reconstructed, the session
+ends ABORTED and `result()` raises RoundAborted with the reason; peers
+still waiting get a RoundAbort. Peers that drop out or are excluded get a
+RoundAbort too (a slow peer learns it is out; a dead one never reads it).
 
 A message that fails a check raises RemoteProtocolError (or
 CryptoCheckFailed) and changes nothing; the caller decides what to do with
@@ -46,39 +47,31 @@ sockets, clocks or global RNG in here: time is the `now` argument.
 from __future__ import annotations
 
 import enum
-import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from fedd.crypto import shamir
 from fedd.crypto.errors import (
     CryptoCheckFailed,
     LocalProtocolError,
     RemoteProtocolError,
     RoundAborted,
 )
-from fedd.crypto.keys import AgreementKey
 from fedd.crypto.lanes import VectorSum
 from fedd.crypto.secagg.fields import PeerId
-from fedd.crypto.secagg.masks import MaskSeeds, self_mask_seed
-from fedd.crypto.secagg.messages import (
+from fedd.crypto.secagg.messages import Message
+from fedd.crypto.secagg.messages.advertise_keys import KeyAdvert, PeerKeys, Roster
+from fedd.crypto.secagg.messages.common import RoundAbort
+from fedd.crypto.secagg.messages.consistency import (
     ConsistencyRequest,
     ConsistencySignature,
-    EncryptedShares,
-    ForwardedShares,
-    KeyAdvert,
-    MaskedInput,
-    Message,
-    PeerKeys,
-    Roster,
-    RoundAbort,
-    SealedShare,
     SignedBy,
-    UnmaskRequest,
-    UnmaskShares,
 )
+from fedd.crypto.secagg.messages.masked_input import MaskedInput
+from fedd.crypto.secagg.messages.share_keys import EncryptedShares, ForwardedShares, SealedShare
+from fedd.crypto.secagg.messages.unmask import UnmaskRequest, UnmaskShares
 from fedd.crypto.secagg.params import RoundParams
+from fedd.crypto.secagg.unmasking import RevealedShares, check_recoverable, prune
 
 __all__ = ["TRANSITIONS", "AggregateResult", "HubSession", "HubStage", "Send"]
 
@@ -150,8 +143,7 @@ class HubSession:
         self._u3: frozenset[PeerId] = frozenset()
         self._signatures: dict[PeerId, bytes] = {}
         self._sum = VectorSum(params.dim, params.width)
-        self._b_shares: dict[PeerId, list[shamir.Share]] = {}
-        self._s_shares: dict[PeerId, list[shamir.Share]] = {}
+        self._revealed = RevealedShares()
         self._result: AggregateResult | None = None
 
     def __repr__(self) -> str:
@@ -258,8 +250,7 @@ class HubSession:
         self._in_round.clear()
         self._pending.clear()
         self._sealed.clear()
-        self._b_shares.clear()
-        self._s_shares.clear()
+        self._revealed.clear()
         return sends
 
     def _close(self, now: float) -> list[Send]:
@@ -284,15 +275,6 @@ class HubSession:
                 f"the round needs {self.params.min_survivors}"
             )
         return sends
-
-    def _prune(self, alive: set[PeerId]) -> frozenset[PeerId]:
-        """Drop peers with fewer than t-1 neighbours left: nobody could recover their secrets."""
-        need = self.params.t - 1
-        while True:
-            weak = {u for u in alive if len(self._graph.neighbours(u) & alive) < need}
-            if not weak:
-                return frozenset(alive)
-            alive -= weak
 
     # -- handlers: one per (stage, message type); they check, then record --
 
@@ -338,21 +320,12 @@ class HubSession:
             raise RemoteProtocolError(
                 "revealed shares do not match the unmask request", peer=sender
             )
-        x = self.params.x_of(sender)
-        try:
-            b = [(s.owner, shamir.Share.from_value_bytes(x, s.value)) for s in msg.b_shares]
-            s_sk = [(s.owner, shamir.Share.from_value_bytes(x, s.value)) for s in msg.s_shares]
-        except ValueError as exc:
-            raise RemoteProtocolError(f"invalid share: {exc}", peer=sender) from None
-        for owner, share in b:
-            self._b_shares.setdefault(owner, []).append(share)
-        for owner, share in s_sk:
-            self._s_shares.setdefault(owner, []).append(share)
+        self._revealed.add(sender, self.params.x_of(sender), msg)
 
     # -- closers: one per stage ----------------------------------------------
 
     def _close_advertise(self) -> list[Send]:
-        self._u1 = self._prune(set(self._keys) & self._in_round)
+        self._u1 = prune(self._graph, self.params.t, set(self._keys) & self._in_round)
         sends = self._settle(self._u1)
         if self.finished:
             return sends
@@ -365,7 +338,7 @@ class HubSession:
         return sends
 
     def _close_share(self) -> list[Send]:
-        self._u2 = self._prune(set(self._sealed) & self._in_round)
+        self._u2 = prune(self._graph, self.params.t, set(self._sealed) & self._in_round)
         sends = self._settle(self._u2)
         if self.finished:
             return sends
@@ -387,15 +360,10 @@ class HubSession:
         sends = self._settle(self._u3)
         if self.finished:
             return sends
-        t = self.params.t
-        for u in sorted(self._u2):
-            helpers = self._graph.neighbours(u) & self._u3
-            if u in self._u3 and len(helpers) + 1 < t:
-                return sends + self._abort(f"too few neighbours of {u!r} survived to unmask it")
-            if u not in self._u3 and helpers and len(helpers) < t:
-                return sends + self._abort(
-                    f"too few neighbours of dropped {u!r} survived to remove its masks"
-                )
+        try:
+            check_recoverable(self._graph, self.params.t, self._u2, self._u3)
+        except RoundAborted as exc:
+            return sends + self._abort(str(exc))
         p = self.params
         alive = sorted(self._u3 & self._in_round)
         if p.active:
@@ -429,24 +397,8 @@ class HubSession:
 
     def _close_unmask(self) -> list[Send]:
         p = self.params
-        # Remove the survivors' self masks; add the dropped peers' pair masks,
-        # which cancels the mirrored copies in their neighbours' inputs.
-        seeds = MaskSeeds()
         try:
-            for u in sorted(self._u3):
-                b = self._reconstruct(self._b_shares.get(u, []), f"b of {u!r}")
-                seeds.minus.append(self_mask_seed(p, b, u))
-            for u in sorted(self._u2 - self._u3):
-                survivors = self._graph.neighbours(u) & self._u3
-                if not survivors:
-                    continue
-                s_key = AgreementKey.from_private_bytes(
-                    self._reconstruct(self._s_shares.get(u, []), f"s_sk of {u!r}")
-                )
-                if not hmac.compare_digest(s_key.public, self._keys[u].s_pk):
-                    raise CryptoCheckFailed(f"reconstructed s_sk of {u!r} does not match its s_pk")
-                for v in sorted(survivors):
-                    seeds.add_pair(p, s_key, u, v, self._keys[v].s_pk)
+            seeds = self._revealed.mask_seeds(p, self._graph, self._keys, self._u2, self._u3)
         except (RoundAborted, CryptoCheckFailed) as exc:
             # Everyone still in the round has answered; nobody waits for a RoundAbort.
             self._in_round.clear()
@@ -458,14 +410,8 @@ class HubSession:
             stage_seconds=dict(self._stage_seconds),
         )
         self.stage = HubStage.DONE
-        self._b_shares.clear()
-        self._s_shares.clear()
+        self._revealed.clear()
         return []
-
-    def _reconstruct(self, shares: list[shamir.Share], what: str) -> bytes:
-        if len(shares) < self.params.t:
-            raise RoundAborted(f"only {len(shares)} shares of {what}, need {self.params.t}")
-        return shamir.combine(shares, t=self.params.t)
 
 
 TRANSITIONS: dict[tuple[HubStage, type], Callable[[HubSession, PeerId, Any], None]] = {

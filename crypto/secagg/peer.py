@@ -49,22 +49,13 @@ from fedd.crypto.keys import AgreementKey
 from fedd.crypto.lanes import VectorSum
 from fedd.crypto.secagg.fields import PeerId
 from fedd.crypto.secagg.masks import MaskSeeds, self_mask_seed, share_key
-from fedd.crypto.secagg.messages import (
-    ConsistencyRequest,
-    ConsistencySignature,
-    EncryptedShares,
-    ForwardedShares,
-    KeyAdvert,
-    MaskedInput,
-    Message,
-    PeerKeys,
-    RevealedShare,
-    Roster,
-    RoundAbort,
-    SealedShare,
-    UnmaskRequest,
-    UnmaskShares,
-)
+from fedd.crypto.secagg.messages import Message
+from fedd.crypto.secagg.messages.advertise_keys import KeyAdvert, PeerKeys, Roster
+from fedd.crypto.secagg.messages.common import RoundAbort
+from fedd.crypto.secagg.messages.consistency import ConsistencyRequest, ConsistencySignature
+from fedd.crypto.secagg.messages.masked_input import MaskedInput
+from fedd.crypto.secagg.messages.share_keys import EncryptedShares, ForwardedShares, SealedShare
+from fedd.crypto.secagg.messages.unmask import RevealedShare, UnmaskRequest, UnmaskShares
 from fedd.crypto.secagg.params import RoundParams
 from fedd.crypto.secagg.signed import advert_statement, survivors_statement
 from fedd.crypto.signing import SigningKey, verify

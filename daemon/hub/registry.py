@@ -18,11 +18,21 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from fedd.crypto.secagg.fields import PeerId
-from fedd.daemon.transport.messages import WIRE_PROTOCOL, Hello
+from fedd.daemon.errors import StateError
+from fedd.daemon.state.hubfiles import PeerRow
+from fedd.daemon.transport.messages.membership import WIRE_PROTOCOL, Hello
 
-__all__ = ["PeerRecord", "PeerStatus", "Refused", "Registry"]
+__all__ = [
+    "PeerRecord",
+    "PeerStatus",
+    "Refused",
+    "Registry",
+    "record_from_row",
+    "row_from_record",
+]
 
 
 class PeerStatus(enum.Enum):
@@ -212,4 +222,38 @@ def _feature_mismatch(expected: tuple[str, ...], got: tuple[str, ...]) -> str:
     return (
         f"feature mismatch: column {diff + 1} is {got[diff]!r} in your data "
         f"but {expected[diff]!r} on the hub (same columns, same order needed)"
+    )
+
+
+def record_from_row(row: PeerRow, state_dir: Path) -> PeerRecord:
+    """A registry record from its peers.csv row (no connection yet)."""
+    # The store checks a status's shape only; which words exist is the registry's business.
+    try:
+        status = PeerStatus(row.status)
+    except ValueError:
+        known = ", ".join(s.value for s in PeerStatus)
+        raise StateError(
+            f"{state_dir / 'peers.csv'}: peer {row.peer!r} has status {row.status!r}, "
+            f"not one of {known}"
+        ) from None
+    return PeerRecord(
+        PeerId(row.peer),
+        b"",
+        row.first_seen,
+        row.last_seen,
+        status,
+        row.shard,
+        row.public_key,
+    )
+
+
+def row_from_record(record: PeerRecord) -> PeerRow:
+    """The peers.csv row of a registry record."""
+    return PeerRow(
+        record.peer,
+        record.public_key,
+        record.first_seen,
+        record.last_seen,
+        record.shard,
+        record.status.value,
     )

@@ -24,10 +24,9 @@ from fedd.crypto.secagg.fields import PeerId
 from fedd.crypto.secagg.hub import HubSession, Send
 from fedd.crypto.secagg.messages import MESSAGE_TYPES
 from fedd.crypto.secagg.params import RoundParams
-from fedd.daemon.transport.messages import PlainUpdate
+from fedd.daemon.transport.messages.rounds import PlainUpdate
 
 __all__ = ["PlainRound", "RoundOutcome", "RoundRunner", "SecureRound"]
-
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 The hub answers a StatusRequest on its ROUTER port with JSON-like data built
 here from a `HubView`, the facts the hub hands in (this module never imports
-the hub). The client side, which asks and shows the answer, is `fedd.status`.
+the hub). The client side, which asks and shows the answer, is `fedd.cli.statusclient`.
 """
 
 from __future__ import annotations

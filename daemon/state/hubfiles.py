@@ -16,7 +16,7 @@ from types import MappingProxyType
 from typing import Any
 
 from fedd.crypto.secagg.fields import MAX_ROUND
-from fedd.daemon.state.csvfile import (
+from fedd.daemon.state.columns import (
     Table,
     float_column,
     int_column,

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Set
 from pathlib import Path
 
 from fedd.daemon.errors import ConfigError
-from fedd.daemon.state.csvfile import Table
+from fedd.daemon.state.columns import Table
 
 __all__ = ["open_state_dir", "remove_leftovers"]
 

@@ -42,33 +42,22 @@ is not as `commit` leaves it (a committed round without its rows, a row that
 is not ours, rows out of order) is corruption: `StateError` naming the file,
 the row (the header is row 1) and the column, and nothing on disk is touched.
 
-Features live in run.csv as well as in the model, so that a hub restarted
-before its first commit still knows them, and so that a model file from
-another run is recognised as foreign.
+The rows are typed in `daemon.state.hubfiles`, run.csv's entries in
+`daemon.state.runfile`, and what `open` checks and repairs in
+`daemon.state.reconcile`; `HubStore` is what the hub and its readers use.
 """
 
 from __future__ import annotations
 
 import io
-import math
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from fedd.crypto.errors import LocalProtocolError
-from fedd.crypto.secagg.fields import check_run_id
 from fedd.daemon.errors import StateError
-from fedd.daemon.state.csvfile import (
-    Contents,
-    Table,
-    append_rows,
-    decode_cell,
-    key_values,
-    read_table,
-    state_error,
-    write_table,
-)
+from fedd.daemon.state.columns import Table
+from fedd.daemon.state.csvfile import append_rows, read_table, write_table
 from fedd.daemon.state.hubfiles import (
     CLIENT_PERF,
     HUB_TABLES,
@@ -80,8 +69,6 @@ from fedd.daemon.state.hubfiles import (
     PERF_LOG,
     ROUND_LOG,
     RUN,
-    STAGES,
-    TIMESTAMP,
     UPDATES,
     ClientPerfRow,
     Commit,
@@ -91,23 +78,20 @@ from fedd.daemon.state.hubfiles import (
     RoundRow,
     UpdateRow,
 )
+from fedd.daemon.state.reconcile import (
+    check_order,
+    check_updates,
+    committed_rows,
+    read_model,
+    repair,
+    same_float,
+    unique_peers,
+)
+from fedd.daemon.state.runfile import read_run, run_entries
 from fedd.daemon.state.statedir import open_state_dir, remove_leftovers
 
-__all__ = [
-    "HISTORY",
-    "STAGES",
-    "ClientPerfRow",
-    "Commit",
-    "HubStore",
-    "MetricsRow",
-    "PeerRow",
-    "PerfRow",
-    "RoundRow",
-    "UpdateRow",
-    "check_features",
-]
+__all__ = ["HISTORY", "HubStore"]
 
-_RESERVED_KEYS = ("run_id", "created_at", "feature")
 # Rounds a writing hub keeps in memory: the most `fedd status rounds --last` shows.
 HISTORY = 10_000
 _MAKERS: dict[Table, Any] = {
@@ -197,19 +181,28 @@ class HubStore:
                     "directory fedd can resume (move the files away or use another directory)"
                 )
         else:
-            features = self._load_run(run)
+            self.run_id, self.created_at, self.features, self.settings = read_run(run)
             if model is not None:
-                self._load_model(model, features)
+                self.committed_round, self.model = read_model(model, self.features)
         for table, contents in logs.items():
-            _check_order(contents, key=_ROW_KEYS.get(table, ""))
-        kept = self._committed_rows(logs)
-        self._check_updates(logs[UPDATES], kept)
+            check_order(contents, key=_ROW_KEYS.get(table, ""))
+        kept = committed_rows(self.state_dir, logs, self.committed_round)
+        check_updates(
+            self.state_dir,
+            logs[UPDATES],
+            kept,
+            features=self.features,
+            model=self.model,
+            committed_round=self.committed_round,
+        )
         if peers is not None:
-            self._peers = _unique_peers(peers)
+            self._peers = unique_peers(peers)
         # Everything is valid: only now touch the disk.
         if self.run_id is not None:
             for table, contents in logs.items():
-                self._repair(table, contents, kept[table])
+                self.reconciled += repair(
+                    self._path(table), table, contents, kept[table], read_only=self.read_only
+                )
         self.reconciled += remove_leftovers(
             self.state_dir, names, HUB_TABLES, dry_run=self.read_only
         )
@@ -229,173 +222,6 @@ class HubStore:
         self._metrics = {r: row for r, row in self._metrics.items() if r >= first}
         self._perf = {r: row for r, row in self._perf.items() if r >= first}
         self._clients = [row for row in self._clients if row.round >= first]
-
-    def _load_run(self, run: Contents[tuple[str, str]]) -> tuple[str, ...]:
-        """Take run_id, created_at, features and settings from run.csv; return the features."""
-        entries = key_values(run, required=("run_id", "created_at"), repeatable="feature")
-        features: list[str] = []
-        for number, name in entries.pop("feature", []):
-            problem = _feature_problem(name, features)
-            if problem:
-                raise state_error(run.path, problem, row=number, column="value")
-            features.append(name)
-        if not features:
-            raise state_error(run.path, "no 'feature' rows: the run's features are unknown")
-        [(number, run_id)] = entries.pop("run_id")
-        try:
-            self.run_id = check_run_id(run_id)
-        except LocalProtocolError as exc:
-            raise state_error(run.path, exc.reason, row=number, column="value") from None
-        [(number, stamp)] = entries.pop("created_at")
-        self.created_at = decode_cell(run.path, number, TIMESTAMP, stamp, where="value")
-        self.features = tuple(features)
-        self.settings = {key: value for key, [(_, value)] in entries.items()}
-        return self.features
-
-    def _load_model(self, model: Contents[tuple[Any, ...]], features: tuple[str, ...]) -> None:
-        expected = ("bias", *features)
-        if not model.rows:
-            raise state_error(model.path, "no parameter rows")
-        first_number, (committed, _, _) = model.rows[0]
-        for (number, (round_, name, _)), want in zip(model.rows, expected, strict=False):
-            if round_ != committed:
-                raise state_error(
-                    model.path,
-                    f"round {round_} differs from row {first_number}'s round {committed}",
-                    row=number,
-                    column="round",
-                )
-            if name != want:
-                raise state_error(
-                    model.path,
-                    f"expected parameter {want!r} (bias, then run.csv's features), found {name!r}",
-                    row=number,
-                    column="parameter",
-                )
-        if len(model.rows) != len(expected):
-            raise state_error(
-                model.path,
-                f"{len(model.rows)} parameters; the bias and run.csv's {len(features)} "
-                f"features make {len(expected)}",
-            )
-        self.committed_round = committed
-        self.model = [value for _, (_, _, value) in model.rows]
-
-    def _committed_rows(self, logs: Mapping[Table, Contents[Any] | None]) -> dict[Table, list[Any]]:
-        """Each log's rows of committed rounds; StateError if any are missing or stray."""
-        committed = self.committed_round
-        kept = {
-            table: [row for _, row in contents.rows if row.round <= committed] if contents else []
-            for table, contents in logs.items()
-        }
-        rounds = [row.round for row in kept[ROUND_LOG]]
-        if committed >= 0 and (not rounds or rounds[-1] != committed):
-            raise state_error(
-                self._path(ROUND_LOG),
-                f"no row for round {committed}, which {MODEL.name} holds as committed: "
-                "rows are missing",
-            )
-        missing = sorted(set(rounds) - {row.round for row in kept[PERF_LOG]})
-        if missing:
-            raise state_error(
-                self._path(PERF_LOG), f"no row for committed round {missing[0]}: rows are missing"
-            )
-        known = set(rounds)
-        for table in (METRICS_LOG, PERF_LOG, CLIENT_PERF):
-            contents = logs[table]
-            if contents is None:
-                continue
-            for number, row in contents.rows:
-                if row.round <= committed and row.round not in known:
-                    raise state_error(
-                        contents.path,
-                        f"round {row.round} has no row in {ROUND_LOG.name}",
-                        row=number,
-                        column="round",
-                    )
-        return kept
-
-    def _check_updates(
-        self, contents: Contents[UpdateRow] | None, kept: Mapping[Table, list[Any]]
-    ) -> None:
-        """Each committed ok round has its full delta, no other round has one, and
-        zeros plus the deltas replay to the committed model; StateError otherwise."""
-        if self.features is None or self.model is None:
-            return  # no committed round: no committed update rows either (see _committed_rows)
-        names = ("bias", *self.features)
-        path = self._path(UPDATES)
-        status = {row.round: row.status for row in kept[ROUND_LOG]}
-        numbered = (
-            [(n, row) for n, row in contents.rows if row.round <= self.committed_round]
-            if contents
-            else []
-        )
-        by_round: dict[int, list[tuple[int, UpdateRow]]] = {}
-        for number, row in numbered:
-            if status.get(row.round) != "ok":
-                what = "has no row in" if row.round not in status else "is aborted in"
-                raise state_error(
-                    path,
-                    f"round {row.round} {what} {ROUND_LOG.name}: it applied no update",
-                    row=number,
-                    column="round",
-                )
-            by_round.setdefault(row.round, []).append((number, row))
-        model = [0.0] * len(names)
-        for round_, state in status.items():
-            if state != "ok":
-                continue
-            rows = by_round.get(round_, [])
-            for index, (number, row) in enumerate(rows):
-                want = names[index] if index < len(names) else None
-                if row.parameter != want:
-                    expected = f"parameter {want!r}" if want else "no more rows"
-                    raise state_error(
-                        path,
-                        f"expected {expected} in round {round_} (bias, then run.csv's "
-                        f"features), found {row.parameter!r}",
-                        row=number,
-                        column="parameter",
-                    )
-            if len(rows) != len(names):
-                raise state_error(
-                    path,
-                    f"round {round_}, ok in {ROUND_LOG.name}, has {len(rows)} of its "
-                    f"{len(names)} parameter rows: rows are missing",
-                )
-            model = [m + row.delta for m, (_, row) in zip(model, rows, strict=True)]
-        for index, (replayed, committed) in enumerate(zip(model, self.model, strict=True)):
-            if not _same_float(replayed, committed):
-                raise state_error(
-                    self._path(MODEL),
-                    f"{committed!r}, but zeros plus the deltas of {UPDATES.name} make "
-                    f"{replayed!r}: the model and its updates disagree",
-                    row=index + 2,
-                    column="value",
-                )
-
-    def _repair(self, table: Table, contents: Contents[Any] | None, kept: list[Any]) -> None:
-        """Rewrite a log that holds uncommitted rows or a torn line; create a missing one."""
-        notes = []
-        if contents is None:
-            notes.append(f"{table.name}: created (missing after an interrupted start)")
-        else:
-            dropped = sorted({row.round for _, row in contents.rows} - {row.round for row in kept})
-            if dropped:
-                notes.append(
-                    f"{table.name}: dropped {len(contents.rows) - len(kept)} row(s) of round "
-                    f"{', '.join(map(str, dropped))}, which never committed "
-                    "(a crash before its model was written)"
-                )
-            if contents.damage():
-                notes.append(contents.damage())
-        if not notes:
-            return
-        if self.read_only:
-            notes = [f"{note} [read-only: not written]" for note in notes]
-        else:
-            write_table(self._path(table), table, [row.values() for row in kept])
-        self.reconciled += notes
 
     # --- writing ------------------------------------------------------------------
 
@@ -417,22 +243,9 @@ class HubStore:
                 f"{self.state_dir}: already holds run {self.run_id!r}; "
                 "resume it, or start a new run in another state directory"
             )
-        try:
-            run_id = check_run_id(run_id)
-        except LocalProtocolError as exc:
-            raise ValueError(exc.reason) from None
         features = tuple(features)
-        check_features(features)
         created_at = time.time()
-        entries = [("run_id", run_id), ("created_at", repr(created_at))]
-        entries += [("feature", name) for name in features]
-        for key, value in settings.items():
-            if key in _RESERVED_KEYS:
-                raise ValueError(f"setting {key!r} is reserved")
-            try:
-                entries.append((RUN.columns[0].check(key), RUN.columns[1].check(value)))
-            except ValueError as exc:
-                raise ValueError(f"setting {key!r}: {exc}") from None
+        entries = run_entries(run_id, created_at, features, settings)
         # run.csv first: logs without it would make the directory unusable, while
         # run.csv without logs is an interrupted start that `open` completes.
         write_table(self._path(RUN), RUN, entries)
@@ -483,7 +296,7 @@ class HubStore:
             if commit.delta is None
             else [m + d for m, d in zip(previous, commit.delta, strict=True)]
         )
-        if not all(_same_float(a, b) for a, b in zip(expected, commit.model, strict=True)):
+        if not all(same_float(a, b) for a, b in zip(expected, commit.model, strict=True)):
             raise ValueError(
                 "the model is not the previous model plus the round's delta"
                 if commit.delta is not None
@@ -547,73 +360,3 @@ class HubStore:
         """The committed rounds' client_perf rows, oldest round first (all of them
         when opened read-only, as `fedd report` does)."""
         return list(self._clients)
-
-
-def check_features(features: Sequence[str]) -> None:
-    """Raise ValueError, naming the first problem, unless `features` can name a
-    run's model: at least one, each a non-empty string without control
-    characters, no duplicates, none called `bias`."""
-    if not features:
-        raise ValueError("a run needs at least one feature")
-    for index, name in enumerate(features):
-        problem = _feature_problem(name, features[:index])
-        if problem:
-            raise ValueError(f"feature {index + 1}: {problem}")
-
-
-def _feature_problem(name: str, earlier: Sequence[str]) -> str:
-    """Why `name` cannot follow `earlier` as a feature name ('' if it can)."""
-    try:
-        RUN.columns[0].check(name)  # a non-empty string without control characters
-    except ValueError as exc:
-        return f"feature name {exc}"
-    if name == "bias":
-        return "'bias' is the model's intercept, not a feature name"
-    if name in earlier:
-        return f"feature {name!r} appears twice"
-    return ""
-
-
-def _check_order(contents: Contents[Any] | None, *, key: str) -> None:
-    """Rounds only grow down a log, one row per round, or per round and `key` field."""
-    if contents is None:
-        return
-    seen: dict[tuple[int, str], int] = {}
-    last = -1
-    for number, row in contents.rows:
-        name = getattr(row, key) if key else ""
-        if (row.round, name) in seen:
-            what = f"round {row.round}" + (f", {key} {name!r}," if key else "")
-            raise state_error(
-                contents.path,
-                f"{what} appears again (first at row {seen[row.round, name]})",
-                row=number,
-                column="round",
-            )
-        if row.round < last:
-            raise state_error(
-                contents.path,
-                f"round {row.round} after round {last}: out of order",
-                row=number,
-                column="round",
-            )
-        seen[row.round, name], last = number, row.round
-
-
-def _same_float(a: float, b: float) -> bool:
-    """Bit for bit: unlike ==, tells -0.0 from 0.0 (the model file keeps the sign)."""
-    return a == b and math.copysign(1.0, a) == math.copysign(1.0, b)
-
-
-def _unique_peers(contents: Contents[PeerRow]) -> list[PeerRow]:
-    first: dict[str, int] = {}
-    for number, row in contents.rows:
-        if row.peer in first:
-            raise state_error(
-                contents.path,
-                f"peer {row.peer!r} appears again (first at row {first[row.peer]})",
-                row=number,
-                column="peer",
-            )
-        first[row.peer] = number
-    return [row for _, row in contents.rows]

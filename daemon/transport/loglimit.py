@@ -12,9 +12,10 @@ Sans-IO: the caller passes the clock reading and does the logging.
 
 from __future__ import annotations
 
+import logging
 import math
 
-__all__ = ["LogLimit"]
+__all__ = ["LogLimit", "log_limited"]
 
 
 class LogLimit:
@@ -60,3 +61,16 @@ class LogLimit:
         if now - self._window_start >= self.interval:
             self._window_start = now
             self._logged = 0
+
+
+def log_limited(
+    logger: logging.Logger, limit: LogLimit, now: float, level: int, fmt: str, *args: object
+) -> None:
+    """Log a line within `limit`; past it the line is counted, and the next says how many."""
+    skipped = limit.allow(now)
+    if skipped is None:
+        return
+    if skipped:
+        fmt += " (and %d more not logged one by one)"
+        args = (*args, skipped)
+    logger.log(level, fmt, *args)

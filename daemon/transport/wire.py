@@ -18,7 +18,8 @@ import msgpack
 
 from fedd.crypto.errors import LocalProtocolError, RemoteProtocolError
 from fedd.crypto.secagg.fields import MAX_ROUND
-from fedd.crypto.secagg.messages import MAX_VECTOR_BYTES, MESSAGE_TYPES
+from fedd.crypto.secagg.messages import MESSAGE_TYPES
+from fedd.crypto.secagg.messages.masked_input import MAX_VECTOR_BYTES
 from fedd.crypto.secagg.params import MAX_PEERS
 from fedd.daemon.transport.messages import DAEMON_MESSAGE_TYPES
 

@@ -16,16 +16,13 @@ import pytest
 
 from fedd.crypto.errors import CryptoCheckFailed, LocalProtocolError, RemoteProtocolError
 from fedd.crypto.secagg.hub import HubSession, HubStage
-from fedd.crypto.secagg.messages import (
+from fedd.crypto.secagg.messages.advertise_keys import KeyAdvert, PeerKeys, Roster
+from fedd.crypto.secagg.messages.consistency import (
     ConsistencyRequest,
     ConsistencySignature,
-    KeyAdvert,
-    PeerKeys,
-    Roster,
     SignedBy,
-    UnmaskRequest,
-    UnmaskShares,
 )
+from fedd.crypto.secagg.messages.unmask import UnmaskRequest, UnmaskShares
 from fedd.crypto.secagg.params import Mode, RoundParams
 from fedd.crypto.secagg.peer import PeerSession, PeerStage
 from fedd.crypto.signing import SigningKey

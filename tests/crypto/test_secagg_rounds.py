@@ -14,15 +14,11 @@ from fedd.crypto.errors import (
     RoundAborted,
 )
 from fedd.crypto.secagg.hub import HubSession, HubStage
-from fedd.crypto.secagg.messages import (
-    ForwardedShares,
-    MaskedInput,
-    Roster,
-    RoundAbort,
-    SealedShare,
-    UnmaskRequest,
-    UnmaskShares,
-)
+from fedd.crypto.secagg.messages.advertise_keys import Roster
+from fedd.crypto.secagg.messages.common import RoundAbort
+from fedd.crypto.secagg.messages.masked_input import MaskedInput
+from fedd.crypto.secagg.messages.share_keys import ForwardedShares, SealedShare
+from fedd.crypto.secagg.messages.unmask import UnmaskRequest, UnmaskShares
 from fedd.crypto.secagg.params import Mode, RoundParams
 from fedd.crypto.secagg.peer import PeerSession, PeerStage
 from fedd.simulate import run_secure_round
@@ -305,7 +301,7 @@ def test_a_roster_naming_a_non_neighbour_aborts_the_peer():
     stranger = next(
         p for p in params.participants if p != me and p not in params.graph().neighbours(me)
     )
-    from fedd.crypto.secagg.messages import PeerKeys
+    from fedd.crypto.secagg.messages.advertise_keys import PeerKeys
 
     keys = (PeerKeys(stranger, b"\x01" * 32, b"\x02" * 32),)
     with pytest.raises(RemoteProtocolError, match="not a neighbour"):

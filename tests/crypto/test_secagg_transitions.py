@@ -15,19 +15,13 @@ from fedd.crypto.errors import LocalProtocolError, RemoteProtocolError
 from fedd.crypto.secagg import hub as hub_mod
 from fedd.crypto.secagg import peer as peer_mod
 from fedd.crypto.secagg.hub import HubSession, HubStage
-from fedd.crypto.secagg.messages import (
-    MESSAGE_TYPES,
-    ConsistencyRequest,
-    ConsistencySignature,
-    EncryptedShares,
-    ForwardedShares,
-    KeyAdvert,
-    MaskedInput,
-    Roster,
-    RoundAbort,
-    UnmaskRequest,
-    UnmaskShares,
-)
+from fedd.crypto.secagg.messages import MESSAGE_TYPES
+from fedd.crypto.secagg.messages.advertise_keys import KeyAdvert, Roster
+from fedd.crypto.secagg.messages.common import RoundAbort
+from fedd.crypto.secagg.messages.consistency import ConsistencyRequest, ConsistencySignature
+from fedd.crypto.secagg.messages.masked_input import MaskedInput
+from fedd.crypto.secagg.messages.share_keys import EncryptedShares, ForwardedShares
+from fedd.crypto.secagg.messages.unmask import UnmaskRequest, UnmaskShares
 from fedd.crypto.secagg.params import RoundParams
 from fedd.crypto.secagg.peer import PeerSession, PeerStage
 from fedd.crypto.signing import SigningKey

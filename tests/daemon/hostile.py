@@ -36,8 +36,9 @@ import msgpack
 from fedd.crypto.secagg.fields import MAX_ROUND
 from fedd.daemon.hub.config import HubConfig
 from fedd.daemon.hub.loop import Hub
-from fedd.daemon.state.store import RoundRow
-from fedd.peer.agent import PeerAgent, PeerConfig
+from fedd.daemon.state.hubfiles import RoundRow
+from fedd.peer.agent import PeerAgent
+from fedd.peer.config import PeerConfig
 
 __all__ = [
     "FakeDealer",
@@ -148,7 +149,7 @@ class InProcessFederation:
         self.router = FakeRouter()
         self.hub._sock = self.router  # type: ignore[assignment]
         if self.run_id is not None:
-            self.hub.run_id = self.run_id  # before the first Hello starts the run
+            self.hub.training.run_id = self.run_id  # before the first Hello starts the run
         self.agents = {}
         for k in range(1, self.peers + 1):
             self.add_peer(f"p{k}", seed=k)
@@ -176,7 +177,7 @@ class InProcessFederation:
 
     def close(self) -> None:
         for agent in self.agents.values():
-            agent._pool.shutdown(wait=True, cancel_futures=True)
+            agent.rounds.shutdown(wait=True)
 
     # -- frames in by hand ---------------------------------------------------
 
@@ -222,10 +223,10 @@ class InProcessFederation:
             moved = True
             self._deliver_from_hub(routing, frame)
         for routing, agent in self.agents.items():
-            job = agent.training
+            job = agent.rounds.training
             if routing not in self.exited and job is not None and job.future.done():
                 moved = True
-                agent._on_trained()
+                agent.rounds.on_trained(agent.peer_id, agent.data)
         return moved
 
     def _deliver_from_hub(self, routing: bytes, frame: bytes) -> None:
@@ -247,7 +248,7 @@ class InProcessFederation:
 
     def _wait_for_training(self) -> None:
         for agent in self.agents.values():
-            job = agent.training
+            job = agent.rounds.training
             if job is not None and not job.future.done():
                 with contextlib.suppress(TimeoutError):
                     job.future.exception(timeout=0.01)
@@ -256,14 +257,14 @@ class InProcessFederation:
 
     def run_rounds(self, *, timeout: float = 60.0) -> list[RoundRow]:
         """Pump until the hub has committed all its rounds; returns round_log's rows."""
-        self.run_until(lambda: self.hub.done, timeout=timeout)
+        self.run_until(lambda: self.hub.training.done, timeout=timeout)
         return self.round_log()
 
     def round_log(self) -> list[RoundRow]:
         return [row for row, _, _ in self.hub.store.recent_rounds(10_000)]
 
     def describe(self) -> str:
-        current = self.hub.round
+        current = self.hub.training.current
         stage = f"round {current.number}: {current.runner.stage}" if current else "between rounds"
         committed = self.hub.store.committed_round
         return f"{stage}, committed {committed}, alive {self.hub.registry.alive()}"

@@ -6,12 +6,12 @@ image is built from the Dockerfile as committed on a stand-in base image
 (`engine.stand_in_base`) given as FEDD_BASE_IMAGE; pip inside the build
 reaches PyPI over the default bridge. Where this machine trusts local CA
 certificates (/usr/local/share/ca-certificates, as on networks that re-sign
-TLS), they are put in docker/certs/ for the build, as the README tells a user
-to, and removed afterwards.
+TLS), they are put in docker/certs/ for the build, as docs/deployment.md
+tells a user to, and removed afterwards.
 
 The data is made on the host with `fedd data synth` and `fedd data prepare`,
-the README's own path, and reaches the containers through the read-only
-bind mount. Each scenario starts the hub and 3 peers, scales to 5 while the
+the documented path, and reaches the containers through the read-only bind
+mount. Each scenario starts the hub and 3 peers, scales to 5 while the
 hub still runs rounds (local epochs make the rounds slow enough), waits for
 the last round through `fedd status` inside the hub container, then checks
 that every peer exited 0 without a restart, that the hub's state holds every
@@ -126,7 +126,7 @@ def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
             ("synth", "--rows", str(ROWS), "--out", str(raw)),
             ("prepare", "--input", str(raw), "--peers", str(SHARDS), "--out-root", str(data)),
         ):
-            # The usual umask, which the README assumes: the files come out 0644.
+            # The usual umask, as docs/deployment.md assumes: the files come out 0644.
             subprocess.run(
                 [*fedd, *args], check=True, capture_output=True, timeout=120, umask=0o022
             )
@@ -262,7 +262,7 @@ def scale_up_while_rounds_run(
                 lambda: hub_status(hub).get("stage") == "done" or None,
                 300,
             )
-        # The README's command, as written (-T: no terminal here).
+        # The documented command, as written (-T: no terminal here).
         summary = compose("exec", "-T", "hub", "fedd", "status")
         assert f"rounds     {ROUNDS} of {ROUNDS}" in summary, summary
 
@@ -314,7 +314,7 @@ def test_the_curve_overlay_the_same_way(compose_env: dict[str, str]) -> None:
     compose = Compose((COMPOSE, CURVE), {**compose_env, "FEDD_SECAGG": "plus"})
     names = [f"peer-{k}" for k in range(1, SHARDS + 1)]
 
-    def keys() -> None:  # the README's commands: in the keys volume, as the container's user
+    def keys() -> None:  # the documented commands: in the keys volume, as the container's user
         generate = ("run", "--rm", "--no-deps", "hub", "keys", "generate", "--out")
         with timed("curve: keys generate (run --rm --no-deps hub)"):
             compose(*generate, "/home/fedd/keys", "--name", "hub")

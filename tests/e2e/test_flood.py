@@ -24,24 +24,14 @@ import zmq
 from fedd.crypto import shamir
 from fedd.crypto.keys import AgreementKey
 from fedd.crypto.secagg.fields import PeerId
-from fedd.crypto.secagg.messages import (
-    SEALED_SIZE,
-    EncryptedShares,
-    KeyAdvert,
-    MaskedInput,
-    RevealedShare,
-    SealedShare,
-    UnmaskShares,
-)
+from fedd.crypto.secagg.messages.advertise_keys import KeyAdvert
+from fedd.crypto.secagg.messages.masked_input import MaskedInput
+from fedd.crypto.secagg.messages.share_keys import SEALED_SIZE, EncryptedShares, SealedShare
+from fedd.crypto.secagg.messages.unmask import RevealedShare, UnmaskShares
 from fedd.daemon.transport import wire
-from fedd.daemon.transport.messages import (
-    Bye,
-    Heartbeat,
-    Hello,
-    PeerStats,
-    PlainUpdate,
-    StatusRequest,
-)
+from fedd.daemon.transport.messages.membership import Bye, Heartbeat, Hello
+from fedd.daemon.transport.messages.rounds import PeerStats, PlainUpdate
+from fedd.daemon.transport.messages.status import StatusRequest
 from fedd.learner.dataset import read_dataset
 from tests.daemon.hostile import Mutator
 from tests.e2e.conftest import Cluster, Shards

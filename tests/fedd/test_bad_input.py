@@ -1,4 +1,4 @@
-"""Every case of README's "What fedd says when input is wrong" table, in process.
+"""Every case of docs/cli.md's "What fedd says when input is wrong" table, in process.
 
 `python -m bench.bad_input` runs the cases as real processes and prints the
 table; here click's test runner runs the same cases (much faster), and each
@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from bench.bad_input import CASES, Case, Outcome, arguments, check, prepare_workdir
-from fedd.cli import main
+from fedd.cli.main import main
 
 
 @pytest.fixture(scope="module")

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from fedd.cli import main
-from fedd.daemon.transport.messages import StatusReply
+from fedd.cli.main import main
+from fedd.cli.statusclient import render
+from fedd.daemon.transport.messages.status import StatusReply
 from fedd.launch import free_port
-from fedd.status import render
 
 
 def run(*args: object) -> tuple[int, str]:
@@ -61,8 +61,9 @@ def test_a_port_in_use_is_a_clear_error(tmp_path: Path):
     port = free_port()
     sock.bind(f"tcp://127.0.0.1:{port}")
     try:
-        code, err = run("start", "hub", "--state-dir", tmp_path / "hub", "--bind",
-                        f"tcp://127.0.0.1:{port}")
+        code, err = run(
+            "start", "hub", "--state-dir", tmp_path / "hub", "--bind", f"tcp://127.0.0.1:{port}"
+        )
     finally:
         sock.close(0)
         ctx.term()
@@ -84,8 +85,7 @@ def test_peer_options_are_checked(tmp_path: Path, shard: Path, args, code, messa
 
 
 def test_a_peer_without_its_data_leaves_no_state_behind(tmp_path: Path):
-    code, err = run("start", "peer", "--data", tmp_path / "none.csv", "--state-dir",
-                    tmp_path / "p")
+    code, err = run("start", "peer", "--data", tmp_path / "none.csv", "--state-dir", tmp_path / "p")
     assert code == 1 and "none.csv: no such file" in err
     assert not (tmp_path / "p").exists()
 
@@ -98,25 +98,68 @@ def shard(tmp_path: Path) -> Path:
 
 
 def test_status_tables_show_what_the_hub_reports():
-    summary = StatusReply("run-1", 4, "summary", {
-        "run": "run-1", "mode": "plus", "stage": "round 4: share-keys", "round": 4,
-        "rounds_total": 10, "rounds_committed": 3, "min_peers": 3, "peers_alive": 5,
-        "peers_known": 6,
-        "last_round": {"round": 3, "status": "ok", "reason": "", "duration_s": 0.25,
-                       "participants": 5, "survivors": 4, "roc_auc": 0.97, "f1": 0.71,
-                       "stages": {"advertise-keys": 0.1, "unmask": 0.01}},
-    })
+    summary = StatusReply(
+        "run-1",
+        4,
+        "summary",
+        {
+            "run": "run-1",
+            "mode": "plus",
+            "stage": "round 4: share-keys",
+            "round": 4,
+            "rounds_total": 10,
+            "rounds_committed": 3,
+            "min_peers": 3,
+            "peers_alive": 5,
+            "peers_known": 6,
+            "last_round": {
+                "round": 3,
+                "status": "ok",
+                "reason": "",
+                "duration_s": 0.25,
+                "participants": 5,
+                "survivors": 4,
+                "roc_auc": 0.97,
+                "f1": 0.71,
+                "stages": {"advertise-keys": 0.1, "unmask": 0.01},
+            },
+        },
+    )
     text = "\n".join(render(summary))
     assert "round 4: share-keys" in text and "3 of 10" in text and "5 alive, 6 known" in text
     assert "last round 3 ok: 4/5 peers in 0.25s, roc_auc 0.9700 f1 0.7100" in text
     assert "advertise-keys 0.100s" in text
-    rounds = StatusReply("run-1", 4, "rounds", {"rounds": [
-        {"round": 3, "mode": "plus", "status": "aborted", "reason": "too few", "duration_s": 1.5,
-         "participants": 5, "survivors": 2, "dropped": 3},
-    ]})
+    rounds = StatusReply(
+        "run-1",
+        4,
+        "rounds",
+        {
+            "rounds": [
+                {
+                    "round": 3,
+                    "mode": "plus",
+                    "status": "aborted",
+                    "reason": "too few",
+                    "duration_s": 1.5,
+                    "participants": 5,
+                    "survivors": 2,
+                    "dropped": 3,
+                },
+            ]
+        },
+    )
     lines = render(rounds)
-    assert lines[0].split() == ["round", "mode", "status", "peers", "seconds", "roc_auc",
-                                "pr_auc", "f1", "reason"]
+    assert lines[0].split() == [
+        "round",
+        "mode",
+        "status",
+        "peers",
+        "seconds",
+        "roc_auc",
+        "pr_auc",
+        "f1",
+        "reason",
+    ]
     assert lines[1].split()[:5] == ["3", "plus", "aborted", "2/5", "1.50"]
     peers = StatusReply("run-1", 4, "peers", {"peers": []})
     assert render(peers) == ["no peers have registered yet"]

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from fedd.cli import main
+from fedd.cli.main import main
 from fedd.learner.centralized import RECORD_FIELDS
 
 

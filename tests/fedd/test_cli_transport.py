@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from fedd.cli import main
+from fedd.cli.main import main
 from fedd.daemon.transport.curve import generate
 
 

@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from fedd.cli import main
-from fedd.daemon.state.store import ClientPerfRow, Commit, HubStore, MetricsRow, PerfRow, RoundRow
+from fedd.cli.main import main
+from fedd.daemon.state.hubfiles import ClientPerfRow, Commit, MetricsRow, PerfRow, RoundRow
+from fedd.daemon.state.store import HubStore
 from fedd.learner.centralized import RECORD_FIELDS
-from fedd.learner.reportfiles import PERFORMANCE_FILE, VERDICT_FILE
-from fedd.report import PLOTS_HINT, make_report
+from fedd.report.files import PERFORMANCE_FILE, VERDICT_FILE
+from fedd.report.maker import PLOTS_HINT, make_report
 from tests.daemon._support import set_cell
 
 FEATURES = ("Time", "V1", "Amount")
@@ -135,7 +136,7 @@ def test_report_writes_valid_pngs_and_csvs(run_dir: Path) -> None:
 
 @needs_matplotlib
 def test_figure_builders_draw_what_the_report_holds(run_dir: Path) -> None:
-    from fedd.plots import comparison_figure, convergence_figure, performance_figure
+    from fedd.report.plots import comparison_figure, convergence_figure, performance_figure
 
     result = make_report(run_dir / "hub", run_dir / "central.csv", run_dir / "out")
     report = result.report
@@ -175,7 +176,7 @@ def test_without_matplotlib_the_csvs_and_the_verdict_still_come(
     for name in [n for n in sys.modules if n == "matplotlib" or n.startswith("matplotlib.")]:
         monkeypatch.setitem(sys.modules, name, None)
     monkeypatch.setitem(sys.modules, "matplotlib", None)
-    monkeypatch.delitem(sys.modules, "fedd.plots", raising=False)
+    monkeypatch.delitem(sys.modules, "fedd.report.plots", raising=False)
     result = run(*report_args(run_dir))
     assert result.exit_code == 0, result.output
     assert "verdict: EQUIVALENT" in result.stdout

@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from fedd.cli import main
-from fedd.crypto.secagg import hub as hub_module
-from fedd.crypto.secagg import masks
+from fedd.cli.main import main
+from fedd.crypto.secagg import masks, unmasking
 
 FIELDS = {
     "status",
@@ -137,7 +136,7 @@ def test_a_wrong_result_exits_non_zero(monkeypatch):
         def apply(self, acc, params):
             pass
 
-    monkeypatch.setattr(hub_module, "MaskSeeds", Forgetful)
+    monkeypatch.setattr(unmasking, "MaskSeeds", Forgetful)
     code, out, err = run("--peers", "4", "--secagg", "full", "--dim", "4", "--json")
     assert code == 3
     assert json.loads(out)["exact"] is False

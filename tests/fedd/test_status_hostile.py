@@ -10,10 +10,10 @@ from __future__ import annotations
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from fedd.cli.statusclient import render
 from fedd.crypto.errors import LocalProtocolError
 from fedd.daemon.errors import ConfigError
-from fedd.daemon.transport.messages import STATUS_TOPICS, StatusReply
-from fedd.status import render
+from fedd.daemon.transport.messages.status import STATUS_TOPICS, StatusReply
 
 SCALARS = (
     st.none()

@@ -1,13 +1,21 @@
-"""The centralized baseline end to end on small synthetic data."""
+"""The centralized baseline end to end on small synthetic data, and its metrics file read
+back (`read_centralized_metrics`, what `fedd report` compares with)."""
 
 from __future__ import annotations
 
 import csv
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
 
-from fedd.learner.centralized import RECORD_FIELDS, TrainConfig, run_centralized
+from fedd.learner.centralized import (
+    RECORD_FIELDS,
+    SCORE_FIELDS,
+    TrainConfig,
+    read_centralized_metrics,
+    run_centralized,
+)
 from fedd.learner.errors import DataError
 from fedd.learner.modelio import load_model
 from fedd.learner.prepare import prepare
@@ -105,3 +113,82 @@ def test_train_and_test_must_share_features_and_hold_both_classes(tmp_path: Path
 def test_config_rejects_bad_values(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         TrainConfig(**kwargs)  # type: ignore[arg-type]
+
+
+# --- the centralized metrics file -----------------------------------------------
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def good_record() -> dict[str, str]:
+    values = dict.fromkeys(RECORD_FIELDS, "1")
+    values.update(roc_auc="0.97", pr_auc="0.7", precision="0.8", recall="0.6", f1="0.69",
+                  logloss="0.004", class_weight="none")  # fmt: skip
+    return values
+
+
+def record_text(values: Mapping[str, str], header: list[str] | None = None) -> str:
+    names = header or list(values)
+    return ",".join(names) + "\n" + ",".join(values[n] for n in names) + "\n"
+
+
+def test_reads_the_scores_of_a_centralized_metrics_file(tmp_path: Path) -> None:
+    path = write(tmp_path / "m.csv", record_text(good_record()))
+    got = read_centralized_metrics(path)
+    assert list(got) == list(SCORE_FIELDS)
+    assert got["roc_auc"] == 0.97 and got["f1"] == 0.69 and got["logloss"] == 0.004
+
+
+def test_other_columns_and_their_order_do_not_matter(tmp_path: Path) -> None:
+    values = {"f1": "0.5", "logloss": "1.5", "recall": "0", "precision": "1", "pr_auc": "0.2",
+              "roc_auc": "0.6", "note": "mine"}  # fmt: skip
+    assert read_centralized_metrics(write(tmp_path / "m.csv", record_text(values)))["f1"] == 0.5
+
+
+@pytest.mark.parametrize(
+    ("text", "fragments"),
+    [
+        ("", ["the file is empty"]),
+        ("\n\n", ["the file is empty"]),
+        ("roc_auc,pr_auc,precision,recall,f1,logloss\n", ["no data row"]),
+        ("roc_auc,pr_auc,precision,recall,f1\n1,1,1,1,1\n", ["row 1", "no 'logloss' column"]),
+        ("roc_auc,pr_auc,precision,recall,f1,logloss,f1\n1,1,1,1,1,1,1\n",
+         ["row 1", "'f1' appears twice"]),
+        ("roc_auc,pr_auc,precision,recall,f1,logloss\n1,1,1,1,1,1\n1,1,1,1,1,1\n",
+         ["2 data rows"]),
+        ("roc_auc,pr_auc,precision,recall,f1,logloss\n1,1,1,1,1\n", ["row 2", "5 cells"]),
+        ("roc_auc,pr_auc,precision,recall,f1,logloss\nhigh,1,1,1,1,1\n",
+         ["row 2, column 'roc_auc'", "'high' is not a number in [0, 1]"]),
+        ("roc_auc,pr_auc,precision,recall,f1,logloss\n1,1,1,1,1.5,1\n",
+         ["row 2, column 'f1'", "'1.5'"]),
+        ("roc_auc,pr_auc,precision,recall,f1,logloss\n1,nan,1,1,1,1\n",
+         ["column 'pr_auc'", "'nan'"]),
+        ("roc_auc,pr_auc,precision,recall,f1,logloss\n1,1,1,1,1,-1\n",
+         ["column 'logloss'", "not a finite number >= 0"]),
+        ("roc_auc,pr_auc,precision,recall,f1,logloss\n\n1,1,1,1,1,inf\n",
+         ["row 3, column 'logloss'"]),
+        ('roc_auc,pr_auc,precision,recall,f1,logloss\n"1,1,1,1,1,1\n', ["cannot read"]),
+    ],
+)  # fmt: skip
+def test_a_bad_centralized_file_is_one_error_naming_it(
+    tmp_path: Path, text: str, fragments: list[str]
+) -> None:
+    path = write(tmp_path / "centralized_metrics.csv", text)
+    with pytest.raises(DataError) as info:
+        read_centralized_metrics(path)
+    message = str(info.value)
+    assert message.startswith(str(path)) and "\n" not in message
+    for fragment in fragments:
+        assert fragment in message
+
+
+def test_a_missing_or_undecodable_centralized_file(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="no such file; run `fedd train centralized`"):
+        read_centralized_metrics(tmp_path / "nope.csv")
+    path = tmp_path / "binary.csv"
+    path.write_bytes(b"roc_auc\xff\xfe\n")
+    with pytest.raises(DataError, match="cannot read"):
+        read_centralized_metrics(path)

@@ -23,10 +23,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fedd.crypto.secagg.messages import ForwardedShares, Roster, UnmaskRequest
+from fedd.crypto.secagg.messages.advertise_keys import Roster
+from fedd.crypto.secagg.messages.share_keys import ForwardedShares
+from fedd.crypto.secagg.messages.unmask import UnmaskRequest
 from fedd.crypto.secagg.peer import PeerStage
 from fedd.daemon.transport import wire
-from fedd.daemon.transport.messages import Done, Error, RoundEnd, RoundStart
+from fedd.daemon.transport.messages.common import Error
+from fedd.daemon.transport.messages.membership import Done
+from fedd.daemon.transport.messages.rounds import RoundEnd, RoundStart
 from fedd.learner.dataset import Dataset
 from fedd.peer.state import PeerState
 from tests.daemon.hostile import InProcessFederation, Mutator, Recorded, record
@@ -102,8 +106,8 @@ def test_a_round_that_ends_while_the_peer_still_trains_is_logged(tmp_path: Path)
 def test_reasons_that_are_not_one_line_of_text_are_dropped_at_the_wire(tmp_path: Path) -> None:
     """They would end up in rounds.csv, the log and on the terminal."""
     with InProcessFederation(tmp_path, peers=2, rounds=1) as fed:
-        fed.run_until(lambda: fed.agents[P1].round is not None)
-        run, number = fed.hub.run_id, fed.agents[P1].round.number  # type: ignore[union-attr]
+        fed.run_until(lambda: fed.agents[P1].rounds.current is not None)
+        run, number = fed.hub.run_id, fed.agents[P1].rounds.current.number  # type: ignore[union-attr]
         for reason in ("two\nlines", "tab\there", "nul\x00", "\x1b[31mred", "c1\x85"):
             for msg in (RoundEnd(run, number, "aborted", "x"), Error(run, number, "x", False)):
                 doc = msgpack.unpackb(wire.encode(msg))
@@ -128,14 +132,14 @@ def test_a_burst_of_round_starts_queues_one_training_not_one_each(tmp_path: Path
     with InProcessFederation(tmp_path, peers=2, rounds=1, hook=keep_round_starts) as fed:
         agent = fed.agents[P1]
         trained: list[int] = []
-        real_train = agent._train
+        real_train = agent.rounds._trainer._train
 
         def slow_train(msg: RoundStart, data: Dataset) -> object:
             release.wait(10)
             trained.append(msg.round)
             return real_train(msg, data)
 
-        agent._train = slow_train  # type: ignore[method-assign]
+        agent.rounds._trainer._train = slow_train  # type: ignore[method-assign]
         fed.run_until(lambda: bool(starts))
         for _ in range(300):
             assert fed.to_peer(P1, starts[0]) is None
@@ -236,12 +240,12 @@ def test_a_current_round_message_out_of_stage_takes_the_peer_out_of_that_round_o
         agent = fed.agents[P1]
 
         def in_stage() -> bool:
-            session = agent.round.session if agent.round else None
+            session = agent.rounds.current.session if agent.rounds.current else None
             return session is not None and session.stage is stage
 
         fed.run_until(in_stage)
         assert fed.to_peer(P1, wrong) is None
-        assert agent.round.session.stage is PeerStage.ABORTED  # type: ignore[union-attr]
+        assert agent.rounds.current.session.stage is PeerStage.ABORTED  # type: ignore[union-attr]
         rows = fed.run_rounds()
     # p1 is out of round 1 (its input is in the sum if it was already sent), not of round 2.
     survivors = 3 if stage is PeerStage.AWAIT_UNMASK else 2

@@ -21,17 +21,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fedd.crypto.secagg.fields import PeerId
-from fedd.crypto.secagg.messages import RoundAbort
+from fedd.crypto.secagg.messages.common import RoundAbort
 from fedd.daemon.transport import wire
-from fedd.daemon.transport.messages import (
-    Bye,
-    Done,
-    Error,
-    Hello,
-    StatusReply,
-    StatusRequest,
-    Welcome,
-)
+from fedd.daemon.transport.messages.common import Error
+from fedd.daemon.transport.messages.membership import Bye, Done, Hello, Welcome
+from fedd.daemon.transport.messages.status import StatusReply, StatusRequest
 from tests.daemon.hostile import InProcessFederation, Mutator, Recorded, record
 
 RUN = "run-hostile"
@@ -66,7 +60,11 @@ def hello(peer: str, features: tuple[str, ...] = FEATURES) -> bytes:
 
 
 def at_stage(fed: InProcessFederation, stage: str) -> None:
-    fed.run_until(lambda: fed.hub.round is not None and fed.hub.round.runner.stage == stage)
+    fed.run_until(
+        lambda: (
+            fed.hub.training.current is not None and fed.hub.training.current.runner.stage == stage
+        )
+    )
 
 
 def join_mid_round(fed: InProcessFederation) -> None:
@@ -90,7 +88,7 @@ def test_a_first_hello_whose_features_cannot_name_a_model_is_refused(
         assert [type(r) for r in replies] == [Error]
         assert reason in replies[0].reason and replies[0].retry is False  # type: ignore[attr-defined]
         # Nothing was fixed by the refused peer: honest peers define the run.
-        assert fed.hub.registry.features is None and fed.hub.model is None
+        assert fed.hub.registry.features is None and fed.hub.training.model is None
         assert outcome(fed) == [("ok", 2)]
         assert fed.hub.registry.features == FEATURES
 
@@ -215,7 +213,7 @@ def test_outsiders_frames_at_any_moment_leave_the_round_to_its_peers(
         tempfile.TemporaryDirectory() as root,
         federation(Path(root), peers=3, rounds=1, secagg=mode) as fed,
     ):
-        fed.run_until(lambda: fed.hub.round is not None)
+        fed.run_until(lambda: fed.hub.training.current is not None)
         join_mid_round(fed)
         for step in range(31):
             for sender, kind, seed, when in attacks:

@@ -6,7 +6,7 @@ import pytest
 
 from fedd.crypto.secagg.fields import PeerId
 from fedd.daemon.hub.registry import PeerRecord, PeerStatus, Refused, Registry
-from fedd.daemon.transport.messages import Hello
+from fedd.daemon.transport.messages.membership import Hello
 
 FEATURES = ("V1", "V2", "Amount")
 

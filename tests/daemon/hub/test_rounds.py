@@ -12,7 +12,7 @@ from fedd.crypto.secagg.fields import PeerId
 from fedd.crypto.secagg.params import Mode, RoundParams
 from fedd.crypto.secagg.peer import PeerSession
 from fedd.daemon.hub.rounds import PlainRound, SecureRound
-from fedd.daemon.transport.messages import PlainUpdate
+from fedd.daemon.transport.messages.rounds import PlainUpdate
 
 PEERS = tuple(PeerId(p) for p in ("a", "b", "c"))
 

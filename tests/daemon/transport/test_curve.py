@@ -13,7 +13,7 @@ import zmq
 from click.testing import CliRunner
 from zmq.utils import z85
 
-from fedd.cli import main
+from fedd.cli.main import main
 from fedd.crypto.secagg.fields import PeerId
 from fedd.daemon.errors import ConfigError
 from fedd.daemon.transport.curve import (

@@ -2,7 +2,7 @@
 
 Reads the hub's state directory read-only through `HubStore` (validated, the
 committed rounds only, so a running hub can be reported on) and the
-centralized metrics CSV; computes with `learner.report`; writes under OUT
+centralized metrics CSV; computes with `fedd.report.compute`; writes under OUT
 
     metrics/performance_summary.csv   metrics/baseline_vs_fl.csv
     plots/convergence.png  plots/performance.png  plots/centralized_vs_fl.png
@@ -23,17 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fedd.daemon.errors import StateError
-from fedd.daemon.state.hubfiles import METRICS_LOG, ROUND_LOG, RUN
-from fedd.daemon.state.store import STAGES, HubStore
+from fedd.daemon.state.hubfiles import METRICS_LOG, ROUND_LOG, RUN, STAGES
+from fedd.daemon.state.store import HubStore
 from fedd.learner.centralized import read_centralized_metrics
-from fedd.learner.report import (
-    DEFAULT_TOLERANCE,
-    ClientRecord,
-    Report,
-    RoundRecord,
-    build_report,
-)
-from fedd.learner.reportfiles import write_report_csvs
+from fedd.report.compute import ClientRecord, Report, RoundRecord, build_report
+from fedd.report.decision import DEFAULT_TOLERANCE
+from fedd.report.files import write_report_csvs
 
 __all__ = ["PLOTS_HINT", "ReportResult", "load_report", "make_report"]
 
@@ -137,7 +132,7 @@ def make_report(
     plot_files: tuple[Path, ...] = ()
     note = ""
     try:  # lazily: matplotlib is an optional extra
-        from fedd.plots import save_plots
+        from fedd.report.plots import save_plots
     except ModuleNotFoundError as exc:
         if not (exc.name or "").startswith("matplotlib"):
             raise

@@ -1,7 +1,7 @@
 """The report's PNG plots, drawn with matplotlib (the optional extra `fedd[plots]`).
 
 Importing this module imports matplotlib, so callers import it lazily (see
-`fedd.report`) and fedd works without it. Figures are built with
+`fedd.report.maker`) and fedd works without it. Figures are built with
 `matplotlib.figure.Figure` directly, not pyplot: no global figure state and no
 GUI backend, so this works in daemons, tests and headless containers alike.
 
@@ -31,7 +31,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from fedd.learner.errors import DataError
-from fedd.learner.report import DECIDED_METRICS, METRIC_LABELS, SHOWN_METRICS, Report
+from fedd.report.compute import Report
+from fedd.report.decision import DECIDED_METRICS, METRIC_LABELS, SHOWN_METRICS
 
 __all__ = [
     "PLOT_FILES",

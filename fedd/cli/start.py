@@ -1,79 +1,23 @@
-"""`fedd start hub|peer`, `fedd status …` and `fedd keys generate`: the daemons' commands.
+"""`fedd start hub` and `fedd start peer`: the long-running daemons.
 
-Their options answer to two environment variables each (see `_short_envvars`).
+Their options answer to two environment variables each (see
+`fedd.cli.options.short_envvars`).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any, TypeVar
 
 import click
 
-from fedd.cliopts import DIR, PATH, FiniteFloat
+from fedd.cli.options import DIR, PATH, FiniteFloat, curve_client, short_envvars
 from fedd.daemon.errors import ConfigError
 from fedd.learner.model import CLASS_WEIGHTS
-from fedd.peer.agent import REQUIREMENTS
+from fedd.peer.config import REQUIREMENTS
 
-__all__ = ["keys", "start", "status"]
-
-
-_Command = TypeVar("_Command", bound=click.Command)
-
-
-def _short_envvars(*path: str) -> Callable[[_Command], _Command]:
-    """Give each option of the command at `path` two environment variables.
-
-    FEDD_<FLAG> (short, for compose files: FEDD_SECAGG) first, then the
-    FEDD_<PATH>_<FLAG> that every other fedd option has (FEDD_START_HUB_SECAGG).
-    Both are click's own envvar lookup, listed in `--help`.
-    """
-
-    def apply(command: _Command) -> _Command:
-        for param in command.params:
-            if isinstance(param, click.Option):
-                flag = max(param.opts, key=len).lstrip("-").replace("-", "_").upper()
-                param.envvar = [f"FEDD_{flag}", "_".join(("FEDD", *path, flag)).upper()]
-                param.show_envvar = True
-        return command
-
-    return apply
-
-
-def _curve_client(
-    secret: Path | None, hub_public: Path | None, *, claim_from_dir: bool
-) -> tuple[Any, IO[bytes] | None]:
-    """The CURVE client settings of --curve-secret/--hub-public (None without CURVE).
-
-    A directory as --curve-secret: a peer claims one of its keys (see
-    daemon.transport.curve.claim_secret; the returned file holds the claim open);
-    `fedd status` just uses the first, since it only authenticates and never
-    registers. Without --hub-public the hub's key is the one of
-    --curve-secret itself: that is `fedd status` beside the hub, with its key.
-    """
-    from fedd.daemon.transport.curve import SECRET_SUFFIX, claim_secret, load_public, load_secret
-    from fedd.daemon.transport.sockets import ClientCurve
-
-    if secret is None:
-        if hub_public is not None:
-            raise ConfigError("--hub-public needs --curve-secret (this side's key)")
-        return None, None
-    claim = None
-    if secret.is_dir() and claim_from_dir:
-        keys, claim = claim_secret(secret)
-    elif secret.is_dir():
-        found = sorted(secret.glob(f"*{SECRET_SUFFIX}"))
-        if not found:
-            raise ConfigError(f"{secret}: no *{SECRET_SUFFIX} key files")
-        keys = load_secret(found[0])
-    else:
-        keys = load_secret(secret)
-    server = keys.public if hub_public is None else load_public(hub_public)
-    return ClientCurve(keys, server), claim
+__all__ = ["start"]
 
 
 def _daemon_logging(ctx: click.Context) -> None:
@@ -87,7 +31,7 @@ def start() -> None:
     """Start a long-running daemon: the hub, or a peer."""
 
 
-@_short_envvars("start", "hub")
+@short_envvars("start", "hub")
 @start.command("hub")
 @click.option("--bind", default="tcp://*:5555", help="ZeroMQ address to bind the ROUTER to.")
 @click.option("--state-dir", type=DIR, default=Path("state/hub"), help="CSV state directory.")
@@ -281,7 +225,7 @@ def _fault(value: str | None) -> str | None:
     return stage
 
 
-@_short_envvars("start", "peer")
+@short_envvars("start", "peer")
 @start.command("peer")
 @click.option("--connect", default="tcp://127.0.0.1:5555", help="The hub's address.")
 @click.option("--data", "data_path", type=PATH, default=None, help="This peer's training CSV.")
@@ -370,7 +314,8 @@ def start_peer(
 ) -> None:
     """Run a peer: train locally each round and upload (masked) updates."""
     from fedd.daemon.transport.signkeys import load_signing_key, load_trusted_dir
-    from fedd.peer.agent import PeerAgent, PeerConfig, Signing
+    from fedd.peer.agent import PeerAgent
+    from fedd.peer.config import PeerConfig, Signing
     from fedd.peer.shard import SYNTH_LABEL, ShardSource
 
     _daemon_logging(ctx)
@@ -394,7 +339,7 @@ def start_peer(
             if synth_rows is None
             else ShardSource(label=SYNTH_LABEL, synth_rows=synth_rows, synth_seed=synth_seed)
         )
-    curve, claim = _curve_client(curve_secret, hub_public, claim_from_dir=True)
+    curve, claim = curve_client(curve_secret, hub_public, claim_from_dir=True)
     config = PeerConfig(
         connect=connect,
         data=data_path,
@@ -413,203 +358,3 @@ def start_peer(
         if claim is not None:
             claim.close()
     sys.exit(code)
-
-
-_HUB = click.option("--hub", default="tcp://127.0.0.1:5555", help="The hub's address.")
-_JSON = click.option("--json", "as_json", is_flag=True, help="Print the hub's JSON data.")
-_WAIT = click.option(
-    "--timeout", type=FiniteFloat(0.1, 600.0), default=3.0, help="Seconds to wait for the hub."
-)
-_SECRET = click.option(
-    "--curve-secret",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="CURVE hub: a secret key on its allow-list (a peer's), or the hub's own key.",
-)
-_HUB_PUBLIC = click.option(
-    "--hub-public",
-    type=PATH,
-    default=None,
-    help="CURVE hub: its public key [default: that of --curve-secret, i.e. the hub's own].",
-)
-
-
-def _client_options(command: Callable[..., None]) -> Callable[..., None]:
-    for option in (_HUB_PUBLIC, _SECRET, _WAIT, _JSON, _HUB):
-        command = option(command)
-    return command
-
-
-def _query(
-    topic: str,
-    hub: str,
-    timeout: float,
-    curve_secret: Path | None,
-    hub_public: Path | None,
-    last: int = 10,
-) -> Any:
-    from fedd.status import query
-
-    curve, claim = _curve_client(curve_secret, hub_public, claim_from_dir=False)
-    try:
-        return query(hub, topic, last=last, timeout_s=timeout, curve=curve)
-    finally:
-        if claim is not None:
-            claim.close()
-
-
-def _show_status(reply: Any, as_json: bool) -> None:
-    from fedd.status import render
-
-    if as_json:
-        click.echo(json.dumps(reply.data, sort_keys=True))
-    else:
-        for line in render(reply):
-            click.echo(line)
-
-
-@_short_envvars("status")
-@click.group(invoke_without_command=True)
-@_client_options
-@click.pass_context
-def status(
-    ctx: click.Context,
-    *,
-    hub: str,
-    as_json: bool,
-    timeout: float,
-    curve_secret: Path | None,
-    hub_public: Path | None,
-) -> None:
-    """The hub's current round, stage, peers and last results.
-
-    Exits 0 when the hub answers: the hub container's health check.
-    """
-    if ctx.invoked_subcommand is None:
-        _show_status(_query("summary", hub, timeout, curve_secret, hub_public), as_json)
-
-
-@_short_envvars("status", "peers")
-@status.command("peers")
-@_client_options
-def status_peers(
-    *,
-    hub: str,
-    as_json: bool,
-    timeout: float,
-    curve_secret: Path | None,
-    hub_public: Path | None,
-) -> None:
-    """Registered peers, their status and when they were last heard."""
-    _show_status(_query("peers", hub, timeout, curve_secret, hub_public), as_json)
-
-
-@_short_envvars("status", "rounds")
-@status.command("rounds")
-@_client_options
-@click.option("--last", type=click.IntRange(1, 10_000), default=10, help="How many rounds.")
-def status_rounds(
-    *,
-    hub: str,
-    as_json: bool,
-    timeout: float,
-    curve_secret: Path | None,
-    hub_public: Path | None,
-    last: int,
-) -> None:
-    """The last rounds: outcome, peers, timing and metrics."""
-    _show_status(_query("rounds", hub, timeout, curve_secret, hub_public, last), as_json)
-
-
-@_short_envvars("status", "peer")
-@status.command("peer")
-@_client_options
-@click.option(
-    "--state-dir",
-    type=DIR,
-    default=Path("state/peer"),
-    help="The peer's state directory (its id is in identity.csv).",
-)
-@click.option("--peer-id", default=None, help="The peer's id [default: from --state-dir].")
-def status_peer(
-    *,
-    hub: str,
-    as_json: bool,
-    timeout: float,
-    curve_secret: Path | None,
-    hub_public: Path | None,
-    state_dir: Path,
-    peer_id: str | None,
-) -> None:
-    """Whether the hub counts this peer alive: exit 0 if so, 1 if not.
-
-    The peer container's health check: a peer is healthy when the hub hears
-    it, which a process check alone cannot tell.
-    """
-    from fedd.crypto.errors import LocalProtocolError
-    from fedd.crypto.secagg.fields import check_peer_id
-    from fedd.peer.state import read_peer_id
-
-    if peer_id is None:
-        peer_id = read_peer_id(state_dir)
-    else:
-        try:  # before asking the hub, which could only say that it knows no such peer
-            check_peer_id(peer_id)
-        except LocalProtocolError as exc:
-            raise ConfigError(f"{peer_id!r} is not a usable peer id: {exc.reason}") from None
-    reply = _query("peers", hub, timeout, curve_secret, hub_public)
-    peers = reply.data.get("peers")
-    row = (
-        next(
-            (p for p in peers if isinstance(p, dict) and p.get("peer") == peer_id),
-            None,
-        )
-        if isinstance(peers, list)
-        else None
-    )
-    if as_json:
-        click.echo(json.dumps(row, sort_keys=True))
-    if row is None:
-        raise ConfigError(f"the hub at {hub} does not know peer {peer_id!r}")
-    if row.get("status") != "alive":
-        raise ConfigError(
-            f"the hub at {hub} counts peer {peer_id!r} as {row.get('status')} "
-            f"(last heard {row.get('seen_ago_s')}s ago)"
-        )
-    if not as_json:
-        shard = f", shard {row['shard']}" if row.get("shard") else ""
-        click.echo(f"peer {peer_id} is alive on the hub at {hub}{shard}")
-
-
-@click.group()
-def keys() -> None:
-    """Key files: CURVE (transport) and Ed25519 (signing) pairs for the hub and the peers."""
-
-
-@keys.command("generate")
-@click.option("--out", type=DIR, required=True, help="Directory for the NAME.* key files.")
-@click.option(
-    "--name",
-    "names",
-    multiple=True,
-    default=("fedd",),
-    help="Key name (a peer's id on the hub's allow-list); repeat for several peers.",
-)
-def keys_generate(*, out: Path, names: tuple[str, ...]) -> None:
-    """Write each NAME's keys: CURVE (NAME.pub, NAME.secret) and signing (NAME.sigpub, NAME.sigkey).
-
-    Public halves (.pub for the hub's --allow-dir, .sigpub for the peers'
-    --trusted-dir) may be shared; secret halves are written with mode 0600.
-    """
-    from fedd.daemon.transport.curve import generate
-    from fedd.daemon.transport.keyfiles import check_key_name
-    from fedd.daemon.transport.signkeys import generate_signing
-
-    checked = [check_key_name(name, "--name") for name in names]  # all, before writing any
-    twice = next((name for i, name in enumerate(checked) if name in checked[:i]), None)
-    if twice is not None:
-        raise ConfigError(f"--name {twice!r} is given twice")
-    for name in names:
-        public, secret = generate(out, name)
-        sign_public, sign_secret = generate_signing(out, name)
-        click.echo(f"wrote {public}, {secret}, {sign_public} and {sign_secret}")

@@ -14,7 +14,8 @@ import zmq
 
 from fedd.daemon.errors import ConfigError
 from fedd.daemon.transport import wire
-from fedd.daemon.transport.messages import Error, StatusReply, StatusRequest
+from fedd.daemon.transport.messages.common import Error
+from fedd.daemon.transport.messages.status import StatusReply, StatusRequest
 from fedd.daemon.transport.sockets import ClientCurve, client_socket
 
 __all__ = ["query", "render"]

@@ -1,4 +1,4 @@
-"""The report's CSV files, from a `learner.report.Report`.
+"""The report's CSV files, from a `fedd.report.compute.Report`.
 
 Two files, each written atomically:
 
@@ -30,7 +30,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from fedd.learner.atomic import atomic_text_writer
-from fedd.learner.report import Report, Verdict
+from fedd.report.compute import Report
+from fedd.report.decision import Verdict
 
 __all__ = [
     "PERFORMANCE_FILE",

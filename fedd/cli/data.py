@@ -1,0 +1,91 @@
+"""`fedd data synth` and `fedd data prepare`: make and prepare transaction data (CSV)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from fedd.cli.options import ALPHA, DIR, PARTITION, PATH, QUIET, FiniteFloat
+from fedd.learner.partition import PartitionScheme
+from fedd.learner.prepare import prepare
+from fedd.learner.progress import progress_display, stage
+from fedd.learner.synth import KAGGLE_FRAUD_RATE, write_synth
+
+__all__ = ["data"]
+
+
+@click.group()
+def data() -> None:
+    """Make and prepare transaction data (CSV)."""
+
+
+@data.command("synth")
+@click.option("--rows", type=click.IntRange(min=1), required=True, help="Rows to generate.")
+@click.option("--out", type=PATH, required=True, help="CSV file to write.")
+@click.option(
+    "--fraud-rate",
+    type=FiniteFloat(0.0, 1.0),
+    default=KAGGLE_FRAUD_RATE,
+    help="Share of fraudulent rows.",
+)
+@click.option("--seed", type=int, default=42, help="Same seed, byte-identical file.")
+@QUIET
+def data_synth(*, rows: int, out: Path, fraud_rate: float, seed: int, quiet: bool) -> None:
+    """Write synthetic card transactions with the Kaggle credit-card schema."""
+    with progress_display(quiet=quiet) as display:
+        summary = write_synth(
+            out, rows, fraud_rate=fraud_rate, seed=seed, progress=stage(display, "synth")
+        )
+    click.echo(f"wrote {summary.rows} rows ({summary.positives} positives) to {summary.path}")
+
+
+@data.command("prepare")
+@click.option(
+    "--input",
+    "input_path",
+    type=PATH,
+    required=True,
+    envvar="FEDD_DATA_PREPARE_INPUT",
+    help="Labelled CSV to split.",
+)
+@click.option("--peers", type=click.IntRange(min=1), required=True, help="Number of peer shards.")
+@click.option("--out-root", type=DIR, required=True, help="Directory for processed/ and clients/.")
+@click.option("--label", default="Class", help="Name of the 0/1 label column.")
+@click.option(
+    "--test-size",
+    type=FiniteFloat(0.0, 1.0, min_open=True, max_open=True),
+    default=0.2,
+    help="Share of each class held out for testing.",
+)
+@click.option("--seed", type=int, default=42, help="Seed of the split and the partition.")
+@PARTITION
+@ALPHA
+@QUIET
+def data_prepare(
+    *,
+    input_path: Path,
+    peers: int,
+    out_root: Path,
+    label: str,
+    test_size: float,
+    seed: int,
+    partition: PartitionScheme,
+    alpha: float,
+    quiet: bool,
+) -> None:
+    """Split into train/test, standardize with train statistics, cut peer shards."""
+    with progress_display(quiet=quiet) as display:
+        report = prepare(
+            input_path,
+            peers,
+            out_root,
+            label=label,
+            test_size=test_size,
+            seed=seed,
+            scheme=partition,
+            alpha=alpha,
+            progress=display,
+        )
+    for line in report.lines():
+        click.echo(line)

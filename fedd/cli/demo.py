@@ -1,0 +1,62 @@
+"""`fedd demo`: the whole pipeline on this machine (the steps are `fedd.demo`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from fedd.cli.options import ALPHA, DIR, PARTITION, QUIET
+from fedd.demo import run_demo
+from fedd.learner.partition import PartitionScheme
+from fedd.learner.synth import KAGGLE_ROWS
+
+__all__ = ["demo"]
+
+
+@click.command("demo")
+@click.option("--out", type=DIR, default=None, help="Base directory [default: current directory].")
+@click.option("--rows", type=click.IntRange(min=1), default=KAGGLE_ROWS, help="Rows to synthesize.")
+@click.option("--peers", type=click.IntRange(min=2), default=3, help="Peer processes.")
+@click.option("--rounds", type=click.IntRange(min=1), default=5, help="Federated rounds.")
+@click.option(
+    "--secagg",
+    type=click.Choice(["off", "full", "plus"]),
+    default="full",
+    help="Plain FedAvg, SecAgg, or SecAgg+.",
+)
+@PARTITION
+@ALPHA
+@click.option(
+    "--local-epochs",
+    type=click.IntRange(0, 1000),  # the hub's --local-epochs, which a round carries
+    default=0,
+    help="Epochs each peer trains per round (0: as many as --peers, which matches one "
+    "centralized epoch of SGD steps).",
+)
+@QUIET
+def demo(
+    *,
+    out: Path | None,
+    rows: int,
+    peers: int,
+    rounds: int,
+    secagg: str,
+    partition: PartitionScheme,
+    alpha: float,
+    local_epochs: int,
+    quiet: bool,
+) -> None:
+    """Run the whole pipeline locally: data, shards, baseline, hub and peers, report."""
+    run_demo(
+        Path.cwd() if out is None else out,
+        rows=rows,
+        peers=peers,
+        rounds=rounds,
+        secagg=secagg,
+        partition=partition,
+        alpha=alpha,
+        local_epochs=local_epochs,
+        quiet=quiet,
+        echo=click.echo,
+    )

@@ -1,0 +1,115 @@
+"""What the `fedd` commands share: option types, options, and option helpers.
+
+`FiniteFloat`, `PATH` and `DIR` are option types; `QUIET`, `PARTITION` and
+`ALPHA` are options of more than one command; `short_envvars` gives the
+daemons' and `fedd status`'s options their short environment variables;
+`curve_client` turns --curve-secret/--hub-public into CURVE client settings.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any, TypeVar
+
+import click
+
+from fedd.daemon.errors import ConfigError
+from fedd.learner.partition import PARTITIONS
+
+__all__ = [
+    "ALPHA",
+    "DIR",
+    "PARTITION",
+    "PATH",
+    "QUIET",
+    "FiniteFloat",
+    "curve_client",
+    "short_envvars",
+]
+
+
+class FiniteFloat(click.FloatRange):
+    """A float range that also refuses nan and inf (which slip through range checks)."""
+
+    name = "float"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
+PATH = click.Path(path_type=Path, dir_okay=False)
+DIR = click.Path(path_type=Path, file_okay=False)
+
+
+QUIET = click.option("--quiet", is_flag=True, help="No progress display.")
+PARTITION = click.option(
+    "--partition",
+    type=click.Choice(PARTITIONS),
+    default="iid",
+    help="How to cut the peers' shards: iid, label skew (dirichlet), size skew (quantity).",
+)
+ALPHA = click.option(
+    "--alpha",
+    type=FiniteFloat(0.0, min_open=True),
+    default=0.5,
+    help="Dirichlet concentration for --partition dirichlet|quantity: smaller is more skewed.",
+)
+
+
+_Command = TypeVar("_Command", bound=click.Command)
+
+
+def short_envvars(*path: str) -> Callable[[_Command], _Command]:
+    """Give each option of the command at `path` two environment variables.
+
+    FEDD_<FLAG> (short, for compose files: FEDD_SECAGG) first, then the
+    FEDD_<PATH>_<FLAG> that every other fedd option has (FEDD_START_HUB_SECAGG).
+    Both are click's own envvar lookup, listed in `--help`.
+    """
+
+    def apply(command: _Command) -> _Command:
+        for param in command.params:
+            if isinstance(param, click.Option):
+                flag = max(param.opts, key=len).lstrip("-").replace("-", "_").upper()
+                param.envvar = [f"FEDD_{flag}", "_".join(("FEDD", *path, flag)).upper()]
+                param.show_envvar = True
+        return command
+
+    return apply
+
+
+def curve_client(
+    secret: Path | None, hub_public: Path | None, *, claim_from_dir: bool
+) -> tuple[Any, IO[bytes] | None]:
+    """The CURVE client settings of --curve-secret/--hub-public (None without CURVE).
+
+    A directory as --curve-secret: a peer claims one of its keys (see
+    daemon.transport.curve.claim_secret; the returned file holds the claim open);
+    `fedd status` just uses the first, since it only authenticates and never
+    registers. Without --hub-public the hub's key is the one of
+    --curve-secret itself: that is `fedd status` beside the hub, with its key.
+    """
+    from fedd.daemon.transport.curve import SECRET_SUFFIX, claim_secret, load_public, load_secret
+    from fedd.daemon.transport.sockets import ClientCurve
+
+    if secret is None:
+        if hub_public is not None:
+            raise ConfigError("--hub-public needs --curve-secret (this side's key)")
+        return None, None
+    claim = None
+    if secret.is_dir() and claim_from_dir:
+        keys, claim = claim_secret(secret)
+    elif secret.is_dir():
+        found = sorted(secret.glob(f"*{SECRET_SUFFIX}"))
+        if not found:
+            raise ConfigError(f"{secret}: no *{SECRET_SUFFIX} key files")
+        keys = load_secret(found[0])
+    else:
+        keys = load_secret(secret)
+    server = keys.public if hub_public is None else load_public(hub_public)
+    return ClientCurve(keys, server), claim

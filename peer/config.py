@@ -1,0 +1,78 @@
+"""What `fedd start peer` configures, and what a peer insists on before it
+takes part in a round (`refusal`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from fedd.crypto.secagg.fields import PeerId
+from fedd.crypto.signing import SigningKey
+from fedd.daemon.errors import ConfigError
+from fedd.daemon.transport.messages.rounds import RoundStart
+from fedd.daemon.transport.sockets import ClientCurve, check_endpoint
+from fedd.peer.shard import ShardSource
+
+__all__ = ["FAULT_STAGES", "REQUIREMENTS", "PeerConfig", "Signing", "refusal"]
+
+# Where `--fault exit-at:STAGE` kills the peer in its first round. For testing.
+FAULT_STAGES = ("training", "advertise-keys", "share-keys", "masked-input", "unmask")
+
+
+# What a peer insists on, weakest first: any protocol; secure aggregation
+# (full or plus); or secure aggregation that also resists a lying hub.
+REQUIREMENTS = ("any", "secure", "active")
+
+
+@dataclass(frozen=True)
+class Signing:
+    """A peer's long-term signing key and the signing keys it trusts, by peer id."""
+
+    key: SigningKey
+    trusted: Mapping[PeerId, bytes]
+
+
+def refusal(msg: RoundStart, require: str, signing: Signing | None, me: PeerId) -> str | None:
+    """Why this peer must sit the round out, or None if it may take part."""
+    params = msg.secagg
+    if params is None:
+        if require != "any":
+            return (
+                f"this peer requires secure aggregation (--require {require}); the round is plain"
+            )
+        return None
+    if require == "active" and not params.active:
+        return "this peer requires the active-adversary protocol (--require active)"
+    if params.active:
+        if signing is None:
+            return "an active round needs this peer's --signing-key and --trusted-dir"
+        strangers = sorted(set(params.participants) - set(signing.trusted) - {me})
+        if strangers:
+            return f"participants without a trusted signing key: {', '.join(strangers[:5])}"
+    return None
+
+
+@dataclass(frozen=True)
+class PeerConfig:
+    """Everything `fedd start peer` can set."""
+
+    connect: str
+    data: Path | None = None
+    state_dir: Path = Path("state/peer")
+    label: str = "Class"
+    peer_id: str | None = None
+    fault_stage: str | None = None
+    shard: ShardSource | None = None
+    curve: ClientCurve | None = None
+    signing: Signing | None = None
+    require: str = "any"
+
+    def __post_init__(self) -> None:
+        check_endpoint(self.connect, bind=False)  # before any state is created
+        if self.require not in REQUIREMENTS:
+            raise ConfigError(f"--require takes one of {', '.join(REQUIREMENTS)}")
+        if (self.data is None) == (self.shard is None):
+            raise ConfigError("give the peer --data PATH or --shard auto (one of them)")
+        if self.fault_stage is not None and self.fault_stage not in FAULT_STAGES:
+            raise ConfigError(f"--fault exit-at:STAGE takes one of {', '.join(FAULT_STAGES)}")
