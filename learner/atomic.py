@@ -8,39 +8,50 @@ until the directory is flushed a power loss can bring back the old file (or
 none) even though the new content itself reached the disk. On any exception
 the temporary file is removed and the target is left untouched, except when
 only that last directory flush fails: the new content is then in place but
-possibly not durable, and the error is raised all the same. The file gets
-mode 0600 from `tempfile.mkstemp`: what fedd writes is transaction data, models
-and logs of one institution, private by default.
+possibly not durable, and the error is raised all the same.
+
+Permissions: by default the file is created with mode 0600 (a umask can only
+narrow it): models, metrics and daemon state of one institution are private. Data files that other
+accounts must read (`fedd data synth` and `prepare` output, read by the
+unprivileged user of a container through a bind mount) are written with
+`DATA_FILE_MODE` instead, which the umask then narrows as for any new file
+(0644 under the usual 022, still 0600 under 077).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
 from fedd.learner.errors import DataError
 
-__all__ = ["atomic_text_writer"]
+__all__ = ["DATA_FILE_MODE", "atomic_text_writer"]
+
+DATA_FILE_MODE = 0o666
 
 
 @contextlib.contextmanager
-def atomic_text_writer(path: Path, *, newline: str = "") -> Iterator[TextIO]:
+def atomic_text_writer(path: Path, *, newline: str = "", mode: int = 0o600) -> Iterator[TextIO]:
     """Yield a UTF-8 text stream whose content replaces `path` on normal exit.
 
     Creates missing parent directories. `newline=""` suits the csv module, which
-    writes its own line endings. An `OSError` (no permission, disk full, a
+    writes its own line endings. `mode` is the new file's permission bits before
+    the umask, as for open(2). An `OSError` (no permission, disk full, a
     directory in the way) becomes a `DataError` naming `path`.
     """
+    # O_EXCL on a random name, as tempfile.mkstemp does, but with our mode:
+    # mkstemp always gives 0600. O_BINARY (Windows only): no newline translation.
+    tmp = path.parent / f".{path.name}.{secrets.token_hex(8)}.tmp"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        fd = os.open(tmp, flags, mode)
     except OSError as exc:
         raise DataError(f"{path}: cannot write: {exc.strerror or exc}") from None
-    tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline=newline) as stream:
             yield stream

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from operator import sub, truediv
 from pathlib import Path
 
-from fedd.learner.atomic import atomic_text_writer
+from fedd.learner.atomic import DATA_FILE_MODE, atomic_text_writer
 from fedd.learner.dataset import (
     Dataset,
     header_line,
@@ -156,7 +156,7 @@ def prepare(
     _write_standardized(data, stats, where, paths, stage(progress, "write shards"))
 
     stats_path = processed / "stats.csv"
-    with atomic_text_writer(stats_path) as stream:
+    with atomic_text_writer(stats_path, mode=DATA_FILE_MODE) as stream:
         writer = csv.writer(stream, lineterminator="\n")
         writer.writerow(["column", "mean", "std", "note"])
         writer.writerows([s.name, s.mean, s.std, s.note] for s in stats)
@@ -168,7 +168,7 @@ def prepare(
         summary(f"peer_{k}", paths[k + 1], shard) for k, shard in enumerate(shards, 1)
     )
     partition_path = processed / "partition.csv"
-    with atomic_text_writer(partition_path) as stream:
+    with atomic_text_writer(partition_path, mode=DATA_FILE_MODE) as stream:
         writer = csv.writer(stream, lineterminator="\n")
         writer.writerow(["peer", "rows", "positives"])
         writer.writerows([p.name, p.rows, p.positives] for p in peer_summaries)
@@ -249,7 +249,9 @@ def _write_standardized(
     header = header_line(data.features, data.label)
     line_format = row_format(data.n_features)
     with contextlib.ExitStack() as stack:
-        streams = [stack.enter_context(atomic_text_writer(path)) for path in paths]
+        streams = [
+            stack.enter_context(atomic_text_writer(path, mode=DATA_FILE_MODE)) for path in paths
+        ]
         for stream in streams:
             stream.write(header)
         test, train, shards = streams[0], streams[1], streams[2:]

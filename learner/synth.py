@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from fedd.learner.atomic import atomic_text_writer
+from fedd.learner.atomic import DATA_FILE_MODE, atomic_text_writer
 from fedd.learner.progress import Progress
 
 __all__ = [
@@ -163,7 +163,7 @@ def write_synth(
     written.
     """
     positives = 0
-    with atomic_text_writer(path, newline="\n") as stream:
+    with atomic_text_writer(path, newline="\n", mode=DATA_FILE_MODE) as stream:
         stream.write(_HEADER)
         lines: list[str] = []
         for i, (time, v, amount, label) in enumerate(synth_rows(rows, fraud_rate, seed), 1):

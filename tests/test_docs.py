@@ -65,10 +65,13 @@ SHELL_LANGUAGES = frozenset({"sh", "bash", "shell", "console"})
 SCRIPT_TIMEOUT_S = 120.0
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost"})
 
-_DOCKER = "needs a Docker engine, which the tests do not have"
+_DOCKER = (
+    "needs a Docker engine and root: tests/docker/test_compose_up.py runs these commands "
+    "(in compose v1's spelling, docker-compose)"
+)
 _DOCKER_DATA = (
-    "data for the compose run that follows, which needs a Docker engine (the README's "
-    "walkthrough runs these commands)"
+    "data for the compose run that follows, which needs a Docker engine "
+    "(tests/docker/test_compose_up.py makes its data the same way)"
 )
 _HOSTS = "`hub-host` stands for the hub's address on another host"
 _SUITE = "runs the test suite, this test included"
@@ -94,13 +97,26 @@ NOT_RUN: dict[str, str] = {
     "--hub-public keys/hub.pub": _HOSTS,
     "fedd data synth --rows 100000 --out data/creditcard.csv": _DOCKER_DATA,
     "fedd data prepare --input data/creditcard.csv --peers 5 --out-root data": _DOCKER_DATA,
-    "docker compose -f docker/docker-compose.yml up --build --scale peer=5": _DOCKER,
-    "docker compose -f docker/docker-compose.yml exec hub fedd status peers": _DOCKER,
-    "docker compose -f docker/docker-compose.yml down": _DOCKER,
-    "$C run --rm --no-deps hub keys generate --out /home/fedd/keys --name hub": _DOCKER,
-    "$C run --rm --no-deps hub keys generate --out /home/fedd/keys/peers --name peer-1 "
-    "--name peer-2 --name peer-3 --name peer-4 --name peer-5": _DOCKER,
-    "$C -f docker/curve.yml up --build --scale peer=5": _DOCKER,
+    "docker compose -f docker/docker-compose.yml up -d --build --scale peer=3": _DOCKER,
+    "docker compose -f docker/docker-compose.yml up -d --scale peer=5": _DOCKER,
+    "docker compose -f docker/docker-compose.yml exec -T hub fedd status": _DOCKER,
+    "docker compose -f docker/docker-compose.yml logs -f hub": _DOCKER,
+    "docker compose -f docker/docker-compose.yml down -v": _DOCKER,
+    "docker compose -f docker/docker-compose.yml run --rm --no-deps hub keys generate "
+    "--out /home/fedd/keys --name hub": _DOCKER,
+    "docker compose -f docker/docker-compose.yml run --rm --no-deps hub keys generate "
+    "--out /home/fedd/keys/peers --name peer-1 --name peer-2 --name peer-3 --name peer-4 "
+    "--name peer-5": _DOCKER,
+    "docker compose -f docker/docker-compose.yml -f docker/curve.yml up -d --build "
+    "--scale peer=5": _DOCKER,
+    "setfacl -R -m u:10001:rX -m d:u:10001:rX data": (
+        "opens the data of the compose run to the containers' user, for data kept private "
+        "(the compose run needs a Docker engine)"
+    ),
+    "apt-get install docker.io docker-compose debootstrap": (
+        "installs system packages as root (.ci/run does, where it can)"
+    ),
+    ".venv/bin/pytest tests/docker": "runs tests/docker, which the suite runs too",
     "python -m bench.learner": "a benchmark: 228,000 rows trained three ways, about 30 s",
     "python -m bench.secagg --only mask,rounds,large": "a benchmark: 1000 peers, minutes",
     "python -m bench.rounds": "a benchmark: hubs with up to 30 peer processes, minutes",

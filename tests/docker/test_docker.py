@@ -4,6 +4,7 @@ The Dockerfile is read statically (base image, user, entry point, health
 check, what the final stage holds). The compose files are validated by
 Debian's `docker-compose config` when it is installed (`.ci/run` installs it
 where apt-get works), and their shape is checked on the text either way.
+test_compose_up.py builds and runs them for real.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ ROOT = Path(__file__).resolve().parents[2]
 DOCKER = ROOT / "docker"
 COMPOSE = DOCKER / "docker-compose.yml"
 CURVE = DOCKER / "curve.yml"
-PACKAGES = ("daemon", "peer", "crypto", "learner", "topology")
+DOTENV = DOCKER / ".env"
+PACKAGES = ("fedd", "daemon", "peer", "crypto", "learner", "topology")
 BUILD_TOOLS = re.compile(r"\b(gcc|g\+\+|clang|cc|make|build-essential|rustc|cargo)\b")
 
 
@@ -36,9 +38,10 @@ class Stage:
 
 
 def dockerfile_stages(path: Path) -> list[Stage]:
-    """The stages of a Dockerfile, with continuation lines joined and comments dropped."""
+    """The stages of a Dockerfile, with continuation lines joined and comments
+    dropped; the ARGs before the first FROM are stage 0, with base "" ."""
     text = re.sub(r"\\\n", " ", path.read_text())
-    stages: list[Stage] = []
+    stages = [Stage("", "")]
     for raw in text.splitlines():
         line = raw.strip()
         if not line or line.startswith("#"):
@@ -53,10 +56,18 @@ def dockerfile_stages(path: Path) -> list[Stage]:
     return stages
 
 
-def test_the_final_image_is_slim_python_with_the_package_only():
-    stages = dockerfile_stages(DOCKER / "Dockerfile")
-    final = stages[-1]
-    assert re.fullmatch(r"python:3\.1[12]-slim", final.base), final.base
+def test_the_base_image_is_slim_python_named_once_and_replaceable():
+    globals_, *stages = dockerfile_stages(DOCKER / "Dockerfile")
+    # One default, overridable with a build argument (a private registry's copy).
+    assert globals_.all("ARG") == [
+        "FEDD_BASE_IMAGE=",
+        "BASE_IMAGE=${FEDD_BASE_IMAGE:-python:3.11-slim}",
+    ]
+    assert [stage.base for stage in stages] == ["${BASE_IMAGE}"] * 2
+
+
+def test_the_final_image_holds_the_package_only():
+    _, build, final = dockerfile_stages(DOCKER / "Dockerfile")
     # Nothing from the source tree reaches the final stage: only the built wheels.
     copies = final.all("COPY")
     assert copies and all(c.startswith("--from=") for c in copies), copies
@@ -64,11 +75,22 @@ def test_the_final_image_is_slim_python_with_the_package_only():
     for run in final.all("RUN"):
         assert not BUILD_TOOLS.search(run), run
         assert "apt-get install" not in run and "pip wheel" not in run, run
-        assert "pip install" not in run or "/wheels/" in run, run
+        # The wheels only: the final stage never asks a package index.
+        assert "pip install" not in run or "--no-index --find-links /wheels" in run, run
     # The build stage copies what the wheel needs, not the whole tree.
-    build = stages[0]
     sources = [c.split()[0] for c in build.all("COPY")]
     assert "." not in sources and set(PACKAGES) <= set(sources), sources
+
+
+def test_the_build_trusts_the_ca_certificates_in_docker_certs():
+    _, build, _ = dockerfile_stages(DOCKER / "Dockerfile")
+    copies = build.all("COPY")
+    assert copies[0] == "docker/certs/ /usr/local/share/ca-certificates/fedd/", copies
+    assert build.all("RUN")[0] == "update-ca-certificates"
+    assert "PIP_CERT=/etc/ssl/certs/ca-certificates.crt" in build.all("ENV")
+    # The folder exists in a fresh clone (COPY needs it); the certificates stay out of git.
+    assert (DOCKER / "certs" / "README.md").is_file()
+    assert "/docker/certs/*.crt" in (ROOT / ".gitignore").read_text().splitlines()
 
 
 def test_the_image_runs_fedd_as_an_unprivileged_user_with_a_health_check():
@@ -116,6 +138,23 @@ def check_shape(text: str) -> None:
 
 def test_the_compose_file_has_a_hub_and_scalable_peers():
     check_shape(COMPOSE.read_text())
+
+
+def test_one_service_builds_the_image_both_run():
+    text = COMPOSE.read_text()
+    blocks = service_blocks(text)
+    assert "build:" in blocks["hub"] and "build:" not in blocks["peer"]
+    assert "- FEDD_BASE_IMAGE\n" in blocks["hub"]  # passed on to the Dockerfile's ARG
+    assert "image: ${FEDD_IMAGE:-fedd:latest}" in text and "image:" not in blocks["peer"]
+    for block in blocks.values():
+        assert "- ${FEDD_DATA_ROOT:-../data}:/home/fedd/data:ro" in block
+
+
+def test_the_project_is_named_in_dotenv_which_compose_v1_reads():
+    # Compose v1 refuses a top-level `name:`; both versions read docker/.env.
+    assert not re.search(r"^name:", COMPOSE.read_text(), re.M)
+    settings = [line for line in DOTENV.read_text().splitlines() if not line.startswith("#")]
+    assert settings == ["COMPOSE_PROJECT_NAME=fedd"]
 
 
 def compose_tool() -> list[str] | None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import csv
 import math
+import os
 import random
 import re
+import stat
 import statistics
 from array import array
 from collections import Counter
@@ -98,6 +100,23 @@ def test_same_seed_same_files(synthetic: Path, tmp_path: Path) -> None:
     prepare(synthetic, 3, tmp_path / "b", scheme="dirichlet", alpha=5.0, seed=9)
     for rel in ("processed/train.csv", "processed/test.csv", "clients/peer_3/train.csv"):
         assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes()
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permission bits")
+def test_data_files_are_readable_by_other_accounts_under_the_usual_umask(
+    tmp_path: Path,
+) -> None:
+    # A container's unprivileged user reads them through a bind mount (docker/).
+    old = os.umask(0o022)
+    try:
+        raw = tmp_path / "raw.csv"
+        write_synth(raw, 500, fraud_rate=0.05, seed=3)
+        prepare(raw, 2, tmp_path / "data", scheme="iid", seed=3)
+    finally:
+        os.umask(old)
+    written = [raw, *(p for p in (tmp_path / "data").rglob("*") if p.is_file())]
+    assert len(written) == 7  # raw, test, train, stats, partition and two shards
+    assert {stat.S_IMODE(p.stat().st_mode) for p in written} == {0o644}
 
 
 def test_label_in_the_middle_with_another_name(tmp_path: Path) -> None:

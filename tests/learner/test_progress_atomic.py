@@ -5,11 +5,12 @@ from __future__ import annotations
 import io
 import os
 import stat
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from fedd.learner.atomic import atomic_text_writer
+from fedd.learner.atomic import DATA_FILE_MODE, atomic_text_writer
 from fedd.learner.errors import DataError
 from fedd.learner.progress import TerminalProgress, progress_display, stage
 
@@ -96,3 +97,28 @@ def test_atomic_writer_flushes_the_file_then_renames_then_flushes_the_directory(
         stream.write("x\n")
     assert events == ["fsync file", "replace", "fsync target dir"]
     assert target.read_text() == "x\n"
+
+
+@pytest.fixture
+def umask() -> Iterator[Callable[[int], None]]:
+    """Set the process umask for one test, and put the old one back afterwards."""
+    old = os.umask(0o022)
+    try:
+        yield os.umask
+    finally:
+        os.umask(old)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permission bits")
+def test_private_by_default_and_data_files_as_the_umask_says(
+    tmp_path: Path, umask: Callable[[int], None]
+) -> None:
+    for mask, data_mode in ((0o022, 0o644), (0o077, 0o600)):
+        umask(mask)
+        private, data = tmp_path / f"private-{mask:o}.csv", tmp_path / f"data-{mask:o}.csv"
+        with atomic_text_writer(private) as stream:
+            stream.write("x\n")
+        with atomic_text_writer(data, mode=DATA_FILE_MODE) as stream:
+            stream.write("x\n")
+        assert stat.S_IMODE(private.stat().st_mode) == 0o600
+        assert stat.S_IMODE(data.stat().st_mode) == data_mode
