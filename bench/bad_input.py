@@ -74,7 +74,7 @@ def _synth(*args: str) -> tuple[str, ...]:
     return ("data", "synth", "--quiet", *args)
 
 
-def _prepare(*args: str, data: str = GOOD) -> tuple[str, ...]:
+def _prepare(*args: str, data: str = GOOD, out_root: str = "out") -> tuple[str, ...]:
     return (
         "data",
         "prepare",
@@ -84,7 +84,7 @@ def _prepare(*args: str, data: str = GOOD) -> tuple[str, ...]:
         "--peers",
         "2",
         "--out-root",
-        "out",
+        out_root,
         *args,
     )
 
@@ -249,6 +249,11 @@ CASES: list[Case] = [
         "2",
         "--out-root",
         GOOD,
+    ),
+    _c(
+        "data prepare --out-root",
+        "clients/ holding another file",
+        *_prepare(out_root="mixed_root"),
     ),
     _c("data prepare --label", "a column that is not there", *_prepare("--label", "Fraud")),
     _c("data prepare --label", "a feature column holding non-labels", *_prepare("--label", "V1")),
@@ -679,6 +684,8 @@ def prepare_workdir(root: Path) -> None:
     ]
     (root / GOOD).write_text("\n".join(lines) + "\n")
     (root / "adir").mkdir()
+    (root / "mixed_root" / "clients").mkdir(parents=True)
+    (root / "mixed_root" / "clients" / "notes.txt").write_text("not a shard\n")
     for name, (_, content) in BAD_CSVS.items():
         (root / name).write_bytes(content)
     features = ("V1", "V2")
