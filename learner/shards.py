@@ -1,8 +1,8 @@
 """The one layout of peer shards, `DIR/peer_<k>.csv` (k from 1), and its upkeep.
 
-`fedd data prepare --out-root ROOT` writes its shards as
-`ROOT/clients/peer_<k>.csv`, and `fedd start peer --shard auto --data-dir DIR`
-reads shard k from `DIR/peer_<k>.csv`.
+Raw institution files (`fedd data split --out DIR`) and standardized shards
+(`fedd data prepare --out-root ROOT` writes `ROOT/clients/peer_<k>.csv`) share
+it, and `fedd start peer --shard auto --data-dir DIR` reads shard k from it.
 
 A shard directory is fedd's own output. Before writing K shards a writer calls
 `stale_entries`: it refuses, naming it, anything fedd would not have written

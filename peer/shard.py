@@ -5,7 +5,7 @@ told which data to load; instead each asks the hub for a shard index k when
 it registers and then loads shard k:
 
 - from files: `DATA_DIR/peer_<k>.csv`, the one shard layout
-  (`learner.shards`) that `fedd data prepare` writes.
+  (`learner.shards`) that `fedd data split` and `fedd data prepare` write.
   The peer must announce its feature names in its Hello, before it knows k;
   it reads them from the header of the lowest-numbered shard file, since
   every shard of one split shares one header. Once k is known, the shard's
@@ -87,7 +87,7 @@ class ShardSource:
         if not path.exists():
             raise DataError(
                 f"the hub assigned shard {shard}, but {path} does not exist "
-                f"(prepare at least {shard} shards, or limit the hub with --shards)"
+                f"(split or prepare at least {shard} shards, or limit the hub with --shards)"
             )
         return read_dataset(path, self.label)
 
@@ -96,8 +96,8 @@ class ShardSource:
         numbers = shard_numbers(self.data_dir)
         if not numbers:
             raise DataError(
-                f"{self.data_dir}: no peer_<k>.csv shard files; run `fedd data prepare` "
-                "first, or give the peer --synth-rows"
+                f"{self.data_dir}: no peer_<k>.csv shard files; run `fedd data split` or "
+                "`fedd data prepare` first, or give the peer --synth-rows"
             )
         return self.path(numbers[0])
 
