@@ -12,10 +12,8 @@ it registers and then loads shard k:
   own header must match what was announced.
 - synthetic: `rows` transactions from `learner.synth` with seed `seed + k`,
   so shard k is the same wherever and however often it is made, and shards
-  differ from each other. Features are standardized with the mean and
-  standard deviation of a reference sample drawn with `seed` itself, which
-  every replica computes identically: all shards share one scale, as
-  `prepare` gives its shards the training rows' statistics.
+  differ from each other. They are raw, like any institution's file: scaling
+  is the federation's statistics stage, not the shard's.
 """
 
 from __future__ import annotations
@@ -27,7 +25,6 @@ from pathlib import Path
 
 from fedd.learner.dataset import Dataset, read_dataset
 from fedd.learner.errors import DataError
-from fedd.learner.prepare import column_stats
 from fedd.learner.shards import shard_numbers, shard_path
 from fedd.learner.synth import COLUMNS, KAGGLE_FRAUD_RATE, synth_rows
 
@@ -102,30 +99,16 @@ class ShardSource:
         return self.path(numbers[0])
 
     def _synthetic(self, shard: int) -> Dataset:
-        reference = _rows_of(self.synth_rows, self.fraud_rate, self.synth_seed, "reference")
-        stats = column_stats(reference, range(reference.n_rows))
-        raw = _rows_of(
-            self.synth_rows, self.fraud_rate, self.synth_seed + shard, f"synthetic shard {shard}"
-        )
-        means = [s.mean for s in stats]
-        stds = [s.std for s in stats]
-        d = raw.n_features
-        x = array(
-            "d",
-            ((v - means[i % d]) / stds[i % d] for i, v in enumerate(raw.x)),
-        )
-        return Dataset(raw.source, raw.features, raw.label, x, raw.y)
-
-
-def _rows_of(rows: int, fraud_rate: float, seed: int, source: str) -> Dataset:
-    x: array[float] = array("d")
-    y = bytearray()
-    for time, v, amount, label in synth_rows(rows, fraud_rate, seed):
-        x.append(float(time))
-        x.extend(v)
-        x.append(amount)
-        y.append(label)
-    return Dataset(source, COLUMNS[:-1], SYNTH_LABEL, x, bytes(y))
+        x: array[float] = array("d")
+        y = bytearray()
+        for time, v, amount, label in synth_rows(
+            self.synth_rows, self.fraud_rate, self.synth_seed + shard
+        ):
+            x.append(float(time))
+            x.extend(v)
+            x.append(amount)
+            y.append(label)
+        return Dataset(f"synthetic shard {shard}", COLUMNS[:-1], SYNTH_LABEL, x, bytes(y))
 
 
 def _header(path: Path) -> list[str]:

@@ -1,4 +1,4 @@
-"""`ShardSource`: shard k is DIR/peer_<k>.csv."""
+"""`ShardSource`: shard k is DIR/peer_<k>.csv, or synthetic rows from seed + k, raw."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 from fedd.learner.dataset import read_dataset
 from fedd.learner.errors import DataError
 from fedd.learner.split import split
-from fedd.learner.synth import COLUMNS, write_synth
-from fedd.peer.shard import ShardSource
+from fedd.learner.synth import COLUMNS, synth_rows, write_synth
+from fedd.peer.shard import SYNTH_LABEL, ShardSource
 
 
 @pytest.fixture(scope="module")
@@ -56,3 +56,18 @@ def test_a_missing_shard_and_a_directory_without_shards_say_what_to_do(tmp_path:
         source.load(4)
     with pytest.raises(DataError, match="no such directory"):
         ShardSource(data_dir=tmp_path / "none").features()
+
+
+def test_synthetic_shards_are_raw_rows_of_seed_plus_k() -> None:
+    source = ShardSource(label=SYNTH_LABEL, synth_rows=200, synth_seed=7, fraud_rate=0.05)
+    assert source.features() == COLUMNS[:-1]
+    shard = source.load(3)
+    rows = list(synth_rows(200, 0.05, 10))
+    assert shard.y == bytes(label for *_, label in rows)
+    assert list(shard.x) == [v for t, vs, amount, _ in rows for v in (float(t), *vs, amount)]
+    assert shard.source == "synthetic shard 3"
+    again = source.load(3)
+    assert (again.x, again.y) == (shard.x, shard.y)
+    assert source.load(4).x != shard.x
+    with pytest.raises(ValueError, match="numbered from 1"):
+        source.load(0)
