@@ -12,8 +12,9 @@ fedd's `train.csv`). After writing, `remove_stale` removes those, so that
 `--shard auto` cannot hand out a shard of an earlier run.
 
 Also here: `check_shards`, the rule every writer applies to the cut (no empty
-shard; a shard with one class is noted), and `SplitSummary`, one written file
-of rows as the summaries show it.
+shard; a shard with one class is noted), and what the writers' summaries
+share: `SplitSummary` (one written file of rows), `input_line` and
+`summary_lines`.
 """
 
 from __future__ import annotations
