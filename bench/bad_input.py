@@ -74,7 +74,11 @@ def _synth(*args: str) -> tuple[str, ...]:
     return ("data", "synth", "--quiet", *args)
 
 
-def _prepare(*args: str, data: str = GOOD) -> tuple[str, ...]:
+def _split(*args: str, data: str = GOOD, peers: str = "2", out: str = "shards") -> tuple[str, ...]:
+    return ("data", "split", "--quiet", "--input", data, "--peers", peers, "--out", out, *args)
+
+
+def _prepare(*args: str, data: str = GOOD, out_root: str = "out") -> tuple[str, ...]:
     return (
         "data",
         "prepare",
@@ -84,7 +88,7 @@ def _prepare(*args: str, data: str = GOOD) -> tuple[str, ...]:
         "--peers",
         "2",
         "--out-root",
-        "out",
+        out_root,
         *args,
     )
 
@@ -175,6 +179,7 @@ def _csv_cases(what: str) -> list[Case]:
 
 
 _ARGS = {
+    "data split --input": lambda f: _split(data=f),
     "data prepare --input": lambda f: _prepare(data=f),
     "train centralized --train": lambda f: _central(train=f),
     "train centralized --test": lambda f: _central(test=f),
@@ -208,6 +213,29 @@ CASES: list[Case] = [
         "'abc' in the environment",
         *_synth("--out", "s.csv"),
         env={"FEDD_DATA_SYNTH_ROWS": "abc"},
+    ),
+    # -- data split
+    *_csv_cases("data split --input"),
+    _c("data split --input", "label 0 only (one_class.csv)", *_split(data="one_class.csv")),
+    _c("data split --peers", "0", *_split(peers="0")),
+    _c("data split --peers", "more peers than rows", *_split(peers="500")),
+    _c("data split --out", "a file", *_split(out=GOOD)),
+    _c("data split --out", "a directory holding another file", *_split(out="mixed")),
+    _c("data split --label", "a column that is not there", *_split("--label", "Fraud")),
+    _c("data split --label", "a feature column holding non-labels", *_split("--label", "V1")),
+    _c("data split --partition", "'random'", *_split("--partition", "random")),
+    _c("data split --alpha", "0", *_split("--partition", "dirichlet", "--alpha", "0")),
+    _c("data split --seed", "'x'", *_split("--seed", "x")),
+    _c(
+        "FEDD_DATA_SPLIT_PEERS",
+        "'x' in the environment",
+        "data",
+        "split",
+        "--input",
+        GOOD,
+        "--out",
+        "shards",
+        env={"FEDD_DATA_SPLIT_PEERS": "x"},
     ),
     # -- data prepare
     *_csv_cases("data prepare --input"),
@@ -249,6 +277,11 @@ CASES: list[Case] = [
         "2",
         "--out-root",
         GOOD,
+    ),
+    _c(
+        "data prepare --out-root",
+        "clients/ holding another file",
+        *_prepare(out_root="mixed_root"),
     ),
     _c("data prepare --label", "a column that is not there", *_prepare("--label", "Fraud")),
     _c("data prepare --label", "a feature column holding non-labels", *_prepare("--label", "V1")),
@@ -679,6 +712,9 @@ def prepare_workdir(root: Path) -> None:
     ]
     (root / GOOD).write_text("\n".join(lines) + "\n")
     (root / "adir").mkdir()
+    for shards in (root / "mixed", root / "mixed_root" / "clients"):
+        shards.mkdir(parents=True)
+        (shards / "notes.txt").write_text("not a shard\n")
     for name, (_, content) in BAD_CSVS.items():
         (root / name).write_bytes(content)
     features = ("V1", "V2")

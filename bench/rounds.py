@@ -34,6 +34,7 @@ from pathlib import Path
 
 from fedd.daemon.transport.curve import generate
 from fedd.launch import FEDD, Federation
+from fedd.learner.shards import shard_path
 
 __all__ = ["main"]
 
@@ -88,7 +89,7 @@ def _prepare(root: Path, peers: int, rows_per_peer: int) -> list[Path]:
         check=True,
         capture_output=True,
     )
-    return [root / "clients" / f"peer_{k}" / "train.csv" for k in range(1, peers + 1)]
+    return [shard_path(root / "clients", k) for k in range(1, peers + 1)]
 
 
 def _read(path: Path) -> list[dict[str, str]]:

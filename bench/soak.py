@@ -57,6 +57,7 @@ from bench.soak_checks import (
     run_checks,
 )
 from fedd.launch import FEDD, Child, Federation
+from fedd.learner.shards import shard_path
 
 __all__ = ["SoakConfig", "SoakRun", "main", "run_soak"]
 
@@ -138,9 +139,7 @@ def prepare_data(root: Path, config: SoakConfig) -> tuple[Path, dict[str, Path]]
     )
     prepare = ["data", "prepare", "--input", str(raw), "--peers", str(config.peers), "--quiet"]
     subprocess.run([*FEDD, *prepare, "--out-root", str(root)], check=True, capture_output=True)
-    shards = {
-        f"p{k}": root / "clients" / f"peer_{k}" / "train.csv" for k in range(1, config.peers + 1)
-    }
+    shards = {f"p{k}": shard_path(root / "clients", k) for k in range(1, config.peers + 1)}
     return root / "processed" / "test.csv", shards
 
 

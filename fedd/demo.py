@@ -3,7 +3,7 @@
 Layout under the base directory (default: the current directory):
 
     data/creditcard.csv   used if present, else synthesized
-    data/processed/...    data/clients/peer_*/train.csv   (see learner.prepare)
+    data/processed/...    data/clients/peer_*.csv   (see learner.prepare)
     outputs/models/...    outputs/metrics/...    outputs/plots/...   (see fedd.report.maker)
     state/hub/...         the hub's CSV state (started fresh by every demo)
     state/peer_*/...      each peer's CSV state; state/*.log the daemons' logs
@@ -39,6 +39,7 @@ from fedd.learner.centralized import CentralizedResult, TrainConfig, run_central
 from fedd.learner.partition import PartitionScheme
 from fedd.learner.prepare import PrepareReport, prepare
 from fedd.learner.progress import StagedProgress, progress_display, stage
+from fedd.learner.shards import shard_path
 from fedd.learner.synth import KAGGLE_ROWS, write_synth
 from fedd.report.maker import ReportResult, make_report
 
@@ -148,11 +149,8 @@ def _federated_step(run: DemoRun) -> None:
             "--exit-when-done",
         )
         for k in range(1, run.peers + 1):
-            fed.peer(
-                f"peer_{k}",
-                run.data_dir / "clients" / f"peer_{k}" / "train.csv",
-                run.state_dir / f"peer_{k}",
-            )
+            shard = shard_path(run.data_dir / "clients", k)
+            fed.peer(f"peer_{k}", shard, run.state_dir / f"peer_{k}")
         run.echo(
             f"hub on {fed.address}, {run.peers} peers, {run.rounds} rounds, "
             f"secagg {run.secagg} (logs in {run.state_dir})"

@@ -6,7 +6,11 @@ Layout written under `out_root`:
     processed/test.csv       standardized held-out rows
     processed/stats.csv      column, mean, std, note: the training rows' statistics
     processed/partition.csv  peer, rows, positives
-    clients/peer_1/train.csv ... clients/peer_K/train.csv
+    clients/peer_1.csv ... clients/peer_K.csv
+
+`clients/` is a shard directory of `learner.shards`: what a run with fewer
+peers leaves stale there is removed, and a file fedd did not write there is
+refused before anything is written.
 
 Every input row lands in exactly one place: the test set or exactly one
 peer's shard (and then also in `processed/train.csv`). Rows keep their input
@@ -42,18 +46,17 @@ from fedd.learner.errors import DataError
 from fedd.learner.partition import PartitionScheme, by_class, partition, stratified_split
 from fedd.learner.progress import Progress, StagedProgress, stage
 from fedd.learner.scaling import ZERO_VARIANCE_NOTE, ColumnStats
+from fedd.learner.shards import (
+    SplitSummary,
+    check_shards,
+    input_line,
+    remove_stale,
+    shard_path,
+    stale_entries,
+    summary_lines,
+)
 
-__all__ = ["PrepareReport", "SplitSummary", "column_stats", "prepare"]
-
-
-@dataclass(frozen=True, slots=True)
-class SplitSummary:
-    """One written file of rows: what it is, where, how many rows and positives."""
-
-    name: str
-    path: Path
-    rows: int
-    positives: int
+__all__ = ["PrepareReport", "column_stats", "prepare"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,17 +76,8 @@ class PrepareReport:
 
     def lines(self) -> list[str]:
         """A short human-readable summary, one line per file."""
-        rate = 100.0 * self.positives / self.rows
-        out = [
-            f"input   {self.input}: {self.rows} rows, {self.features} features, "
-            f"{self.positives} positives ({rate:.3f}%)"
-        ]
-        width = max(len(s.name) for s in (self.train, self.test, *self.peers))
-        for split in (self.train, self.test, *self.peers):
-            out.append(
-                f"{split.name:<{width}}  {split.rows:>8} rows  {split.positives:>6} positives"
-                f"  -> {split.path}"
-            )
+        out = [input_line(self.input, self.rows, self.features, self.positives)]
+        out.extend(summary_lines((self.train, self.test, *self.peers)))
         out.append(f"stats   {self.stats_path} (training rows only)")
         out.append(f"shards  {self.partition_path}")
         out.extend(f"note: {note}" for note in self.notes)
@@ -126,28 +120,32 @@ def prepare(
 ) -> PrepareReport:
     """Split `input_path` into train/test, standardize, cut `peers` shards, write all.
 
-    Raises `DataError` when the input is unusable (see `read_dataset`), has one
-    class, has too few rows of a class for the split or for `peers` shards, or
-    when a shard would lack a class, or when the outputs cannot be written;
-    `ValueError` for bad arguments. `progress` hears the reading and the
+    Raises `DataError` when `out_root/clients` holds a file fedd did not write
+    (before writing anything; see `learner.shards.stale_entries`), when the
+    input is unusable (see `read_dataset`), has one class, has too few rows of
+    a class for the split or for `peers` shards, or when a shard would get no
+    rows, or when the outputs cannot be written; `ValueError` for bad
+    arguments. `progress` hears the reading and the
     writing of the rows.
     """
     if peers < 1:
         raise ValueError("peers must be >= 1")
     if not 0.0 < test_size < 1.0:
         raise ValueError("test_size must be in (0, 1)")
+    clients = out_root / "clients"
+    stale = stale_entries(clients, peers)
     data = read_dataset(input_path, label, stage(progress, f"read {input_path.name}"))
     _check_classes(data)
     rng = random.Random(seed)
     train, test = stratified_split(data.y, test_size, rng)
     _check_peers(data, train, peers)
     shards = partition(data.y, train, peers, scheme, rng, alpha=alpha)
-    skew_notes = _check_shards(data, shards, scheme, alpha)
+    skew_notes = check_shards(data.y, shards, scheme, alpha, noun="training row")
     stats = column_stats(data, train)
 
     processed = out_root / "processed"
     paths = [processed / "test.csv", processed / "train.csv"]
-    paths += [out_root / "clients" / f"peer_{k}" / "train.csv" for k in range(1, peers + 1)]
+    paths += [shard_path(clients, k) for k in range(1, peers + 1)]
     # Destination of each row: 0 = test, k >= 1 = peer k (and train).
     where = bytearray(data.n_rows)
     for k, shard in enumerate(shards, 1):
@@ -174,7 +172,7 @@ def prepare(
         writer.writerows([p.name, p.rows, p.positives] for p in peer_summaries)
 
     notes = [f"{s.name}: {s.note}" for s in stats if s.note] + skew_notes
-    notes += _stale_peer_notes(out_root / "clients", peers)
+    notes += remove_stale(stale)
     return PrepareReport(
         input=input_path,
         rows=data.n_rows,
@@ -210,33 +208,6 @@ def _check_peers(data: Dataset, train: Sequence[int], peers: int) -> None:
             )
 
 
-def _check_shards(
-    data: Dataset, shards: Sequence[Sequence[int]], scheme: PartitionScheme, alpha: float
-) -> list[str]:
-    """Every shard needs rows; one holding a single class is allowed, with a note.
-
-    Label skew is the point of --partition dirichlet: with a small alpha some
-    institutions see no fraud at all, as real ones may. Such a peer still
-    trains (it learns how normal transactions look), but its local ROC-AUC
-    is undefined.
-    """
-    notes = []
-    for k, shard in enumerate(shards, 1):
-        if not shard:
-            raise DataError(
-                f"peer_{k} would get no training rows at all under --partition {scheme} "
-                f"--alpha {alpha}: use fewer peers, a larger --alpha, or --partition iid"
-            )
-        positives = sum(map(data.y.__getitem__, shard))
-        if positives in (0, len(shard)):
-            only = 1 if positives else 0
-            notes.append(
-                f"peer_{k} holds only rows with label {only} (label skew of --partition "
-                f"{scheme} --alpha {alpha}); it trains, but its local ROC-AUC is undefined"
-            )
-    return notes
-
-
 def _write_standardized(
     data: Dataset,
     stats: Sequence[ColumnStats],
@@ -267,12 +238,3 @@ def _write_standardized(
                 progress(number, data.n_rows)
         if progress is not None:
             progress(data.n_rows, data.n_rows)
-
-
-def _stale_peer_notes(clients: Path, peers: int) -> list[str]:
-    notes = []
-    for path in sorted(clients.glob("peer_*")):
-        number = path.name.removeprefix("peer_")
-        if number.isdigit() and int(number) > peers:
-            notes.append(f"{path} is left over from an earlier run with more peers")
-    return notes

@@ -4,36 +4,33 @@ Identical peer replicas (`docker compose up --scale peer=N`) cannot each be
 told which data to load; instead each asks the hub for a shard index k when
 it registers and then loads shard k:
 
-- from files: `DATA_DIR/peer_<k>/train.csv`, the layout `fedd data prepare`
-  writes. The peer must announce its feature names in its Hello, before it
-  knows k; it reads them from the header of the lowest-numbered shard file,
-  since every shard `prepare` writes shares one header. Once k is known, the
-  shard's own header must match what was announced.
+- from files: `DATA_DIR/peer_<k>.csv`, the one shard layout
+  (`learner.shards`) that `fedd data split` and `fedd data prepare` write.
+  The peer must announce its feature names in its Hello, before it knows k;
+  it reads them from the header of the lowest-numbered shard file, since
+  every shard of one split shares one header. Once k is known, the shard's
+  own header must match what was announced.
 - synthetic: `rows` transactions from `learner.synth` with seed `seed + k`,
   so shard k is the same wherever and however often it is made, and shards
-  differ from each other. Features are standardized with the mean and
-  standard deviation of a reference sample drawn with `seed` itself, which
-  every replica computes identically: all shards share one scale, as
-  `prepare` gives its shards the training rows' statistics.
+  differ from each other. They are raw, like any institution's file: scaling
+  is the federation's statistics stage, not the shard's.
 """
 
 from __future__ import annotations
 
 import csv
-import re
 from array import array
 from dataclasses import dataclass
 from pathlib import Path
 
 from fedd.learner.dataset import Dataset, read_dataset
 from fedd.learner.errors import DataError
-from fedd.learner.prepare import column_stats
+from fedd.learner.shards import shard_numbers, shard_path
 from fedd.learner.synth import COLUMNS, KAGGLE_FRAUD_RATE, synth_rows
 
 __all__ = ["SYNTH_LABEL", "ShardSource"]
 
 SYNTH_LABEL = COLUMNS[-1]
-_SHARD_DIR = re.compile(r"peer_([1-9][0-9]{0,5})")
 _MAX_HEADER = 1 << 20
 
 
@@ -59,13 +56,13 @@ class ShardSource:
             return f"synthetic {which} of {self.synth_rows} rows (seed {self.synth_seed}+k)"
         if shard:
             return str(self.path(shard))
-        return f"{self.data_dir}/peer_<k>/train.csv"
+        return f"{self.data_dir}/peer_<k>.csv"
 
     def path(self, shard: int) -> Path:
         """The file of shard `shard` (file-backed sources only)."""
         if self.data_dir is None:
             raise ValueError("a synthetic source has no files")
-        return self.data_dir / f"peer_{shard}" / "train.csv"
+        return shard_path(self.data_dir, shard)
 
     def features(self) -> tuple[str, ...]:
         """The feature names every shard has, before any shard is loaded. Raises DataError."""
@@ -87,54 +84,31 @@ class ShardSource:
         if not path.exists():
             raise DataError(
                 f"the hub assigned shard {shard}, but {path} does not exist "
-                f"(prepare at least {shard} shards, or limit the hub with --shards)"
+                f"(split or prepare at least {shard} shards, or limit the hub with --shards)"
             )
         return read_dataset(path, self.label)
 
     def _first_file(self) -> Path:
         assert self.data_dir is not None
-        try:
-            numbers = sorted(
-                int(m.group(1))
-                for entry in self.data_dir.iterdir()
-                if (m := _SHARD_DIR.fullmatch(entry.name)) and (entry / "train.csv").is_file()
-            )
-        except FileNotFoundError:
-            raise DataError(f"{self.data_dir}: no such directory") from None
-        except OSError as exc:
-            raise DataError(f"{self.data_dir}: cannot list: {exc.strerror or exc}") from None
+        numbers = shard_numbers(self.data_dir)
         if not numbers:
             raise DataError(
-                f"{self.data_dir}: no peer_<k>/train.csv shard files; run `fedd data prepare` "
-                "first, or give the peer --synth-rows"
+                f"{self.data_dir}: no peer_<k>.csv shard files; run `fedd data split` or "
+                "`fedd data prepare` first, or give the peer --synth-rows"
             )
         return self.path(numbers[0])
 
     def _synthetic(self, shard: int) -> Dataset:
-        reference = _rows_of(self.synth_rows, self.fraud_rate, self.synth_seed, "reference")
-        stats = column_stats(reference, range(reference.n_rows))
-        raw = _rows_of(
-            self.synth_rows, self.fraud_rate, self.synth_seed + shard, f"synthetic shard {shard}"
-        )
-        means = [s.mean for s in stats]
-        stds = [s.std for s in stats]
-        d = raw.n_features
-        x = array(
-            "d",
-            ((v - means[i % d]) / stds[i % d] for i, v in enumerate(raw.x)),
-        )
-        return Dataset(raw.source, raw.features, raw.label, x, raw.y)
-
-
-def _rows_of(rows: int, fraud_rate: float, seed: int, source: str) -> Dataset:
-    x: array[float] = array("d")
-    y = bytearray()
-    for time, v, amount, label in synth_rows(rows, fraud_rate, seed):
-        x.append(float(time))
-        x.extend(v)
-        x.append(amount)
-        y.append(label)
-    return Dataset(source, COLUMNS[:-1], SYNTH_LABEL, x, bytes(y))
+        x: array[float] = array("d")
+        y = bytearray()
+        for time, v, amount, label in synth_rows(
+            self.synth_rows, self.fraud_rate, self.synth_seed + shard
+        ):
+            x.append(float(time))
+            x.extend(v)
+            x.append(amount)
+            y.append(label)
+        return Dataset(f"synthetic shard {shard}", COLUMNS[:-1], SYNTH_LABEL, x, bytes(y))
 
 
 def _header(path: Path) -> list[str]:

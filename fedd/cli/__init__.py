@@ -2,7 +2,7 @@
 
     main.py          the `fedd` group, its logging and the mapping of user errors
                      to one stderr line (the console script and `python -m fedd`)
-    data.py          fedd data synth | prepare
+    data.py          fedd data synth | split | prepare
     train.py         fedd train centralized
     demo.py          fedd demo
     simulate.py      fedd simulate

@@ -1,4 +1,4 @@
-"""`fedd data synth` and `fedd data prepare`: make and prepare transaction data (CSV)."""
+"""`fedd data synth`, `split` and `prepare`: make, cut and prepare transaction data (CSV)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from fedd.cli.options import ALPHA, DIR, PARTITION, PATH, QUIET, FiniteFloat
 from fedd.learner.partition import PartitionScheme
 from fedd.learner.prepare import prepare
 from fedd.learner.progress import progress_display, stage
+from fedd.learner.split import split
 from fedd.learner.synth import KAGGLE_FRAUD_RATE, write_synth
 
 __all__ = ["data"]
@@ -17,7 +18,7 @@ __all__ = ["data"]
 
 @click.group()
 def data() -> None:
-    """Make and prepare transaction data (CSV)."""
+    """Make, cut and prepare transaction data (CSV)."""
 
 
 @data.command("synth")
@@ -38,6 +39,49 @@ def data_synth(*, rows: int, out: Path, fraud_rate: float, seed: int, quiet: boo
             out, rows, fraud_rate=fraud_rate, seed=seed, progress=stage(display, "synth")
         )
     click.echo(f"wrote {summary.rows} rows ({summary.positives} positives) to {summary.path}")
+
+
+@data.command("split")
+@click.option(
+    "--input",
+    "input_path",
+    type=PATH,
+    required=True,
+    envvar="FEDD_DATA_SPLIT_INPUT",
+    help="Labelled CSV to cut.",
+)
+@click.option("--peers", type=click.IntRange(min=1), required=True, help="Number of peer files.")
+@click.option("--out", type=DIR, required=True, help="Directory for peer_1.csv ... peer_K.csv.")
+@click.option("--label", default="Class", help="Name of the 0/1 label column.")
+@click.option("--seed", type=int, default=42, help="Seed of the partition.")
+@PARTITION
+@ALPHA
+@QUIET
+def data_split(
+    *,
+    input_path: Path,
+    peers: int,
+    out: Path,
+    label: str,
+    seed: int,
+    partition: PartitionScheme,
+    alpha: float,
+    quiet: bool,
+) -> None:
+    """Cut one raw CSV into one raw file per peer (no scaling, every row once)."""
+    with progress_display(quiet=quiet) as display:
+        report = split(
+            input_path,
+            peers,
+            out,
+            label=label,
+            scheme=partition,
+            alpha=alpha,
+            seed=seed,
+            progress=display,
+        )
+    for line in report.lines():
+        click.echo(line)
 
 
 @data.command("prepare")

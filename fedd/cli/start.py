@@ -254,14 +254,14 @@ def _fault(value: str | None) -> str | None:
     "--shard",
     type=click.Choice(["auto"]),
     default=None,
-    help="Instead of --data: ask the hub for a shard k and load DATA_DIR/peer_<k>/train.csv "
+    help="Instead of --data: ask the hub for a shard k and load DATA_DIR/peer_<k>.csv "
     "(or make synthetic shard k with --synth-rows).",
 )
 @click.option(
     "--data-dir",
     type=DIR,
     default=Path("data/clients"),
-    help="--shard auto: where the peer_<k>/train.csv shards are.",
+    help="--shard auto: where the peer_<k>.csv shards are.",
 )
 @click.option(
     "--synth-rows",

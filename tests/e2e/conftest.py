@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from fedd.launch import FEDD, Child, Federation
+from fedd.learner.shards import shard_path
 
 
 class Cluster(Federation):
@@ -137,5 +138,5 @@ def shards(tmp_path_factory: pytest.TempPathFactory) -> Shards:
     return Shards(
         root / "processed" / "train.csv",
         root / "processed" / "test.csv",
-        [root / "clients" / f"peer_{k}" / "train.csv" for k in range(1, 6)],
+        [shard_path(root / "clients", k) for k in range(1, 6)],
     )

@@ -165,7 +165,7 @@ def auto_peer(cluster: Cluster, name: str, *source: str) -> Child:
 
 def test_identical_peers_get_distinct_shards_and_train_on_them(cluster: Cluster, shards: Shards):
     hub = cluster.hub("--min-peers", "3", "--rounds", "1", "--secagg", "off", "--exit-when-done")
-    data_dir = str(shards.peers[0].parent.parent)
+    data_dir = str(shards.peers[0].parent)
     peers = [auto_peer(cluster, f"r{k}", "--data-dir", data_dir) for k in range(3)]
     assert hub.wait(90) == 0, cluster.logs()
     for p in peers:

@@ -120,6 +120,99 @@ def test_synth_into_an_unwritable_place(tmp_path: Path) -> None:
     assert_user_error(result, str(blocker / "x.csv"), "cannot write")
 
 
+# --- data split ---------------------------------------------------------------
+
+
+def test_split_prints_a_summary_and_a_second_run_removes_stale_files(
+    raw: Path, tmp_path: Path
+) -> None:
+    result = run("data", "split", "--input", raw, "--peers", 3, "--out", tmp_path)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"input   {raw}: 3000 rows, 30 features, 60 positives (2.000%)"
+    assert [line.split()[:5] for line in lines[1:]] == [
+        [f"peer_{k}", "1000", "rows", "20", "positives"] for k in (1, 2, 3)
+    ]
+    body = raw.read_text().splitlines()[1:]
+    written = [tmp_path / f"peer_{k}.csv" for k in (1, 2, 3)]
+    assert sum(len(path.read_text().splitlines()) - 1 for path in written) == len(body)
+    result = run("data", "split", "--input", raw, "--peers", 2, "--out", tmp_path)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[-1] == (
+        f"note: removed {tmp_path / 'peer_3.csv'}: left over from a run with more peers"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["peer_1.csv", "peer_2.csv"]
+
+
+def test_split_options_come_from_the_environment(tmp_path: Path) -> None:
+    path = write(
+        tmp_path, "a,fraud,b\n" + "".join(f"{i},{int(i % 5 == 0)},{-i}\n" for i in range(50))
+    )
+    env = {
+        "FEDD_DATA_SPLIT_INPUT": str(path),
+        "FEDD_DATA_SPLIT_PEERS": "2",
+        "FEDD_DATA_SPLIT_OUT": str(tmp_path / "out"),
+        "FEDD_DATA_SPLIT_LABEL": "fraud",
+        "FEDD_DATA_SPLIT_PARTITION": "quantity",
+        "FEDD_DATA_SPLIT_ALPHA": "5",
+        "FEDD_DATA_SPLIT_SEED": "3",
+        "FEDD_DATA_SPLIT_QUIET": "1",
+    }
+    result = run("data", "split", env=env)
+    assert result.exit_code == 0, result.output
+    again = run(
+        "data", "split", "--input", path, "--peers", 2, "--out", tmp_path / "again",
+        "--label", "fraud", "--partition", "quantity", "--alpha", 5, "--seed", 3,
+    )  # fmt: skip
+    assert again.exit_code == 0, again.output
+    for name in ("peer_1.csv", "peer_2.csv"):
+        first = (tmp_path / "out" / name).read_text()
+        assert first == (tmp_path / "again" / name).read_text()
+        assert first.splitlines()[0] == "a,b,fraud"
+
+
+def test_split_refuses_a_foreign_file_and_impossible_cuts_in_one_line(
+    raw: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "notes.txt").write_text("mine")
+    result = run("data", "split", "--input", raw, "--peers", 2, "--out", tmp_path)
+    assert_user_error(result, f"{tmp_path} holds notes.txt, which fedd did not write")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+    out = tmp_path / "out"
+    result = run("data", "split", "--input", raw, "--peers", 3001, "--out", out)
+    assert_user_error(result, "3000 rows cannot give 3001 peers a row each")
+    result = run(
+        "data", "split", "--input", raw, "--peers", 40, "--out", out,
+        "--partition", "dirichlet", "--alpha", "0.01",
+    )  # fmt: skip
+    assert_user_error(result, "would get no rows at all", "a larger --alpha")
+    result = run("data", "split", "--input", tmp_path / "none.csv", "--peers", 2, "--out", out)
+    assert_user_error(result, "none.csv: no such file")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (["--peers", "0"], "--peers"),
+        (["--peers", "x"], "--peers"),
+        (["--peers", "2", "--alpha", "0"], "--alpha"),
+        (["--peers", "2", "--alpha", "nan"], "--alpha"),
+        (["--peers", "2", "--partition", "random"], "--partition"),
+        (["--peers", "2", "--seed", "1.5"], "--seed"),
+        ([], "--peers"),
+    ],
+)
+def test_split_rejects_bad_options(raw: Path, tmp_path: Path, args: list[str], option: str) -> None:
+    result = run("data", "split", "--input", raw, "--out", tmp_path / "out", *args)
+    assert_bad_option(result, option)
+    assert not (tmp_path / "out").exists()
+
+
+def test_split_out_must_be_a_directory(raw: Path) -> None:
+    assert_bad_option(run("data", "split", "--input", raw, "--peers", 2, "--out", raw), "--out")
+
+
 # --- data prepare -------------------------------------------------------------
 
 
@@ -133,8 +226,7 @@ def test_prepare_prints_a_summary_and_writes_the_layout(raw: Path, tmp_path: Pat
     assert [line.split()[0] for line in lines[3:5]] == ["peer_1", "peer_2"]
     for rel in ("train", "test", "stats", "partition"):
         assert (tmp_path / "processed" / f"{rel}.csv").is_file()
-    assert (tmp_path / "clients" / "peer_2" / "train.csv").is_file()
-    assert not (tmp_path / "clients" / "peer_3").exists()
+    assert sorted(p.name for p in (tmp_path / "clients").iterdir()) == ["peer_1.csv", "peer_2.csv"]
 
 
 def test_prepare_finds_a_label_of_another_name_in_the_middle(tmp_path: Path) -> None:
@@ -306,7 +398,7 @@ def test_demo_runs_end_to_end_and_reuses_its_data(tmp_path: Path) -> None:
     assert "round 2: ok, 3/3 peers" in out
     assert (tmp_path / "state" / "hub" / "global_model.csv").is_file()
     assert (tmp_path / "data" / "creditcard.csv").is_file()
-    assert (tmp_path / "data" / "clients" / "peer_3" / "train.csv").is_file()
+    assert (tmp_path / "data" / "clients" / "peer_3.csv").is_file()
     assert (tmp_path / "outputs" / "metrics" / "centralized_metrics.csv").is_file()
     # It ends with the report, saying where its files are.
     assert "== 5/5 report: federated vs centralized" in out

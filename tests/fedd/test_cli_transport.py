@@ -66,7 +66,7 @@ def test_shard_auto_without_shard_files_says_what_to_do(tmp_path: Path):
     code, err = run(
         "start", "peer", "--shard", "auto", "--data-dir", tmp_path, "--state-dir", tmp_path / "s"
     )
-    assert code == 1 and "no peer_<k>/train.csv shard files" in err and err.count("\n") == 1
+    assert code == 1 and "no peer_<k>.csv shard files" in err and err.count("\n") == 1
     assert not (tmp_path / "s").exists()
 
 

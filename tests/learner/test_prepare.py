@@ -51,7 +51,7 @@ def test_every_row_lands_exactly_once_standardized_with_train_statistics(
         for row, cls in zip(raw.rows(), raw.y, strict=True)
     )
     header, test = read_rows(tmp_path / "processed" / "test.csv")
-    shards = [read_rows(tmp_path / "clients" / f"peer_{k}" / "train.csv")[1] for k in (1, 2, 3)]
+    shards = [read_rows(tmp_path / "clients" / f"peer_{k}.csv")[1] for k in (1, 2, 3)]
     _, train = read_rows(tmp_path / "processed" / "train.csv")
     assert header == [*raw.features, "Class"]
     assert Counter(test) + sum((Counter(s) for s in shards), Counter()) == expected
@@ -98,7 +98,7 @@ def test_progress_hears_reading_and_writing(synthetic: Path, tmp_path: Path) -> 
 def test_same_seed_same_files(synthetic: Path, tmp_path: Path) -> None:
     prepare(synthetic, 3, tmp_path / "a", scheme="dirichlet", alpha=5.0, seed=9)
     prepare(synthetic, 3, tmp_path / "b", scheme="dirichlet", alpha=5.0, seed=9)
-    for rel in ("processed/train.csv", "processed/test.csv", "clients/peer_3/train.csv"):
+    for rel in ("processed/train.csv", "processed/test.csv", "clients/peer_3.csv"):
         assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes()
 
 
@@ -146,11 +146,32 @@ def test_label_in_the_middle_with_another_name(tmp_path: Path) -> None:
     )
 
 
-def test_leftover_peer_directories_are_noted(synthetic: Path, tmp_path: Path) -> None:
+def test_a_run_with_fewer_peers_removes_the_stale_shards(synthetic: Path, tmp_path: Path) -> None:
     prepare(synthetic, 4, tmp_path)
+    clients = tmp_path / "clients"
     report = prepare(synthetic, 2, tmp_path)
-    assert any("peer_3 is left over" in note for note in report.notes)
-    assert any("peer_4 is left over" in note for note in report.notes)
+    assert sorted(p.name for p in clients.iterdir()) == ["peer_1.csv", "peer_2.csv"]
+    assert [n for n in report.notes if n.startswith("removed")] == [
+        f"removed {clients / name}: left over from a run with more peers"
+        for name in ("peer_3.csv", "peer_4.csv")
+    ]
+
+
+def test_the_old_layout_goes_and_a_foreign_file_stops_it_first(
+    synthetic: Path, tmp_path: Path
+) -> None:
+    clients = tmp_path / "clients"
+    for k in (1, 5):
+        (clients / f"peer_{k}").mkdir(parents=True)
+        (clients / f"peer_{k}" / "train.csv").write_text("old\n")
+    (clients / "peer_5" / "notes.txt").write_text("mine\n")
+    with pytest.raises(DataError, match=r"clients holds peer_5/notes.txt, which fedd did not"):
+        prepare(synthetic, 2, tmp_path)
+    assert not (tmp_path / "processed").exists()
+    (clients / "peer_5" / "notes.txt").unlink()
+    report = prepare(synthetic, 2, tmp_path)
+    assert sorted(p.name for p in clients.iterdir()) == ["peer_1.csv", "peer_2.csv"]
+    assert f"removed {clients / 'peer_5'}/: the old peer_<k>/train.csv layout" in report.notes
 
 
 def write_labels(tmp_path: Path, labels: list[int]) -> Path:
@@ -238,6 +259,6 @@ def test_label_skew_may_leave_a_peer_without_fraud_and_says_so(tmp_path: Path) -
     )  # fmt: skip
     one_class = [p for p in report.peers if p.positives in (0, p.rows)]
     assert one_class and all(p.rows > 0 for p in report.peers)
-    skew_notes = [n for n in report.notes if "holds only rows with label" in n]
+    skew_notes = [n for n in report.notes if "holds only training rows with label" in n]
     assert len(skew_notes) == len(one_class)
     assert sum(p.rows for p in report.peers) == report.train.rows
