@@ -3,13 +3,23 @@
 Layout under the base directory (default: the current directory):
 
     data/creditcard.csv   used if present, else synthesized
-    data/processed/...    data/clients/peer_*.csv   (see learner.prepare)
+    data/clients/peer_*.csv   one raw file per institution (see learner.split)
     outputs/models/...    outputs/metrics/...    outputs/plots/...   (see fedd.report.maker)
     state/hub/...         the hub's CSV state (started fresh by every demo)
     state/peer_*/...      each peer's CSV state; state/*.log the daemons' logs
 
-The federated step runs the real daemons: a hub and one peer per shard as
-child processes on a free loopback port, for `rounds` secure rounds. The
+It runs a federation as institutions would: the raw file is cut into one raw
+file per institution, and each peer gets only its own. Each peer holds out
+a share of its rows (`learner.holdout`); the federation computes the feature
+statistics and the held-out scores through secure sums, and the hub holds no
+transactions at all. The centralized baseline is the one step that pools:
+it trains on the union of the peers' training rows, z-scored with their own
+statistics, and is scored on the union of the peers' held-out rows, which
+the demo rebuilds with the same holdout function, so that both models are
+scored on the same rows.
+
+The federated step runs the real daemons: a hub and one peer per file as
+child processes on a free loopback port, for `rounds` training rounds. The
 comparison is made at equal training length: by default each peer trains
 `peers` local epochs per round on its 1/peers share, which is as many
 sequential SGD steps as one epoch over all the data, and the centralized
@@ -35,11 +45,14 @@ from pathlib import Path
 
 from fedd.daemon.errors import ConfigError
 from fedd.launch import Federation
-from fedd.learner.centralized import CentralizedResult, TrainConfig, run_centralized
+from fedd.learner.centralized import CentralizedResult, TrainConfig, train_and_score
 from fedd.learner.partition import PartitionScheme
-from fedd.learner.prepare import PrepareReport, prepare
+from fedd.learner.pool import pool_clients
+from fedd.learner.prepare import column_stats
 from fedd.learner.progress import StagedProgress, progress_display, stage
+from fedd.learner.scaling import standardize
 from fedd.learner.shards import shard_path
+from fedd.learner.split import SplitReport, split
 from fedd.learner.synth import KAGGLE_ROWS, write_synth
 from fedd.report.maker import ReportResult, make_report
 
@@ -60,7 +73,10 @@ class DemoRun:
     partition: PartitionScheme = "iid"
     alpha: float = 0.5
     local_epochs: int = 0  # 0: as many as there are peers (see the module docstring)
-    prepared: PrepareReport | None = field(default=None)
+    label: str = "Class"
+    holdout: float = 0.2
+    seed: int = 42
+    cut: SplitReport | None = field(default=None)
     centralized: CentralizedResult | None = field(default=None)
     report: ReportResult | None = field(default=None)
 
@@ -82,6 +98,10 @@ class DemoRun:
         return self.data_dir / "creditcard.csv"
 
     @property
+    def clients_dir(self) -> Path:
+        return self.data_dir / "clients"
+
+    @property
     def outputs_dir(self) -> Path:
         return self.base / "outputs"
 
@@ -98,24 +118,32 @@ def _data_step(run: DemoRun) -> None:
     run.echo(f"synthesized {summary.rows} rows ({summary.positives} frauds) -> {summary.path}")
 
 
-def _prepare_step(run: DemoRun) -> None:
-    run.prepared = prepare(
+def _split_step(run: DemoRun) -> None:
+    run.cut = split(
         run.raw_csv,
         run.peers,
-        run.data_dir,
+        run.clients_dir,
+        label=run.label,
         scheme=run.partition,
         alpha=run.alpha,
+        seed=run.seed,
         progress=run.progress,
     )
-    for line in run.prepared.lines():
+    for line in run.cut.lines():
         run.echo(line)
 
 
 def _centralized_step(run: DemoRun) -> None:
-    processed = run.data_dir / "processed"
-    run.centralized = run_centralized(
-        processed / "train.csv",
-        processed / "test.csv",
+    """The one pooled step: every peer's training rows, every peer's held-out rows."""
+    pooled = pool_clients(run.clients_dir, label=run.label, holdout=run.holdout, seed=run.seed)
+    stats = column_stats(pooled.train, range(pooled.train.n_rows))
+    run.echo(
+        f"pooled for the baseline only: {pooled.train.n_rows} training rows and "
+        f"{pooled.holdout.n_rows} held-out rows of {pooled.peers} peers"
+    )
+    run.centralized = train_and_score(
+        standardize(pooled.train, stats),
+        standardize(pooled.holdout, stats),
         run.outputs_dir,
         config=TrainConfig(epochs=run.baseline_epochs),
         progress=run.progress,
@@ -131,7 +159,6 @@ _FEDERATION_TIMEOUT = 1800.0
 def _federated_step(run: DemoRun) -> None:
     if run.state_dir.exists():
         shutil.rmtree(run.state_dir)  # the demo's own state: every demo starts fresh
-    processed = run.data_dir / "processed"
     hub_state = run.state_dir / "hub"
     with Federation(run.state_dir) as fed:
         hub = fed.hub(
@@ -142,15 +169,21 @@ def _federated_step(run: DemoRun) -> None:
             str(run.rounds),
             "--secagg",
             run.secagg,
-            "--eval-test",
-            str(processed / "test.csv"),
             "--local-epochs",
             str(run.epochs_per_round),
             "--exit-when-done",
         )
         for k in range(1, run.peers + 1):
-            shard = shard_path(run.data_dir / "clients", k)
-            fed.peer(f"peer_{k}", shard, run.state_dir / f"peer_{k}")
+            shard = shard_path(run.clients_dir, k)
+            fed.peer(
+                f"peer_{k}",
+                shard,
+                run.state_dir / f"peer_{k}",
+                "--label",
+                run.label,
+                "--holdout",
+                repr(run.holdout),
+            )
         run.echo(
             f"hub on {fed.address}, {run.peers} peers, {run.rounds} rounds, "
             f"secagg {run.secagg} (logs in {run.state_dir})"
@@ -177,22 +210,22 @@ def _read_rows(path: Path) -> list[dict[str, str]]:
 
 
 def _show_rounds(run: DemoRun, hub_state: Path, shown: int) -> int:
-    """Echo the rounds committed since the last call; returns how many are shown now."""
+    """Echo the rounds committed since the last call; returns how many are shown now.
+
+    Scores travel with later rounds: each round's line names the models it scored.
+    """
     rounds = _read_rows(hub_state / "round_log.csv")
-    metrics = {r["round"]: r for r in _read_rows(hub_state / "metrics_log.csv")}
+    metrics = _read_rows(hub_state / "metrics_log.csv")
     for row in rounds[shown:]:
-        m = metrics.get(row["round"])
-        scores = (
-            (
-                f"  roc_auc {float(m['roc_auc']):.4f}  pr_auc {float(m['pr_auc']):.4f}"
-                f"  f1 {float(m['f1']):.4f}"
-            )
-            if m
-            else ""
+        scored = "".join(
+            f"  [model of round {m['round']}: roc_auc {float(m['roc_auc']):.4f}"
+            f" pr_auc {float(m['pr_auc']):.4f} f1 {float(m['f1']):.4f}]"
+            for m in metrics
+            if m["committed_in"] == row["round"]
         )
         run.echo(
-            f"round {row['round']}: {row['status']}, {row['survivors']}/"
-            f"{row['participants']} peers, {float(row['duration_s']):.2f}s{scores}"
+            f"round {row['round']} {row['kind']}: {row['status']}, {row['survivors']}/"
+            f"{row['participants']} peers, {float(row['duration_s']):.2f}s{scored}"
         )
     return len(rounds)
 
@@ -210,7 +243,7 @@ def _report_step(run: DemoRun) -> None:
 
 STEPS: tuple[tuple[str, Callable[[DemoRun], None]], ...] = (
     ("data", _data_step),
-    ("prepare", _prepare_step),
+    ("one raw file per institution", _split_step),
     ("centralized baseline", _centralized_step),
     ("federated training", _federated_step),
     ("report: federated vs centralized", _report_step),
@@ -227,6 +260,8 @@ def run_demo(
     partition: PartitionScheme = "iid",
     alpha: float = 0.5,
     local_epochs: int = 0,
+    label: str = "Class",
+    holdout: float = 0.2,
     quiet: bool = False,
     echo: Callable[[str], None] = print,
 ) -> DemoRun:
@@ -254,6 +289,8 @@ def run_demo(
             partition=partition,
             alpha=alpha,
             local_epochs=local_epochs,
+            label=label,
+            holdout=holdout,
         )
         for number, (title, step) in enumerate(STEPS, 1):
             say(f"== {number}/{len(STEPS)} {title}")

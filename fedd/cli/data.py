@@ -1,4 +1,5 @@
-"""`fedd data synth`, `split` and `prepare`: make, cut and prepare transaction data (CSV)."""
+"""`fedd data synth`, `split`, `prepare` and `pool`: make, cut, prepare and (for
+comparison only) pool transaction data (CSV)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import click
 
 from fedd.cli.options import ALPHA, DIR, PARTITION, PATH, QUIET, FiniteFloat
 from fedd.learner.partition import PartitionScheme
+from fedd.learner.pool import pool_clients, write_pooled
 from fedd.learner.prepare import prepare
 from fedd.learner.progress import progress_display, stage
 from fedd.learner.split import split
@@ -133,3 +135,39 @@ def data_prepare(
         )
     for line in report.lines():
         click.echo(line)
+
+
+@data.command("pool")
+@click.option(
+    "--clients",
+    type=DIR,
+    required=True,
+    help="Directory of the institutions' peer_<k>.csv files (from `fedd data split`).",
+)
+@click.option("--out", type=DIR, required=True, help="Directory for train.csv and holdout.csv.")
+@click.option("--label", default="Class", help="Name of the 0/1 label column.")
+@click.option(
+    "--holdout",
+    type=FiniteFloat(0.0, 1.0, min_open=True, max_open=True),
+    default=0.2,
+    help="Each peer's held-out share, as its `fedd start peer --holdout`.",
+)
+@click.option(
+    "--holdout-seed",
+    type=click.IntRange(0),
+    default=42,
+    help="As each peer's `fedd start peer --holdout-seed`.",
+)
+def data_pool(*, clients: Path, out: Path, label: str, holdout: float, holdout_seed: int) -> None:
+    """For comparison only: pool every institution's training rows and held-out rows.
+
+    A federation never pools; the centralized baseline does, on one machine
+    that holds every file: `fedd train centralized --train OUT/train.csv
+    --test OUT/holdout.csv --standardize`.
+    """
+    pooled = pool_clients(clients, label=label, holdout=holdout, seed=holdout_seed)
+    train, held = write_pooled(pooled, out)
+    click.echo(
+        f"pooled {pooled.peers} peers: {pooled.train.n_rows} training rows -> {train}, "
+        f"{pooled.holdout.n_rows} held-out rows -> {held} (for comparison only)"
+    )

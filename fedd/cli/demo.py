@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from fedd.cli.options import ALPHA, DIR, PARTITION, QUIET
+from fedd.cli.options import ALPHA, DIR, PARTITION, QUIET, FiniteFloat
 from fedd.demo import run_demo
 from fedd.learner.partition import PartitionScheme
 from fedd.learner.synth import KAGGLE_ROWS
@@ -34,6 +34,13 @@ __all__ = ["demo"]
     help="Epochs each peer trains per round (0: as many as --peers, which matches one "
     "centralized epoch of SGD steps).",
 )
+@click.option("--label", default="Class", help="Name of the 0/1 label column.")
+@click.option(
+    "--holdout",
+    type=FiniteFloat(0.0, 1.0, min_open=True, max_open=True),
+    default=0.2,
+    help="Share of each peer's rows held out to score the models on.",
+)
 @QUIET
 def demo(
     *,
@@ -45,9 +52,12 @@ def demo(
     partition: PartitionScheme,
     alpha: float,
     local_epochs: int,
+    label: str,
+    holdout: float,
     quiet: bool,
 ) -> None:
-    """Run the whole pipeline locally: data, shards, baseline, hub and peers, report."""
+    """Run the whole pipeline locally: data, one raw file per institution, baseline,
+    hub and peers, report."""
     run_demo(
         Path.cwd() if out is None else out,
         rows=rows,
@@ -57,6 +67,8 @@ def demo(
         partition=partition,
         alpha=alpha,
         local_epochs=local_epochs,
+        label=label,
+        holdout=holdout,
         quiet=quiet,
         echo=click.echo,
     )
