@@ -136,6 +136,7 @@ _MAKERS: dict[Table, Any] = {
     CLIENT_PERF: ClientPerfRow,
     UPDATES: UpdateRow,
 }
+# The files whose interrupted atomic writes `open` clears away.
 _TABLES = (*HUB_TABLES, STATS)
 
 
