@@ -745,9 +745,13 @@ def _prepare_report(root: Path, features: tuple[str, ...]) -> None:
     model = (0.1, 0.2, 0.3)
     store.commit(
         Commit(
-            round=RoundRow(1, "full", 1.7e9, 1.0, 2, 2, 0, "ok", ""),
+            round=RoundRow(1, "training", "full", 1.7e9, 1.0, 2, 2, 0, "ok", ""),
             model=model,
-            metrics=MetricsRow(1, 0.9, 0.6, 0.7, 0.5, 0.8, 0.01),
+            metrics=[
+                MetricsRow(
+                    1, "test", 1, 0, 40, 4, 0.9, 0.0, 0.6, 0.0, 0.7, 0.5, 0.8, 0.5, 0.5, 0.8, 0.01
+                )
+            ],
             perf=PerfRow(1, 1.0, 0.5, {}, 0.0625, 3000, 4500),
             clients=[ClientPerfRow(1, p, 20, 0.25, 0.2, 1000) for p in ("p1", "p2")],
             delta=model,

@@ -65,13 +65,21 @@ def _commit(r: int, peers: int, previous: list[float]) -> Commit:
     ids = [f"peer-{i:05d}" for i in range(peers)]
     delta = [((r % 7) - 3 + i / 31) / 3e4 for i in range(len(FEATURES) + 1)]
     return Commit(
-        RoundRow(r, "plus", T0 + r, 2.5 + r / 7, peers, peers, 0, "ok", ""),
+        RoundRow(r, "training", "plus", T0 + r, 2.5 + r / 7, peers, peers, 0, "ok", ""),
         [m + d for m, d in zip(previous, delta, strict=True)],
-        MetricsRow(r, 0.93 + r / 1e6, 0.71, 0.8, 0.6, 0.6857142857142857, 0.0042),
+        [_scores(r, "test", r), *([_scores(r - 1, "federated", r)] if r else [])],
         PerfRow(r, 2.5, 1.25, {"train_upload": 1.0, "unmask": 0.5 + r / 1e5}, 0.125, 10**6, 10**6),
         [ClientPerfRow(r, p, 1000 + i, 0.5 + i / 1e3, 0.4, 4096) for i, p in enumerate(ids)],
         delta,
     )
+
+
+def _scores(r: int, source: str, committed_in: int) -> MetricsRow:
+    """Round `r`'s model scored on the test CSV, or a round later by the peers."""
+    return MetricsRow(
+        r, source, committed_in, 10, 5000, 40, 0.93 + r / 1e6, 0.0, 0.71, 0.0, 0.8, 0.6,
+        0.6857142857142857, 0.5, 0.4375, 0.7, 0.0042,
+    )  # fmt: skip
 
 
 def _commits(rounds: int, peers: int) -> list[Commit]:
@@ -110,7 +118,7 @@ def _long_run(state_dir: Path, rounds: int, peers: int) -> int:
     write_table(
         state_dir / METRICS_LOG.name,
         METRICS_LOG,
-        [c.metrics.values() for c in commits if c.metrics],
+        [row.values() for c in commits for row in c.metrics],
     )
     write_table(state_dir / PERF_LOG.name, PERF_LOG, [c.perf.values() for c in commits])
     write_table(
@@ -128,7 +136,9 @@ def _long_run(state_dir: Path, rounds: int, peers: int) -> int:
         MODEL,
         [(last.round.round, n, v) for n, v in zip(names, last.model, strict=True)],
     )
-    return rounds * (3 + peers + len(names)) + len(names)
+    # A round has a round_log row, a perf row, two metrics rows (the first round one),
+    # its client rows and its delta; then the model.
+    return rounds * (4 + peers + len(names)) - 1 + len(names)
 
 
 def bench_open(base: Path, rounds: int, peers: int, repeat: int) -> Row:

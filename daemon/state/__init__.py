@@ -6,7 +6,8 @@ state-directory lock.
     daemon.state.csvfile    strict reading, atomic rewrite, fsync'd append
     daemon.state.statedir   a state directory: created private, cleared of leftovers
     daemon.state.hubfiles   the hub's tables and their typed rows
-    daemon.state.runfile    the hub's run.csv: run id, features, settings
+    daemon.state.statistics the run's feature statistics: stats.csv
+    daemon.state.runfile    the hub's run.csv: run id, features, settings, provenance
     daemon.state.reconcile  what opening the hub's state checks and repairs
     daemon.state.store      HubStore: the hub's state directory, open and commit
 

@@ -2,13 +2,19 @@
 
 Everything here follows from how `HubStore.commit` writes (the theory of
 operation is in `daemon.state.store`): global_model.csv holds the bias and
-run.csv's features, all of the last committed round; rounds only grow down
-a log; every committed round has its round_log and perf_log rows; and zeros
-plus the deltas of updates.csv, one full delta per committed ok round,
-replay to the model bit for bit. Rows of a round after the committed one
-and a torn last line are what a crash leaves: `repair` rewrites a log
-without them. Anything else that breaks these rules is corruption:
-`StateError` naming the file, the row and the column.
+run.csv's features, all of the last committed round; the round that wrote
+a row (`_written_in`: its `round`, or a metrics row's `committed_in`) only
+grows down a log; every committed round has its round_log and perf_log
+rows; metrics rows score the models of committed training rounds; zeros
+plus the deltas of updates.csv, one full delta per committed ok training
+round, replay to the model bit for bit; and stats.csv with run.csv's
+provenance rows are the statistics of the run's one ok statistics round.
+Rows written by a round after the committed one, a torn last line, and
+statistics of an uncommitted round are what a crash leaves: `repair` and
+`repair_statistics` remove them. Anything else that breaks these rules is
+corruption: `StateError` naming the file, the row and the column.
+`check_next_model` is the replay's step, which `HubStore.commit` checks
+before it writes.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from fedd.daemon.errors import ConfigError
 from fedd.daemon.state.columns import Table
 from fedd.daemon.state.csvfile import Contents, state_error, write_table
 from fedd.daemon.state.hubfiles import (
@@ -26,20 +33,40 @@ from fedd.daemon.state.hubfiles import (
     MODEL,
     PERF_LOG,
     ROUND_LOG,
+    RUN,
     UPDATES,
+    Commit,
     PeerRow,
+    RoundRow,
     UpdateRow,
 )
+from fedd.daemon.state.runfile import RunFile, run_entries
+from fedd.daemon.state.statistics import STATS, Statistics, read_columns
+from fedd.learner.scaling import ColumnStats
 
 __all__ = [
+    "check_next_model",
     "check_order",
     "check_updates",
     "committed_rows",
+    "committed_statistics",
     "read_model",
     "repair",
+    "repair_statistics",
     "same_float",
     "unique_peers",
 ]
+
+# What identifies a row among those of its round, for the logs that hold several per round.
+_ROW_KEYS: dict[Table, str] = {CLIENT_PERF: "peer", UPDATES: "parameter", METRICS_LOG: "source"}
+# The field naming the round whose commit wrote a row, where it is not `round`.
+_WRITTEN_BY: dict[Table, str] = {METRICS_LOG: "committed_in"}
+
+
+def _written_in(table: Table, row: Any) -> int:
+    """The round whose commit wrote `row` of `table`."""
+    number: int = getattr(row, _WRITTEN_BY.get(table, "round"))
+    return number
 
 
 def read_model(
@@ -78,10 +105,12 @@ def read_model(
 def committed_rows(
     state_dir: Path, logs: Mapping[Table, Contents[Any] | None], committed: int
 ) -> dict[Table, list[Any]]:
-    """Each log's rows of rounds up to `committed`, the last committed one (-1 for
-    none); StateError if any are missing or stray."""
+    """Each log's rows written by rounds up to `committed`, the last committed one
+    (-1 for none); StateError if any are missing or stray."""
     kept = {
-        table: [row for _, row in contents.rows if row.round <= committed] if contents else []
+        table: [row for _, row in contents.rows if _written_in(table, row) <= committed]
+        if contents
+        else []
         for table, contents in logs.items()
     }
     rounds = [row.round for row in kept[ROUND_LOG]]
@@ -96,20 +125,58 @@ def committed_rows(
         raise state_error(
             state_dir / PERF_LOG.name, f"no row for committed round {missing[0]}: rows are missing"
         )
-    known = set(rounds)
+    kinds = {row.round: row.kind for row in kept[ROUND_LOG]}
     for table in (METRICS_LOG, PERF_LOG, CLIENT_PERF):
         contents = logs[table]
         if contents is None:
             continue
         for number, row in contents.rows:
-            if row.round <= committed and row.round not in known:
+            if _written_in(table, row) > committed:
+                continue
+            for column in dict.fromkeys((_WRITTEN_BY.get(table, "round"), "round")):
+                if getattr(row, column) not in kinds:
+                    raise state_error(
+                        contents.path,
+                        f"round {getattr(row, column)} has no row in {ROUND_LOG.name}",
+                        row=number,
+                        column=column,
+                    )
+            if table is METRICS_LOG and kinds[row.round] != "training":
                 raise state_error(
                     contents.path,
-                    f"round {row.round} has no row in {ROUND_LOG.name}",
+                    f"round {row.round} is of kind {kinds[row.round]!r} in {ROUND_LOG.name}: "
+                    "only training rounds make models to score",
                     row=number,
                     column="round",
                 )
     return kept
+
+
+def check_next_model(
+    commit: Commit, previous: Sequence[float] | None, names: tuple[str, ...]
+) -> None:
+    """ValueError unless `commit.model` holds `names` (the bias and the features)
+    and is the `previous` model (zeros if None) plus `commit.delta`, bit for
+    bit, by the float additions of the replay; unchanged without a delta."""
+    if len(commit.model) != len(names):
+        raise ValueError(
+            f"the model has {len(commit.model)} parameters; the bias and "
+            f"{len(names) - 1} features make {len(names)}"
+        )
+    start = previous if previous is not None else [0.0] * len(names)
+    expected = _step(start, commit.delta) if commit.delta is not None else start
+    if all(same_float(a, b) for a, b in zip(expected, commit.model, strict=True)):
+        return
+    if commit.delta is not None:
+        raise ValueError("the model is not the previous model plus the round's delta")
+    aborted = commit.round.status == "aborted"
+    what = "an aborted round" if aborted else f"a round of kind {commit.round.kind!r}"
+    raise ValueError(f"{what} must leave the model as it was")
+
+
+def _step(model: Sequence[float], delta: Sequence[float]) -> list[float]:
+    """`model` plus `delta`: the one float addition of both `commit` and the replay."""
+    return [m + d for m, d in zip(model, delta, strict=True)]
 
 
 def check_updates(
@@ -121,21 +188,21 @@ def check_updates(
     model: Sequence[float] | None,
     committed_round: int,
 ) -> None:
-    """Each committed ok round (in `kept`, from `committed_rows`) has its full delta,
-    no other round has one, and zeros plus the deltas replay to the committed
-    `model` of `features`; StateError otherwise."""
+    """Each committed ok training round (in `kept`, from `committed_rows`) has its
+    full delta, no other round has one, and zeros plus the deltas replay to the
+    committed `model` of `features`; StateError otherwise."""
     if features is None or model is None:
         return  # no committed round: no committed update rows either (see committed_rows)
     names = ("bias", *features)
     path = state_dir / UPDATES.name
-    status = {row.round: row.status for row in kept[ROUND_LOG]}
+    rounds: dict[int, RoundRow] = {row.round: row for row in kept[ROUND_LOG]}
     numbered = (
         [(n, row) for n, row in contents.rows if row.round <= committed_round] if contents else []
     )
     by_round: dict[int, list[tuple[int, UpdateRow]]] = {}
     for number, row in numbered:
-        if status.get(row.round) != "ok":
-            what = "has no row in" if row.round not in status else "is aborted in"
+        if not _applies(rounds.get(row.round)):
+            what = _what(rounds.get(row.round))
             raise state_error(
                 path,
                 f"round {row.round} {what} {ROUND_LOG.name}: it applied no update",
@@ -144,8 +211,8 @@ def check_updates(
             )
         by_round.setdefault(row.round, []).append((number, row))
     replay = [0.0] * len(names)
-    for round_, state in status.items():
-        if state != "ok":
+    for round_, round_row in rounds.items():
+        if not _applies(round_row):
             continue
         rows = by_round.get(round_, [])
         for index, (number, row) in enumerate(rows):
@@ -162,10 +229,10 @@ def check_updates(
         if len(rows) != len(names):
             raise state_error(
                 path,
-                f"round {round_}, ok in {ROUND_LOG.name}, has {len(rows)} of its "
+                f"round {round_}, an ok training round in {ROUND_LOG.name}, has {len(rows)} of its "
                 f"{len(names)} parameter rows: rows are missing",
             )
-        replay = [m + row.delta for m, (_, row) in zip(replay, rows, strict=True)]
+        replay = _step(replay, [row.delta for _, row in rows])
     for index, (replayed, committed) in enumerate(zip(replay, model, strict=True)):
         if not same_float(replayed, committed):
             raise state_error(
@@ -175,6 +242,18 @@ def check_updates(
                 row=index + 2,
                 column="value",
             )
+
+
+def _applies(row: RoundRow | None) -> bool:
+    """Whether round `row` applied a delta to the model: an ok training round."""
+    return row is not None and row.kind == "training" and row.status == "ok"
+
+
+def _what(row: RoundRow | None) -> str:
+    """What round_log.csv says of a round that applied no delta."""
+    if row is None:
+        return "has no row in"
+    return "is aborted in" if row.status == "aborted" else f"is of kind {row.kind!r} in"
 
 
 def repair(
@@ -187,7 +266,8 @@ def repair(
     if contents is None:
         notes.append(f"{table.name}: created (missing after an interrupted start)")
     else:
-        dropped = sorted({row.round for _, row in contents.rows} - {row.round for row in kept})
+        written = {_written_in(table, row) for _, row in contents.rows}
+        dropped = sorted(written - {_written_in(table, row) for row in kept})
         if dropped:
             notes.append(
                 f"{table.name}: dropped {len(contents.rows) - len(kept)} row(s) of round "
@@ -205,10 +285,97 @@ def repair(
     return notes
 
 
-def check_order(contents: Contents[Any] | None, *, key: str) -> None:
-    """Rounds only grow down a log, one row per round, or per round and `key` field."""
+def committed_statistics(
+    state_dir: Path,
+    run: RunFile,
+    stats: Contents[ColumnStats] | None,
+    round_log: Contents[RoundRow] | None,
+    committed: int,
+) -> tuple[Statistics | None, bool]:
+    """The run's committed statistics (None if none), and whether stats.csv and
+    run.csv's provenance rows are instead the debris of a statistics round that
+    never committed (`repair_statistics` removes it).
+
+    Debris is stats.csv without provenance, or provenance of a round after
+    `committed`. StateError for provenance without stats.csv, stats.csv whose
+    columns are not run.csv's features in order, or provenance that is not of
+    round_log's one committed ok statistics round.
+    """
+    provenance = run.provenance
+    columns = read_columns(stats, run.features) if stats is not None else None
+    if provenance is not None and columns is None:
+        raise state_error(
+            state_dir / RUN.name,
+            f"the statistics of round {provenance.round} are recorded, but {STATS.name} is missing",
+            row=provenance.row,
+            column="key",
+        )
+    debris = columns is not None and (provenance is None or provenance.round > committed)
+    kept = None if debris else provenance
+    found = False
+    for number, row in round_log.rows if round_log else []:
+        if row.round > committed or row.kind != "statistics" or row.status != "ok":
+            continue
+        if kept is None or row.round != kept.round:
+            recorded = f"those of round {kept.round}" if kept else "none"
+            raise state_error(
+                state_dir / ROUND_LOG.name,
+                f"round {row.round} is an ok statistics round, but {RUN.name} records "
+                f"{recorded}: a run's statistics come from one round",
+                row=number,
+                column="status",
+            )
+        found = True
+    if kept is None or columns is None:
+        return None, debris
+    if not found:
+        raise state_error(
+            state_dir / RUN.name,
+            f"statistics of round {kept.round}, which is not an ok statistics round of "
+            f"{ROUND_LOG.name}",
+            row=kept.row,
+            column="value",
+        )
+    return Statistics(columns, kept.round, kept.peers, kept.rows, kept.positives), False
+
+
+def repair_statistics(state_dir: Path, run: RunFile, *, read_only: bool) -> list[str]:
+    """Remove the debris of a statistics round that never committed: run.csv's
+    provenance rows (if any), then stats.csv, in the reverse of the order a
+    commit writes them, so that a crash in between leaves debris again.
+    Returns a note for each (marked, and not written, when `read_only`)."""
+    crash = "(a crash before its model was written)"
+    if run.provenance is None:
+        notes = [
+            f"{STATS.name}: removed, without its provenance in {RUN.name}: the statistics "
+            f"of a round that never committed {crash}"
+        ]
+    else:
+        never = f"of round {run.provenance.round}, which never committed {crash}"
+        notes = [
+            f"{RUN.name}: dropped the provenance of the statistics {never}",
+            f"{STATS.name}: removed, the statistics {never}",
+        ]
+    if read_only:
+        return [f"{note} [read-only: not written]" for note in notes]
+    if run.provenance is not None:
+        entries = run_entries(run.run_id, run.created_at, run.features, run.settings)
+        write_table(state_dir / RUN.name, RUN, entries)
+    path = state_dir / STATS.name
+    try:
+        path.unlink()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot remove: {exc.strerror or exc}") from None
+    return notes
+
+
+def check_order(table: Table, contents: Contents[Any] | None) -> None:
+    """The round that wrote a row (`_written_in`) only grows down a log, and a log
+    holds one row per round, or per round and the field of `_ROW_KEYS`."""
     if contents is None:
         return
+    key = _ROW_KEYS.get(table, "")
+    order = _WRITTEN_BY.get(table, "round")
     seen: dict[tuple[int, str], int] = {}
     last = -1
     for number, row in contents.rows:
@@ -221,14 +388,14 @@ def check_order(contents: Contents[Any] | None, *, key: str) -> None:
                 row=number,
                 column="round",
             )
-        if row.round < last:
+        if _written_in(table, row) < last:
             raise state_error(
                 contents.path,
-                f"round {row.round} after round {last}: out of order",
+                f"{order} {_written_in(table, row)} after {order} {last}: out of order",
                 row=number,
-                column="round",
+                column=order,
             )
-        seen[row.round, name], last = number, row.round
+        seen[row.round, name], last = number, _written_in(table, row)
 
 
 def same_float(a: float, b: float) -> bool:

@@ -3,55 +3,87 @@
 Files (CSV, UTF-8, header first; see `daemon.state.csvfile` for the conventions):
 
     run.csv           key,value       run_id, created_at, one `feature` row per
-                                      feature in order, then the hub's settings
+                                      feature in order, the hub's settings, and
+                                      where stats.csv came from (once it exists):
+                                      statistics_round, statistics_peers,
+                                      statistics_rows, statistics_positives
+    stats.csv         column,mean,std,note
+                                      the run's feature statistics, from its ok
+                                      statistics round: one row per feature in
+                                      order, every std above 0; absent before
     global_model.csv  round,parameter,value
                                       bias first, then the features in order;
                                       `round` is the last committed round
-    round_log.csv     round,mode,started_at,duration_s,participants,survivors,dropped,status,reason
-    metrics_log.csv   round,roc_auc,pr_auc,precision,recall,f1,logloss
+    round_log.csv     round,kind,mode,started_at,duration_s,participants,survivors,
+                      dropped,status,reason
+                      `kind`: statistics, training or evaluation
+    metrics_log.csv   round,source,committed_in,peers,rows,positives,roc_auc,
+                      roc_auc_bound,pr_auc,pr_auc_bound,precision,recall,f1,
+                      threshold,best_threshold,best_f1,logloss
+                      the scores of the model of training round `round`, on the
+                      peers' held-out rows (source `federated`) or the hub's test
+                      CSV (`test`), written by the commit of round `committed_in`;
+                      at most one row per round and source
     perf_log.csv      round,duration_s,cpu_s,train_upload_s,advertise_keys_s,share_keys_s,
                       masked_input_s,consistency_check_s,unmask_s,decode_s,evaluate_s,
                       bytes_in,bytes_out
     client_perf.csv   round,peer,n_samples,train_s,cpu_s,upload_bytes
     updates.csv       round,parameter,delta
-                      the mean delta each ok round applied to the model:
-                      one row per parameter (bias first, then the features
-                      in order); aborted rounds have no rows
+                      the mean delta each ok training round applied to the
+                      model: one row per parameter (bias first, then the
+                      features in order); other rounds have no rows
     peers.csv         peer,public_key,first_seen,last_seen,shard,status
 
-Theory of operation. The five logs are appended (fsync after each file's
-rows); run.csv, global_model.csv and peers.csv are replaced atomically.
-`commit` appends a round's log rows first and rewrites global_model.csv
-last: that rename is the commit point, so `global_model.csv`'s round is, by
-definition, the last committed round. Aborted rounds are committed too (with
-the unchanged model), so every committed round has exactly one round_log row
-and one perf_log row, and maybe metrics and client rows.
+Theory of operation. A round is of one kind: the statistics round computes
+the run's feature statistics (once per run), a training round updates the
+model, an evaluation round only scores models. The five logs are appended
+(fsync after each file's rows); run.csv, stats.csv, global_model.csv and
+peers.csv are replaced atomically. `commit` appends a round's log rows
+first, then, for an ok statistics round, writes stats.csv and run.csv with
+the statistics' provenance, and rewrites global_model.csv last: that rename
+is the commit point, so `global_model.csv`'s round is, by definition, the
+last committed round. Every round is committed with a model (unchanged but
+by an ok training round), so every committed round has exactly one
+round_log row and one perf_log row, and maybe client and metrics rows.
 
-The model is all zeros before the first round, and each ok round adds its
-delta to it, so zeros plus the deltas of updates.csv, added in file order
-with float addition, give global_model.csv bit for bit. `commit` refuses a
-model that breaks this, and `open` replays updates.csv and refuses state
-where it does not hold: the model can be audited, or rebuilt as of any
-round, from the updates alone.
+Scores travel late: the peers score a training round's model on their
+held-out rows during later rounds, so its `federated` metrics row is written
+by a later commit than its `test` row. A metrics row is therefore known by
+(round, source), `round` naming a committed training round, and ordered in
+the log by `committed_in`, the round whose commit wrote it.
 
-A crash between the appends and the rename leaves log rows of a round that
-never committed, possibly ending in a torn line. `open` removes exactly those
-(rows with a round above the committed one, and a last line without its line
-end) with an atomic rewrite and says so in `reconciled`. Anything else that
+The model is all zeros before the first round, and each ok training round
+adds its delta to it, so zeros plus the deltas of updates.csv, added in file
+order with float addition, give global_model.csv bit for bit. `commit`
+refuses a model that breaks this, and `open` replays updates.csv and refuses
+state where it does not hold: the model can be audited, or rebuilt as of
+any round, from the updates alone.
+
+A crash between the first write and the rename leaves rows written by a
+round that never committed (a `round`, or a metrics row's `committed_in`,
+above the committed one), possibly ending in a torn line, and maybe
+stats.csv and run.csv's provenance of a statistics round that never
+committed. `open` removes exactly those (atomic rewrites; run.csv's
+provenance before stats.csv) and says so in `reconciled`. Anything else that
 is not as `commit` leaves it (a committed round without its rows, a row that
-is not ours, rows out of order) is corruption: `StateError` naming the file,
-the row (the header is row 1) and the column, and nothing on disk is touched.
+is not ours, rows out of order, a score of a round that trained no model,
+provenance without stats.csv, statistics of other features) is corruption:
+`StateError` naming the file, the row (the header is row 1) and the column,
+and nothing on disk is touched.
 
 The rows are typed in `daemon.state.hubfiles`, run.csv's entries in
-`daemon.state.runfile`, and what `open` checks and repairs in
-`daemon.state.reconcile`; `HubStore` is what the hub and its readers use.
+`daemon.state.runfile`, the statistics in `daemon.state.statistics`, and
+what `open` checks and repairs in `daemon.state.reconcile`; `HubStore` is
+what the hub and its readers use.
 """
 
 from __future__ import annotations
 
 import io
 import time
+from bisect import bisect_left
 from collections.abc import Iterable, Mapping
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -79,16 +111,19 @@ from fedd.daemon.state.hubfiles import (
     UpdateRow,
 )
 from fedd.daemon.state.reconcile import (
+    check_next_model,
     check_order,
     check_updates,
     committed_rows,
+    committed_statistics,
     read_model,
     repair,
-    same_float,
+    repair_statistics,
     unique_peers,
 )
 from fedd.daemon.state.runfile import read_run, run_entries
 from fedd.daemon.state.statedir import open_state_dir, remove_leftovers
+from fedd.daemon.state.statistics import STATS, Statistics, stats_row
 
 __all__ = ["HISTORY", "HubStore"]
 
@@ -101,8 +136,8 @@ _MAKERS: dict[Table, Any] = {
     CLIENT_PERF: ClientPerfRow,
     UPDATES: UpdateRow,
 }
-# What identifies a row within its round, for the logs that hold several per round.
-_ROW_KEYS: dict[Table, str] = {CLIENT_PERF: "peer", UPDATES: "parameter"}
+# The files whose interrupted atomic writes `open` clears away.
+_TABLES = (*HUB_TABLES, STATS)
 
 
 class HubStore:
@@ -111,6 +146,8 @@ class HubStore:
     Attributes: `run_id` (None for a fresh directory), `created_at`,
     `settings`, `features` (None on a fresh directory until `start`), `model`
     (None before the first commit), `committed_round` (-1 before it),
+    `training_rounds` (how many training rounds, ok or aborted, have
+    committed), `statistics` (None until the statistics round commits),
     `reconciled` (what `open` repaired, one line each, for the log).
     """
 
@@ -124,9 +161,12 @@ class HubStore:
         self.features: tuple[str, ...] | None = None
         self.model: list[float] | None = None
         self.committed_round = -1
+        self.training_rounds = 0
+        self.statistics: Statistics | None = None
         self.reconciled: list[str] = []
         self._rounds: list[RoundRow] = []
-        self._metrics: dict[int, MetricsRow] = {}
+        # Keyed by (round, source); a dict keeps metrics_log.csv's order.
+        self._metrics: dict[tuple[int, str], MetricsRow] = {}
         self._perf: dict[int, PerfRow] = {}
         self._clients: list[ClientPerfRow] = []
         self._peers: list[PeerRow] = []
@@ -136,10 +176,11 @@ class HubStore:
     def open(cls, state_dir: Path, *, read_only: bool = False) -> HubStore:
         """Open (creating it, mode 0700, if missing) and fully validate `state_dir`.
 
-        Then reconcile: drop log rows of a round that never committed and a
-        torn last line, create logs missing after an interrupted `start`, and
-        remove temporary files of interrupted atomic writes; each repair is a
-        line in `reconciled`.
+        Then reconcile: drop log rows written by a round that never committed
+        and a torn last line, remove stats.csv and run.csv's provenance of a
+        statistics round that never committed, create logs missing after an
+        interrupted `start`, and remove temporary files of interrupted atomic
+        writes; each repair is a line in `reconciled`.
 
         With `read_only` the directory must exist and nothing is written:
         repairs apply only in memory (and are still listed), and the writing
@@ -172,20 +213,23 @@ class HubStore:
         # model, so even while a hub commits, a round seen in the model is in the logs.
         model = read_table(self._path(MODEL), MODEL, MODEL.checked)
         logs = {table: read_table(self._path(table), table, _MAKERS[table]) for table in LOGS}
+        stats = read_table(self._path(STATS), STATS, stats_row)
         peers = read_table(self._path(PEERS), PEERS, PeerRow)
-        if run is None:
-            ours = sorted(names & {table.name for table in (MODEL, *LOGS)})
+        record = None if run is None else read_run(run)
+        if record is None:
+            ours = sorted(names & {table.name for table in (MODEL, *LOGS, STATS)})
             if ours:
                 raise StateError(
                     f"{self.state_dir}: has {ours[0]} but no run.csv: not a hub state "
                     "directory fedd can resume (move the files away or use another directory)"
                 )
         else:
-            self.run_id, self.created_at, self.features, self.settings = read_run(run)
+            self.run_id, self.created_at = record.run_id, record.created_at
+            self.features, self.settings = record.features, record.settings
             if model is not None:
                 self.committed_round, self.model = read_model(model, self.features)
         for table, contents in logs.items():
-            check_order(contents, key=_ROW_KEYS.get(table, ""))
+            check_order(table, contents)
         kept = committed_rows(self.state_dir, logs, self.committed_round)
         check_updates(
             self.state_dir,
@@ -195,6 +239,11 @@ class HubStore:
             model=self.model,
             committed_round=self.committed_round,
         )
+        leftover = False
+        if record is not None:
+            self.statistics, leftover = committed_statistics(
+                self.state_dir, record, stats, logs[ROUND_LOG], self.committed_round
+            )
         if peers is not None:
             self._peers = unique_peers(peers)
         # Everything is valid: only now touch the disk.
@@ -203,11 +252,12 @@ class HubStore:
                 self.reconciled += repair(
                     self._path(table), table, contents, kept[table], read_only=self.read_only
                 )
-        self.reconciled += remove_leftovers(
-            self.state_dir, names, HUB_TABLES, dry_run=self.read_only
-        )
+        if record is not None and leftover:
+            self.reconciled += repair_statistics(self.state_dir, record, read_only=self.read_only)
+        self.reconciled += remove_leftovers(self.state_dir, names, _TABLES, dry_run=self.read_only)
         self._rounds = kept[ROUND_LOG]
-        self._metrics = {row.round: row for row in kept[METRICS_LOG]}
+        self.training_rounds = sum(row.kind == "training" for row in self._rounds)
+        self._metrics = {(row.round, row.source): row for row in kept[METRICS_LOG]}
         self._perf = {row.round: row for row in kept[PERF_LOG]}
         self._clients = kept[CLIENT_PERF]
         self._trim()
@@ -219,7 +269,7 @@ class HubStore:
             return
         self._rounds = self._rounds[-HISTORY:]
         first = self._rounds[0].round
-        self._metrics = {r: row for r, row in self._metrics.items() if r >= first}
+        self._metrics = {key: row for key, row in self._metrics.items() if row.round >= first}
         self._perf = {r: row for r, row in self._perf.items() if r >= first}
         self._clients = [row for row in self._clients if row.round >= first]
 
@@ -258,17 +308,21 @@ class HubStore:
         """Record one finished or aborted round; the model's rewrite is the commit point.
 
         Appends to round_log, metrics_log (when `commit.metrics`), perf_log,
-        client_perf and updates (when `commit.delta`), fsyncing each, then
-        replaces global_model.csv atomically. Afterwards `model` and
-        `committed_round` reflect the commit.
+        client_perf and updates (when `commit.delta`), fsyncing each; for a
+        statistics commit, replaces stats.csv and then run.csv (with the
+        statistics' provenance); then replaces global_model.csv. Afterwards
+        the attributes reflect the commit.
 
         Raises `ValueError`, before writing anything, if no run was started,
         the round is not after the last committed one, the model's length
-        is not 1 + len(features), or the model is not the previous one (zeros
-        before the first commit) plus `commit.delta`, bit for bit.
-        `ConfigError` if a write fails: the logs may then hold rows of this
-        round, so the store refuses further commits with `StateError`;
-        opening the directory again reconciles it.
+        is not 1 + len(features), the model is not the previous one (zeros
+        before the first commit) plus `commit.delta` bit for bit (unchanged
+        without a delta), a metrics row scores no committed training round (of
+        the last HISTORY rounds, or this one if it trains) or one already
+        scored from its source, or the statistics are not of the run's
+        features or not its first. `ConfigError` if a write fails: the
+        files may then hold rows of this round, so the store refuses further
+        commits with `StateError`; opening the directory again reconciles it.
         """
         self._writable()
         if self._broken:
@@ -276,7 +330,7 @@ class HubStore:
                 f"{self.state_dir}: an earlier commit failed midway ({self._broken}); "
                 "open the state directory again (restart the hub) to reconcile it"
             )
-        if self.features is None:
+        if self.features is None or self.run_id is None or self.created_at is None:
             raise ValueError("start() the run before committing rounds")
         number = commit.round.round
         if number <= self.committed_round:
@@ -284,28 +338,27 @@ class HubStore:
                 f"round {number} is not after the last committed round {self.committed_round}"
             )
         names = ("bias", *self.features)
-        if len(commit.model) != len(names):
-            raise ValueError(
-                f"the model has {len(commit.model)} parameters; the bias and "
-                f"{len(self.features)} features make {len(names)}"
+        check_next_model(commit, self.model, names)
+        self._check_scores(commit)
+        # stats.csv before run.csv: without its provenance, `open` knows it never committed.
+        rewrites: list[tuple[Table, list[Any]]] = []
+        if commit.statistics is not None:
+            if self.statistics is not None:
+                raise ValueError(
+                    f"the run's statistics committed in round {self.statistics.round}: "
+                    "a run computes them once"
+                )
+            if tuple(stat.name for stat in commit.statistics.columns) != self.features:
+                raise ValueError("the statistics are not of the run's features, in order")
+            entries = run_entries(
+                self.run_id, self.created_at, self.features, self.settings, commit.statistics
             )
-        previous = self.model if self.model is not None else [0.0] * len(names)
-        # The same float additions as the replay in `open`, so that it finds this model.
-        expected = (
-            previous
-            if commit.delta is None
-            else [m + d for m, d in zip(previous, commit.delta, strict=True)]
-        )
-        if not all(same_float(a, b) for a, b in zip(expected, commit.model, strict=True)):
-            raise ValueError(
-                "the model is not the previous model plus the round's delta"
-                if commit.delta is not None
-                else "an aborted round must leave the model as it was"
-            )
+            rewrites = [(STATS, commit.statistics.values()), (RUN, entries)]
         try:
             append_rows(self._path(ROUND_LOG), ROUND_LOG, [commit.round.values()])
-            if commit.metrics is not None:
-                append_rows(self._path(METRICS_LOG), METRICS_LOG, [commit.metrics.values()])
+            if commit.metrics:
+                rows = [row.values() for row in commit.metrics]
+                append_rows(self._path(METRICS_LOG), METRICS_LOG, rows)
             append_rows(self._path(PERF_LOG), PERF_LOG, [commit.perf.values()])
             if commit.clients:
                 rows = [client.values() for client in commit.clients]
@@ -313,6 +366,8 @@ class HubStore:
             if commit.delta is not None:
                 updates = [(number, n, d) for n, d in zip(names, commit.delta, strict=True)]
                 append_rows(self._path(UPDATES), UPDATES, updates)
+            for table, rewritten in rewrites:
+                write_table(self._path(table), table, rewritten)
             params = zip(names, commit.model, strict=True)
             write_table(self._path(MODEL), MODEL, [(number, n, v) for n, v in params])
         except BaseException as exc:
@@ -320,12 +375,31 @@ class HubStore:
             raise
         self.committed_round = number
         self.model = list(commit.model)
+        self.training_rounds += commit.round.kind == "training"
+        self.statistics = commit.statistics or self.statistics
         self._rounds.append(commit.round)
-        if commit.metrics is not None:
-            self._metrics[number] = commit.metrics
+        self._metrics.update(((row.round, row.source), row) for row in commit.metrics)
         self._perf[number] = commit.perf
         self._clients.extend(commit.clients)
         self._trim()
+
+    def _check_scores(self, commit: Commit) -> None:
+        """ValueError unless each metrics row of `commit` is the first from its source
+        for the model of a training round: this one, or one the store holds."""
+        for row in commit.metrics:
+            kind = commit.round.kind
+            if row.round != commit.round.round:
+                index = bisect_left(self._rounds, row.round, key=attrgetter("round"))
+                held = index < len(self._rounds) and self._rounds[index].round == row.round
+                kind = self._rounds[index].kind if held else ""
+            if kind != "training":
+                what = f"of kind {kind!r}" if kind else "not a committed round the store holds"
+                raise ValueError(
+                    f"metrics of round {row.round}, which is {what}: only training rounds "
+                    "make models to score"
+                )
+            if (row.round, row.source) in self._metrics:
+                raise ValueError(f"round {row.round}'s model is already scored by {row.source!r}")
 
     def save_peers(self, rows: Iterable[PeerRow]) -> None:
         """Replace peers.csv with `rows`, atomically. Allowed before `start`.
@@ -349,12 +423,21 @@ class HubStore:
 
     def recent_rounds(self, last: int) -> list[tuple[RoundRow, MetricsRow | None, PerfRow | None]]:
         """The last `last` committed rounds (at most HISTORY for a writing store),
-        oldest first, each with its metrics row (None when the hub had no test
-        CSV) and its perf row."""
+        oldest first, each with the scores of its model (the `federated` row,
+        else the `test` row, else None: always None for a round that trained no
+        model) and its perf row."""
         if type(last) is not int or last < 0:
             raise ValueError("last must be a non-negative integer")
         rounds = self._rounds[-last:] if last else []
-        return [(r, self._metrics.get(r.round), self._perf.get(r.round)) for r in rounds]
+        return [(r, self._scores(r.round), self._perf.get(r.round)) for r in rounds]
+
+    def _scores(self, number: int) -> MetricsRow | None:
+        return self._metrics.get((number, "federated")) or self._metrics.get((number, "test"))
+
+    def metrics_rows(self) -> list[MetricsRow]:
+        """The committed metrics rows in metrics_log.csv's order (all of them when
+        opened read-only, as `fedd report` does; else those of the rounds held)."""
+        return list(self._metrics.values())
 
     def client_rows(self) -> list[ClientPerfRow]:
         """The committed rounds' client_perf rows, oldest round first (all of them

@@ -42,10 +42,12 @@ def commit(number: int, roc_auc: float = 0.9, f1: float = 0.8, *, ok: bool = Tru
     zeros = (0.0,) * len(MODEL)
     delta = (MODEL if number == 1 else zeros) if ok else None
     return Commit(
-        round=RoundRow(number, "full", T0 + number, 1.0 + number / 10, 3, 3 if ok else 1,
-                       0 if ok else 2, "ok" if ok else "aborted", "" if ok else "too few"),
+        round=RoundRow(number, "training", "full", T0 + number, 1.0 + number / 10, 3,
+                       3 if ok else 1, 0 if ok else 2, "ok" if ok else "aborted",
+                       "" if ok else "too few"),
         model=MODEL if ok or number > 1 else zeros,
-        metrics=MetricsRow(number, roc_auc, 0.6, 0.7, 0.5, f1, 0.01) if ok else None,
+        metrics=[MetricsRow(number, "test", number, 0, 200, 20, roc_auc, 0.0, 0.6, 0.0, 0.7, 0.5,
+                            f1, 0.5, 0.5, f1, 0.01)] if ok else [],
         perf=PerfRow(number, 1.0 + number / 10, 0.5, {"advertise-keys": 0.75, "unmask": 0.125},
                      0.0625, 3000 + number, 4500),
         clients=[ClientPerfRow(number, p, 1000 + i, 0.25 * (i + 1), 0.2, 1000)

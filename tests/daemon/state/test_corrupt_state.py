@@ -39,7 +39,9 @@ def test_a_wrong_header_is_refused(tmp_path: Path, table: object) -> None:
         ("round_log.csv", 2, "duration_s", "", "'' is not a number"),
         ("round_log.csv", 2, "duration_s", " 1.5", "' 1.5' is not a number"),
         ("round_log.csv", 2, "round", "x", "'x' is not an integer"),
+        ("round_log.csv", 3, "kind", "learning", "'learning' is not one of statistics, training"),
         ("metrics_log.csv", 2, "roc_auc", "1.5", r"must be in \[0.0, 1.0\], got 1.5"),
+        ("metrics_log.csv", 2, "source", "peers", "'peers' is not one of federated, test"),
         ("perf_log.csv", 3, "unmask_s", "-0.5", "must be in"),
         (
             "client_perf.csv",
@@ -92,7 +94,7 @@ def test_a_bad_cell_is_named_by_file_row_and_column(
         (
             "round_log.csv",
             lambda t: t.replace(",ok,\n", ",ok,,\n", 1),
-            r"row 2: 10 cells; the header has 9",
+            r"row 2: 11 cells; the header has 10",
         ),
         (
             "round_log.csv",
@@ -101,18 +103,28 @@ def test_a_bad_cell_is_named_by_file_row_and_column(
         ),
         (
             "round_log.csv",
-            lambda t: t.replace("0,plus", '0,"pl\nus"', 1),
+            lambda t: t.replace("training,plus", 'training,"pl\nus"', 1),
             "row 2: a quoted cell spans lines",
         ),
         (
             "round_log.csv",
-            lambda t: t.replace("0,plus", '0,"pl\nus', 1),
+            lambda t: t.replace("training,plus", 'training,"pl\nus', 1),
             r"row 2: not valid CSV \(unexpected end of data\)",
         ),
         (
             "round_log.csv",
             lambda t: t.replace("plus", "pl\0us", 1),
             r"row 2, column 'mode': 'pl\\x00us' holds a control",
+        ),
+        (
+            "metrics_log.csv",
+            lambda t: t.replace("0,test,0,", "1,test,0,", 1),
+            "row 2: a model's scores are committed with its round or after it",
+        ),
+        (
+            "metrics_log.csv",
+            lambda t: t.replace(",200,12,", ",200,201,", 1),
+            "row 2: MetricsRow.positives cannot exceed rows",
         ),
         (
             "global_model.csv",
@@ -208,8 +220,12 @@ def test_rows_of_rounds_missing_from_the_round_log_are_refused(tmp_path: Path) -
         HubStore.open(tmp_path)
     path.write_text("".join(lines))
     metrics = tmp_path / "metrics_log.csv"
-    metrics.write_text(metrics.read_text() + "2,0.5,0.5,0.5,0.5,0.5,0.5\n")
-    with pytest.raises(StateError, match="round 2 appears again"):
+    metrics.write_text(
+        metrics.read_text() + "2,test,2,0,9,1,0.5,0.0,0.5,0.0,0.5,0.5,0.5,0.5,0.5,0.5,0.5\n"
+    )
+    with pytest.raises(
+        StateError, match=r"row 4, column 'round': round 2, source 'test', appears again"
+    ):
         HubStore.open(tmp_path)
 
 

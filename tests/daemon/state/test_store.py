@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import math
+import shutil
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,9 @@ from tests.daemon.state._support import (
     commit_next,
     crash_before_the_model,
     make_commit,
+    metrics_row,
     started,
+    statistics,
 )
 
 # --- a fresh directory, start -----------------------------------------------------------
@@ -82,6 +85,8 @@ def test_start_only_on_a_fresh_directory(tmp_path: Path) -> None:
         ("run-1", ("a\nb",), {}, "control character"),
         ("run-1", FEATURES, {"run_id": "x"}, "setting 'run_id' is reserved"),
         ("run-1", FEATURES, {"feature": "x"}, "setting 'feature' is reserved"),
+        ("run-1", FEATURES, {"statistics_round": "1"}, "setting 'statistics_round' is reserved"),
+        ("run-1", FEATURES, {"statistics_rows": "9"}, "setting 'statistics_rows' is reserved"),
         ("run-1", FEATURES, {"note": "two\nlines"}, "setting 'note': .* control character"),
         ("run-1", FEATURES, {"rounds": 10}, "setting 'rounds': must be a string"),
         ("run-1", FEATURES, {"": "x"}, "setting '': must not be empty"),
@@ -115,11 +120,13 @@ def test_commit_writes_the_documented_rows(tmp_path: Path) -> None:
         return (tmp_path / name).read_text().splitlines()[1:]
 
     assert read("round_log.csv") == [
-        "0,plus,1700000000.25,0.5,3,2,1,ok,",
-        "1,plus,1700000001.25,0.5,3,2,1,ok,",
-        "2,plus,1700000002.25,0.5,3,2,1,aborted,too few",
+        "0,training,plus,1700000000.25,0.5,3,2,1,ok,",
+        "1,training,plus,1700000001.25,0.5,3,2,1,ok,",
+        "2,training,plus,1700000002.25,0.5,3,2,1,aborted,too few",
     ]
-    assert read("metrics_log.csv") == ["0,0.9,0.4,0.5,0.25,0.3333333333333333,0.1"]
+    assert read("metrics_log.csv") == [
+        "0,test,0,0,200,12,0.9,0.0,0.4,0.0,0.5,0.25,0.3333333333333333,0.5,0.375,0.4,0.1"
+    ]
     # Stages a round did not report are written as 0.0, in the documented column order.
     assert read("perf_log.csv") == [
         f"{r},1.5,0.75,1.0,0.0,0.0,0.0,0.0,0.125,0.0,0.0625,1000,2000" for r in range(3)
@@ -145,30 +152,91 @@ def test_commit_writes_the_documented_rows(tmp_path: Path) -> None:
         "2,V1,3.0",
         "2,Amount,0.30000000000000004",
     ]
+    assert not (tmp_path / "stats.csv").exists()
     assert all(mode(p) == 0o600 for p in tmp_path.iterdir())
 
 
 def test_commit_refuses_bad_commits_before_writing(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="start"):
         HubStore.open(tmp_path).commit(make_commit(0))
-    store = started(tmp_path, rounds=2)
+    other = HubStore.open(tmp_path / "other")
+    other.start("run-1", ("Time", "V2", "Amount"), {})
+    with pytest.raises(ValueError, match="the statistics are not of the run's features, in order"):
+        other.commit(make_commit(1, kind="statistics"))
+    shutil.rmtree(tmp_path / "other")
+    store = started(tmp_path)
+    commit_next(store, 1, kind="statistics")
+    commit_next(store, 2)
     before = snapshot(tmp_path)
     model = store.model
     assert model is not None
     for bad, message in [
-        (make_commit(1, previous=model), "round 1 is not after the last committed round 1"),
+        (make_commit(2, previous=model), "round 2 is not after the last committed round 2"),
         (make_commit(0, previous=model), "round 0 is not after"),
-        (make_commit(2, (1.0, 2.0)), "the model has 2 parameters; the bias and 3 features make 4"),
+        (make_commit(3, (1.0, 2.0)), "the model has 2 parameters; the bias and 3 features make 4"),
         # The model must be the committed one plus the delta, bit for bit.
-        (make_commit(2), "not the previous model plus the round's delta"),
-        (one_ulp_off(make_commit(2, previous=model)), "not the previous model plus"),
-        (make_commit(2, status="aborted"), "an aborted round must leave the model as it was"),
+        (make_commit(3), "not the previous model plus the round's delta"),
+        (one_ulp_off(make_commit(3, previous=model)), "not the previous model plus"),
+        (make_commit(3, status="aborted"), "an aborted round must leave the model as it was"),
+        (make_commit(3, kind="evaluation"), "a round of kind 'evaluation' must leave the model"),
+        (make_commit(3, kind="statistics"), "a round of kind 'statistics' must leave the model"),
+        # Scores are of the model of a committed training round, once per source.
+        (
+            make_commit(3, previous=model, kind="evaluation", scores=[3]),
+            "metrics of round 3, which is of kind 'evaluation': only training rounds make",
+        ),
+        (
+            make_commit(4, previous=model, kind="evaluation", scores=[3]),
+            "metrics of round 3, which is not a committed round the store holds",
+        ),
+        (
+            make_commit(3, previous=model, scores=[2, 1]),
+            "metrics of round 1, which is of kind 'statistics'",
+        ),
+        (
+            dataclasses.replace(
+                make_commit(3, previous=model), metrics=[metrics_row(2, "test", 3)]
+            ),
+            "round 2's model is already scored by 'test'",
+        ),
+        (
+            make_commit(3, previous=model, kind="statistics"),
+            "the run's statistics committed in round 1: a run computes them once",
+        ),
     ]:
         with pytest.raises(ValueError, match=message):
             store.commit(bad)
     assert snapshot(tmp_path) == before
-    commit_next(store, 5)  # increasing is enough: numbers may be skipped
+    commit_next(store, 5, scores=[2])  # increasing is enough: numbers may be skipped
     assert store.committed_round == 5
+
+
+def test_a_statistics_commit_writes_stats_csv_then_its_provenance(tmp_path: Path) -> None:
+    store = started(tmp_path)
+    run_csv = (tmp_path / "run.csv").read_text()
+    commit_next(store, 1, kind="statistics")
+    assert (store.statistics, store.committed_round, store.training_rounds) == (statistics(1), 1, 0)
+    assert (tmp_path / "stats.csv").read_text().splitlines() == [
+        "column,mean,std,note",
+        "Time,94813.5,47488.25,",
+        "V1,0.0,1.0,zero variance",
+        "Amount,88.25,250.5,",
+    ]
+    assert (tmp_path / "run.csv").read_text() == run_csv + (
+        "statistics_round,1\nstatistics_peers,3\nstatistics_rows,900\nstatistics_positives,15\n"
+    )
+    # The model stays zeros: nothing in updates.csv, and no model to score.
+    assert store.model == [0.0] * 4
+    for name in ("updates.csv", "metrics_log.csv"):
+        assert len((tmp_path / name).read_text().splitlines()) == 1
+    assert all(mode(p) == 0o600 for p in tmp_path.iterdir())
+    again = HubStore.open(tmp_path)
+    assert (again.reconciled, again.statistics, again.committed_round) == ([], statistics(1), 1)
+    assert again.settings == store.settings  # the provenance is not a setting
+    assert again.recent_rounds(5) == store.recent_rounds(5)
+    assert [(r.round, r.kind, m) for r, m, _ in again.recent_rounds(5)] == [(1, "statistics", None)]
+    commit_next(again, 2)
+    assert HubStore.open(tmp_path, read_only=True).statistics == statistics(1)
 
 
 def one_ulp_off(commit: Commit) -> Commit:
@@ -237,11 +305,23 @@ def test_a_writing_hub_keeps_a_bounded_history_a_reader_keeps_all(tmp_path, monk
     monkeypatch.setattr(store_module, "HISTORY", 3)
     store = HubStore.open(tmp_path)
     store.start("run-x", FEATURES, {})
-    for number in range(1, 6):
-        commit_next(store, number, (0.0, 0.0, 0.0, float(number)), metrics=False)
-    assert [r.round for r, _, _ in store.recent_rounds(10)] == [3, 4, 5]
-    assert {row.round for row in store.client_rows()} <= {3, 4, 5}
+    commit_next(store, 1, kind="statistics")
+    for number in range(2, 7):
+        commit_next(
+            store, number, (0.0, 0.0, 0.0, float(number)), scores=[number - 1] if number > 2 else []
+        )
+    assert [r.round for r, _, _ in store.recent_rounds(10)] == [4, 5, 6]
+    assert {row.round for row in store.client_rows()} <= {4, 5, 6}
+    assert [(m.round, m.source) for m in store.metrics_rows()] == [
+        (4, "test"), (4, "federated"), (5, "test"), (5, "federated"), (6, "test")
+    ]  # fmt: skip
+    # A score of a round no longer held cannot be checked: it is refused.
+    with pytest.raises(ValueError, match="metrics of round 2, which is not a committed round"):
+        commit_next(store, 7, kind="evaluation", scores=[2])
+    assert store.training_rounds == 5
     reader = HubStore.open(tmp_path, read_only=True)
-    assert [r.round for r, _, _ in reader.recent_rounds(10)] == [1, 2, 3, 4, 5]
+    assert [r.round for r, _, _ in reader.recent_rounds(10)] == [1, 2, 3, 4, 5, 6]
+    assert len(reader.metrics_rows()) == 9 and reader.training_rounds == 5
     again = HubStore.open(tmp_path)
-    assert [r.round for r, _, _ in again.recent_rounds(10)] == [3, 4, 5]
+    assert [r.round for r, _, _ in again.recent_rounds(10)] == [4, 5, 6]
+    assert again.metrics_rows() == store.metrics_rows() and again.training_rounds == 5
