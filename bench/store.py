@@ -156,7 +156,19 @@ def bench_peer_open(base: Path, rounds: int, repeat: int) -> Row:
     PeerState.open(state_dir, peer_id="bench")
     log = [
         PeerRoundRow(
-            r, "plus", "ok", "", 5000, 1.5, 1.25, 0.05 + r / 1e6, 0.9, 10**5, 10**5, T0 + r
+            r,
+            "training",
+            "plus",
+            "ok",
+            "",
+            5000,
+            1.5,
+            1.25,
+            0.05 + r / 1e6,
+            0.9,
+            10**5,
+            10**5,
+            T0 + r,
         )
         for r in range(rounds)
     ]

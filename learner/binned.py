@@ -232,32 +232,39 @@ def initial_edges(params: Sequence[float]) -> list[float]:
 
 
 def refine(edges: Sequence[float], counts: ScoreCounts) -> list[float]:
-    """Edges that split every bin holding both classes and keep one-class runs merged.
+    """Edges that split every bin holding both classes and merge one-class runs.
 
-    Each mixed bin gets sub-bins in proportion to its share of the bounds
-    (at least 2, at most what MAX_BINS leaves); an outer bin is split
+    Neighbouring bins merge while the run they make holds one class only (or
+    nothing). Each mixed bin gets new edges in proportion to its share of the
+    bounds, the largest shares first, within MAX_BINS; an outer bin is split
     geometrically outwards from its finite edge.
     """
     pos, neg = counts.positives, counts.negatives
     n_pos, n_neg = max(sum(pos), 1), max(sum(neg), 1)
-    # One-class neighbours merge: an edge between them separates nothing.
-    kept = [
-        e
-        for k, e in enumerate(edges)
-        if not ((pos[k] == 0 and pos[k + 1] == 0) or (neg[k] == 0 and neg[k + 1] == 0))
-    ]
+    kept = []
+    run_pos, run_neg = pos[0] > 0, neg[0] > 0
+    for k, edge in enumerate(edges):
+        has_pos, has_neg = pos[k + 1] > 0, neg[k + 1] > 0
+        if (run_pos or has_pos) and (run_neg or has_neg):  # merging would mix the classes
+            kept.append(edge)
+            run_pos, run_neg = has_pos, has_neg
+        else:
+            run_pos, run_neg = run_pos or has_pos, run_neg or has_neg
     weights = _mixed_weights(pos, neg, n_pos, n_neg)
     budget = MAX_BINS - 1 - len(kept)
     total = sum(weights.values())
-    if budget <= 0 or total <= 0.0:
-        return kept
     new = set(kept)
-    for k, weight in weights.items():
-        parts = max(2, int(budget * weight / total))
+    left = budget
+    for k, weight in sorted(weights.items(), key=lambda item: -item[1]):
+        if left <= 0 or total <= 0.0:
+            break
+        cuts = min(left, max(1, round(budget * weight / total)))
         lower = edges[k - 1] if k > 0 else None
         upper = edges[k] if k < len(edges) else None
-        new.update(_split(lower, upper, parts, edges))
-    return sorted(new)[: MAX_BINS - 1]
+        added = _split(lower, upper, cuts, edges)
+        new.update(added)
+        left -= len(added)
+    return sorted(new)
 
 
 def _mixed_weights(
@@ -279,17 +286,17 @@ def _mixed_weights(
 
 
 def _split(
-    lower: float | None, upper: float | None, parts: int, edges: Sequence[float]
+    lower: float | None, upper: float | None, cuts: int, edges: Sequence[float]
 ) -> list[float]:
-    """Interior edges cutting one bin into `parts`; outer bins grow geometrically."""
+    """`cuts` new edges inside one bin: evenly in a finite bin, geometrically
+    outwards from its edge in an outer one."""
     if lower is not None and upper is not None:
-        width = (upper - lower) / parts
-        return [lower + width * i for i in range(1, parts)]
-    finite = list(edges)
-    unit = (finite[-1] - finite[0]) / max(len(finite), 1) if len(finite) > 1 else 1.0
+        width = (upper - lower) / (cuts + 1)
+        return [lower + width * i for i in range(1, cuts + 1)]
+    unit = (edges[-1] - edges[0]) / len(edges) if len(edges) > 1 else 1.0
     unit = unit if unit > 0.0 else 1.0
     if upper is None and lower is not None:
-        return [lower + unit * 2.0 ** (i / 2) for i in range(parts)]
+        return [lower + unit * 2.0 ** (i / 2) for i in range(cuts)]
     if lower is None and upper is not None:
-        return [upper - unit * 2.0 ** (i / 2) for i in range(parts)]
+        return [upper - unit * 2.0 ** (i / 2) for i in range(cuts)]
     return [0.0]  # one bin for the whole line: cut it at logit 0

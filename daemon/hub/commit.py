@@ -72,6 +72,7 @@ class Committer:
                 decoded = start.layout.decode(outcome.total)
             except (ValueError, CryptoCheckFailed) as exc:
                 outcome = _aborted(outcome, f"cannot decode the aggregate: {exc}")
+            outcome.stage_seconds["decode"] = time.perf_counter() - eval_started
         stats = None
         delta = None
         notes: list[str] = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import struct
 import tracemalloc
 
@@ -18,35 +19,43 @@ from fedd.daemon.transport import wire
 from fedd.daemon.transport.messages import DAEMON_MESSAGE_TYPES
 from fedd.daemon.transport.messages.common import Error
 from fedd.daemon.transport.messages.membership import Bye, Done, Heartbeat, Hello, Welcome
+from fedd.daemon.transport.contribution import Layout
 from fedd.daemon.transport.messages.rounds import (
     Decline,
-    PeerStats,
-    PlainUpdate,
+    EvalRequest,
     RoundEnd,
     RoundStart,
+    Scaling,
     TrainConfig,
 )
+from fedd.daemon.transport.messages.uploads import PeerStats, PlainContribution
 from fedd.daemon.transport.messages.status import StatusReply, StatusRequest
 from fedd.daemon.transport.wire import MalformedMessage
 from tests.crypto.test_secagg_transitions import ANY_MESSAGE, PARAMS
 from tests.daemon.hostile import Mutator
 
 TRAIN = TrainConfig(1, 0.1, 512, 0.0, "none", 43)
+SCALING = Scaling((100.0, -0.5, 3.25), (20.0, 1.0, 0.5))
+NARROW = FixedPoint.fit(max_peers=4, max_weight=100, clip=2.0)
+WIDE = FixedPoint.fit(max_peers=4, max_weight=100, clip=2.0, mod_bits=64)
+MODEL = (0.5, -1.0, 2.0, 0.0)
+SCORE = EvalRequest(1, MODEL, (-3.0, 0.0, 0.25, 7.5), 0.5)
+SECURE = dataclasses.replace(
+    PARAMS,
+    dim=Layout("training", 3, WIDE, (SCORE.bins,)).lanes,
+    mod_bits=64,
+)
 DAEMON_MESSAGES = [
-    Hello("", 0, PeerId("p1"), ("V1", "V2", "Amount"), shard="auto"),
+    Hello("", 0, PeerId("p1"), ("V1", "V2", "Amount"), shard="auto", holdout=True),
     Welcome("test-run", 3, PeerId("p1"), 1.0, 2),
     Heartbeat("test-run", 3),
-    RoundStart("test-run", 1, "off", (0.5, -1.0, 2.0, 0.0), TRAIN),
+    RoundStart("test-run", 2, "training", "off", MODEL, TRAIN, SCALING, (), None, NARROW),
     RoundStart(
-        PARAMS.run,
-        PARAMS.round,
-        "full",
-        (0.1,) * (PARAMS.dim - 1),
-        TRAIN,
-        PARAMS,
-        FixedPoint.fit(max_peers=4, max_weight=100, clip=2.0),
+        SECURE.run, SECURE.round, "training", "full", MODEL, TRAIN, SCALING, (SCORE,), SECURE, WIDE
     ),
-    PlainUpdate("test-run", 1, 960, (0.25, -0.5, 1e-9)),
+    RoundStart("test-run", 1, "statistics", "off", MODEL),
+    RoundStart("test-run", 9, "evaluation", "off", MODEL, None, SCALING, (SCORE,)),
+    PlainContribution("test-run", 1, b"\x01" * 40),
     PeerStats("test-run", 1, 0, 0.02, 0.019),
     RoundEnd("test-run", 1, "aborted", "only 2 peers completed share-keys"),
     Done("test-run", 5),
@@ -88,8 +97,27 @@ def test_vectors_travel_as_packed_bytes():
         {"model": b"\x00" * 12},
         {"mode": "half"},
         {"train": {"epochs": 1}},
+        {"kind": "teaching"},
+        {"scaling": {"means": struct.pack("<3d", 0, 0, 0), "stds": struct.pack("<3d", 1, 0, 1)}},
+        {"scaling": {"means": struct.pack("<2d", 0, 0), "stds": struct.pack("<2d", 1, 1)}},
+        {"evals": [{"model_round": 1, "params": b"", "edges": b"", "threshold": 0.5}]},
+        {"evals": [{**SCORE.to_body(), "edges": struct.pack("<2d", 1.0, 1.0)}]},
+        {"evals": [{**SCORE.to_body(), "threshold": 1.0}]},
+        {"evals": [SCORE.to_body()] * 3},
     ],
-    ids=["nan-model", "ragged-model", "bad-mode", "short-train"],
+    ids=[
+        "nan-model",
+        "ragged-model",
+        "bad-mode",
+        "short-train",
+        "bad-kind",
+        "zero-std",
+        "scaling-short",
+        "eval-no-model",
+        "eval-edges-not-increasing",
+        "eval-threshold-1",
+        "three-evals",
+    ],
 )
 def test_round_start_rejects_bad_models_and_configs(body_change):
     doc = envelope(DAEMON_MESSAGES[3])
@@ -102,6 +130,18 @@ def test_round_start_rejects_secagg_parameters_of_another_round():
     doc = envelope(DAEMON_MESSAGES[4])
     doc["body"]["secagg"]["round"] += 1
     with pytest.raises(MalformedMessage, match="another round"):
+        wire.decode(pack(doc))
+
+
+def test_round_start_rejects_secagg_vectors_of_another_shape():
+    """The vector's length follows from the round's contents; the hub cannot say otherwise."""
+    doc = envelope(DAEMON_MESSAGES[4])
+    doc["body"]["evals"] = []
+    with pytest.raises(MalformedMessage, match="layout"):
+        wire.decode(pack(doc))
+    doc = envelope(DAEMON_MESSAGES[4])
+    doc["body"]["encoding"] = envelope(DAEMON_MESSAGES[3])["body"]["encoding"]
+    with pytest.raises(MalformedMessage, match="64-bit"):
         wire.decode(pack(doc))
 
 
