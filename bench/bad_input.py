@@ -93,6 +93,10 @@ def _prepare(*args: str, data: str = GOOD, out_root: str = "out") -> tuple[str, 
     )
 
 
+def _pool(*args: str, clients: str = "pool_ok", out: str = "pooled") -> tuple[str, ...]:
+    return ("data", "pool", "--clients", clients, "--out", out, *args)
+
+
 def _central(*args: str, train: str = GOOD, test: str = GOOD) -> tuple[str, ...]:
     return ("train", "centralized", "--quiet", "--train", train, "--test", test, *args)
 
@@ -147,6 +151,11 @@ BAD_CSVS: dict[str, tuple[str, bytes]] = {
     "one_class.csv": ("label 0 only", b"V1,V2,Class\n1,2,0\n2,3,0\n3,4,0\n4,5,0\n"),
     "bias_col.csv": ("a column named bias", b"bias,V2,Class\n1,2,0\n2,1,1\n"),
     "other_cols.csv": ("other columns than --train", b"V1,V9,Class\n1,2,0\n2,1,1\n"),
+    "raw.csv": (
+        "raw features (Time, Amount)",
+        b"Time,Amount,Class\n"
+        + b"".join(b"%d,%d.25,%d\n" % (i * 1800, (i * 37) % 500, i % 4 == 0) for i in range(40)),
+    ),
 }
 DATA_FILE_CASES = [
     "empty.csv",
@@ -292,6 +301,21 @@ CASES: list[Case] = [
     _c("data prepare --alpha", "0", *_prepare("--partition", "dirichlet", "--alpha", "0")),
     _c("data prepare --alpha", "-inf", *_prepare("--partition", "dirichlet", "--alpha", "-inf")),
     _c("data prepare --seed", "'x'", *_prepare("--seed", "x")),
+    # -- data pool
+    _c("data pool --clients", "a directory that does not exist", *_pool(clients="nodir")),
+    _c("data pool --clients", "a file", *_pool(clients=GOOD)),
+    _c("data pool --clients", "a directory without peer files", *_pool(clients="adir")),
+    _c("data pool --clients", "peer files with other columns", *_pool(clients="pool_cols")),
+    _c("data pool --clients", "a peer file with a cell 'abc'", *_pool(clients="pool_text")),
+    _c("data pool --clients", "too few rows to hold any out", *_pool(clients="pool_tiny")),
+    _c("data pool --out", "a file", *_pool(out=GOOD)),
+    _c("data pool --out", "under a file", *_pool(out=f"{GOOD}/pooled")),
+    _c("data pool --label", "a column that is not there", *_pool("--label", "Fraud")),
+    _c("data pool --label", "a feature column holding non-labels", *_pool("--label", "V1")),
+    _c("data pool --holdout", "0", *_pool("--holdout", "0")),
+    _c("data pool --holdout", "1", *_pool("--holdout", "1")),
+    _c("data pool --holdout", "nan", *_pool("--holdout", "nan")),
+    _c("data pool --holdout-seed", "-1", *_pool("--holdout-seed", "-1")),
     # -- train centralized
     *_csv_cases("train centralized --train"),
     _c(
@@ -304,6 +328,11 @@ CASES: list[Case] = [
         "train centralized --test",
         "other columns (other_cols.csv)",
         *_central(test="other_cols.csv"),
+    ),
+    _c(
+        "train centralized --train",
+        "raw features (raw.csv), without --standardize",
+        *_central(train="raw.csv", test="raw.csv"),
     ),
     _c("train centralized --label", "a column that is not there", *_central("--label", "Fraud")),
     _c("train centralized --epochs", "0", *_central("--epochs", "0")),
@@ -338,6 +367,20 @@ CASES: list[Case] = [
         "--local-epochs",
         "1001",
     ),
+    _c(
+        "demo --label",
+        "a column that is not there",
+        "demo",
+        "--quiet",
+        "--rows",
+        "100",
+        "--out",
+        "demo_label",
+        "--label",
+        "Fraud",
+    ),
+    _c("demo --holdout", "0", "demo", "--holdout", "0"),
+    _c("demo --holdout", "1", "demo", "--holdout", "1"),
     # -- report
     _c("report --state-dir", "a directory that does not exist", *_report(state="nodir")),
     _c("report --state-dir", "a file", *_report(state=GOOD)),
@@ -362,8 +405,13 @@ CASES: list[Case] = [
     _c("simulate --dim", "0", *_sim("--dim", "0")),
     _c("simulate --dropout", "1", *_sim("--dropout", "1")),
     _c("simulate --dropout-stage", "'lunch'", *_sim("--dropout-stage", "lunch")),
-    _c("simulate --threshold", "1", *_sim("--threshold", "1")),
-    _c("simulate --threshold", "9 (above k+1)", *_sim("--threshold", "9")),
+    _c("simulate --secagg-threshold", "1", *_sim("--secagg-threshold", "1")),
+    _c("simulate --secagg-threshold", "9 (above k+1)", *_sim("--secagg-threshold", "9")),
+    _c(
+        "simulate --threshold",
+        "its old name, beside --secagg-threshold",
+        *_sim("--threshold", "3", "--secagg-threshold", "3"),
+    ),
     _c("simulate --degree", "3 (odd)", *_sim("--peers", "10", "--degree", "3")),
     _c("simulate --degree", "with --secagg full", *_sim("--secagg", "full", "--degree", "2")),
     _c("simulate --dropout-budget", "1", *_sim("--dropout-budget", "1")),
@@ -413,8 +461,20 @@ CASES: list[Case] = [
     ),
     _c("start hub --rounds", "-1", *_hub("--rounds", "-1")),
     _c("start hub --secagg", "'maybe'", *_hub("--secagg", "maybe")),
-    _c("start hub --threshold", "0", *_hub("--threshold", "0")),
-    _c("start hub --threshold", "above --min-peers", *_hub("--threshold", "5", "--min-peers", "3")),
+    _c("start hub --secagg-threshold", "0", *_hub("--secagg-threshold", "0")),
+    _c(
+        "start hub --secagg-threshold",
+        "above --min-peers",
+        *_hub("--secagg-threshold", "5", "--min-peers", "3"),
+    ),
+    _c(
+        "start hub --threshold",
+        "its old name, beside --secagg-threshold",
+        *_hub("--threshold", "2", "--secagg-threshold", "2"),
+    ),
+    _c("start hub --decision-threshold", "50 (a percentage)", *_hub("--decision-threshold", "50")),
+    _c("start hub --decision-threshold", "0", *_hub("--decision-threshold", "0")),
+    _c("start hub --decision-threshold", "nan", *_hub("--decision-threshold", "nan")),
     *_csv_cases("start hub --eval-test"),
     _c("start hub --eval-test", "a column named bias", *_hub("--eval-test", "bias_col.csv")),
     _c("start hub --label", "not in --eval-test", *_hub("--eval-test", GOOD, "--label", "Fraud")),
@@ -474,6 +534,10 @@ CASES: list[Case] = [
     *_csv_cases("start peer --data"),
     _c("start peer --data", "missing (not given)", "start", "peer", "--state-dir", "peerstate"),
     _c("start peer --label", "not in --data", *_peer("--label", "Fraud")),
+    _c("start peer --holdout", "1", *_peer("--holdout", "1")),
+    _c("start peer --holdout", "-0.1", *_peer("--holdout", "-0.1")),
+    _c("start peer --holdout", "nan", *_peer("--holdout", "nan")),
+    _c("start peer --holdout-seed", "-1", *_peer("--holdout-seed", "-1")),
     _c("start peer --state-dir", "a file", *_peer(state=GOOD)),
     _c("start peer --state-dir", "the hub's state directory", *_peer(state="hub_ok")),
     _c("start peer --state-dir", "identity.csv: peer id 'a b'", *_peer(state="peer_badid")),
@@ -736,8 +800,29 @@ def prepare_workdir(root: Path) -> None:
     )
     rounds = root / "peer_badrow" / "rounds.csv"
     rounds.write_text(rounds.read_text().replace(",2048,", ",2e3,"))
+    _prepare_pools(root, lines)
     _prepare_report(root, features)
     _prepare_keys(root)
+
+
+def _prepare_pools(root: Path, lines: list[str]) -> None:
+    """pool_ok: two good peer files; beside it peer-file directories that are
+    wrong in one way each (for `fedd data pool --clients`)."""
+    header, rows = lines[0], lines[1:]
+    half = len(rows) // 2
+    files = {
+        "pool_ok/peer_1.csv": [header, *rows[:half]],
+        "pool_ok/peer_2.csv": [header, *rows[half:]],
+        "pool_cols/peer_1.csv": [header, *rows[:half]],
+        "pool_cols/peer_2.csv": ["V1,V9,Class", *rows[half:]],
+        "pool_text/peer_1.csv": [header, *rows[:half]],
+        "pool_text/peer_2.csv": [header, *rows[half:], "1,abc,1"],
+        "pool_tiny/peer_1.csv": [header, "1,2,0", "2,1,1"],
+    }
+    for name, content in files.items():
+        path = root / name
+        path.parent.mkdir(exist_ok=True)
+        path.write_text("\n".join(content) + "\n")
 
 
 def _prepare_report(root: Path, features: tuple[str, ...]) -> None:

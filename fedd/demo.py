@@ -53,10 +53,12 @@ from fedd.learner.progress import StagedProgress, progress_display, stage
 from fedd.learner.scaling import standardize
 from fedd.learner.shards import shard_path
 from fedd.learner.split import SplitReport, split
-from fedd.learner.synth import KAGGLE_ROWS, write_synth
+from fedd.learner.synth import COLUMNS, KAGGLE_ROWS, write_synth
 from fedd.report.maker import ReportResult, make_report
 
 __all__ = ["STEPS", "DemoRun", "run_demo"]
+
+SYNTH_LABEL = COLUMNS[-1]
 
 
 @dataclass
@@ -114,6 +116,11 @@ def _data_step(run: DemoRun) -> None:
     if run.raw_csv.exists():
         run.echo(f"using {run.raw_csv} (delete it to synthesize a new one)")
         return
+    if run.label != SYNTH_LABEL:
+        raise ConfigError(
+            f"--label {run.label} names the label column of your own {run.raw_csv}, which is "
+            f"not there; the synthesized data's label is {SYNTH_LABEL}"
+        )
     summary = write_synth(run.raw_csv, run.rows, progress=stage(run.progress, "synth"))
     run.echo(f"synthesized {summary.rows} rows ({summary.positives} frauds) -> {summary.path}")
 

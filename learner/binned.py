@@ -55,6 +55,7 @@ __all__ = [
 ]
 
 MAX_BINS = 2048
+_CUTS_PER_MIXED_BIN = 64
 _PER_DECADE = 16
 _DECADES = (-6, 3)  # the grid spans 1e-6 to 1e3 times the weight norm
 
@@ -236,7 +237,8 @@ def refine(edges: Sequence[float], counts: ScoreCounts) -> list[float]:
 
     Neighbouring bins merge while the run they make holds one class only (or
     nothing). Each mixed bin gets new edges in proportion to its share of the
-    bounds, the largest shares first, within MAX_BINS; an outer bin is split
+    bounds, the largest shares first, at most _CUTS_PER_MIXED_BIN each on
+    average and within MAX_BINS; an outer bin is split
     geometrically outwards from its finite edge.
     """
     pos, neg = counts.positives, counts.negatives
@@ -251,7 +253,8 @@ def refine(edges: Sequence[float], counts: ScoreCounts) -> list[float]:
         else:
             run_pos, run_neg = run_pos or has_pos, run_neg or has_neg
     weights = _mixed_weights(pos, neg, n_pos, n_neg)
-    budget = MAX_BINS - 1 - len(kept)
+    # A mixed bin needs a few dozen cuts, not a thousand: vectors stay short.
+    budget = min(MAX_BINS - 1 - len(kept), _CUTS_PER_MIXED_BIN * len(weights))
     total = sum(weights.values())
     new = set(kept)
     left = budget

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fedd.learner.atomic import atomic_text_writer
-from fedd.learner.dataset import Dataset, read_dataset, require_both_classes
+from fedd.learner.dataset import Dataset, column_difference, read_dataset, require_both_classes
 from fedd.learner.errors import DataError
 from fedd.learner.metrics import Metrics, evaluate
 from fedd.learner.model import (
@@ -165,14 +165,9 @@ def read_labelled(path: Path, label: str, role: str, progress: Progress | None =
 
 def check_same_features(reference: Dataset, other: Dataset) -> None:
     """Raise `DataError` unless both datasets have the same feature columns, in order."""
-    if reference.features == other.features:
+    detail = column_difference(reference.features, other.features)
+    if not detail:
         return
-    missing = [f for f in reference.features if f not in other.features]
-    extra = [f for f in other.features if f not in reference.features]
-    if missing or extra:
-        detail = f"missing {missing or 'none'}, extra {extra or 'none'}"
-    else:
-        detail = "the same columns in a different order"
     raise DataError(
         f"{other.source}: feature columns differ from {reference.source} ({detail}); "
         "prepare both files with the same `fedd data prepare` run"
@@ -279,7 +274,8 @@ def train_and_score(
 
 
 def read_centralized_metrics(path: Path) -> dict[str, float]:
-    """The `SCORE_FIELDS` of a centralized_metrics.csv, validated.
+    """The `SCORE_FIELDS` of a centralized_metrics.csv, validated, and its
+    `threshold` (of precision, recall and F1) when the file has that column.
 
     The file needs a header holding every score column (other columns, such as
     the rest of `RECORD_FIELDS`, are allowed and ignored) and exactly one data
@@ -318,7 +314,7 @@ def read_centralized_metrics(path: Path) -> dict[str, float]:
     if len(row) != len(header):
         raise DataError(f"{path} row {number}: {len(row)} cells; the header has {len(header)}")
     scores = {}
-    for name in SCORE_FIELDS:
+    for name in (*SCORE_FIELDS, *(["threshold"] if "threshold" in header else [])):
         cell = row[header.index(name)]
         try:
             value = float(cell)

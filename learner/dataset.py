@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 __all__ = [
     "MAX_MAGNITUDE",
     "Dataset",
+    "column_difference",
     "header_line",
     "read_dataset",
     "require_both_classes",
@@ -231,6 +232,17 @@ class _Parser:
 
     def _label_error(self, cell: str) -> DataError:
         return DataError(f"{self._where(self.label)}: the label must be 0 or 1, not {cell!r}")
+
+
+def column_difference(expected: Sequence[str], got: Sequence[str]) -> str:
+    """How the feature columns `got` differ from `expected` ('' when they are the same)."""
+    if tuple(expected) == tuple(got):
+        return ""
+    missing = [f for f in expected if f not in got]
+    extra = [f for f in got if f not in expected]
+    if missing or extra:
+        return f"missing {missing or 'none'}, extra {extra or 'none'}"
+    return "the same columns in a different order"
 
 
 def require_both_classes(data: Dataset, noun: str = "row") -> None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fedd.learner.atomic import DATA_FILE_MODE, atomic_text_writer
-from fedd.learner.dataset import Dataset, header_line, read_dataset, row_format
+from fedd.learner.dataset import Dataset, column_difference, header_line, read_dataset, row_format
 from fedd.learner.errors import DataError
 from fedd.learner.holdout import concat, split_holdout
 from fedd.learner.shards import shard_numbers, shard_path
@@ -49,10 +49,11 @@ def pool_clients(
     splits = [
         split_holdout(read_dataset(shard_path(clients, k), label), holdout, seed) for k in numbers
     ]
-    first = splits[0].train
+    first, features = shard_path(clients, numbers[0]), splits[0].train.features
     for k, s in zip(numbers, splits, strict=True):
-        if s.train.features != first.features:
-            raise DataError(f"{shard_path(clients, k)}: other columns than {first.source}")
+        detail = column_difference(features, s.train.features)
+        if detail:
+            raise DataError(f"{shard_path(clients, k)}: other columns than {first} ({detail})")
     held = [s.holdout for s in splits if s.holdout is not None]
     if not held:
         raise DataError(f"{clients}: no held-out rows (holdout {holdout:g}): nothing to score on")

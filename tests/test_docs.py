@@ -96,7 +96,7 @@ NOT_RUN: dict[str, str] = {
     "fedd status peers --hub tcp://hub-host:5555 --curve-secret keys/peers/bank-a.secret "
     "--hub-public keys/hub.pub": _HOSTS,
     "fedd data synth --rows 100000 --out data/creditcard.csv": _DOCKER_DATA,
-    "fedd data prepare --input data/creditcard.csv --peers 5 --out-root data": _DOCKER_DATA,
+    "fedd data split --input data/creditcard.csv --peers 5 --out data/clients": _DOCKER_DATA,
     "docker compose -f docker/docker-compose.yml up -d --build --scale peer=3": _DOCKER,
     "docker compose -f docker/docker-compose.yml up -d --scale peer=5": _DOCKER,
     "docker compose -f docker/docker-compose.yml exec -T hub fedd status": _DOCKER,
@@ -123,7 +123,7 @@ NOT_RUN: dict[str, str] = {
     "python -m bench.rounds --curve": "a benchmark: hubs with up to 30 peer processes, minutes",
     "python -m bench.soak": "100 rounds while daemons are killed: minutes",
     "python -m bench.fuzz --seconds 600": "fuzzes for ten minutes, by design",
-    "python -m bench.bad_input": "about 300 fedd processes: a minute on two cores",
+    "python -m bench.bad_input": "about 350 fedd processes: a minute and a half on two cores",
     "python -m bench.store": "a benchmark of fsync on a long run's state: tens of seconds",
     "python -m bench.topology": "a benchmark: graphs of up to 10,000 peers, tens of seconds",
 }

@@ -298,7 +298,7 @@ def choose_shape(
     if threshold is not None:
         t = threshold
     if not 2 <= t <= k + 1:
-        raise ParameterError(f"threshold must be in [2, k+1] = [2, {k + 1}], got {t}")
+        raise ParameterError(f"the Shamir threshold t must be in [2, k+1] = [2, {k + 1}], got {t}")
     min_survivors = max(t, majority) if active else t
     if min_survivors > n or (active and mode is Mode.FULL and t < majority):
         raise ParameterError(

@@ -31,6 +31,7 @@ __all__ = [
     "secagg_threshold",
     "secagg_threshold_options",
     "short_envvars",
+    "warn_old_threshold",
 ]
 
 
@@ -73,7 +74,8 @@ def secagg_threshold_options(lowest: int, help_text: str) -> Callable[[_Function
     """--secagg-threshold, and --threshold, its hidden old spelling.
 
     The old name read like a decision threshold; `secagg_threshold` merges
-    the two and warns about the old one.
+    the two, and `warn_old_threshold` says, once the command's settings are
+    known to be good, that the old one is deprecated.
     """
 
     def decorate(function: _Function) -> _Function:
@@ -97,12 +99,18 @@ def secagg_threshold(new: int | None, old: int | None) -> int | None:
         return new
     if new is not None:
         raise click.UsageError("give --secagg-threshold only (--threshold is its old name)")
-    click.echo(
-        "fedd: warning: --threshold is deprecated: it is the Shamir threshold, now "
-        "--secagg-threshold (the decision threshold is --decision-threshold)",
-        err=True,
-    )
     return old
+
+
+def warn_old_threshold(old: int | None) -> None:
+    """Say that --threshold is deprecated, if it was given (after the settings checked out,
+    so that a bad value gets its one line of error and nothing else)."""
+    if old is not None:
+        click.echo(
+            "fedd: warning: --threshold is deprecated: it is the Shamir threshold, now "
+            "--secagg-threshold (the decision threshold is --decision-threshold)",
+            err=True,
+        )
 
 
 def short_envvars(*path: str) -> Callable[[_Command], _Command]:

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from fedd.cli.options import secagg_threshold as secagg_threshold_of
-from fedd.cli.options import secagg_threshold_options
+from fedd.cli.options import secagg_threshold_options, warn_old_threshold
 from fedd.simulate import DROPOUT_STAGES, RoundReport, SimConfig, run_simulation
 
 __all__ = ["EXIT_WRONG_RESULT", "simulate"]
@@ -119,6 +119,7 @@ def simulate(
         active=active,
     )
     reports = run_simulation(config)  # an impossible configuration fails here, before the header
+    warn_old_threshold(threshold)
     wrong = 0
     if not as_json:
         click.echo(_SIM_HEADER)

@@ -19,6 +19,7 @@ from fedd.cli.options import (
     curve_client,
     secagg_threshold_options,
     short_envvars,
+    warn_old_threshold,
 )
 from fedd.cli.options import secagg_threshold as secagg_threshold_of
 from fedd.daemon.errors import ConfigError
@@ -228,6 +229,7 @@ def start_hub(
         curve_secret=curve_secret,
         allow_dir=allow_dir,
     )
+    warn_old_threshold(threshold)
     sys.exit(Hub(config).run())
 
 

@@ -6,8 +6,12 @@ centralized baseline's scores: `fedd.report.maker` reads the hub's CSV state
 into those records, `fedd.report.decision` holds the equivalence decision,
 `fedd.report.files` writes the CSV files and `fedd.report.plots` draws.
 
-The federated scores are those of the last round that has them: an aborted
-round leaves the model unchanged, so that is the final model.
+The federated scores are those of the last training round whose model has
+them: an aborted round leaves the model unchanged, and statistics and
+evaluation rounds never change it, so that is the final model. Its scores
+come from the peers' held-out rows (`federated`, within the binning bounds)
+or from the hub's own test CSV (`test`); `Scoring` says which, and on how
+many peers and rows.
 """
 
 from __future__ import annotations
@@ -25,22 +29,50 @@ __all__ = [
     "Report",
     "RoundPerformance",
     "RoundRecord",
+    "Scoring",
     "build_report",
     "final_scores",
 ]
 
 
 @dataclass(frozen=True, slots=True)
+class Scoring:
+    """Where a model's scores came from: `federated` or `test`, how many peers
+    (0 for test) and rows, the binning bounds of the AUCs (0 for test), and the
+    decision threshold of precision, recall and F1."""
+
+    source: str
+    peers: int
+    rows: int
+    positives: int
+    roc_auc_bound: float
+    pr_auc_bound: float
+    threshold: float
+
+    def line(self) -> str:
+        if self.source == "test":
+            return f"scored on the hub's test CSV: {self.rows} rows, {self.positives} positive"
+        return (
+            f"scored by {self.peers} peers on their {self.rows} held-out rows "
+            f"({self.positives} positive); binning bounds ROC-AUC ±{self.roc_auc_bound:.4f}, "
+            f"PR-AUC ±{self.pr_auc_bound:.4f}"
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class RoundRecord:
     """One committed round as the hub logged it.
 
+    `kind` is what it aggregated (statistics, training, evaluation);
     `stage_s` maps protocol stage names to seconds, in the stages' order;
-    `scores` maps metric names (at least `decision.SHOWN_METRICS`) to the global
-    model's test scores after the round, or is None when it has none (an
-    aborted round, or a hub without a test set).
+    `scores` maps metric names (at least `decision.SHOWN_METRICS`) to the
+    scores of the global model a training round left, or is None when it has
+    none (an aborted round, a round of another kind, a model not scored);
+    `scoring` says where they came from.
     """
 
     round: int
+    kind: str
     status: str
     participants: int
     survivors: int
@@ -51,6 +83,7 @@ class RoundRecord:
     bytes_in: int
     bytes_out: int
     scores: Mapping[str, float] | None
+    scoring: Scoring | None = None
 
     @property
     def ok(self) -> bool:
@@ -73,6 +106,7 @@ class RoundPerformance:
     """The performance figures of one round (see the module docstring)."""
 
     round: int
+    kind: str
     status: str
     participants: int
     survivors: int
@@ -90,10 +124,17 @@ class RoundPerformance:
 
 @dataclass(frozen=True, slots=True)
 class OverallPerformance:
-    """Medians over the completed rounds (None when there are none); `aborted` counts the rest."""
+    """Medians over the completed training rounds (None when there are none);
+    `aborted` counts the training rounds that did not complete. `statistics_s`
+    is the run's statistics round's time, `evaluation_rounds` and
+    `evaluation_s` count the rounds that only scored models and their median
+    time: what computing the statistics and the scores without pooling cost."""
 
     rounds: int
     aborted: int
+    statistics_s: float | None
+    evaluation_rounds: int
+    evaluation_s: float | None
     participants: float | None
     survivors: float | None
     duration_s: float | None
@@ -117,9 +158,11 @@ class OverallPerformance:
             f"{name} {seconds:.3f}s" for name, seconds in self.stage_s.items() if seconds
         )
         return [
-            f"rounds       {self.rounds} completed, {self.aborted} aborted",
+            f"rounds       {self.rounds} training rounds completed, {self.aborted} aborted",
             f"round time   median {show(self.duration_s, '.3f')} s"
             + (f" ({stages})" if stages else ""),
+            f"statistics   {show(self.statistics_s, '.3f')} s, once; scoring only: "
+            f"{self.evaluation_rounds} rounds, median {show(self.evaluation_s, '.3f')} s",
             f"bytes/peer   median up {show(self.up_bytes_per_peer, ',.0f')} B, "
             f"down {show(self.down_bytes_per_peer, ',.0f')} B per round",
             f"local train  median {show(self.train_s, '.3f')} s per peer and round",
@@ -138,22 +181,26 @@ class PeerPerformance:
 
 @dataclass(frozen=True, slots=True)
 class Report:
-    """Everything a report shows: the inputs, the figures and the verdict."""
+    """Everything a report shows: the inputs, the figures and the verdict.
+
+    `statistics` says where the run's feature statistics came from (one line).
+    """
 
     stages: tuple[str, ...]
     rounds: tuple[RoundRecord, ...]
     centralized: Mapping[str, float]
     verdict: Verdict
+    statistics: str
     per_round: tuple[RoundPerformance, ...]
     overall: OverallPerformance
     per_peer: tuple[PeerPerformance, ...]
 
 
-def final_scores(rounds: Sequence[RoundRecord]) -> tuple[int, Mapping[str, float]] | None:
-    """The last round that has scores and those scores; None if no round has any."""
+def final_scores(rounds: Sequence[RoundRecord]) -> RoundRecord | None:
+    """The last training round whose model has scores; None if no model has any."""
     for record in reversed(rounds):
-        if record.scores is not None:
-            return record.round, record.scores
+        if record.kind == "training" and record.scores is not None:
+            return record
     return None
 
 
@@ -169,6 +216,7 @@ def _per_peer(bytes_total: int, peers: int) -> float | None:
 def _round_performance(record: RoundRecord, clients: Sequence[ClientRecord]) -> RoundPerformance:
     return RoundPerformance(
         round=record.round,
+        kind=record.kind,
         status=record.status,
         participants=record.participants,
         survivors=record.survivors,
@@ -186,14 +234,20 @@ def _round_performance(record: RoundRecord, clients: Sequence[ClientRecord]) -> 
 
 
 def _overall(per_round: Sequence[RoundPerformance], stages: Sequence[str]) -> OverallPerformance:
-    ok = [r for r in per_round if r.status == "ok"]
+    training = [r for r in per_round if r.kind == "training"]
+    ok = [r for r in training if r.status == "ok"]
+    statistics_rounds = [r for r in per_round if r.kind == "statistics" and r.status == "ok"]
+    scoring = [r for r in per_round if r.kind == "evaluation" and r.status == "ok"]
 
     def med(values: Iterable[float | None]) -> float | None:
         return _median(v for v in values if v is not None)
 
     return OverallPerformance(
         rounds=len(ok),
-        aborted=len(per_round) - len(ok),
+        aborted=len(training) - len(ok),
+        statistics_s=statistics_rounds[0].duration_s if statistics_rounds else None,
+        evaluation_rounds=len(scoring),
+        evaluation_s=med(r.duration_s for r in scoring),
         participants=med(r.participants for r in ok),
         survivors=med(r.survivors for r in ok),
         duration_s=med(r.duration_s for r in ok),
@@ -230,6 +284,7 @@ def build_report(
     centralized: Mapping[str, float],
     *,
     stages: Sequence[str],
+    statistics: str = "",
     tolerance: float = DEFAULT_TOLERANCE,
 ) -> Report:
     """Compute the figures and the verdict of a run.
@@ -242,8 +297,8 @@ def build_report(
     if not rounds:
         raise ValueError("no rounds to report on")
     final = final_scores(rounds)
-    if final is None:
-        raise ValueError("no round has test scores")
+    if final is None or final.scores is None:
+        raise ValueError("no trained model has scores")
     numbers = {record.round for record in rounds}
     by_round: dict[int, list[ClientRecord]] = {}
     for client in clients:
@@ -255,8 +310,15 @@ def build_report(
         stages=tuple(stages),
         rounds=tuple(rounds),
         centralized=dict(centralized),
-        verdict=decide(centralized, final[1], tolerance, at_round=final[0]),
+        verdict=decide(
+            centralized,
+            final.scores,
+            tolerance,
+            at_round=final.round,
+            scored=final.scoring.line() if final.scoring is not None else "",
+        ),
         per_round=per_round,
         overall=_overall(per_round, stages),
         per_peer=_peers(clients),
+        statistics=statistics,
     )

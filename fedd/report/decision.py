@@ -9,6 +9,11 @@ decimal places before the comparison, far below any meaningful difference in
 a score and far above double rounding noise. ROC-AUC and F1 decide
 (`DECIDED_METRICS`); PR-AUC is shown only. The overall verdict is equivalent
 when every decided metric is.
+
+F1 depends on the decision threshold: it is compared only when both sides
+counted it at the same one (the baseline's `threshold`, the federation's
+`--decision-threshold`); otherwise the verdict is *not decided*, and says
+which to change.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ SHOWN_METRICS = ("roc_auc", "pr_auc", "f1")
 METRIC_LABELS = {"roc_auc": "ROC-AUC", "pr_auc": "PR-AUC", "f1": "F1"}
 EQUIVALENT = "equivalent"
 NOT_EQUIVALENT = "not equivalent"
+NOT_DECIDED = "not decided"
 SHOWN_ONLY = "shown only"
 
 
@@ -48,6 +54,7 @@ class Comparison:
     centralized: float
     federated: float
     equivalent: bool | None
+    undecided: str = ""  # why a decided metric cannot be compared
 
     @property
     def difference(self) -> float:
@@ -56,6 +63,8 @@ class Comparison:
 
     @property
     def decision(self) -> str:
+        if self.undecided:
+            return NOT_DECIDED
         if self.equivalent is None:
             return SHOWN_ONLY
         return EQUIVALENT if self.equivalent else NOT_EQUIVALENT
@@ -68,14 +77,19 @@ class Verdict:
     tolerance: float
     round: int
     comparisons: tuple[Comparison, ...]
+    scored: str = ""  # where the federated scores came from, one line
 
     @property
     def equivalent(self) -> bool:
         """True when every decided metric is within the tolerance."""
-        return all(c.equivalent for c in self.comparisons if c.equivalent is not None)
+        return all(
+            c.equivalent and not c.undecided for c in self.comparisons if c.equivalent is not None
+        )
 
     @property
     def decision(self) -> str:
+        if any(c.undecided for c in self.comparisons):
+            return NOT_DECIDED
         return EQUIVALENT if self.equivalent else NOT_EQUIVALENT
 
     def lines(self) -> list[str]:
@@ -83,6 +97,7 @@ class Verdict:
         out = [
             f"federated model of round {self.round} vs centralized baseline "
             f"(equivalent: |difference| <= {self.tolerance:g})",
+            *([self.scored] if self.scored else []),
             f"{'metric':<9} {'centralized':>11} {'federated':>10} {'difference':>11}  decision",
         ]
         for c in self.comparisons:
@@ -93,7 +108,10 @@ class Verdict:
             )
         decided = [c for c in self.comparisons if c.equivalent is not None]
         names = " and ".join(METRIC_LABELS.get(c.metric, c.metric) for c in decided)
-        if self.equivalent:
+        undecided = [c.undecided for c in self.comparisons if c.undecided]
+        if undecided:
+            out.append(f"verdict: NOT DECIDED ({'; '.join(undecided)})")
+        elif self.equivalent:
             out.append(f"verdict: EQUIVALENT ({names} within ±{self.tolerance:g})")
         else:
             off = ", ".join(
@@ -121,9 +139,12 @@ def decide(
     tolerance: float,
     *,
     at_round: int,
+    scored: str = "",
 ) -> Verdict:
     """Compare the `SHOWN_METRICS` of the federated model of `at_round` with the
-    centralized ones; decide on `DECIDED_METRICS` with `tolerance`.
+    centralized ones; decide on `DECIDED_METRICS` with `tolerance`. A
+    `threshold` on both sides that differs leaves F1 undecided. `scored` says
+    where the federated scores came from.
 
     Raises `ValueError` if a metric is missing from either side or not finite,
     or the tolerance is negative or not finite.
@@ -138,5 +159,22 @@ def decide(
         if not (math.isfinite(c) and math.isfinite(f)):
             raise ValueError(f"{metric}: scores must be finite")
         decided = within_tolerance(f - c, tolerance) if metric in DECIDED_METRICS else None
-        comparisons.append(Comparison(metric, c, f, decided))
-    return Verdict(tolerance, at_round, tuple(comparisons))
+        comparisons.append(
+            Comparison(metric, c, f, decided, _undecided(metric, centralized, federated))
+        )
+    return Verdict(tolerance, at_round, tuple(comparisons), scored)
+
+
+def _undecided(
+    metric: str, centralized: Mapping[str, float], federated: Mapping[str, float]
+) -> str:
+    """Why `metric` cannot be compared ('' if it can): F1 at two thresholds."""
+    if metric != "f1" or "threshold" not in centralized or "threshold" not in federated:
+        return ""
+    c, f = centralized["threshold"], federated["threshold"]
+    if c == f:
+        return ""
+    return (
+        f"F1 at threshold {c:g} (centralized) against {f:g} (federated): train the baseline "
+        f"with --threshold {f:g}, or run the hub with --decision-threshold {c:g}"
+    )

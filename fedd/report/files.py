@@ -4,14 +4,15 @@ Two files, each written atomically:
 
 `performance_summary.csv`, one row per `scope`:
 
-    round    one per committed round: its status, peers, wall-clock and CPU
+    round    one per committed round: its kind (statistics, training,
+             evaluation), status, peers, wall-clock and CPU
              seconds, seconds per protocol stage and for evaluation, the hub's
              bytes in and out, and those bytes per participant (up = what the
              hub received, down = what it sent); `train_s` and `upload_bytes`
              are the median over the peers that reported that round.
-    overall  the median of each per-round figure over the rounds that
-             completed (`status` ok; aborted rounds end in a time-out and would
-             skew the figures); `rounds` counts them.
+    overall  the median of each per-round figure over the training rounds
+             that completed (`status` ok; aborted rounds end in a time-out and
+             would skew the figures); `rounds` counts them.
     peer     one per peer: `rounds` it reported in, its median local training
              seconds and median upload bytes.
 
@@ -55,7 +56,7 @@ def _stage_column(stage: str) -> str:
 def performance_header(stages: Sequence[str]) -> tuple[str, ...]:
     """The columns of performance_summary.csv for these protocol stages."""
     return (
-        "scope", "round", "peer", "status", "rounds", "participants", "survivors",
+        "scope", "round", "kind", "peer", "status", "rounds", "participants", "survivors",
         "duration_s", "cpu_s", *map(_stage_column, stages), "evaluate_s",
         "bytes_in", "bytes_out", "up_bytes_per_peer", "down_bytes_per_peer",
         "train_s", "upload_bytes",
@@ -76,20 +77,20 @@ def performance_rows(report: Report) -> list[list[str]]:
     rows: list[list[object]] = []
     for r in report.per_round:
         rows.append([
-            "round", r.round, "", r.status, "", r.participants, r.survivors,
+            "round", r.round, r.kind, "", r.status, "", r.participants, r.survivors,
             r.duration_s, r.cpu_s, *(r.stage_s.get(s, 0.0) for s in report.stages),
             r.evaluate_s, r.bytes_in, r.bytes_out, r.up_bytes_per_peer,
             r.down_bytes_per_peer, r.train_s, r.upload_bytes,
         ])  # fmt: skip
     o = report.overall
     rows.append([
-        "overall", "", "", "ok", o.rounds, o.participants, o.survivors, o.duration_s,
+        "overall", "", "training", "", "ok", o.rounds, o.participants, o.survivors, o.duration_s,
         o.cpu_s, *(o.stage_s.get(s) for s in report.stages), o.evaluate_s, o.bytes_in,
         o.bytes_out, o.up_bytes_per_peer, o.down_bytes_per_peer, o.train_s, o.upload_bytes,
     ])  # fmt: skip
     blanks = [None] * (len(report.stages) + 9)  # participants .. down_bytes_per_peer
     for p in report.per_peer:
-        rows.append(["peer", "", p.peer, "", p.rounds, *blanks, p.train_s, p.upload_bytes])
+        rows.append(["peer", "", "", p.peer, "", p.rounds, *blanks, p.train_s, p.upload_bytes])
     return [[_cell(v) for v in row] for row in rows]
 
 

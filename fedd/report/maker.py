@@ -26,7 +26,7 @@ from fedd.daemon.errors import StateError
 from fedd.daemon.state.hubfiles import METRICS_LOG, ROUND_LOG, RUN, STAGES
 from fedd.daemon.state.store import HubStore
 from fedd.learner.centralized import read_centralized_metrics
-from fedd.report.compute import ClientRecord, Report, RoundRecord, build_report
+from fedd.report.compute import ClientRecord, Report, RoundRecord, Scoring, build_report
 from fedd.report.decision import DEFAULT_TOLERANCE
 from fedd.report.files import write_report_csvs
 
@@ -47,7 +47,11 @@ class ReportResult:
 
     def lines(self) -> list[str]:
         """The verdict, the performance summary and where the files are, for people."""
-        out = [*self.report.verdict.lines(), *self.report.overall.lines()]
+        out = [
+            *self.report.verdict.lines(),
+            self.report.statistics,
+            *self.report.overall.lines(),
+        ]
         out += [f"wrote {path}" for path in (*self.csv_files, *self.plot_files)]
         if self.plots_note:
             out.append(self.plots_note)
@@ -76,7 +80,7 @@ def load_report(
     for row, metrics, perf in committed:
         if perf is None:  # HubStore.open refuses a committed round without its perf row
             raise StateError(f"{state_dir}: round {row.round} has no perf_log row")
-        scores = None
+        scores = scoring = None
         if metrics is not None:
             scores = {
                 "roc_auc": metrics.roc_auc,
@@ -85,10 +89,21 @@ def load_report(
                 "recall": metrics.recall,
                 "f1": metrics.f1,
                 "logloss": metrics.logloss,
+                "threshold": metrics.threshold,
             }
+            scoring = Scoring(
+                metrics.source,
+                metrics.peers,
+                metrics.rows,
+                metrics.positives,
+                metrics.roc_auc_bound,
+                metrics.pr_auc_bound,
+                metrics.threshold,
+            )
         rounds.append(
             RoundRecord(
                 round=row.round,
+                kind=row.kind,
                 status=row.status,
                 participants=row.participants,
                 survivors=row.survivors,
@@ -99,21 +114,40 @@ def load_report(
                 bytes_in=perf.bytes_in,
                 bytes_out=perf.bytes_out,
                 scores=scores,
+                scoring=scoring,
             )
         )
     if all(record.scores is None for record in rounds):
         raise StateError(
             f"{state_dir / METRICS_LOG.name}: no scores in {len(rounds)} committed round(s): "
-            "the hub evaluates only with --eval-test and only completed rounds, "
-            "so there is nothing to compare with the centralized baseline"
+            "models are scored on the peers' held-out rows (unless every peer runs with "
+            "--holdout 0) or on the hub's --eval-test, a round or more after they are "
+            "trained, so there is nothing to compare with the centralized baseline yet"
         )
     clients = [
         ClientRecord(c.round, c.peer, c.n_samples, c.train_s, c.upload_bytes)
         for c in store.client_rows()
     ]
     baseline = read_centralized_metrics(centralized)
-    report = build_report(rounds, clients, baseline, stages=STAGES, tolerance=tolerance)
+    report = build_report(
+        rounds,
+        clients,
+        baseline,
+        stages=STAGES,
+        statistics=_statistics_line(store),
+        tolerance=tolerance,
+    )
     return report, tuple(store.reconciled)
+
+
+def _statistics_line(store: HubStore) -> str:
+    stats = store.statistics
+    if stats is None:
+        return "statistics   not computed: the run has no federated feature statistics yet"
+    return (
+        f"statistics   federated: from {stats.peers} peers' {stats.rows} training rows "
+        f"({stats.positives} positive), round {stats.round}; no row was pooled"
+    )
 
 
 def make_report(

@@ -9,13 +9,16 @@ certificates (/usr/local/share/ca-certificates, as on networks that re-sign
 TLS), they are put in docker/certs/ for the build, as docs/deployment.md
 tells a user to, and removed afterwards.
 
-The data is made on the host with `fedd data synth` and `fedd data prepare`,
-the documented path, and reaches the containers through the read-only bind
-mount. Each scenario starts the hub and 3 peers, scales to 5 while the
-hub still runs rounds (local epochs make the rounds slow enough), waits for
-the last round through `fedd status` inside the hub container, then checks
-that every peer exited 0 without a restart, that the hub's state holds every
-round, and that the two late replicas trained in committed rounds. The
+The data is made on the host with `fedd data synth` and `fedd data split`,
+the documented path: one raw file per institution, which reaches the
+containers through the read-only bind mount, one per replica through
+`--shard auto`. The hub has no data. Each scenario starts the hub and 3
+peers, scales to 5 while the hub still runs training rounds (local epochs
+make the rounds slow enough), waits for the end of the run through `fedd
+status` inside the hub container, then checks that every peer exited 0
+without a restart, that the hub's state holds the statistics round, every
+training round and every model's federated scores, and that the two late
+replicas trained in committed rounds. The
 compose project is `fedd-test` and the image `fedd-test:latest`, so that a
 developer's own `fedd` project and image are never touched; `down -v` removes
 what a scenario made, pass or fail. Timings go to the summary at the end.
@@ -121,10 +124,10 @@ def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     data = tmp_path_factory.mktemp("host") / "data"
     raw = data / "creditcard.csv"
     fedd = (sys.executable, "-m", "fedd", "data")
-    with timed("fedd data synth + prepare on the host"):
+    with timed("fedd data synth + split on the host"):
         for args in (
             ("synth", "--rows", str(ROWS), "--out", str(raw)),
-            ("prepare", "--input", str(raw), "--peers", str(SHARDS), "--out-root", str(data)),
+            ("split", "--input", str(raw), "--peers", str(SHARDS), "--out", str(data / "clients")),
         ):
             # The usual umask, as docs/deployment.md assumes: the files come out 0644.
             subprocess.run(
@@ -182,7 +185,6 @@ def compose_env(base_image: str, data_root: Path) -> Iterator[dict[str, str]]:
         "FEDD_DATA_ROOT": str(data_root),
         "FEDD_ROUNDS": str(ROUNDS),
         "FEDD_LOCAL_EPOCHS": str(EPOCHS),
-        "FEDD_EVAL_TEST": "/home/fedd/data/processed/test.csv",
     }
     with host_cas_in_certs():
         with timed("image built (compose build)"):
@@ -246,7 +248,7 @@ def scale_up_while_rounds_run(
         with timed(f"{label}: up -d --build --scale peer={FIRST}"):
             compose("up", "-d", "--build", "--scale", f"peer={FIRST}")
         [hub] = compose.ids("hub")
-        with timed(f"{label}: first round committed"):
+        with timed(f"{label}: statistics and the first training round committed"):
             wait_for(
                 "committed round",
                 lambda: hub_status(hub).get("rounds_committed", 0) >= 1 or None,
@@ -256,7 +258,7 @@ def scale_up_while_rounds_run(
             compose("up", "-d", "--scale", f"peer={SHARDS}")
         committed = hub_status(hub).get("rounds_committed", ROUNDS)
         assert committed < ROUNDS, "all rounds were done before the scale-up: raise EPOCHS"
-        with timed(f"{label}: rounds {committed}..{ROUNDS}"):
+        with timed(f"{label}: training rounds {committed}..{ROUNDS}, then the scoring"):
             wait_for(
                 "last round",
                 lambda: hub_status(hub).get("stage") == "done" or None,
@@ -277,9 +279,16 @@ def scale_up_while_rounds_run(
         assert wait_for("exit of every peer", states, 60) == ["exited 0 0"] * SHARDS
 
         rounds = hub_csv(compose, "round_log.csv")
-        assert [int(r["round"]) for r in rounds] == list(range(1, ROUNDS + 1))
+        assert [int(r["round"]) for r in rounds] == list(range(1, len(rounds) + 1))
+        kinds = [r["kind"] for r in rounds]
+        assert kinds[: ROUNDS + 1] == ["statistics"] + ["training"] * ROUNDS, kinds
+        assert set(kinds[ROUNDS + 1 :]) <= {"evaluation"}, kinds
         assert {r["status"] for r in rounds} == {"ok"}, rounds
-        assert len(hub_csv(compose, "metrics_log.csv")) == ROUNDS  # FEDD_EVAL_TEST was read
+        assert rounds[0]["survivors"] == str(FIRST)  # the first peers' statistics
+        scores = hub_csv(compose, "metrics_log.csv")
+        training = [r["round"] for r in rounds if r["kind"] == "training"]
+        assert sorted((s["round"] for s in scores), key=int) == training
+        assert {s["source"] for s in scores} == {"federated"}  # the hub holds no data
         shards = sorted(int(p["shard"]) for p in hub_csv(compose, "peers.csv"))
         assert shards == list(range(1, SHARDS + 1)), shards
         return hub_csv(compose, "client_perf.csv")
@@ -295,12 +304,15 @@ def check_late_peers_trained(perf: list[dict[str, str]], label: str) -> set[str]
     by_round: dict[int, set[str]] = {}
     for row in perf:
         by_round.setdefault(int(row["round"]), set()).add(row["peer"])
-    first, last = by_round[1], by_round[ROUNDS]
+    first, last = by_round[min(by_round)], by_round[max(by_round)]
     late = set().union(*by_round.values()) - first
     assert len(first) == FIRST and len(late) == SHARDS - FIRST, by_round
     assert late <= last and len(last) == SHARDS, by_round
     joined = min(r for r, peers in by_round.items() if late <= peers)
-    NOTES.append(f"{label}: the late replicas first trained in round {joined} of {ROUNDS}")
+    NOTES.append(
+        f"{label}: the late replicas first trained in round {joined} "
+        f"(training rounds {min(by_round)}..{max(by_round)})"
+    )
     return first | late
 
 
