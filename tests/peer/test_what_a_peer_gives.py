@@ -1,0 +1,82 @@
+"""What a peer agrees to contribute: its statistics once per run, and scores only of
+models of training rounds it took part in, exactly as they were presented.
+
+A real hub and real peers run in this process (tests/daemon/hostile.py); after
+an honest run the tests send one peer the RoundStarts a lying hub would, and
+decode what the peer sends back.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from fedd.daemon.transport import wire
+from fedd.daemon.transport.messages.rounds import Decline, EvalRequest, RoundStart
+from fedd.daemon.transport.messages.uploads import PlainContribution
+from fedd.learner.binned import ScoreCounts
+from fedd.peer.state import PeerState
+from tests.daemon.hostile import InProcessFederation
+
+P1 = InProcessFederation.routing("p1")
+
+
+def _answer(fed: InProcessFederation, start: RoundStart) -> list[object]:
+    """Deliver `start` to p1, let its job finish, return what it sent."""
+    agent = fed.agents[P1]
+    fed.dealers[P1].take()
+    assert fed.to_peer(P1, wire.encode(start)) is None
+    deadline = time.monotonic() + 30
+    while agent.rounds.job is not None:
+        assert time.monotonic() < deadline
+        if agent.rounds.job.future.done():
+            agent.rounds.on_done(agent.peer_id, agent.data)
+        else:
+            time.sleep(0.01)
+    return [wire.decode(frame) for frame in fed.dealers[P1].take()]
+
+
+def _scores(start: RoundStart, sent: list[object]) -> list[ScoreCounts | None]:
+    [contribution] = [m for m in sent if type(m) is PlainContribution]
+    return start.layout.decode(contribution.vector).scores
+
+
+def test_a_peer_gives_its_statistics_once_per_run(tmp_path: Path) -> None:
+    with InProcessFederation(tmp_path, peers=2, rounds=1, secagg="off") as fed:
+        fed.run_rounds()
+        run, model = fed.hub.run_id, tuple(fed.hub.rounds.model or ())
+        again = RoundStart(run, 40, "statistics", "off", model)
+        sent = _answer(fed, again)
+    assert [type(m) for m in sent] == [Decline]
+    assert "once per run" in sent[0].reason  # type: ignore[attr-defined]
+    state = PeerState.open(tmp_path / "p1")
+    assert state.statistics_given(run) and not state.statistics_given("run-other")
+    # A new run is another matter: the same peer gives that run its statistics.
+    with InProcessFederation(tmp_path / "second", peers=2, rounds=1, secagg="off") as fed:
+        rows = fed.run_rounds()
+    assert rows[0].kind == "statistics" and rows[0].survivors == 2
+
+
+def test_a_peer_scores_only_models_of_rounds_it_took_part_in(tmp_path: Path) -> None:
+    with InProcessFederation(tmp_path, peers=2, rounds=2, secagg="off") as fed:
+        rows = fed.run_rounds()
+        training = [r.round for r in rows if r.kind == "training" and r.status == "ok"]
+        run = fed.hub.run_id
+        scaling = fed.hub.rounds.scaling
+        model = tuple(fed.hub.rounds.model or ())
+        holdout = fed.agents[P1].data.holdout  # type: ignore[union-attr]
+        assert holdout is not None and scaling is not None
+        edges = (-1.0, 0.0, 1.0)
+        last = training[-1]
+        honest = EvalRequest(last, model, edges, 0.5)
+        forged = EvalRequest(last, tuple(v + 1.0 for v in model), edges, 0.5)
+        start = RoundStart(run, 60, "evaluation", "off", model, None, scaling, (honest, forged))
+        scored, refused = _scores(start, _answer(fed, start))
+        never = EvalRequest(last + 100, model, edges, 0.5)
+        start = RoundStart(run, 61, "evaluation", "off", model, None, scaling, (never,))
+        (unknown,) = _scores(start, _answer(fed, start))
+    # The model the first round after `last` presented: scored, on every held-out row.
+    assert scored is not None and scored.peers == 1 and scored.rows == holdout.n_rows
+    # Another model under that round's name, or a round p1 never trained in: zeros, no peer.
+    nothing = ScoreCounts((0,) * 4, (0,) * 4, 0, 0, 0.0, 0)
+    assert refused == nothing and unknown == nothing
