@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from fedd.crypto.errors import CryptoCheckFailed, ProtocolError
 from fedd.crypto.secagg.fields import PeerId
 from fedd.crypto.secagg.messages.advertise_keys import Roster
+from fedd.crypto.secagg.messages.masked_input import MaskedInput
 from fedd.crypto.secagg.messages.share_keys import ForwardedShares
 from fedd.crypto.secagg.messages.unmask import UnmaskRequest
 from fedd.crypto.secagg.peer import PeerSession
@@ -55,8 +56,7 @@ class PeerRound:
     """The running round, for its row in rounds.csv."""
 
     number: int
-    kind: str
-    mode: str
+    start: RoundStart
     n_samples: int = 0
     train_s: float = 0.0
     cpu_s: float = 0.0
@@ -65,6 +65,7 @@ class PeerRound:
     bytes_up: int = 0
     bytes_down: int = 0
     session: PeerSession | None = None
+    n_rows: int = 0  # the rows behind this peer's vector
     status: str = "running"
     reason: str = ""
 
@@ -103,7 +104,7 @@ class PeerRounds:
         for number, model in list(self._models.items()):
             if model is None:  # the first model presented after round `number`
                 self._models[number] = msg.model
-        self.current = PeerRound(msg.round, msg.kind, msg.mode)
+        self.current = PeerRound(msg.round, msg)
         reason = refusal(msg, self.config.require, self.config.signing, peer_id)
         if reason is None and msg.kind == "statistics" and self.state.statistics_given(msg.run):
             reason = (
@@ -144,7 +145,7 @@ class PeerRounds:
         try:
             result = job.future.result()
         except Exception as exc:  # the job failed: say so, sit the round out
-            log.error("round %d: local %s failed: %s", job.number, current.kind, exc)
+            log.error("round %d: local %s failed: %s", job.number, current.start.kind, exc)
             current.status, current.reason = "failed", str(exc)[:200]
             return
         msg = job.start
@@ -155,17 +156,15 @@ class PeerRounds:
             result.loss,
         )
         current.local_roc_auc = result.local_roc_auc
-        if msg.kind == "statistics":
-            # Recorded before anything leaves: a crash after sending must not
-            # let this peer give its statistics to the run a second time.
-            self.state.record_statistics(msg.run, msg.round, result.n_samples)
         if msg.kind == "training":
             # The round's own run id: the agent's is "" until a Welcome arrives.
             n = 0 if msg.secagg is not None else result.n_samples
             self._send(PeerStats(msg.run, job.number, n, result.train_s, result.cpu_s))
         if msg.secagg is None:
+            self._record_statistics(msg, result.n_samples)
             self._send(PlainContribution(msg.run, job.number, result.vector))
             return
+        current.n_rows = result.n_samples
         self._fault("advertise-keys", peer_id)
         try:
             signing = self.config.signing if msg.secagg.active else None
@@ -197,23 +196,36 @@ class PeerRounds:
         except (ProtocolError, CryptoCheckFailed) as exc:
             log.warning("round %d: left the protocol: %s", current.number, exc)
             return
+        if any(type(out) is MaskedInput for out in replies):
+            self._record_statistics(current.start, current.n_rows)
         for out in replies:
             self._send(out)
+
+    def _record_statistics(self, msg: RoundStart, rows: int) -> None:
+        """Before a statistics round's vector leaves: it does so once per run.
+
+        Recorded (and fsynced) first, so that not even a crash right after
+        sending lets this peer give its statistics to the run again. In a
+        secure round the vector leaves with the masked input; a round that
+        aborts before then has not spent them.
+        """
+        if msg.kind == "statistics":
+            self.state.record_statistics(msg.run, msg.round, rows)
 
     def on_round_end(self, msg: RoundEnd) -> None:
         current = self.current
         if current is None or current.number != msg.round:
             return
         status = msg.status if current.status == "running" else current.status
-        if current.kind == "training" and status == "ok":
+        if current.start.kind == "training" and status == "ok":
             self._models[current.number] = None
             for old in sorted(self._models)[:-_MODELS_KEPT]:
                 del self._models[old]
         self.state.log_round(
             PeerRoundRow(
                 round=current.number,
-                kind=current.kind,
-                mode=current.mode,
+                kind=current.start.kind,
+                mode=current.start.mode,
                 status=status,
                 reason=msg.reason or current.reason,
                 n_samples=current.n_samples,
@@ -229,7 +241,7 @@ class PeerRounds:
         log.info(
             "round %d %s %s (local roc_auc before training %.4f, %.2fs training)",
             current.number,
-            current.kind,
+            current.start.kind,
             status,
             current.local_roc_auc,
             current.train_s,

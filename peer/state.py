@@ -221,9 +221,11 @@ class PeerState:
     def record_statistics(self, run: str, round: int, rows: int) -> None:
         """Append that this peer gives `run` its statistics, and fsync, before they are sent.
 
-        Raises `ConfigError` if it cannot write.
+        Raises `ValueError` for a value the file cannot hold, `ConfigError` if it
+        cannot write.
         """
-        append_rows(self.state_dir / STATISTICS.name, STATISTICS, [(run, round, rows, time.time())])
+        row = STATISTICS.checked(run, round, rows, time.time())  # ValueError before any write
+        append_rows(self.state_dir / STATISTICS.name, STATISTICS, [row])
         self._statistics_runs.add(run)
 
     def log_round(self, row: PeerRoundRow) -> None:

@@ -63,6 +63,9 @@ log = logging.getLogger("fedd.hub")
 
 Outgoing = list[tuple[PeerId, WireMessage]]
 
+_FIRST_PAUSE = 1.0  # seconds before the round after an aborted one
+_LONGEST_PAUSE = 30.0
+
 
 class RoundLifecycle:
     """The global model and the rounds that build and score it, one at a time."""
@@ -87,6 +90,13 @@ class RoundLifecycle:
         self.current: RunningRound | None = None
         self.last_outcome: tuple[int, RoundOutcome, float] | None = None
         self.waiting_note = ""
+        # Peers that declined a statistics round: they will not give statistics to this run
+        # (a peer gives them once per run), so later statistics rounds go on without them.
+        self.no_statistics: set[PeerId] = set()
+        # After an aborted round the next one waits, longer after each abort in a row, so
+        # that a federation that keeps failing does not start rounds back to back.
+        self._aborts_in_a_row = 0
+        self._not_before = -float("inf")
         self.evaluations = Evaluations(threshold=config.decision_threshold)
         self.committer = Committer(config, store, self.evaluations, test)
         self._unscored_note = False
@@ -143,10 +153,13 @@ class RoundLifecycle:
         `scorers` are the alive peers that hold rows out to score models on.
         """
         kind = self._next_kind()
-        if kind is None:
+        if kind is None or now < self._not_before:
             return []
+        if kind == "statistics":
+            alive = self._statistics_givers(alive)
         if len(alive) < self.config.min_peers or self.model is None:
-            self._note_waiting(f"waiting for peers: {len(alive)}/{self.config.min_peers} alive")
+            if not (kind == "statistics" and self.no_statistics):  # that note is said above
+                self._note_waiting(f"waiting for peers: {len(alive)}/{self.config.min_peers} alive")
             return []
         if now - last_registration < self.config.join_window:
             return []  # more peers may be joining right now
@@ -176,6 +189,19 @@ class RoundLifecycle:
             f" ({scored})" if scored else "",
         )
         return [(peer, start) for peer in alive]
+
+    def _statistics_givers(self, alive: tuple[PeerId, ...]) -> tuple[PeerId, ...]:
+        """The alive peers that may give statistics; says who declined when too few are left."""
+        spent = [p for p in alive if p in self.no_statistics]
+        givers = tuple(p for p in alive if p not in self.no_statistics)
+        if spent and len(givers) < self.config.min_peers:
+            self._note_waiting(
+                f"waiting for peers that can give statistics: {len(givers)}/"
+                f"{self.config.min_peers}; {', '.join(spent)} declined (a peer gives its "
+                "statistics once per run): start a new run in a fresh state directory, "
+                "or bring other peers"
+            )
+        return givers
 
     def _prepare(
         self, kind: str, alive: tuple[PeerId, ...], scoring: bool, now: float
@@ -268,6 +294,13 @@ class RoundLifecycle:
         outcome, self.model, summary = self.committer.commit(current, self.model, now)
         duration = now - current.started
         self.last_outcome = (current.number, outcome, duration)
+        if outcome.status == "ok":
+            self._aborts_in_a_row = 0
+        else:
+            self._aborts_in_a_row += 1
+            pause = min(_FIRST_PAUSE * 2 ** (self._aborts_in_a_row - 1), _LONGEST_PAUSE)
+            self._not_before = now + pause
+            summary += f"; the next round in {pause:g}s"
         log.info("%s", summary)
         self.current = None
         self.next_round += 1
@@ -299,6 +332,8 @@ class RoundLifecycle:
             return []
         if type(msg) is Decline:
             log.warning("round %d: peer %s declined: %s", current.number, peer, msg.reason)
+            if current.start.kind == "statistics" and peer in current.participants:
+                self.no_statistics.add(peer)
             return _pairs(current.runner.drop(peer, now, f"declined: {msg.reason}"))
         try:
             sends = current.runner.receive(peer, msg, now)

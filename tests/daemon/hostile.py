@@ -9,6 +9,9 @@ directions, and `to_hub`/`to_peer` inject frames from anyone, so a test can
 interleave hostile frames with a round that is running and then check that
 the round completed.
 
+`squeeze_evaluations` and `check_whole_run` state what a run's rounds must
+look like, for the tests that run a federation to its end.
+
 `Mutator` turns valid frames into hostile ones, deterministically from a
 seed: byte-level damage (bit flips, truncation, extension, insertion,
 splices, random bytes, msgpack headers declaring huge lengths) and
@@ -26,10 +29,10 @@ import math
 import random
 import struct
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import msgpack
 
@@ -46,8 +49,10 @@ __all__ = [
     "InProcessFederation",
     "Mutator",
     "Recorded",
+    "check_whole_run",
     "hostile_values",
     "record",
+    "squeeze_evaluations",
     "write_shard",
 ]
 
@@ -94,6 +99,9 @@ def write_shard(path: Path, *, rows: int, features: int, seed: int) -> Path:
     path.write_text("\n".join(lines) + "\n")
     return path
 
+
+# A round's entry in a list of rounds: its kind first.
+Entry = TypeVar("Entry", bound=tuple[Any, ...])
 
 # (direction, routing, frame) -> frames to deliver instead (empty: drop it).
 Hook = Callable[[str, bytes, bytes], list[bytes]]
@@ -263,11 +271,48 @@ class InProcessFederation:
     def round_log(self) -> list[RoundRow]:
         return [row for row, _, _ in self.hub.store.recent_rounds(10_000)]
 
+    def outcome(self, *, timeout: float = 60.0) -> list[tuple[str, str, int]]:
+        """Pump until the run is done; each round's (kind, status, survivors) in
+        order, as `squeeze_evaluations` gives them."""
+        rows = self.run_rounds(timeout=timeout)
+        return squeeze_evaluations((r.kind, r.status, r.survivors) for r in rows)
+
     def describe(self) -> str:
         current = self.hub.rounds.current
         stage = f"round {current.number}: {current.runner.stage}" if current else "between rounds"
         committed = self.hub.store.committed_round
         return f"{stage}, committed {committed}, alive {self.hub.registry.alive()}"
+
+
+def squeeze_evaluations(entries: Iterable[Entry]) -> list[Entry]:
+    """`entries` (one per round, in order, each starting with the round's kind)
+    with each run of equal evaluation entries given once: how many passes
+    scoring a model takes depends on the data, which a test of message
+    handling is not about; how each round ended is."""
+    out: list[Entry] = []
+    for entry in entries:
+        if not (entry[0] == "evaluation" and out and out[-1] == entry):
+            out.append(entry)
+    return out
+
+
+def check_whole_run(rows: Sequence[RoundRow], rounds: int) -> None:
+    """Assert that round_log's `rows` are a whole run of `rounds` training
+    rounds, however each round ended: numbered from 1 without a gap;
+    statistics rounds until one ends ok, then the training rounds, then
+    evaluation rounds if and only if a training round ended ok (a model to
+    score); every round ok, or aborted with a reason."""
+    assert [r.round for r in rows] == list(range(1, len(rows) + 1))
+    kinds = [r.kind for r in rows]
+    statistics = kinds.count("statistics")
+    evaluations = len(rows) - statistics - rounds
+    assert (
+        kinds == ["statistics"] * statistics + ["training"] * rounds + ["evaluation"] * evaluations
+    )
+    assert [r.status for r in rows[:statistics]] == ["aborted"] * (statistics - 1) + ["ok"]
+    trained = any(r.status == "ok" for r in rows if r.kind == "training")
+    assert (evaluations > 0) == trained
+    assert all(r.status == "ok" or (r.status == "aborted" and r.reason) for r in rows)
 
 
 @dataclass(frozen=True)
@@ -449,7 +494,8 @@ class Mutator:
                     "welcome",
                     "heartbeat",
                     "round_start",
-                    "plain_update",
+                    "plain_contribution",
+                    "decline",
                     "peer_stats",
                     "round_end",
                     "done",

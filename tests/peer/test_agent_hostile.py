@@ -32,8 +32,15 @@ from fedd.daemon.transport.messages.common import Error
 from fedd.daemon.transport.messages.membership import Done
 from fedd.daemon.transport.messages.rounds import RoundEnd, RoundStart
 from fedd.learner.holdout import Split
-from fedd.peer.state import PeerState
-from tests.daemon.hostile import InProcessFederation, Mutator, Recorded, record
+from fedd.peer.state import PeerRoundRow, PeerState
+from tests.daemon.hostile import (
+    InProcessFederation,
+    Mutator,
+    Recorded,
+    check_whole_run,
+    record,
+    squeeze_evaluations,
+)
 
 RUN = "run-hostile"
 P1 = InProcessFederation.routing("p1")
@@ -50,7 +57,8 @@ STALE_TYPES = {
 
 @pytest.fixture(scope="module")
 def recorded(tmp_path_factory: pytest.TempPathFactory) -> list[Recorded]:
-    """Two secure rounds of p1..p3 under RUN: every frame, both ways."""
+    """A secure run of p1..p3 under RUN (statistics, two training rounds,
+    evaluation): every frame, both ways."""
     return record(tmp_path_factory.mktemp("recording"), peers=3, rounds=2, run_id=RUN)
 
 
@@ -64,6 +72,11 @@ def is_garbage(frame: bytes) -> bool:
     except wire.MalformedMessage:
         return True
     return False
+
+
+def logged(rows: list[PeerRoundRow]) -> list[tuple[str, str]]:
+    """A peer's rounds.csv as (kind, status), as `squeeze_evaluations` gives them."""
+    return squeeze_evaluations((r.kind, r.status) for r in rows)
 
 
 def stops(frame: bytes) -> bool:
@@ -81,7 +94,8 @@ def test_a_round_that_ends_while_the_peer_still_trains_is_logged(tmp_path: Path)
 
     def end_at_once(direction: str, routing: bytes, frame: bytes) -> list[bytes]:
         msg = wire.decode(frame)
-        if direction == "to_peer" and routing == P1 and type(msg) is RoundStart and not cut:
+        first = type(msg) is RoundStart and msg.kind == "training" and not cut
+        if direction == "to_peer" and routing == P1 and first:
             cut.append(msg.round)
             ended = RoundEnd(msg.run, msg.round, "aborted", "hub shutting down")
             return [frame, wire.encode(ended)]
@@ -90,16 +104,31 @@ def test_a_round_that_ends_while_the_peer_still_trains_is_logged(tmp_path: Path)
     with InProcessFederation(
         tmp_path, peers=3, rounds=2, hook=end_at_once, hub_options={"train_timeout": 1.0}
     ) as fed:
-        log = fed.run_rounds()
+        outcome = fed.outcome()
         agent = fed.agents[P1]
-    assert cut == [1]
-    first = agent.state.rounds()[0]
-    assert (first.round, first.status, first.reason) == (1, "aborted", "hub shutting down")
-    assert math.isnan(first.train_loss)
-    assert math.isnan(PeerState.open(tmp_path / "p1").rounds()[0].train_loss)  # an empty cell
-    # Round 1 went on without p1 (timed out in training); round 2 had everyone.
-    assert [(r.status, r.survivors) for r in log] == [("ok", 2), ("ok", 3)]
-    assert [r.status for r in agent.state.rounds()] == ["aborted", "ok"]
+    assert cut == [2]  # after the statistics round
+    cut_short = agent.state.rounds()[1]
+    assert (cut_short.round, cut_short.kind, cut_short.status, cut_short.reason) == (
+        2,
+        "training",
+        "aborted",
+        "hub shutting down",
+    )
+    assert math.isnan(cut_short.train_loss)
+    assert math.isnan(PeerState.open(tmp_path / "p1").rounds()[1].train_loss)  # an empty cell
+    # Round 2 went on without p1 (timed out in training); round 3 had everyone.
+    assert outcome == [
+        ("statistics", "ok", 3),
+        ("training", "ok", 2),
+        ("training", "ok", 3),
+        ("evaluation", "ok", 3),
+    ]
+    assert logged(agent.state.rounds()) == [
+        ("statistics", "ok"),
+        ("training", "aborted"),
+        ("training", "ok"),
+        ("evaluation", "ok"),
+    ]
     assert P1 not in fed.exited or fed.exited[P1] == 0
 
 
@@ -114,8 +143,16 @@ def test_reasons_that_are_not_one_line_of_text_are_dropped_at_the_wire(tmp_path:
                 doc["body"]["reason"] = reason
                 assert fed.to_peer(P1, msgpack.packb(doc)) is None
         assert fed.agents[P1].state.rounds() == [] and P1 not in fed.exited
-        assert [(r.status, r.survivors) for r in fed.run_rounds()] == [("ok", 2)]
-        assert [r.status for r in fed.agents[P1].state.rounds()] == ["ok"]
+        assert fed.outcome() == [
+            ("statistics", "ok", 2),
+            ("training", "ok", 2),
+            ("evaluation", "ok", 2),
+        ]
+        assert logged(fed.agents[P1].state.rounds()) == [
+            ("statistics", "ok"),
+            ("training", "ok"),
+            ("evaluation", "ok"),
+        ]
 
 
 def test_a_burst_of_round_starts_queues_one_training_not_one_each(tmp_path: Path) -> None:
@@ -125,7 +162,9 @@ def test_a_burst_of_round_starts_queues_one_training_not_one_each(tmp_path: Path
     starts: list[bytes] = []
 
     def keep_round_starts(direction: str, routing: bytes, frame: bytes) -> list[bytes]:
-        if direction == "to_peer" and routing == P1 and type(wire.decode(frame)) is RoundStart:
+        msg = wire.decode(frame)
+        training = type(msg) is RoundStart and msg.kind == "training"
+        if direction == "to_peer" and routing == P1 and training:
             starts.append(frame)
         return [frame]
 
@@ -135,8 +174,9 @@ def test_a_burst_of_round_starts_queues_one_training_not_one_each(tmp_path: Path
         real_run = agent.rounds._work._run
 
         def slow_run(msg: RoundStart, data: Split, eligible: tuple[bool, ...]) -> object:
-            release.wait(10)
-            trained.append(msg.round)
+            if msg.kind == "training":
+                release.wait(10)
+                trained.append(msg.round)
             return real_run(msg, data, eligible)
 
         agent.rounds._work._run = slow_run  # type: ignore[method-assign]
@@ -144,9 +184,13 @@ def test_a_burst_of_round_starts_queues_one_training_not_one_each(tmp_path: Path
         for _ in range(300):
             assert fed.to_peer(P1, starts[0]) is None
         release.set()
-        assert [(r.status, r.survivors) for r in fed.run_rounds()] == [("ok", 2)]
+        assert fed.outcome() == [
+            ("statistics", "ok", 2),
+            ("training", "ok", 2),
+            ("evaluation", "ok", 2),
+        ]
     # The one that was running when the burst came, and the newest one.
-    assert trained == [1, 1]
+    assert trained == [2, 2]
 
 
 @settings(max_examples=15, deadline=None)
@@ -158,19 +202,25 @@ def test_a_burst_of_round_starts_queues_one_training_not_one_each(tmp_path: Path
 def test_garbage_and_other_rounds_messages_change_nothing(
     recorded: list[Recorded], seed: int, rate: float, mode: str
 ) -> None:
-    """Undecodable frames, and protocol messages of round 2 while round 1 runs, mixed
-    into everything the hub sends p1 (`rate` extra frames per real one, on average)."""
+    """Undecodable frames, and protocol messages of other rounds than the one p1 is
+    in (earlier ones, later ones), mixed into everything the hub sends p1 (`rate`
+    extra frames per real one, on average), in every round of the run."""
     mutator = Mutator(hub_frames(recorded), seed=seed)
-    stale = [r.frame for r in recorded if r.type in STALE_TYPES and wire.decode(r.frame).round == 2]
+    stale = [(wire.decode(r.frame).round, r.frame) for r in recorded if r.type in STALE_TYPES]
     injected: list[bytes] = []
 
     def noise(direction: str, routing: bytes, frame: bytes) -> list[bytes]:
         if direction != "to_peer" or routing != P1:
             return [frame]
+        # Messages of the round p1 is in, or of the one `frame` is about (a
+        # RoundStart would make it p1's), would be current, not stale.
+        current = fed.agents[P1].rounds.current
+        busy = {wire.decode(frame).round, current.number if current else None}
+        others = [f for number, f in stale if number not in busy]
         out = [frame]
         while mutator.rng.random() < rate / (1 + rate):
             if mutator.rng.random() < 0.5:
-                extra = mutator.rng.choice(stale)
+                extra = mutator.rng.choice(others)
             else:
                 extra = mutator.mutate(mutator.rng.choice(mutator.corpus))
                 if not is_garbage(extra):
@@ -184,9 +234,16 @@ def test_garbage_and_other_rounds_messages_change_nothing(
             Path(root), peers=3, rounds=1, secagg=mode, run_id=RUN, hook=noise
         )
         with fed:
-            rows = fed.run_rounds()
-            assert [(r.status, r.survivors) for r in rows] == [("ok", 3)]
-            assert [r.status for r in fed.agents[P1].state.rounds()] == ["ok"]
+            assert fed.outcome() == [
+                ("statistics", "ok", 3),
+                ("training", "ok", 3),
+                ("evaluation", "ok", 3),
+            ]
+            assert logged(fed.agents[P1].state.rounds()) == [
+                ("statistics", "ok"),
+                ("training", "ok"),
+                ("evaluation", "ok"),
+            ]
 
 
 @settings(max_examples=10, deadline=None)
@@ -212,9 +269,7 @@ def test_any_mutated_frame_from_the_hub_is_survived(recorded: list[Recorded], se
             Path(root), peers=3, rounds=2, run_id=RUN, hook=damage, hub_options=options
         )
         with fed:
-            rows = fed.run_rounds()
-            assert [r.round for r in rows] == [1, 2]
-            assert all(r.status == "ok" or r.reason for r in rows)
+            check_whole_run(fed.run_rounds(), rounds=2)
             if fed.exited.get(P1) == 1:  # 0 is the hub's own Done at the end
                 assert told_to_stop
 
@@ -230,27 +285,41 @@ OUT_OF_STAGE = [
 def test_a_current_round_message_out_of_stage_takes_the_peer_out_of_that_round_only(
     tmp_path: Path, recorded: list[Recorded], stage: PeerStage, kind: type
 ) -> None:
+    # The first training round, in the recording as in this run.
     wrong = next(
         r.frame
         for r in recorded
-        if r.routing == P1 and r.type == kind.TYPE and wire.decode(r.frame).round == 1
+        if r.routing == P1 and r.type == kind.TYPE and wire.decode(r.frame).round == 2
     )
     options = {"stage_timeout": 0.5}
     with InProcessFederation(tmp_path, peers=3, rounds=2, run_id=RUN, hub_options=options) as fed:
         agent = fed.agents[P1]
 
         def in_stage() -> bool:
-            session = agent.rounds.current.session if agent.rounds.current else None
-            return session is not None and session.stage is stage
+            current = agent.rounds.current
+            if current is None or current.start.kind != "training" or current.session is None:
+                return False
+            return current.session.stage is stage
 
         fed.run_until(in_stage)
+        assert agent.rounds.current.number == 2  # type: ignore[union-attr]
         assert fed.to_peer(P1, wrong) is None
         assert agent.rounds.current.session.stage is PeerStage.ABORTED  # type: ignore[union-attr]
-        rows = fed.run_rounds()
-    # p1 is out of round 1 (its input is in the sum if it was already sent), not of round 2.
+        outcome = fed.outcome()
+    # p1 is out of round 2 (its input is in the sum if it was already sent), not of round 3.
     survivors = 3 if stage is PeerStage.AWAIT_UNMASK else 2
-    assert [(r.status, r.survivors) for r in rows] == [("ok", survivors), ("ok", 3)]
-    assert [r.status for r in agent.state.rounds()][1:] == ["ok"]
+    assert outcome == [
+        ("statistics", "ok", 3),
+        ("training", "ok", survivors),
+        ("training", "ok", 3),
+        ("evaluation", "ok", 3),
+    ]
+    rows = agent.state.rounds()
+    assert logged([rows[0], *rows[2:]]) == [
+        ("statistics", "ok"),
+        ("training", "ok"),
+        ("evaluation", "ok"),
+    ]
 
 
 def test_a_round_start_before_any_welcome_is_answered_under_the_rounds_run(tmp_path: Path) -> None:
@@ -269,5 +338,9 @@ def test_a_round_start_before_any_welcome_is_answered_under_the_rounds_run(tmp_p
         with InProcessFederation(
             tmp_path / mode, peers=2, rounds=1, secagg=mode, hook=lose_first_welcome
         ) as fed:
-            assert [(r.status, r.survivors) for r in fed.run_rounds()] == [("ok", 2)]
+            assert fed.outcome() == [
+                ("statistics", "ok", 2),
+                ("training", "ok", 2),
+                ("evaluation", "ok", 2),
+            ]
         dropped.clear()

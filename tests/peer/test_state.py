@@ -1,4 +1,5 @@
-"""A peer's CSV state: its identity, its round log, and what a crash or a stranger leaves."""
+"""A peer's CSV state: its identity, its round log, the runs it gave its statistics to,
+and what a crash or a stranger leaves."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import math
 import os
 import re
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -16,7 +18,7 @@ from hypothesis import strategies as st
 from fedd.daemon.errors import ConfigError, StateError
 from fedd.daemon.state.hubfiles import PEER_FILES
 from fedd.daemon.state.store import HubStore
-from fedd.peer.state import IDENTITY, ROUNDS, PeerRoundRow, PeerState
+from fedd.peer.state import IDENTITY, ROUNDS, STATISTICS, PeerRoundRow, PeerState
 from tests.crypto._support import FAST
 from tests.daemon._support import mode, set_cell, snapshot
 
@@ -24,11 +26,13 @@ T0 = 1_700_000_000.5
 
 
 def row(r: int = 0, *, auc: float = 0.75, status: str = "ok") -> PeerRoundRow:
-    return PeerRoundRow(r, "plus", status, "", 1000, 0.5, 0.25, 0.125, auc, 2048, 4096, T0 + r)
+    return PeerRoundRow(
+        r, "training", "plus", status, "", 1000, 0.5, 0.25, 0.125, auc, 2048, 4096, T0 + r
+    )
 
 
 def test_peer_files_are_the_ones_the_hub_refuses() -> None:
-    assert (IDENTITY.name, ROUNDS.name) == PEER_FILES
+    assert (IDENTITY.name, ROUNDS.name, STATISTICS.name) == PEER_FILES
 
 
 def test_a_new_directory_gets_a_private_random_identity(tmp_path: Path) -> None:
@@ -42,9 +46,11 @@ def test_a_new_directory_gets_a_private_random_identity(tmp_path: Path) -> None:
     )
     assert (state_dir / "rounds.csv").read_text() == ",".join(ROUNDS.header) + "\n"
     assert ROUNDS.header == tuple(PeerRoundRow.__dataclass_fields__)
+    assert (state_dir / "statistics.csv").read_text() == "run,round,rows,sent_at\n"
     assert {p.name: mode(p) for p in state_dir.iterdir()} == {
         "identity.csv": 0o600,
         "rounds.csv": 0o600,
+        "statistics.csv": 0o600,
     }
     again = PeerState.open(state_dir)
     assert (again.peer_id, again.created_at, again.notes) == (state.peer_id, state.created_at, [])
@@ -82,14 +88,37 @@ def test_rounds_are_appended_and_read_back(tmp_path: Path) -> None:
     for r in rows:
         state.log_round(r)
     lines = (tmp_path / "rounds.csv").read_text().splitlines()
-    assert lines[1] == "0,plus,ok,,1000,0.5,0.25,0.125,0.75,2048,4096,1700000000.5"
+    assert lines[1] == "0,training,plus,ok,,1000,0.5,0.25,0.125,0.75,2048,4096,1700000000.5"
     # An undefined ROC-AUC (a single-class shard) is an empty cell on disk, nan in memory.
-    assert lines[2] == "1,plus,aborted,,1000,0.5,0.25,0.125,,2048,4096,1700000001.5"
+    assert lines[2] == "1,training,plus,aborted,,1000,0.5,0.25,0.125,,2048,4096,1700000001.5"
     read = PeerState.open(tmp_path).rounds()
     assert len(read) == 4 and math.isnan(read[1].local_roc_auc)
     assert [read[i] for i in (0, 2, 3)] == [rows[i] for i in (0, 2, 3)]
-    assert read[1].values()[:8] == rows[1].values()[:8]
+    assert read[1].values()[:9] == rows[1].values()[:9]
     assert all(a is b for a, b in zip(state.rounds(), rows, strict=True))
+
+
+def test_statistics_given_to_a_run_are_recorded_and_read_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state = PeerState.open(tmp_path, peer_id="p1")
+    assert not state.statistics_given("run-1")
+    monkeypatch.setattr(time, "time", lambda: T0)
+    state.record_statistics("run-1", 1, 800)
+    state.record_statistics("run-2", 4, 0)
+    assert state.statistics_given("run-1") and state.statistics_given("run-2")
+    assert not state.statistics_given("run-3")
+    assert (tmp_path / "statistics.csv").read_text() == (
+        "run,round,rows,sent_at\nrun-1,1,800,1700000000.5\nrun-2,4,0,1700000000.5\n"
+    )
+    again = PeerState.open(tmp_path)
+    assert again.notes == []
+    assert [again.statistics_given(run) for run in ("run-1", "run-2", "run-3")] == [
+        True,
+        True,
+        False,
+    ]
+    assert again.rounds() == []  # the two logs are apart
 
 
 @pytest.mark.parametrize(
@@ -123,6 +152,7 @@ def test_any_valid_rows_read_back_identically(data: st.DataObject) -> None:
                 st.integers(0, 2**31 - 1),
                 word,
                 word,
+                word,
                 st.text(st.characters(blacklist_categories=("Cc", "Cs")), max_size=40),
                 count,
                 seconds,
@@ -143,7 +173,7 @@ def test_any_valid_rows_read_back_identically(data: st.DataObject) -> None:
         read = PeerState.open(Path(name)).rounds()
     # Compare cell by cell as written: nan != nan, but both render as an empty cell.
     assert [ROUNDS.cells(r.values()) for r in read] == [ROUNDS.cells(r.values()) for r in rows]
-    assert [r.values()[:8] for r in read] == [r.values()[:8] for r in rows]
+    assert [r.values()[:9] for r in read] == [r.values()[:9] for r in rows]
 
 
 def test_a_torn_last_line_is_dropped_with_a_note(tmp_path: Path) -> None:
@@ -151,10 +181,11 @@ def test_a_torn_last_line_is_dropped_with_a_note(tmp_path: Path) -> None:
     state.log_round(row(0))
     whole = snapshot(tmp_path)
     with open(tmp_path / "rounds.csv", "a") as f:
-        f.write("1,plus,ok,,10")
+        f.write("1,training,plus,ok,,10")
     again = PeerState.open(tmp_path)
     assert again.notes == [
-        "rounds.csv: dropped a torn last line '1,plus,ok,,10' (a crash in the middle of an append)"
+        "rounds.csv: dropped a torn last line '1,training,plus,ok,,10' "
+        "(a crash in the middle of an append)"
     ]
     assert snapshot(tmp_path) == whole
     assert mode(tmp_path / "rounds.csv") == 0o600
@@ -162,17 +193,40 @@ def test_a_torn_last_line_is_dropped_with_a_note(tmp_path: Path) -> None:
     assert PeerState.open(tmp_path).rounds() == [row(0), row(1)]
 
 
+def test_a_torn_last_line_of_statistics_is_dropped_and_that_run_not_counted(
+    tmp_path: Path,
+) -> None:
+    state = PeerState.open(tmp_path, peer_id="p1")
+    state.record_statistics("run-1", 1, 800)
+    whole = snapshot(tmp_path)
+    with open(tmp_path / "statistics.csv", "a") as f:
+        f.write("run-2,1,8")
+    again = PeerState.open(tmp_path)
+    assert again.notes == [
+        "statistics.csv: dropped a torn last line 'run-2,1,8' (a crash in the middle of an append)"
+    ]
+    assert snapshot(tmp_path) == whole
+    assert mode(tmp_path / "statistics.csv") == 0o600
+    assert again.statistics_given("run-1") and not again.statistics_given("run-2")
+    again.record_statistics("run-2", 1, 800)
+    assert PeerState.open(tmp_path).statistics_given("run-2")
+
+
 def test_a_torn_header_and_leftover_temporaries_are_cleaned_up(tmp_path: Path) -> None:
     PeerState.open(tmp_path, peer_id="p1")
-    (tmp_path / "rounds.csv").write_text("round,mo")
+    (tmp_path / "rounds.csv").write_text("round,ki")
     (tmp_path / ".identity.csv.k2j_x9.tmp").write_text("peer_id,")
     again = PeerState.open(tmp_path)
     assert again.notes == [
-        "rounds.csv: dropped a torn last line 'round,mo' (a crash in the middle of an append)",
+        "rounds.csv: dropped a torn last line 'round,ki' (a crash in the middle of an append)",
         ".identity.csv.k2j_x9.tmp: removed, left over from an interrupted write",
     ]
     assert (tmp_path / "rounds.csv").read_text() == ",".join(ROUNDS.header) + "\n"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["identity.csv", "rounds.csv"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "identity.csv",
+        "rounds.csv",
+        "statistics.csv",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -183,6 +237,11 @@ def test_a_torn_header_and_leftover_temporaries_are_cleaned_up(tmp_path: Path) -
         ("rounds.csv", 3, "train_loss", "inf", "'inf' is not a number"),
         ("rounds.csv", 3, "bytes_up", "2e3", "'2e3' is not an integer"),
         ("rounds.csv", 2, "round", "-1", "must be in"),
+        ("rounds.csv", 3, "kind", "Training", "'Training' does not match"),
+        ("statistics.csv", 2, "run", "", "must not be empty"),
+        ("statistics.csv", 3, "round", "1.5", "'1.5' is not an integer"),
+        ("statistics.csv", 2, "rows", "-800", "must be in"),
+        ("statistics.csv", 3, "sent_at", "soon", "'soon' is not a number"),
         ("identity.csv", 2, "value", "p 1", "peer id must be 1-64"),
         ("identity.csv", 3, "value", "", "'' is not a number"),
         ("identity.csv", 3, "key", "peer_id", r"'peer_id' appears again \(first at row 2\)"),
@@ -195,6 +254,8 @@ def test_a_bad_cell_is_named_by_file_row_and_column(
     state = PeerState.open(tmp_path, peer_id="p1")
     state.log_round(row(0))
     state.log_round(row(1))
+    state.record_statistics("run-1", 1, 800)
+    state.record_statistics("run-2", 1, 800)
     set_cell(tmp_path / name, number, column, value)
     before = snapshot(tmp_path)
     with pytest.raises(StateError, match=rf"{name} row {number}, column '{column}': {message}"):
@@ -207,6 +268,8 @@ def test_a_bad_cell_is_named_by_file_row_and_column(
     [
         ("rounds.csv", "round,mode\n", "rounds.csv row 1: the header must be"),
         ("rounds.csv", "round,mode,status\n0,off\n", "rounds.csv row 1: the header must be"),
+        ("statistics.csv", "run,round,rows\n", "statistics.csv row 1: the header must be"),
+        ("statistics.csv", "run,round,rows,sent_at\nr1,1,8\n", "statistics.csv row 2: 3 cells"),
         ("identity.csv", "peer_id,created_at\n", "identity.csv row 1: the header must be"),
         ("identity.csv", "key,value\npeer_id,p1\n", "identity.csv: no 'created_at' row"),
         ("identity.csv", "key,value\npeer_id,p1\ncreated_at,1.0", "cut short"),
@@ -259,3 +322,14 @@ def test_appending_to_a_vanished_log_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"rounds\.csv: cannot append: No such file"):
         state.log_round(row(0))
     assert not (tmp_path / "rounds.csv").exists()
+
+
+def test_recording_statistics_to_a_vanished_file_is_a_config_error_and_not_counted(
+    tmp_path: Path,
+) -> None:
+    state = PeerState.open(tmp_path, peer_id="p1")
+    (tmp_path / "statistics.csv").unlink()
+    with pytest.raises(ConfigError, match=r"statistics\.csv: cannot append: No such file"):
+        state.record_statistics("run-1", 1, 800)
+    assert not state.statistics_given("run-1")
+    assert not (tmp_path / "statistics.csv").exists()

@@ -80,3 +80,31 @@ def test_a_peer_scores_only_models_of_rounds_it_took_part_in(tmp_path: Path) -> 
     # Another model under that round's name, or a round p1 never trained in: zeros, no peer.
     nothing = ScoreCounts((0,) * 4, (0,) * 4, 0, 0, 0.0, 0)
     assert refused == nothing and unknown == nothing
+
+
+def test_peers_that_gave_statistics_to_an_aborted_round_are_not_asked_again(
+    tmp_path: Path,
+) -> None:
+    """The statistics of round 1 are lost on the way: the peers gave them, so they
+    decline the retry, and the hub waits, saying why, instead of starting
+    statistics rounds back to back."""
+
+    def lose_statistics(direction: str, routing: bytes, frame: bytes) -> list[bytes]:
+        message = wire.decode(frame)
+        lost = direction == "to_hub" and type(message) is PlainContribution
+        return [] if lost and message.round == 1 else [frame]
+
+    options = {"train_timeout": 0.5}
+    with InProcessFederation(
+        tmp_path, peers=2, rounds=1, secagg="off", hook=lose_statistics, hub_options=options
+    ) as fed:
+        fed.run_until(lambda: "once per run" in fed.hub.rounds.waiting_note, timeout=30)
+        deadline = time.monotonic() + 3  # long enough for a loop to start many rounds
+        while time.monotonic() < deadline:
+            fed.step()
+        rows = fed.round_log()
+        note = fed.hub.rounds.waiting_note
+    assert [(r.kind, r.status) for r in rows] == [("statistics", "aborted")] * 2
+    assert "p1, p2 declined" in note and "fresh state directory" in note
+    for name in ("p1", "p2"):
+        assert PeerState.open(tmp_path / name).statistics_given(fed.hub.run_id)

@@ -3,11 +3,12 @@
 The real hub and real peers run in this process (tests/daemon/hostile.py);
 attackers are connections the test controls: a stranger that never
 registered, and mallory, registered after the round started (so not a
-participant). Frames recorded from an honest federation with the same run id
-are current-run messages of every type. Whatever arrives, the hub's frame
-handler must not raise (any exception fails these tests), every reply must
-be one valid frame, and a round running at the same time must complete with
-every honest peer.
+participant; it says Bye once the attacks are over, so that the rounds
+after do not wait for it). Frames recorded from an honest federation with the
+same run id are current-run messages of every type and round kind. Whatever
+arrives, the hub's frame handler must not raise (any exception fails these
+tests), every reply must be one valid frame, and a round running at the same
+time, and the rest of the run, must complete with every honest peer.
 """
 
 from __future__ import annotations
@@ -26,20 +27,28 @@ from fedd.daemon.transport import wire
 from fedd.daemon.transport.messages.common import Error
 from fedd.daemon.transport.messages.membership import Bye, Done, Hello, Welcome
 from fedd.daemon.transport.messages.status import StatusReply, StatusRequest
-from tests.daemon.hostile import InProcessFederation, Mutator, Recorded, record
+from tests.daemon.hostile import (
+    InProcessFederation,
+    Mutator,
+    Recorded,
+    check_whole_run,
+    record,
+)
 
 RUN = "run-hostile"
 FEATURES = ("V1", "V2", "V3")
 STRANGER, MALLORY = b"stranger", b"r-mallory"
 P1 = InProcessFederation.routing("p1")
 STAGES = ["advertise-keys", "share-keys", "masked-input", "unmask"]
+KINDS = ["statistics", "training", "evaluation"]
 # What the hub may answer an outsider: a refusal, a registration, status, or "we are done".
 REPLIES = (Error, Welcome, StatusReply, Done)
 
 
 @pytest.fixture(scope="module")
 def recorded(tmp_path_factory: pytest.TempPathFactory) -> list[Recorded]:
-    """Two secure rounds of p1..p3 under RUN: every frame, both ways."""
+    """A secure run of p1..p3 under RUN (statistics, two training rounds,
+    evaluation): every frame, both ways."""
     return record(tmp_path_factory.mktemp("recording"), peers=3, rounds=2, run_id=RUN)
 
 
@@ -47,8 +56,10 @@ def federation(root: Path, **options: object) -> InProcessFederation:
     return InProcessFederation(root, run_id=RUN, **options)  # type: ignore[arg-type]
 
 
-def outcome(fed: InProcessFederation) -> list[tuple[str, int]]:
-    return [(r.status, r.survivors) for r in fed.run_rounds()]
+def honest(peers: int) -> list[tuple[str, str, int]]:
+    """The outcome (`InProcessFederation.outcome`) of a run of one training round
+    that all `peers` went through."""
+    return [("statistics", "ok", peers), ("training", "ok", peers), ("evaluation", "ok", peers)]
 
 
 def decode_all(frames: list[bytes]) -> list[object]:
@@ -59,16 +70,31 @@ def hello(peer: str, features: tuple[str, ...] = FEATURES) -> bytes:
     return wire.encode(Hello("", 0, PeerId(peer), features))
 
 
-def at_stage(fed: InProcessFederation, stage: str) -> None:
-    fed.run_until(
-        lambda: (
-            fed.hub.rounds.current is not None and fed.hub.rounds.current.runner.stage == stage
-        )
-    )
+def at_stage(fed: InProcessFederation, stage: str | None = None, kind: str = "training") -> int:
+    """Pump until the first round of `kind` runs (at `stage`, if given); its number."""
+
+    def there() -> bool:
+        current = fed.hub.rounds.current
+        if current is None or current.start.kind != kind:
+            return False
+        return stage is None or current.runner.stage == stage
+
+    fed.run_until(there)
+    assert fed.hub.rounds.current is not None
+    return fed.hub.rounds.current.number
 
 
 def join_mid_round(fed: InProcessFederation) -> None:
     assert [type(r) for r in decode_all(fed.to_hub(MALLORY, hello("mallory")))] == [Welcome]
+
+
+def leave(fed: InProcessFederation, *senders: bytes) -> None:
+    """Registered outsiders leave (they would be participants of the next rounds,
+    which would wait for them); the others are told they are not registered."""
+    for sender in senders:
+        assert all(
+            type(r) is Error for r in decode_all(fed.to_hub(sender, wire.encode(Bye("", 0))))
+        )
 
 
 @pytest.mark.parametrize(
@@ -89,18 +115,20 @@ def test_a_first_hello_whose_features_cannot_name_a_model_is_refused(
         assert reason in replies[0].reason and replies[0].retry is False  # type: ignore[attr-defined]
         # Nothing was fixed by the refused peer: honest peers define the run.
         assert fed.hub.registry.features is None and fed.hub.rounds.model is None
-        assert outcome(fed) == [("ok", 2)]
+        assert fed.outcome() == honest(2)
         assert fed.hub.registry.features == FEATURES
 
 
+@pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("stage", STAGES)
 def test_every_valid_message_from_outsiders_in_any_stage_changes_nothing(
-    tmp_path: Path, recorded: list[Recorded], stage: str
+    tmp_path: Path, recorded: list[Recorded], stage: str, kind: str
 ) -> None:
-    """Every message type, both directions, current run, this round and the next,
-    from a stranger and from a registered non-participant: refused or ignored."""
+    """Every message type, both directions, current run, this round, the ones
+    before and the next, from a stranger and from a registered non-participant,
+    in any stage of a round of any kind: refused or ignored."""
     with federation(tmp_path, peers=3, rounds=1) as fed:
-        at_stage(fed, stage)
+        at_stage(fed, stage, kind)
         join_mid_round(fed)
         for sender in (STRANGER, MALLORY):
             for rec in recorded:
@@ -110,8 +138,10 @@ def test_every_valid_message_from_outsiders_in_any_stage_changes_nothing(
                 assert len(replies) <= 1 and all(type(r) is Error for r in replies), rec.type
                 if sender == STRANGER and rec.type != "hello":
                     assert [r.reason for r in replies] == ["not registered: send hello first"]  # type: ignore[attr-defined]
-        assert outcome(fed) == [("ok", 3)]
         assert fed.hub.registry.alive() == ["mallory", "p1", "p2", "p3"]
+        leave(fed, MALLORY)
+        assert fed.outcome() == honest(3)
+        assert fed.hub.registry.alive() == ["p1", "p2", "p3"]
         with open(tmp_path / "hub" / "client_perf.csv", newline="") as f:
             assert [row["peer"] for row in csv.DictReader(f)] == ["p1", "p2", "p3"]
 
@@ -120,13 +150,14 @@ def test_a_participants_messages_for_other_rounds_are_dropped_without_penalty(
     tmp_path: Path, recorded: list[Recorded]
 ) -> None:
     with federation(tmp_path, peers=3, rounds=1) as fed:
-        at_stage(fed, "advertise-keys")
-        later = [r for r in recorded if r.direction == "to_hub" and r.routing == P1]
-        later = [r for r in later if wire.decode(r.frame).round == 2]
-        assert {r.type for r in later} >= {"key_advert", "encrypted_shares", "masked_input"}
-        for rec in later:
-            assert fed.to_hub(P1, rec.frame) == []
-        assert outcome(fed) == [("ok", 3)]
+        number = at_stage(fed, "advertise-keys")
+        mine = [r for r in recorded if r.direction == "to_hub" and r.routing == P1]
+        for other in (number - 1, number + 1):  # the statistics round's, the next training's
+            frames = [r for r in mine if wire.decode(r.frame).round == other]
+            assert {r.type for r in frames} >= {"key_advert", "encrypted_shares", "masked_input"}
+            for rec in frames:
+                assert fed.to_hub(P1, rec.frame) == []
+        assert fed.outcome() == honest(3)
 
 
 def test_a_participants_message_for_another_run_excludes_it_and_the_round_goes_on(
@@ -134,13 +165,21 @@ def test_a_participants_message_for_another_run_excludes_it_and_the_round_goes_o
 ) -> None:
     """Same round number, other run: a protocol violation, like any message the
     session refuses; the sender is out of this round, the others finish it."""
-    advert = next(r for r in recorded if r.routing == P1 and r.type == "key_advert")
     with InProcessFederation(tmp_path, peers=3, rounds=1) as fed:  # a run id of its own
-        at_stage(fed, "advertise-keys")
+        number = at_stage(fed, "advertise-keys")
+        advert = next(
+            r
+            for r in recorded
+            if r.routing == P1 and r.type == "key_advert" and wire.decode(r.frame).round == number
+        )
         replies = decode_all(fed.to_hub(P1, advert.frame))
         assert [type(r) for r in replies] == [Error, RoundAbort]
         assert "of run 'run-hostile'" in replies[0].reason  # type: ignore[attr-defined]
-        assert outcome(fed) == [("ok", 2)]
+        assert fed.outcome() == [
+            ("statistics", "ok", 3),
+            ("training", "ok", 2),
+            ("evaluation", "ok", 3),
+        ]
 
 
 def test_a_flood_from_one_connection_during_a_round(
@@ -165,7 +204,7 @@ def test_a_flood_from_one_connection_during_a_round(
                 fed.step()  # the round goes on meanwhile
         # One connection, one id: however many it tried, it holds at most one record.
         assert len(fed.hub.registry) <= 4
-        assert outcome(fed) == [("ok", 3)]
+        assert fed.outcome() == honest(3)
     assert all(type(wire.decode(r)) in REPLIES for r in replies)
 
 
@@ -173,7 +212,8 @@ def test_a_participant_sending_garbage_is_answered_and_the_round_finishes(
     tmp_path: Path, recorded: list[Recorded]
 ) -> None:
     """p1's frames are mutated on their way (a third of them, seeded): whatever p1
-    sends, the hub answers it and the round ends, ok or aborted with a reason."""
+    sends, the hub answers it and the run goes through all its rounds, each ok or
+    aborted with a reason."""
     mutator = Mutator([r.frame for r in recorded], seed=3)
 
     def damage_p1(direction: str, routing: bytes, frame: bytes) -> list[bytes]:
@@ -184,8 +224,7 @@ def test_a_participant_sending_garbage_is_answered_and_the_round_finishes(
     options = {"stage_timeout": 0.3, "train_timeout": 1.0}
     with federation(tmp_path, peers=3, rounds=2, hook=damage_p1, hub_options=options) as fed:
         rows = fed.run_rounds()
-    assert [r.round for r in rows] == [1, 2]
-    assert all(r.status == "ok" or r.reason for r in rows)
+    check_whole_run(rows, rounds=2)
 
 
 FRAMES = st.sampled_from(["recorded", "mutated", "bytes"])
@@ -194,6 +233,7 @@ FRAMES = st.sampled_from(["recorded", "mutated", "bytes"])
 @settings(max_examples=15, deadline=None)
 @given(
     mode=st.sampled_from(["off", "full", "plus"]),
+    kind=st.sampled_from(KINDS),
     attacks=st.lists(
         st.tuples(
             st.sampled_from([STRANGER, MALLORY]), FRAMES, st.integers(0, 2**32), st.integers(0, 30)
@@ -205,27 +245,39 @@ FRAMES = st.sampled_from(["recorded", "mutated", "bytes"])
 def test_outsiders_frames_at_any_moment_leave_the_round_to_its_peers(
     recorded: list[Recorded],
     mode: str,
+    kind: str,
     attacks: list[tuple[bytes, str, int, int]],
     data: st.DataObject,
 ) -> None:
+    """Each attack comes at one step of a round of `kind` that mallory joined
+    mid-way, or, if that round is over by then, once the run is done."""
     corpus = [r.frame for r in recorded]
+
+    def attack(fed: InProcessFederation, step: int) -> None:
+        for sender, source, seed, when in attacks:
+            if when != step:
+                continue
+            if source == "recorded":
+                frame = corpus[seed % len(corpus)]
+            elif source == "mutated":
+                frame = Mutator(corpus, seed=seed).mutate(corpus[seed % len(corpus)])
+            else:
+                frame = data.draw(st.binary(max_size=512), label="bytes")
+            for reply in fed.to_hub(sender, frame):
+                assert type(wire.decode(reply)) in REPLIES
+
     with (
         tempfile.TemporaryDirectory() as root,
         federation(Path(root), peers=3, rounds=1, secagg=mode) as fed,
     ):
-        fed.run_until(lambda: fed.hub.rounds.current is not None)
+        attacked = at_stage(fed, kind=kind)
         join_mid_round(fed)
-        for step in range(31):
-            for sender, kind, seed, when in attacks:
-                if when != step:
-                    continue
-                if kind == "recorded":
-                    frame = corpus[seed % len(corpus)]
-                elif kind == "mutated":
-                    frame = Mutator(corpus, seed=seed).mutate(corpus[seed % len(corpus)])
-                else:
-                    frame = data.draw(st.binary(max_size=512), label="bytes")
-                for reply in fed.to_hub(sender, frame):
-                    assert type(wire.decode(reply)) in REPLIES
+        step = 0
+        while step < 31 and fed.hub.store.committed_round < attacked:
+            attack(fed, step)
             fed.step()
-        assert outcome(fed) == [("ok", 3)]
+            step += 1
+        leave(fed, STRANGER, MALLORY)
+        assert fed.outcome() == honest(3)
+        for late in range(step, 31):
+            attack(fed, late)
