@@ -1,14 +1,16 @@
 """Rounds with real processes: a hub and N peer daemons on 127.0.0.1.
 
     python -m bench.rounds [--peers 3,10,30] [--modes off,full,plus] [--rounds 6]
-                           [--rows-per-peer 400] [--curve] [--csv PATH]
+                           [--rows-per-peer 400] [--curve] [--active] [--csv PATH]
 
 For each N and mode, a fresh hub and N peers (each its own process, with a
 shard of synthetic data: 30 features, so d = 31 parameters) run `--rounds`
-rounds; the first round is left out of the figures (process warm-up). Per
-round, from the hub's own CSV state: the median wall time, the part of it the
-peers spent training (reported separately: the slowest peer's train_s, as
-the round waits for it), bytes per peer up and down, and for secure modes the
+training rounds; the figures are theirs (the run's statistics round before
+them is the processes' warm-up, its evaluation rounds after them are left
+out). Per round, from the hub's own CSV state: the median wall time, the part
+of it the peers spent training (reported separately: the slowest peer's
+train_s from its own rounds.csv, as the round waits for it), bytes per peer
+up and down, and for secure modes the
 overhead over the plain round with the same N (same data, same training, so
 the difference is the protocol). Flower 1.42's SecAgg+ in its own simulation
 engine, measured on this machine: about 0.69 s per round at N = 10 and 1.7 s
@@ -16,7 +18,9 @@ at N = 30 (d = 31).
 
 With `--curve` every connection is CurveZMQ (fresh keys, every peer on the
 hub's allow-list), so that a run with and one without show what transport
-security costs per round.
+security costs per round. With `--active` the secure modes run the variant
+against a lying hub (`fedd start hub --active`: every peer with a signing key
+and the others' public ones), so that the two show what that variant costs.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from dataclasses import astuple, dataclass, fields
 from pathlib import Path
 
 from fedd.daemon.transport.curve import generate
+from fedd.daemon.transport.signkeys import generate_signing
 from fedd.launch import FEDD, Federation
 from fedd.learner.shards import shard_path
 
@@ -112,12 +117,33 @@ def _keys(root: Path, n: int) -> tuple[list[str], list[list[str]]]:
     return hub, peers
 
 
+def _signing(root: Path, n: int) -> list[list[str]]:
+    """Active-round options for each peer (p1..pN): its signing key, everyone's public one."""
+    keys, trusted = root / "sigkeys", root / "trusted"
+    if not trusted.exists():
+        for k in range(1, n + 1):
+            public, _ = generate_signing(keys, f"p{k}")
+            trusted.mkdir(exist_ok=True)
+            (trusted / public.name).write_bytes(public.read_bytes())
+    return [
+        ["--signing-key", str(keys / f"p{k}.sigkey"), "--trusted-dir", str(trusted)]
+        for k in range(1, n + 1)
+    ]
+
+
 def _run(
-    root: Path, shards: list[Path], mode: str, rounds: int, curve: bool = False
+    root: Path,
+    shards: list[Path],
+    mode: str,
+    rounds: int,
+    curve: bool = False,
+    active: bool = False,
 ) -> dict[str, float]:
     n = len(shards)
     state = root / f"hub-{mode}"
     hub_curve, peer_curve = _keys(root, n) if curve else ([], [[] for _ in shards])
+    active = active and mode != "off"
+    peer_signing = _signing(root, n) if active else [[] for _ in shards]
     with Federation(root / f"run-{mode}") as fed:
         hub = fed.hub(
             state,
@@ -132,20 +158,34 @@ def _run(
             "1",
             "--stage-timeout",
             "20",
+            *(["--active"] if active else []),
             *hub_curve,
         )
         for k, shard in enumerate(shards, 1):
-            fed.peer(f"p{k}", shard, root / f"run-{mode}" / f"p{k}", *peer_curve[k - 1])
+            fed.peer(
+                f"p{k}",
+                shard,
+                root / f"run-{mode}" / f"p{k}",
+                *peer_curve[k - 1],
+                *peer_signing[k - 1],
+            )
         if hub.wait(600) != 0:
             raise SystemExit(f"hub failed ({mode}, N={n}):\n{hub.output()[-3000:]}")
-    log = _read(state / "round_log.csv")[1:]
-    if any(r["status"] != "ok" for r in log):
-        raise SystemExit(f"a round did not complete ({mode}, N={n}): {log}")
+    rows = _read(state / "round_log.csv")
+    if any(r["status"] != "ok" for r in rows):
+        raise SystemExit(f"a round did not complete ({mode}, N={n}): {rows}")
+    log = [r for r in rows if r["kind"] == "training"]
+    numbers = {r["round"] for r in log}
     perf = {r["round"]: r for r in _read(state / "perf_log.csv")}
     clients = _read(state / "client_perf.csv")
+    # Each peer's own exact training time: secure rounds report only a coarse one to the hub.
+    trained: dict[str, list[float]] = {}
+    for k in range(1, n + 1):
+        for row in _read(root / f"run-{mode}" / f"p{k}" / "rounds.csv"):
+            trained.setdefault(row["round"], []).append(float(row["train_s"]))
     durations = [float(r["duration_s"]) for r in log]
-    trains = [max(float(c["train_s"]) for c in clients if c["round"] == r["round"]) for r in log]
-    ups = [int(c["upload_bytes"]) for c in clients if c["round"] != "1"]
+    trains = [max(trained[r["round"]]) for r in log]
+    ups = [int(c["upload_bytes"]) for c in clients if c["round"] in numbers]
     downs = [int(perf[r["round"]]["bytes_out"]) / n for r in log]
     return {
         "round_s": statistics.median(durations),
@@ -168,6 +208,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--rows-per-peer", type=int, default=400)
     parser.add_argument("--curve", action="store_true", help="CurveZMQ on every connection")
+    parser.add_argument(
+        "--active", action="store_true", help="secure modes resist a lying hub (--active)"
+    )
     parser.add_argument("--csv", type=Path)
     args = parser.parse_args(argv)
     modes = args.modes.split(",")
@@ -179,7 +222,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             plain: float | None = None
             for mode in modes:
                 started = time.monotonic()
-                r = _run(root, shards, mode, args.rounds, args.curve)
+                r = _run(root, shards, mode, args.rounds, args.curve, args.active)
                 if mode == "off":
                     plain = r["round_s"]
                 flower = FLOWER_SECAGG_PLUS_S.get(n) if mode != "off" else None
@@ -203,6 +246,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"# N={n} {mode}: {time.monotonic() - started:.1f}s wall", file=sys.stderr)
     if args.curve:
         print("transport: CURVE (CurveZMQ, ZAP allow-list)")
+    if args.active:
+        print("secure modes: --active (signed keys, consistency check)")
     _print(rows)
     if args.csv is not None:
         with open(args.csv, "w", newline="") as f:
