@@ -10,15 +10,24 @@ straight in. Every bad argument raises `ValueError`.
 """
 
 from .graph import SEED_BYTES, PeerGraph, check_seed, complete_graph, harary_graph, ring_order
-from .params import GraphParams, choose_parameters
+from .params import (
+    GraphParams,
+    check_parameters,
+    choose_for_counts,
+    choose_parameters,
+    counts,
+)
 
 __all__ = [
     "SEED_BYTES",
     "GraphParams",
     "PeerGraph",
+    "check_parameters",
     "check_seed",
+    "choose_for_counts",
     "choose_parameters",
     "complete_graph",
+    "counts",
     "harary_graph",
     "ring_order",
 ]

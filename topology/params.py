@@ -64,10 +64,30 @@ honest-but-curious hub. For n = 2 this gives t = 1 (the one other peer holds
 the secret outright), which is all two peers allow. If A+1 > n-1-D no
 threshold works and `ValueError` is raised.
 
-The sparse rule assumes an honest-but-curious hub. Against a hub that lies
-about dropouts the threshold must also exceed half the neighbourhood plus the
-corrupt neighbours (federated-compute's semi-malicious finder raises t to
-about (k + t_a) / 2, t_a the corrupt-neighbour bound); this rule does not.
+Against a hub that lies about who dropped (`active`), which may withhold
+the shares it forwards and declare any peer gone, three more conditions hold.
+Let a be the corrupt-neighbour bound, the most corrupt neighbours any peer
+has except with the probability (a) allows (so t > a already), and d the
+dropped-neighbour bound of the correctness condition (so t <= k - d):
+  (c) 2t > k + 1 + a: any two sets of t of a peer's k + 1 share holders have
+      more than a members in common, so an honest one, which never reveals
+      both of the peer's secrets. This is the semi-malicious bound of Bell et
+      al. and of federated-compute's finder (t > (k + a)/2 there, whose
+      holders are the k neighbours alone), counting the owner's own share.
+  (d) t >= a + d + 2: a peer masks only when the holders of its shares that
+      it does not mask against (itself, and neighbours whose shares never
+      reached it), together with a corrupt ones, are fewer than t, so that
+      no t of them unmask it while every peer it masks against is declared
+      dropped (`crypto.secagg.peer`); this leaves d neighbours room to drop
+      before masking.
+The scan takes the smallest t meeting (a), (c) and (d) and the first k where
+it is correct. On the complete graph a = A, (c) is t > (n + A)/2, Bonawitz
+et al.'s majority with the corrupt margin, and t stays there even where
+fewer than t peers can be expected to survive D dropouts: security first.
+
+`check_parameters` states the same conditions as a floor: it raises for a
+(k, t) that is weaker than they require for given A and D, so a peer can
+refuse parameters a hub announces instead of trusting them.
 
 Tail probabilities are computed from log-gamma in floating point. Comparisons
 keep a margin of 1e-9 nats on the safe side, far above the rounding error of
@@ -82,13 +102,18 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from .graph import N, PeerGraph, check_seed, complete_graph, harary_graph
+from .tails import LN2, Tail, log2_sum, log_p_disconnect
 
-__all__ = ["GraphParams", "choose_parameters"]
+__all__ = [
+    "GraphParams",
+    "check_parameters",
+    "choose_for_counts",
+    "choose_parameters",
+    "counts",
+]
 
-_LN2 = math.log(2)
 _MARGIN = 1e-9  # nats, on the safe side of every bound
 _MAX_BITS = 256
-_SKIP = 50.0  # nats below the budget at which the far tail is bounded, not summed
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +127,8 @@ class GraphParams:
       t <= k, reachable without the owner's share).
     - `n`: number of peers these were chosen for.
     - `max_corrupt`, `max_dropouts`: the counts A and D the bounds assume.
+    - `corrupt_neighbours`: a, the most corrupt neighbours a peer has except
+      with probability 2^log2_p_leak (A for the complete graph); t > a.
     - `log2_p_leak`: log2 of the bound on P[some peer has >= t corrupt
       neighbours].
     - `log2_p_disconnect`: log2 of the bound on P[the honest survivors'
@@ -117,12 +144,13 @@ class GraphParams:
     n: int
     max_corrupt: int
     max_dropouts: int
+    corrupt_neighbours: int
     log2_p_leak: float
     log2_p_disconnect: float
     log2_p_incorrect: float
 
     def __post_init__(self) -> None:
-        for name in ("k", "t", "n", "max_corrupt", "max_dropouts"):
+        for name in ("k", "t", "n", "max_corrupt", "max_dropouts", "corrupt_neighbours"):
             if type(getattr(self, name)) is not int:
                 raise ValueError(f"{name} must be an int")
         for name in ("log2_p_leak", "log2_p_disconnect", "log2_p_incorrect"):
@@ -140,6 +168,10 @@ class GraphParams:
             self.max_corrupt + self.max_dropouts >= n
         ):
             raise ValueError("max_corrupt and max_dropouts must be >= 0 and sum below n")
+        if not 0 <= self.corrupt_neighbours <= min(self.max_corrupt, k) or t <= (
+            self.corrupt_neighbours
+        ):
+            raise ValueError("corrupt_neighbours must be in [0, min(max_corrupt, k)] and below t")
 
     @property
     def complete(self) -> bool:
@@ -149,7 +181,7 @@ class GraphParams:
     @property
     def log2_p_insecure(self) -> float:
         """log2 of the bound on P[privacy fails] (leak or disconnection)."""
-        return _log2_sum(self.log2_p_leak, self.log2_p_disconnect)
+        return log2_sum(self.log2_p_leak, self.log2_p_disconnect)
 
     def graph_for(self, peers: Iterable[N], seed: bytes) -> PeerGraph[N]:
         """The round's graph: complete if `complete`, else `harary_graph`.
@@ -179,15 +211,18 @@ def choose_parameters(
     corrupt: float,
     security_bits: int = 40,
     correctness_bits: int = 20,
+    active: bool = False,
 ) -> GraphParams:
     """Choose (k, t) for n peers by the rule in the module docstring.
 
     `dropout` (delta) and `corrupt` (gamma) are the tolerated fractions of
-    peers that drop out and that collude with the hub. The result keeps the
-    round correct except with probability <= 2^-correctness_bits and private
-    except with probability <= 2^-security_bits; see `GraphParams` for the
-    figures actually reached. Lands at or slightly above the reference finder
-    (gamma = delta = 0.05: n = 100 -> (12, 6), n = 1000 -> (30, 17)).
+    peers that drop out and that collude with the hub; `active` adds the
+    conditions against a hub that lies about who dropped. The result keeps
+    the round correct except with probability <= 2^-correctness_bits and
+    private except with probability <= 2^-security_bits; see `GraphParams`
+    for the figures actually reached. Lands at or slightly above the
+    reference finder (gamma = delta = 0.05: n = 100 -> (12, 6), n = 1000 ->
+    (30, 17)).
 
     Raises `ValueError` unless n is an int >= 2, both fractions are int or
     float in [0, 1) with a sum below 1, the bit counts are ints in
@@ -195,64 +230,184 @@ def choose_parameters(
     """
     if type(n) is not int or n < 2:
         raise ValueError(f"n must be an int >= 2, got {n!r}")
+    corrupt_count, dropout_count = counts(n, dropout=dropout, corrupt=corrupt)
+    return choose_for_counts(
+        n,
+        max_corrupt=corrupt_count,
+        max_dropouts=dropout_count,
+        security_bits=security_bits,
+        correctness_bits=correctness_bits,
+        active=active,
+    )
+
+
+def counts(n: int, *, dropout: float, corrupt: float) -> tuple[int, int]:
+    """(A, D): the numbers of corrupt and dropped peers the fractions mean for n peers.
+
+    Raises `ValueError` as `choose_parameters` does for the fractions.
+    """
     gamma = _fraction("corrupt", corrupt)
     delta = _fraction("dropout", dropout)
     if gamma + delta >= 1:
         raise ValueError("corrupt + dropout must be below 1")
-    for name, bits in (("security_bits", security_bits), ("correctness_bits", correctness_bits)):
-        if type(bits) is not int or not 1 <= bits <= _MAX_BITS:
-            raise ValueError(f"{name} must be an int in [1, {_MAX_BITS}], got {bits!r}")
+    return math.floor(gamma * n), math.floor(delta * n)
 
-    corrupt_count = math.floor(gamma * n)
-    dropout_count = math.floor(delta * n)
-    log_n = math.log(n)
-    # Natural-log budgets per peer (union bound over n) and for the cut event.
-    secure_budget = -(security_bits + 1) * _LN2 - _MARGIN
-    correct_budget = -correctness_bits * _LN2 - _MARGIN
 
-    for k in range(2, n - 1, 2):
-        log_cut = _log_p_disconnect(n, k, corrupt_count + dropout_count)
-        if log_cut > secure_budget:
+def choose_for_counts(
+    n: int,
+    *,
+    max_corrupt: int,
+    max_dropouts: int,
+    security_bits: int = 40,
+    correctness_bits: int = 20,
+    active: bool = False,
+    complete: bool = False,
+) -> GraphParams:
+    """`choose_parameters` for A = max_corrupt and D = max_dropouts peers;
+    with `complete`, the complete graph's threshold without trying sparse ones.
+
+    Raises `ValueError` for counts that are not ints >= 0 with A + D < n, bit
+    counts outside [1, 256], and when no threshold is feasible.
+    """
+    bounds = _Budgets(n, max_corrupt, max_dropouts, security_bits, correctness_bits)
+    for k in range(2, 0 if complete else n - 1, 2):
+        sparse = bounds.sparse(k)
+        if sparse is None:
             continue
-        leak = _Tail(n - 1, corrupt_count, k, secure_budget - log_n)
-        loss = _Tail(n - 1, dropout_count, k, correct_budget - log_n)
-        # Correctness fails when k - Y < t, i.e. when Y >= k - t + 1 neighbours drop.
-        t_high = k + 1 - loss.safe
+        leak, loss, log_cut = sparse
+        a, d = leak.safe - 1, loss.safe - 1
         t = max(leak.safe, 2)
-        if t <= t_high:
-            return GraphParams(
-                k=k,
-                t=t,
-                n=n,
-                max_corrupt=corrupt_count,
-                max_dropouts=dropout_count,
-                log2_p_leak=min(0.0, (log_n + leak.at(t)) / _LN2),
-                log2_p_disconnect=log_cut / _LN2,
-                log2_p_incorrect=min(0.0, (log_n + loss.at(k - t + 1)) / _LN2),
+        if active:
+            t = max(t, (k + 1 + a) // 2 + 1, a + d + 2)
+        if t <= k - d:
+            return bounds.params(k, t, leak, loss, log_cut)
+    return bounds.complete(active)
+
+
+def check_parameters(
+    n: int,
+    k: int,
+    t: int,
+    *,
+    max_corrupt: int,
+    max_dropouts: int,
+    active: bool,
+    security_bits: int = 40,
+) -> GraphParams:
+    """The figures of a given (k, t), if it is as strong as the rule requires.
+
+    Privacy only: conditions (a) and (b), and with `active` (c), for A =
+    max_corrupt and D = max_dropouts; whether (k, t) is also correct is the
+    choosing party's business. Raises `ValueError` naming the condition that
+    fails, and for arguments `choose_for_counts` or `GraphParams` refuse.
+    """
+    for name, value in (("k", k), ("t", t)):
+        if type(value) is not int:
+            raise ValueError(f"{name} must be an int")
+    bounds = _Budgets(n, max_corrupt, max_dropouts, security_bits, 20)
+    if k == n - 1:
+        if t <= max_corrupt or (active and 2 * t <= n + max_corrupt):
+            bound = (n + max_corrupt) / 2 if active else max_corrupt
+            raise ValueError(
+                f"threshold t={t} of the complete graph of {n} peers must be above "
+                f"{bound:g} with {max_corrupt} corrupt"
             )
-    return _complete_parameters(n, corrupt_count, dropout_count)
-
-
-def _complete_parameters(n: int, corrupt_count: int, dropout_count: int) -> GraphParams:
-    lowest = corrupt_count + 1  # more than the corrupt holders
-    highest = n - 1 - dropout_count  # surviving holders besides the owner
-    if lowest > highest:
+        return bounds.complete(active, t)
+    sparse = bounds.sparse(k) if 2 <= k < n - 1 and k % 2 == 0 else None
+    if sparse is None:
         raise ValueError(
-            f"no threshold is safe and correct for {n} peers with {corrupt_count}"
-            f" corrupt and {dropout_count} dropping out: need"
-            f" {corrupt_count} + 1 <= {n} - 1 - {dropout_count}"
+            f"degree k={k} does not keep the honest survivors of {n} peers connected "
+            f"with {max_corrupt} corrupt and {max_dropouts} dropping out"
         )
-    majority = (n + corrupt_count) // 2 + 1
-    return GraphParams(
-        k=n - 1,
-        t=min(max(lowest, majority), highest),
-        n=n,
-        max_corrupt=corrupt_count,
-        max_dropouts=dropout_count,
-        log2_p_leak=-math.inf,
-        log2_p_disconnect=-math.inf,
-        log2_p_incorrect=-math.inf,
-    )
+    leak, loss, log_cut = sparse
+    a = leak.safe - 1
+    if t <= a or (active and 2 * t <= k + 1 + a):
+        bound = (k + 1 + a) / 2 if active else a
+        raise ValueError(
+            f"threshold t={t} must be above {bound:g} for degree k={k}: a peer may have "
+            f"{a} corrupt neighbours among {n} peers with {max_corrupt} corrupt"
+        )
+    return bounds.params(k, t, leak, loss, log_cut)
+
+
+class _Budgets:
+    """The bounds of the module docstring for n peers, A corrupt and D dropping out."""
+
+    __slots__ = ("_correct", "_log_n", "_secure", "a", "d", "n")
+
+    def __init__(self, n: int, a: int, d: int, security_bits: int, correctness_bits: int) -> None:
+        if type(n) is not int or n < 2:
+            raise ValueError(f"n must be an int >= 2, got {n!r}")
+        for name, count in (("max_corrupt", a), ("max_dropouts", d)):
+            if type(count) is not int or count < 0:
+                raise ValueError(f"{name} must be an int >= 0, got {count!r}")
+        if a + d >= n:
+            raise ValueError("corrupt + dropout must be below 1")
+        for name, bits in (
+            ("security_bits", security_bits),
+            ("correctness_bits", correctness_bits),
+        ):
+            if type(bits) is not int or not 1 <= bits <= _MAX_BITS:
+                raise ValueError(f"{name} must be an int in [1, {_MAX_BITS}], got {bits!r}")
+        self.n, self.a, self.d = n, a, d
+        self._log_n = math.log(n)
+        # Natural-log budgets per peer (union bound over n) and for the cut event.
+        self._secure = -(security_bits + 1) * LN2 - _MARGIN
+        self._correct = -correctness_bits * LN2 - _MARGIN
+
+    def sparse(self, k: int) -> tuple[Tail, Tail, float] | None:
+        """(leak tail, loss tail, ln P[cut]) for degree k; None if (b) fails."""
+        log_cut = log_p_disconnect(self.n, k, self.a + self.d)
+        if log_cut > self._secure:
+            return None
+        leak = Tail(self.n - 1, self.a, k, self._secure - self._log_n)
+        loss = Tail(self.n - 1, self.d, k, self._correct - self._log_n)
+        return leak, loss, log_cut
+
+    def params(self, k: int, t: int, leak: Tail, loss: Tail, log_cut: float) -> GraphParams:
+        # Correctness fails when k - Y < t, i.e. when Y >= k - t + 1 neighbours drop.
+        lost = k - t + 1
+        return GraphParams(
+            k=k,
+            t=t,
+            n=self.n,
+            max_corrupt=self.a,
+            max_dropouts=self.d,
+            corrupt_neighbours=leak.safe - 1,
+            log2_p_leak=min(0.0, (self._log_n + leak.at(t)) / LN2),
+            log2_p_disconnect=log_cut / LN2,
+            log2_p_incorrect=min(0.0, (self._log_n + loss.at(lost)) / LN2)
+            if lost >= loss.safe
+            else 0.0,
+        )
+
+    def complete(self, active: bool, t: int | None = None) -> GraphParams:
+        """The complete graph, with threshold `t` or the rule's."""
+        n, a, d = self.n, self.a, self.d
+        lowest = a + 1  # more than the corrupt holders
+        highest = n - 1 - d  # surviving holders besides the owner
+        majority = (n + a) // 2 + 1
+        if t is None:
+            if active:
+                t = max(lowest, majority)
+            elif lowest > highest:
+                raise ValueError(
+                    f"no threshold is safe and correct for {n} peers with {a}"
+                    f" corrupt and {d} dropping out: need {a} + 1 <= {n} - 1 - {d}"
+                )
+            else:
+                t = min(max(lowest, majority), highest)
+        return GraphParams(
+            k=n - 1,
+            t=t,
+            n=n,
+            max_corrupt=a,
+            max_dropouts=d,
+            corrupt_neighbours=a,
+            log2_p_leak=-math.inf,
+            log2_p_disconnect=-math.inf,
+            log2_p_incorrect=-math.inf if t <= highest else 0.0,
+        )
 
 
 def _fraction(name: str, value: float) -> Fraction:
@@ -262,98 +417,3 @@ def _fraction(name: str, value: float) -> Fraction:
         raise ValueError(f"{name} must be in [0, 1), got {value!r}")
     # repr() is the shortest decimal that reads back as this float.
     return Fraction(repr(value))
-
-
-def _log_comb(a: int, b: int) -> float:
-    return math.lgamma(a + 1) - math.lgamma(b + 1) - math.lgamma(a - b + 1)
-
-
-class _Tail:
-    """Upper bounds on ln P[X >= x] for X ~ Hypergeometric(population, marked, draws).
-
-    `safe` is the smallest x whose bound is <= `budget` (a negative ln
-    probability); `at(x)` gives the bound for any x >= safe. Above the mode
-    the mass function decreases, so the far upper tail is bounded by
-    (terms left) * (first term) instead of being summed: that bound is kept
-    `_SKIP` nats below the budget, where it cannot move `safe`, and it only
-    ever overestimates (the safe direction).
-    """
-
-    __slots__ = ("_base", "_draws", "_high", "_marked", "_population", "_sums", "safe")
-
-    def __init__(self, population: int, marked: int, draws: int, budget: float) -> None:
-        self._population, self._marked, self._draws = population, marked, draws
-        low = max(0, draws - (population - marked))
-        self._high = high = min(draws, marked)
-        self._base = (
-            math.lgamma(marked + 1)
-            + math.lgamma(population - marked + 1)
-            - _log_comb(population, draws)
-        )
-        # Find where to start summing: the first x past the mode whose
-        # unimodality bound is negligible; step sizes double to stay O(log).
-        start, acc = high + 1, -math.inf
-        x = max(low, (draws + 1) * (marked + 1) // (population + 2))
-        step = 1
-        while x <= high:
-            bound = math.log(high - x + 1) + self._log_pmf(x)
-            if bound <= budget - _SKIP:
-                start, acc = x, bound
-                break
-            x, step = x + step, step * 2
-        self._sums: dict[int, float] = {start: acc}
-        x = start - 1
-        while x >= low:
-            acc = _log_add(acc, self._log_pmf(x))
-            if acc > budget:
-                break
-            self._sums[x] = acc
-            x -= 1
-        self.safe = x + 1
-
-    def at(self, x: int) -> float:
-        """An upper bound on ln P[X >= x]; x must be >= `safe`."""
-        if x < self.safe:
-            raise ValueError(f"tail bound asked below the safe point {self.safe}")
-        if x > self._high:
-            return -math.inf
-        cached = self._sums.get(x)
-        if cached is not None:
-            return cached
-        # Beyond the summed range: the unimodality bound, as for `start`.
-        return math.log(self._high - x + 1) + self._log_pmf(x)
-
-    def _log_pmf(self, x: int) -> float:
-        n, m, k = self._population, self._marked, self._draws
-        return self._base - (
-            math.lgamma(x + 1)
-            + math.lgamma(m - x + 1)
-            + math.lgamma(k - x + 1)
-            + math.lgamma(n - m - k + x + 1)
-        )
-
-
-def _log_p_disconnect(n: int, k: int, removed: int) -> float:
-    """ln of the union bound (b) in the module docstring; -inf if impossible."""
-    if removed < k:
-        return -math.inf
-    pairs = math.log(n) + math.log(n - k - 1) - _LN2
-    all_removed = (
-        math.lgamma(removed + 1)
-        - math.lgamma(removed - k + 1)
-        + math.lgamma(n - k + 1)
-        - math.lgamma(n + 1)
-    )
-    return pairs + all_removed
-
-
-def _log_add(a: float, b: float) -> float:
-    if a == -math.inf:
-        return b
-    if b == -math.inf:
-        return a
-    return max(a, b) + math.log1p(math.exp(-abs(a - b)))
-
-
-def _log2_sum(a: float, b: float) -> float:
-    return _log_add(a * _LN2, b * _LN2) / _LN2

@@ -9,7 +9,14 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from fedd.topology import GraphParams, choose_parameters, complete_graph, harary_graph
+from fedd.topology import (
+    GraphParams,
+    check_parameters,
+    choose_parameters,
+    complete_graph,
+    counts,
+    harary_graph,
+)
 
 SEED = bytes(range(32))
 
@@ -273,6 +280,7 @@ def test_log2_p_insecure_adds_the_two_events() -> None:
         n=10,
         max_corrupt=1,
         max_dropouts=1,
+        corrupt_neighbours=1,
         log2_p_leak=-41.0,
         log2_p_disconnect=-41.0,
         log2_p_incorrect=-20.0,
@@ -287,6 +295,7 @@ GOOD = {
     "n": 10,
     "max_corrupt": 1,
     "max_dropouts": 1,
+    "corrupt_neighbours": 1,
     "log2_p_leak": -41.0,
     "log2_p_disconnect": -41.0,
     "log2_p_incorrect": -20.0,
@@ -354,3 +363,78 @@ def test_bad_arguments(kwargs: dict[str, object], match: str) -> None:
     args: dict[str, object] = {"n": 100, "dropout": 0.05, "corrupt": 0.05, **kwargs}
     with pytest.raises(ValueError, match=match):
         choose_parameters(**args)  # type: ignore[arg-type]
+
+
+# --- against a hub that lies about who dropped (active) ---------------------------
+
+
+@given(
+    n=st.integers(3, 400),
+    corrupt=st.floats(0, 0.3),
+    dropout=st.floats(0, 0.3),
+)
+@settings(max_examples=60, deadline=None)
+def test_active_results_meet_the_semi_malicious_and_masking_conditions(
+    n: int, corrupt: float, dropout: float
+) -> None:
+    try:
+        params = choose_parameters(n, corrupt=corrupt, dropout=dropout, active=True)
+    except ValueError:
+        return
+    a, k, t = params.corrupt_neighbours, params.k, params.t
+    assert t > a
+    assert 2 * t > k + 1 + a  # (c): two sets of t holders share an honest one
+    if not params.complete:
+        assert params.log2_p_insecure <= -40
+        assert params.log2_p_incorrect <= -20
+        # Every degree that meets the active conditions meets the passive ones.
+        assert k >= choose_parameters(n, corrupt=corrupt, dropout=dropout).k
+    check = check_parameters(
+        n, k, t, max_corrupt=params.max_corrupt, max_dropouts=params.max_dropouts, active=True
+    )
+    assert (check.k, check.t, check.corrupt_neighbours) == (k, t, a)
+
+
+def test_active_reference_points() -> None:
+    # The semi-malicious rule costs about twice the degree of the honest-but-curious one.
+    passive = choose_parameters(100, corrupt=0.05, dropout=0.05)
+    assert (passive.k, passive.t) == (12, 6)
+    active = choose_parameters(100, corrupt=0.05, dropout=0.05, active=True)
+    assert (active.k, active.t, active.corrupt_neighbours) == (18, 13, 5)
+    complete = choose_parameters(7, corrupt=0.15, dropout=0.15, active=True)
+    assert complete.complete and complete.t == (7 + 1) // 2 + 1
+
+
+@pytest.mark.parametrize(
+    ("n", "k", "t", "active", "match"),
+    [
+        (100, 12, 5, False, "threshold t=5 must be above 5 for degree k=12"),
+        (100, 12, 6, True, "threshold t=6 must be above 9 for degree k=12"),
+        (100, 4, 3, False, "degree k=4 does not keep the honest survivors"),
+        (100, 5, 3, False, "degree k=5"),
+        (7, 6, 1, False, "complete graph of 7 peers must be above 1"),
+        (7, 6, 4, True, "complete graph of 7 peers must be above 4"),
+    ],
+)
+def test_check_parameters_names_what_is_weaker(
+    n: int, k: int, t: int, active: bool, match: str
+) -> None:
+    with pytest.raises(ValueError, match=match):
+        check_parameters(n, k, t, max_corrupt=max(1, n // 20), max_dropouts=n // 20, active=active)
+
+
+def test_what_choose_picks_passes_its_own_check_and_one_less_does_not() -> None:
+    for n in (7, 20, 50, 100, 300):
+        for active in (False, True):
+            p = choose_parameters(n, corrupt=0.05, dropout=0.1, active=active)
+            counts_ = {"max_corrupt": p.max_corrupt, "max_dropouts": p.max_dropouts}
+            check_parameters(n, p.k, p.t, active=active, **counts_)
+            if p.t > 2:
+                with pytest.raises(ValueError, match="threshold"):
+                    check_parameters(n, p.k, p.t - 1, active=active, **counts_)
+
+
+def test_counts_read_the_fractions_as_written() -> None:
+    assert counts(100, corrupt=0.29, dropout=0.1) == (29, 10)
+    with pytest.raises(ValueError, match="below 1"):
+        counts(10, corrupt=0.5, dropout=0.5)
