@@ -31,10 +31,11 @@ class Purpose(enum.Enum):
     SHARE_KEY = "share-key"  # AEAD key for shares sent sender -> recipient (ordered pair)
     PAIR_MASK = "pair-mask"  # pairwise mask seed s_uv (the pair in sorted order)
     SELF_MASK = "self-mask"  # PRG key derived from b_u (one party)
+    SEED_SHARE = "seed-share"  # AEAD key for a share of a graph-seed nonce, dealer -> holder
 
 
 # How many parties each purpose binds; a wrong count is a caller bug.
-_ARITY = {Purpose.SHARE_KEY: 2, Purpose.PAIR_MASK: 2, Purpose.SELF_MASK: 1}
+_ARITY = {Purpose.SHARE_KEY: 2, Purpose.PAIR_MASK: 2, Purpose.SELF_MASK: 1, Purpose.SEED_SHARE: 2}
 
 
 def hkdf_sha256(ikm: bytes, *, salt: bytes, info: bytes, length: int = 32) -> bytes:
@@ -64,12 +65,12 @@ def derive_key(
 
     The HKDF info is the length-prefixed encoding of ("fedd/v1", purpose,
     run, round, number of parties, each party) in the order given: the caller
-    orders the parties (sender then recipient for SHARE_KEY; sorted for
+    orders the parties (sender then recipient for SHARE_KEY and SEED_SHARE; sorted for
     PAIR_MASK, so both ends derive the same seed). The salt is empty.
 
     Raises TypeError for wrong types; ValueError if `secret` is shorter than
     32 bytes, `run` or a party is empty, `round` is outside [0, 2**64), the
-    number of parties is not 2 (SHARE_KEY, PAIR_MASK) or 1 (SELF_MASK), the
+    number of parties is not 2 (SHARE_KEY, PAIR_MASK, SEED_SHARE) or 1 (SELF_MASK), the
     PAIR_MASK pair is not strictly ascending, or `length` is outside [1, 8160].
     """
     require_bytes("secret", secret, min_size=MIN_SECRET_SIZE)

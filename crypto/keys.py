@@ -24,11 +24,30 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import (
 from fedd.crypto._args import require_bytes
 from fedd.crypto.errors import CryptoCheckFailed
 
-__all__ = ["KEY_SIZE", "AgreementKey"]
+__all__ = ["KEY_SIZE", "AgreementKey", "check_public_key"]
 
 KEY_SIZE = 32
 
 _ALL_ZERO = bytes(KEY_SIZE)
+# Any clamped scalar is a multiple of 8, the cofactor: with it X25519 maps a
+# point of small order, and only such a point, to zero. The scalar is public.
+_PROBE = X25519PrivateKey.from_private_bytes(b"fedd/v1 low-order probe scalar!!")
+
+
+def check_public_key(public: bytes) -> None:
+    """Refuse an X25519 public key of small order (RFC 7748 section 6.1).
+
+    With such a key every "shared" secret is the all-zero string, known to
+    anyone. Raises TypeError unless `public` is bytes, ValueError unless it
+    is 32 bytes, CryptoCheckFailed when it is a low-order point.
+    """
+    require_bytes("public key", public, size=KEY_SIZE)
+    try:
+        shared = _PROBE.exchange(X25519PublicKey.from_public_bytes(public))
+    except ValueError:
+        shared = _ALL_ZERO  # OpenSSL refuses the all-zero output itself
+    if hmac.compare_digest(shared, _ALL_ZERO):
+        raise CryptoCheckFailed("a low-order X25519 public key")
 
 
 class AgreementKey:

@@ -5,10 +5,19 @@ the set of peers that sent masked input. Other peers verify against an
 allow-list of signing public keys configured out of band, so a hub can
 neither invent peers nor show different survivor sets to different peers
 without being caught.
+
+The same identity also agrees keys (`SigningKey.agreement_key`,
+`agreement_public`): the X25519 twin of an Ed25519 key, as libsodium's
+crypto_sign_ed25519_*_to_curve25519 derive it (the clamped first half of
+SHA-512 of the seed; the Montgomery u = (1 + y) / (1 - y) of the Edwards
+point). Peers use it to seal shares of their graph-seed nonce to each other
+before any round key is known (`crypto.secagg.seed`); using one key for
+EdDSA and for X25519 in this way is analysed by Thormarker (2021).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable
 
@@ -17,12 +26,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from fedd.crypto._args import require_bytes
 from fedd.crypto.errors import CryptoCheckFailed
+from fedd.crypto.keys import AgreementKey, check_public_key
 
-__all__ = ["PUBLIC_KEY_SIZE", "SIGNATURE_SIZE", "SigningKey", "verify"]
+__all__ = ["PUBLIC_KEY_SIZE", "SIGNATURE_SIZE", "SigningKey", "agreement_public", "verify"]
 
 PUBLIC_KEY_SIZE = 32
 SIGNATURE_SIZE = 64
 _SEED_SIZE = 32
+_P = 2**255 - 19  # the field of Curve25519 and Ed25519
 
 
 class SigningKey:
@@ -54,12 +65,33 @@ class SigningKey:
         """The 32-byte public key."""
         return self._public
 
+    def agreement_key(self) -> AgreementKey:
+        """The X25519 key of this identity: the Ed25519 secret scalar, clamped alike."""
+        return AgreementKey.from_private_bytes(hashlib.sha512(self.private_bytes()).digest()[:32])
+
     def sign(self, message: bytes) -> bytes:
         """The 64-byte Ed25519 signature of `message`."""
         return self._key.sign(require_bytes("message", message))
 
     def __repr__(self) -> str:
         return f"SigningKey(public={self._public[:4].hex()}...)"
+
+
+def agreement_public(public: bytes) -> bytes:
+    """The X25519 public key of the identity whose Ed25519 public key is `public`.
+
+    Raises TypeError/ValueError unless `public` is 32 bytes, CryptoCheckFailed
+    when it is no usable key (a y-coordinate outside the field, the neutral
+    point, or a result of small order).
+    """
+    require_bytes("Ed25519 public key", public, size=PUBLIC_KEY_SIZE)
+    y = int.from_bytes(public, "little") & ((1 << 255) - 1)  # the top bit is x's sign
+    if y >= _P or y == 1:
+        raise CryptoCheckFailed("not a usable Ed25519 public key")
+    u = (1 + y) * pow(1 - y, _P - 2, _P) % _P
+    x25519 = u.to_bytes(32, "little")
+    check_public_key(x25519)
+    return x25519
 
 
 def verify(public: bytes, message: bytes, signature: bytes) -> None:

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fedd.crypto.errors import CryptoCheckFailed
-from fedd.crypto.keys import KEY_SIZE, AgreementKey
+from fedd.crypto.keys import KEY_SIZE, AgreementKey, check_public_key
 from tests.crypto._support import FAST, load_vectors, seeded_random_bytes
 
 VECTORS = load_vectors("rfc7748_x25519.json")
@@ -122,6 +122,18 @@ def test_low_order_points_are_refused(point: bytes) -> None:
     key = AgreementKey.from_private_bytes(bytes.fromhex(VECTORS["scalar_mult"][0]["scalar"]))
     with pytest.raises(CryptoCheckFailed, match="low-order"):
         key.exchange(point)
+
+
+@pytest.mark.parametrize("point", LOW_ORDER, ids=lambda p: p.hex()[:8] + p.hex()[-4:])
+def test_check_public_key_refuses_low_order_points(point: bytes) -> None:
+    with pytest.raises(CryptoCheckFailed, match="low-order"):
+        check_public_key(point)
+
+
+@FAST
+@given(seed=st.binary(min_size=32, max_size=32))
+def test_check_public_key_accepts_every_generated_key(seed: bytes) -> None:
+    check_public_key(AgreementKey.from_private_bytes(seed).public)
 
 
 def test_constructor_wants_a_pyca_key() -> None:

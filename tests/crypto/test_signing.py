@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from fedd.crypto.errors import CryptoCheckFailed
-from fedd.crypto.signing import SigningKey, verify
+from fedd.crypto.signing import SigningKey, agreement_public, verify
 
 VECTORS = json.loads(
     (Path(__file__).parent.parent / "vectors" / "rfc8032_ed25519.json").read_text()
@@ -59,3 +59,25 @@ def test_wrong_argument_types_are_type_errors():
         key.sign("text")  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         verify(key.public, "text", key.sign(b"x"))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("v", VECTORS, ids=lambda v: v["public"][:8])
+def test_the_agreement_twin_of_an_identity_matches_its_public_key(v):
+    key = SigningKey.from_private_bytes(bytes.fromhex(v["secret"]))
+    assert key.agreement_key().public == agreement_public(key.public)
+
+
+def test_two_identities_agree_on_one_secret():
+    a, b = SigningKey.generate(), SigningKey.generate()
+    ab = a.agreement_key().exchange(agreement_public(b.public))
+    assert ab == b.agreement_key().exchange(agreement_public(a.public))
+
+
+@pytest.mark.parametrize(
+    "public",
+    [(1).to_bytes(32, "little"), (2**255 - 19).to_bytes(32, "little"), bytes.fromhex("ff" * 32)],
+    ids=["neutral", "y=p", "y>p"],
+)
+def test_an_unusable_identity_has_no_agreement_twin(public):
+    with pytest.raises(CryptoCheckFailed):
+        agreement_public(public)
