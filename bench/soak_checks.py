@@ -42,7 +42,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from fedd.crypto.secagg.params import Mode, choose_shape
+from fedd.crypto.secagg.params import Mode
+from fedd.crypto.secagg.shape import choose_shape
 from fedd.daemon.errors import StateError
 from fedd.daemon.hub.config import HubConfig, choose_encoding
 from fedd.daemon.state.store import HubStore

@@ -25,23 +25,29 @@ from typing import Any, TypeVar
 from fedd.crypto.errors import ParameterError, RoundAborted
 from fedd.crypto.lanes import VectorSum
 from fedd.crypto.secagg.fields import PeerId
-from fedd.crypto.secagg.hub import HubSession, Send
+from fedd.crypto.secagg.hub import HubSession
+from fedd.crypto.secagg.messages import Send
 from fedd.crypto.secagg.messages.advertise_keys import Roster
 from fedd.crypto.secagg.messages.consistency import ConsistencyRequest
 from fedd.crypto.secagg.messages.masked_input import MaskedInput
+from fedd.crypto.secagg.messages.seed import SeedNonces
 from fedd.crypto.secagg.messages.share_keys import ForwardedShares
 from fedd.crypto.secagg.messages.unmask import UnmaskRequest
-from fedd.crypto.secagg.params import Mode, RoundParams, RoundShape, choose_shape
+from fedd.crypto.secagg.params import Mode, RoundParams
 from fedd.crypto.secagg.peer import PeerSession
+from fedd.crypto.secagg.shape import Floor, RoundShape, choose_shape
 from fedd.crypto.signing import SigningKey
 from fedd.daemon.transport import wire
 
 __all__ = ["DROPOUT_STAGES", "RoundReport", "SimConfig", "run_secure_round", "run_simulation"]
 
 # Where a dropping peer vanishes: it never handles the message that opens
-# that stage (or, for advertise-keys, never starts).
+# that stage (or, for advertise-keys, never starts). seed-reveal is a stage
+# of active SecAgg+ rounds only: the peer commits to its graph-seed nonce,
+# then never reveals it, so the others rebuild it.
 DROPOUT_STAGES = (
     "advertise-keys",
+    "seed-reveal",
     "share-keys",
     "masked-input",
     "consistency-check",
@@ -50,6 +56,7 @@ DROPOUT_STAGES = (
 )
 _TRIGGER: dict[str, type | None] = {
     "advertise-keys": None,
+    "seed-reveal": Roster,
     "share-keys": Roster,
     "masked-input": ForwardedShares,
     "consistency-check": ConsistencyRequest,
@@ -57,7 +64,7 @@ _TRIGGER: dict[str, type | None] = {
 }
 _STAGE_TIMEOUT = 30.0
 RUN_ID = "simulation"
-_BEFORE_INPUT = ("advertise-keys", "share-keys", "masked-input")
+_BEFORE_INPUT = ("advertise-keys", "seed-reveal", "share-keys", "masked-input")
 T = TypeVar("T")
 
 
@@ -89,6 +96,8 @@ class SimConfig:
             raise ParameterError(f"--dropout-stage must be one of {', '.join(DROPOUT_STAGES)}")
         if self.dropout_stage == "consistency-check" and not self.active:
             raise ParameterError("--dropout-stage consistency-check needs --active")
+        if self.dropout_stage == "seed-reveal" and not (self.active and self.mode == "plus"):
+            raise ParameterError("--dropout-stage seed-reveal needs --active and --secagg plus")
         if self.active and self.mode == "off":
             raise ParameterError("--active needs --secagg full or plus")
 
@@ -152,21 +161,24 @@ def run_simulation(config: SimConfig) -> Iterator[RoundReport]:
     """
     mode = Mode.PLUS if config.mode == "plus" else Mode.FULL
     shape = RoundShape(0, 0, 0, 0)
+    budget = config.dropout_budget
+    floor = Floor(config.corrupt, max(0.05, config.dropout) if budget is None else budget)
     if config.mode != "off":
-        budget = config.dropout_budget
         shape = choose_shape(
             config.peers,
             mode,
-            dropout=max(0.05, config.dropout) if budget is None else budget,
-            corrupt=config.corrupt,
+            dropout=floor.dropout,
+            corrupt=floor.corrupt,
             threshold=config.threshold,
             degree=config.degree,
             active=config.active,
         )
-    return _run_rounds(config, mode, shape)
+    return _run_rounds(config, mode, shape, floor)
 
 
-def _run_rounds(config: SimConfig, mode: Mode, shape: RoundShape) -> Iterator[RoundReport]:
+def _run_rounds(
+    config: SimConfig, mode: Mode, shape: RoundShape, floor: Floor
+) -> Iterator[RoundReport]:
     rng = random.Random(config.seed)
     width = config.mod_bits // 8
     peers = tuple(PeerId(f"peer-{i:05d}") for i in range(1, config.peers + 1))
@@ -190,7 +202,7 @@ def _run_rounds(config: SimConfig, mode: Mode, shape: RoundShape) -> Iterator[Ro
                 dim=config.dim,
                 mod_bits=config.mod_bits,
             )
-            report = run_secure_round(params, inputs, drop_at)
+            report = run_secure_round(params, inputs, drop_at, floor)
         if config.dump is not None:
             _dump(config.dump / f"round_{r}", inputs, report, width)
         yield report
@@ -201,7 +213,10 @@ def _dropouts(
 ) -> dict[PeerId, str]:
     count = round(config.dropout * len(peers))
     chosen = rng.sample(peers, count)
-    stages = [s for s in DROPOUT_STAGES[:-1] if config.active or s != "consistency-check"]
+    # consistency-check is a stage of active rounds, seed-reveal of active SecAgg+ ones.
+    absent = {"consistency-check", "seed-reveal"} if not config.active else set()
+    absent |= {"seed-reveal"} if config.mode != "plus" else set()
+    stages = [s for s in DROPOUT_STAGES[:-1] if s not in absent]
     return {
         p: rng.choice(stages) if config.dropout_stage == "mixed" else config.dropout_stage
         for p in chosen
@@ -239,10 +254,16 @@ def _plain_round(
 
 
 def run_secure_round(
-    params: RoundParams, inputs: dict[PeerId, bytes], drop_at: dict[PeerId, str]
+    params: RoundParams,
+    inputs: dict[PeerId, bytes],
+    drop_at: dict[PeerId, str],
+    floor: Floor | None = None,
 ) -> RoundReport:
-    """Drive one hub and `params.n` peers through a round; `drop_at` maps a peer
-    to the stage where it vanishes."""
+    """Drive one hub and `params.n` peers (with `floor`, default `Floor()`) through a
+    round; `drop_at` maps a peer to the stage where it vanishes."""
+    # Where the peers draw the graph seed, its nonces open share-keys.
+    drawn = params.active and params.sparse
+    trigger = {**_TRIGGER, "share-keys": SeedNonces} if drawn else _TRIGGER
     started = time.perf_counter()
     clock = 0.0
     hub_meter, meters = _Meter(), {p: _Meter() for p in params.participants}
@@ -257,6 +278,7 @@ def run_secure_round(
             os.urandom,
             signing_key=signing.get(p),
             trusted=trusted if params.active else None,
+            floor=floor,
         )
         for p in params.participants
     }
@@ -289,7 +311,7 @@ def run_secure_round(
             frame = hub_meter.run(wire.encode, send.msg)
             if send.to not in alive:
                 continue
-            if _TRIGGER.get(drop_at.get(send.to, "")) is type(send.msg):
+            if trigger.get(drop_at.get(send.to, "")) is type(send.msg):
                 alive.discard(send.to)
                 continue
             hub_meter.up += len(frame)

@@ -14,7 +14,11 @@ peer is reported gone (`drop`). Closing a stage decides its survivors and
 returns the messages that open the next stage:
 
     stage              closes into   sends
-    ADVERTISE_KEYS     U1            Roster to each v in U1 (keys of N(v) in U1)
+    ADVERTISE_KEYS     U1            Roster to each v in U1 (keys of N(v) in U1;
+                                     active: all of U1, signed)
+    SEED_REVEAL        nonces        (active SecAgg+) SeedNonces to each v in U1,
+                                     or SeedRecovery for the nonces that did not come
+    SEED_RECOVERY      nonces        (if needed) SeedNonces, the missing rebuilt
     SHARE_KEYS         U2            ForwardedShares to each v in U2
     MASKED_INPUT       U3            UnmaskRequest to each v in U3
                                      (active: ConsistencyRequest with all of U3)
@@ -24,16 +28,19 @@ returns the messages that open the next stage:
 
 In active rounds the hub relays signatures it does not itself check: the
 peers verify them against their own trusted keys and refuse to unmask
-unless at least min_survivors of them vouch for the same U3.
+unless at least min_survivors of them vouch for the same U3. With a sparse
+graph the peers draw its seed after stage 0 (`crypto.secagg.seed`); until
+then the hub knows no graph. An advertisement of a low-order key is
+refused (`crypto.secagg.vouching.check_advert`), so the caller excludes
+its sender before anyone computes with the key.
 
 A peer whose secrets could no longer be reconstructed (fewer than t-1 of
 its neighbours left with it) is pruned from U1 and U2 before anyone masks
-against it; that arithmetic, and the unmasking itself, live in
-`crypto.secagg.unmasking`. Whenever a survivor set falls below
+against it (`crypto.secagg.unmasking`). Whenever a survivor set falls below
 `min_survivors`, or a needed secret cannot be reconstructed, the session
-ends ABORTED and `result()` raises RoundAborted with the reason; peers
-still waiting get a RoundAbort. Peers that drop out or are excluded get a
-RoundAbort too (a slow peer learns it is out; a dead one never reads it).
+ends ABORTED and `result()` raises RoundAborted with the reason. Who is
+still in, and the RoundAbort each peer that leaves gets, is
+`crypto.secagg.attendance`.
 
 A message that fails a check raises RemoteProtocolError (or
 CryptoCheckFailed) and changes nothing; the caller decides what to do with
@@ -58,40 +65,43 @@ from fedd.crypto.errors import (
     RoundAborted,
 )
 from fedd.crypto.lanes import VectorSum
+from fedd.crypto.secagg.attendance import Attendance
 from fedd.crypto.secagg.fields import PeerId
-from fedd.crypto.secagg.messages import Message
+from fedd.crypto.secagg.messages import Message, Send
 from fedd.crypto.secagg.messages.advertise_keys import KeyAdvert, PeerKeys, Roster
-from fedd.crypto.secagg.messages.common import RoundAbort
 from fedd.crypto.secagg.messages.consistency import (
-    ConsistencyRequest,
     ConsistencySignature,
     SignedBy,
 )
 from fedd.crypto.secagg.messages.masked_input import MaskedInput
+from fedd.crypto.secagg.messages.seed import Nonce, SeedNonces, SeedRecovery, SeedReveal, SeedShares
 from fedd.crypto.secagg.messages.share_keys import EncryptedShares, ForwardedShares, SealedShare
 from fedd.crypto.secagg.messages.unmask import UnmaskRequest, UnmaskShares
 from fedd.crypto.secagg.params import RoundParams
-from fedd.crypto.secagg.unmasking import RevealedShares, check_recoverable, prune
+from fedd.crypto.secagg.seed import SeedDraw, graph_seed
+from fedd.crypto.secagg.unmasking import (
+    RevealedShares,
+    check_recoverable,
+    check_revealed,
+    prune,
+    unmask_requests,
+)
+from fedd.crypto.secagg.vouching import check_advert
+from fedd.topology.graph import PeerGraph
 
-__all__ = ["TRANSITIONS", "AggregateResult", "HubSession", "HubStage", "Send"]
+__all__ = ["TRANSITIONS", "AggregateResult", "HubSession", "HubStage"]
 
 
 class HubStage(enum.Enum):
     ADVERTISE_KEYS = "advertise-keys"
+    SEED_REVEAL = "seed-reveal"
+    SEED_RECOVERY = "seed-recovery"
     SHARE_KEYS = "share-keys"
     MASKED_INPUT = "masked-input"
     CONSISTENCY = "consistency-check"
     UNMASK = "unmask"
     DONE = "done"
     ABORTED = "aborted"
-
-
-@dataclass(frozen=True, slots=True)
-class Send:
-    """A message for the caller to deliver to one peer."""
-
-    to: PeerId
-    msg: Message
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,16 +138,18 @@ class HubSession:
         self.stage_timeout = stage_timeout
         self.deadline = now + first
         self.abort_reason: str | None = None
-        # Why each peer left the round, for the caller's logs.
-        self.departed: dict[PeerId, str] = {}
-        self._graph = params.graph()
+        self._who = Attendance(params)
+        self.departed = self._who.departed  # why each peer left, for the caller's logs
+        # An active SecAgg+ round's graph is known once the peers drew its seed.
+        self._drawn = params.active and params.sparse
+        self._graph: PeerGraph[PeerId] = params.graph()
+        self._seed = SeedDraw(params)
         self._stage_started = now
         self._stage_seconds: dict[str, float] = {}
-        self._in_round: set[PeerId] = set(params.participants)
-        self._pending: set[PeerId] = set(params.participants)
-        self._answered: set[PeerId] = set()
         self._keys: dict[PeerId, PeerKeys] = {}
+        self._advertised: set[bytes] = set()
         self._sealed: dict[PeerId, dict[PeerId, bytes]] = {}
+        self._listed: frozenset[PeerId] = frozenset()  # the U1 the roster told the peers
         self._u1: frozenset[PeerId] = frozenset()
         self._u2: frozenset[PeerId] = frozenset()
         self._u3: frozenset[PeerId] = frozenset()
@@ -149,13 +161,13 @@ class HubSession:
     def __repr__(self) -> str:
         return (
             f"HubSession(round={self.params.round}, stage={self.stage.name}, "
-            f"pending={len(self._pending)}, in_round={len(self._in_round)})"
+            f"pending={len(self._who.pending)}, in_round={len(self._who.in_round)})"
         )
 
     @property
     def pending(self) -> frozenset[PeerId]:
         """Peers the current stage is still waiting for."""
-        return frozenset(self._pending)
+        return frozenset(self._who.pending)
 
     @property
     def finished(self) -> bool:
@@ -167,10 +179,8 @@ class HubSession:
         return dict(self._stage_seconds)
 
     def result(self) -> AggregateResult:
-        """The aggregate.
-
-        Raises RoundAborted if the round aborted, LocalProtocolError while it runs.
-        """
+        """The aggregate. Raises RoundAborted if the round aborted, LocalProtocolError
+        while it runs."""
         if self.stage is HubStage.ABORTED:
             raise RoundAborted(self.abort_reason or "aborted")
         if self._result is None:
@@ -178,17 +188,16 @@ class HubSession:
         return self._result
 
     def receive(self, sender: PeerId, msg: Message, now: float) -> list[Send]:
-        """Handle one message from `sender` (as authenticated by the caller).
+        """Handle one message from `sender` (as authenticated by the caller); what to send.
 
-        Returns what to send. Raises RemoteProtocolError when the message is
-        rejected (out of stage, from a peer not expected now, for another
-        round, or failing a check); the session is then unchanged and the
-        caller decides whether to `drop` the sender.
-        """
+        Raises RemoteProtocolError when the message is rejected (out of stage,
+        from a peer not expected now, for another round, or failing a check);
+        the session is then unchanged and the caller decides whether to `drop`
+        the sender."""
         if self.finished:
             raise RemoteProtocolError(f"{type(msg).__name__} after the round ended", peer=sender)
-        if sender not in self._pending:
-            why = "not in this round" if sender not in self._in_round else "not expected now"
+        if sender not in self._who.pending:
+            why = "not in this round" if sender not in self._who.in_round else "not expected now"
             raise RemoteProtocolError(f"{type(msg).__name__} from {sender!r}: {why}", peer=sender)
         if msg.run != self.params.run or msg.round != self.params.round:
             raise RemoteProtocolError(
@@ -201,29 +210,26 @@ class HubSession:
                 f"{type(msg).__name__} not allowed in {self.stage.name}", peer=sender
             )
         handler(self, sender, msg)
-        self._pending.discard(sender)
-        self._answered.add(sender)
-        return self._close(now) if not self._pending else []
+        self._who.answer(sender)
+        return self._close(now) if not self._who.pending else []
 
     def drop(self, peer: PeerId, now: float, reason: str = "gone") -> list[Send]:
         """`peer` is out of the round (lost heartbeats, disconnected, misbehaved).
 
-        Returns what to send: a RoundAbort for the peer and, if it was the
-        last one the stage waited for, the messages that open the next stage.
-        A no-op for peers already out.
-        """
-        if self.finished or peer not in self._in_round:
+        Returns its RoundAbort and, if it was the last one the stage waited
+        for, the messages that open the next stage. A no-op for peers already out."""
+        if self.finished or peer not in self._who.in_round:
             return []
-        sends = self._leave(peer, reason)
-        return sends + (self._close(now) if not self._pending else [])
+        sends = self._who.leave(peer, self.stage.value, reason)
+        return sends + (self._close(now) if not self._who.pending else [])
 
     def on_timeout(self, now: float) -> list[Send]:
         """Close the current stage if its deadline has passed; returns what to send."""
         if self.finished or now < self.deadline:
             return []
         sends: list[Send] = []
-        for peer in sorted(self._pending):
-            sends += self._leave(peer, f"timed out in {self.stage.value}")
+        for peer in sorted(self._who.pending):
+            sends += self._who.leave(peer, self.stage.value, f"timed out in {self.stage.value}")
         return sends + self._close(now)
 
     def abort(self, reason: str, now: float) -> list[Send]:
@@ -232,23 +238,10 @@ class HubSession:
             return []
         return self._abort(reason)
 
-    # -- bookkeeping -------------------------------------------------------
-
-    def _leave(self, peer: PeerId, reason: str) -> list[Send]:
-        self._pending.discard(peer)
-        self._in_round.discard(peer)
-        self.departed.setdefault(peer, f"{self.stage.value}: {reason}")
-        return [self._abort_msg(peer, reason)]
-
-    def _abort_msg(self, peer: PeerId, reason: str) -> Send:
-        return Send(peer, RoundAbort(self.params.run, self.params.round, reason[:200]))
-
     def _abort(self, reason: str) -> list[Send]:
         self.stage = HubStage.ABORTED
         self.abort_reason = reason
-        sends = [self._abort_msg(peer, reason) for peer in sorted(self._in_round)]
-        self._in_round.clear()
-        self._pending.clear()
+        sends = self._who.end(reason)
         self._sealed.clear()
         self._revealed.clear()
         return sends
@@ -257,18 +250,11 @@ class HubSession:
         self._stage_seconds[self.stage.value] = now - self._stage_started
         self._stage_started = now
         self.deadline = now + self.stage_timeout
-        sends = _CLOSERS[self.stage](self)
-        self._answered = set()
-        return sends
+        return _CLOSERS[self.stage](self)
 
     def _settle(self, survivors: frozenset[PeerId]) -> list[Send]:
-        """Everyone still in the round but not among the closing stage's survivors leaves it.
-
-        Returns the RoundAbort sends, and the abort of the whole round if too few survived.
-        """
-        sends = []
-        for peer in sorted(self._in_round - survivors):
-            sends += self._leave(peer, f"did not complete {self.stage.value}")
+        """The closing stage's survivors go on, the rest leave; too few abort the round."""
+        sends = self._who.settle(survivors, self.stage.value)
         if len(survivors) < self.params.min_survivors:
             sends += self._abort(
                 f"only {len(survivors)} peers completed {self.stage.value}, "
@@ -280,16 +266,22 @@ class HubSession:
 
     # Bonawitz et al. 2017, AdvertiseKeys, server side: collect (c_pk, s_pk).
     def _on_advert(self, sender: PeerId, msg: KeyAdvert) -> None:
-        if self.params.active and not msg.signature:
-            raise RemoteProtocolError("an active round needs signed advertisements", peer=sender)
-        for other in self._keys.values():
-            if {msg.c_pk, msg.s_pk} & {other.c_pk, other.s_pk}:
-                raise RemoteProtocolError("advertised a public key another peer uses", peer=sender)
-        self._keys[sender] = PeerKeys(sender, msg.c_pk, msg.s_pk, msg.signature)
+        entry = check_advert(self.params, sender, msg, self._advertised)
+        if self._drawn:
+            self._seed.advertised(sender, msg.commitment, msg.seed_shares)
+        self._advertised |= {msg.c_pk, msg.s_pk}
+        self._keys[sender] = entry
+
+    # The graph seed (crypto.secagg.seed): each listed peer's nonce, or shares of it.
+    def _on_seed_reveal(self, sender: PeerId, msg: SeedReveal) -> None:
+        self._seed.revealed(sender, msg.nonce)
+
+    def _on_seed_shares(self, sender: PeerId, msg: SeedShares) -> None:
+        self._seed.shares_from(sender, [(s.owner, s.value) for s in msg.shares])
 
     # ShareKeys, server side: one sealed share pair per neighbour in U1.
     def _on_shares(self, sender: PeerId, msg: EncryptedShares) -> None:
-        expected = self._graph.neighbours(sender) & self._u1
+        expected = self._graph.neighbours(sender) & self._listed
         if {s.peer for s in msg.shares} != expected:
             raise RemoteProtocolError(
                 f"sealed shares for {len(msg.shares)} peers, expected one for each of its "
@@ -313,32 +305,62 @@ class HubSession:
 
     # Unmasking, server side: b shares of survivors, s_sk shares of the dropped.
     def _on_unmask(self, sender: PeerId, msg: UnmaskShares) -> None:
-        held = (self._graph.neighbours(sender) & self._u2) | {sender}
-        if {s.owner for s in msg.b_shares} != held & self._u3 or {
-            s.owner for s in msg.s_shares
-        } != held - self._u3:
-            raise RemoteProtocolError(
-                "revealed shares do not match the unmask request", peer=sender
-            )
+        check_revealed(self._graph, self._u2, self._u3, sender, msg)
         self._revealed.add(sender, self.params.x_of(sender), msg)
 
     # -- closers: one per stage ----------------------------------------------
 
     def _close_advertise(self) -> list[Send]:
-        self._u1 = prune(self._graph, self.params.t, set(self._keys) & self._in_round)
+        advertised = set(self._keys) & self._who.in_round
+        p = self.params
+        self._u1 = frozenset(advertised) if self._drawn else prune(self._graph, p.t, advertised)
+        self._listed = self._u1
         sends = self._settle(self._u1)
         if self.finished:
             return sends
-        p = self.params
+        everyone = tuple(self._keys[u] for u in sorted(self._u1))
         for v in sorted(self._u1):
-            keys = tuple(self._keys[u] for u in sorted(self._graph.neighbours(v) & self._u1))
-            sends.append(Send(v, Roster(p.run, p.round, keys)))
-        self._pending = set(self._u1)
-        self.stage = HubStage.SHARE_KEYS
+            if p.active:  # all of U1, so that every peer signs one transcript
+                sealed = self._seed.sealed_for(v, self._u1) if self._drawn else ()
+                sends.append(Send(v, Roster(p.run, p.round, everyone, sealed)))
+            else:
+                keys = tuple(self._keys[u] for u in sorted(self._graph.neighbours(v) & self._u1))
+                sends.append(Send(v, Roster(p.run, p.round, keys)))
+        self._who.expect(self._u1)
+        self.stage = HubStage.SEED_REVEAL if self._drawn else HubStage.SHARE_KEYS
+        return sends
+
+    def _close_seed(self) -> list[Send]:
+        """The nonces are in (those missing rebuilt first): the seed, the graph, who goes on."""
+        p = self.params
+        sends: list[Send] = []
+        if self.stage is HubStage.SEED_REVEAL:
+            sends = self._settle(frozenset(self._who.answered))
+            missing = self._seed.missing(self._listed)
+            if missing and not self.finished:
+                self._who.expect(self._who.in_round)
+                self.stage = HubStage.SEED_RECOVERY
+                recovery = SeedRecovery(p.run, p.round, missing)
+                return sends + [Send(v, recovery) for v in sorted(self._who.in_round)]
+        try:
+            nonces = {} if self.finished else self._seed.nonces(self._listed)
+        except RoundAborted as exc:
+            return sends + self._abort(str(exc))
+        if self.finished:
+            return sends
+        self._seed.clear()
+        self._graph = p.graph(graph_seed(p, nonces))
+        self._u1 = prune(self._graph, p.t, set(self._who.in_round))
+        sends += self._settle(self._u1)
+        if not self.finished:
+            message = SeedNonces(p.run, p.round, tuple(Nonce(u, n) for u, n in nonces.items()))
+            sends += [Send(v, message) for v in sorted(self._u1)]
+            self._who.expect(self._u1)
+            self.stage = HubStage.SHARE_KEYS
         return sends
 
     def _close_share(self) -> list[Send]:
-        self._u2 = prune(self._graph, self.params.t, set(self._sealed) & self._in_round)
+        self._u2 = prune(self._graph, self.params.t, set(self._sealed) & self._who.in_round)
         sends = self._settle(self._u2)
         if self.finished:
             return sends
@@ -350,13 +372,13 @@ class HubSession:
             )
             sends.append(Send(v, ForwardedShares(p.run, p.round, shares)))
         self._sealed.clear()
-        self._pending = set(self._u2)
+        self._who.expect(self._u2)
         self.stage = HubStage.MASKED_INPUT
         return sends
 
     def _close_input(self) -> list[Send]:
         # A peer whose input is in the sum stays in U3 even if it is gone now.
-        self._u3 = frozenset(self._answered)
+        self._u3 = frozenset(self._who.answered)
         sends = self._settle(self._u3)
         if self.finished:
             return sends
@@ -365,33 +387,26 @@ class HubSession:
         except RoundAborted as exc:
             return sends + self._abort(str(exc))
         p = self.params
-        alive = sorted(self._u3 & self._in_round)
-        if p.active:
-            everyone = tuple(sorted(self._u3))
-            sends += [Send(v, ConsistencyRequest(p.run, p.round, everyone)) for v in alive]
-            self.stage = HubStage.CONSISTENCY
-        else:
-            for v in alive:
-                survivors = tuple(sorted((self._graph.neighbours(v) & self._u3) | {v}))
-                sends.append(Send(v, UnmaskRequest(p.run, p.round, survivors, len(self._u3))))
-            self.stage = HubStage.UNMASK
-        self._pending = set(alive)
+        alive = sorted(self._u3 & self._who.in_round)
+        sends += [Send(v, m) for v, m in unmask_requests(p, self._graph, self._u3, alive)]
+        self.stage = HubStage.CONSISTENCY if p.active else HubStage.UNMASK
+        self._who.expect(alive)
         return sends
 
     def _close_consistency(self) -> list[Send]:
-        signers = frozenset(self._answered)
+        signers = frozenset(self._who.answered)
         sends = self._settle(signers)
         if self.finished:
             return sends
         p = self.params
         everyone = tuple(sorted(self._u3))
         signatures = tuple(SignedBy(v, self._signatures[v]) for v in sorted(signers))
-        alive = sorted(signers & self._in_round)
+        alive = sorted(signers & self._who.in_round)
         sends += [
             Send(v, UnmaskRequest(p.run, p.round, everyone, len(everyone), signatures))
             for v in alive
         ]
-        self._pending = set(alive)
+        self._who.expect(alive)
         self.stage = HubStage.UNMASK
         return sends
 
@@ -401,7 +416,7 @@ class HubSession:
             seeds = self._revealed.mask_seeds(p, self._graph, self._keys, self._u2, self._u3)
         except (RoundAborted, CryptoCheckFailed) as exc:
             # Everyone still in the round has answered; nobody waits for a RoundAbort.
-            self._in_round.clear()
+            self._who.in_round.clear()
             return self._abort(str(exc))
         seeds.apply(self._sum, p)
         self._result = AggregateResult(
@@ -416,6 +431,8 @@ class HubSession:
 
 TRANSITIONS: dict[tuple[HubStage, type], Callable[[HubSession, PeerId, Any], None]] = {
     (HubStage.ADVERTISE_KEYS, KeyAdvert): HubSession._on_advert,
+    (HubStage.SEED_REVEAL, SeedReveal): HubSession._on_seed_reveal,
+    (HubStage.SEED_RECOVERY, SeedShares): HubSession._on_seed_shares,
     (HubStage.SHARE_KEYS, EncryptedShares): HubSession._on_shares,
     (HubStage.MASKED_INPUT, MaskedInput): HubSession._on_input,
     (HubStage.CONSISTENCY, ConsistencySignature): HubSession._on_consistency,
@@ -424,6 +441,8 @@ TRANSITIONS: dict[tuple[HubStage, type], Callable[[HubSession, PeerId, Any], Non
 
 _CLOSERS: dict[HubStage, Callable[[HubSession], list[Send]]] = {
     HubStage.ADVERTISE_KEYS: HubSession._close_advertise,
+    HubStage.SEED_REVEAL: HubSession._close_seed,
+    HubStage.SEED_RECOVERY: HubSession._close_seed,
     HubStage.SHARE_KEYS: HubSession._close_share,
     HubStage.MASKED_INPUT: HubSession._close_input,
     HubStage.CONSISTENCY: HubSession._close_consistency,

@@ -21,9 +21,8 @@ import functools
 import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import NamedTuple
 
-from fedd.crypto.errors import LocalProtocolError, ParameterError
+from fedd.crypto.errors import LocalProtocolError
 from fedd.crypto.prg import PrgKind
 from fedd.crypto.secagg.fields import (
     MAX_ROUND,
@@ -36,7 +35,6 @@ from fedd.crypto.secagg.fields import (
     get_str,
 )
 from fedd.topology.graph import PeerGraph, complete_graph, harary_graph
-from fedd.topology.params import choose_parameters
 
 __all__ = ["MAX_DIM", "MAX_PEERS", "SEED_SIZE", "Mode", "RoundParams"]
 
@@ -139,6 +137,11 @@ class RoundParams:
         return len(self.participants)
 
     @property
+    def sparse(self) -> bool:
+        """Whether the graph is SecAgg+'s sparse one, which depends on the graph seed."""
+        return self.k < self.n - 1
+
+    @property
     def width(self) -> int:
         """Bytes per vector value on the wire."""
         return self.mod_bits // 8
@@ -148,9 +151,12 @@ class RoundParams:
         """Bytes of one packed vector of `dim` values."""
         return self.dim * self.width
 
-    def graph(self) -> PeerGraph[PeerId]:
-        """The round's peer graph, identical at every party (cached per params)."""
-        return _graph(self.mode, self.participants, self.k, self.graph_seed)
+    def graph(self, seed: bytes | None = None) -> PeerGraph[PeerId]:
+        """The round's peer graph, identical at every party (cached per params).
+
+        `seed` replaces `graph_seed`: in active rounds the peers draw it
+        (`crypto.secagg.seed`)."""
+        return _graph(self.mode, self.participants, self.k, seed or self.graph_seed)
 
     def x_of(self, peer: PeerId) -> int:
         """The Shamir x-coordinate of `peer`: its 1-based index among the participants."""
@@ -235,74 +241,3 @@ def _graph(mode: Mode, participants: tuple[PeerId, ...], k: int, seed: bytes) ->
 @functools.lru_cache(maxsize=8)
 def _index(participants: tuple[PeerId, ...]) -> dict[PeerId, int]:
     return {peer: i for i, peer in enumerate(participants, start=1)}
-
-
-class RoundShape(NamedTuple):
-    """The graph degree, thresholds and tolerated corruption of one round."""
-
-    k: int
-    t: int
-    min_survivors: int
-    max_corrupt: int
-
-
-def choose_shape(
-    n: int,
-    mode: Mode,
-    *,
-    dropout: float,
-    corrupt: float,
-    threshold: int | None = None,
-    degree: int | None = None,
-    active: bool = False,
-) -> RoundShape:
-    """The graph degree k, threshold t and minimum survivors for a round of `n` peers.
-
-    Without explicit values, (k, t) come from `topology.choose_parameters`
-    for the dropout and corrupt fractions, each counted as at least one peer
-    where that is feasible: with a handful of peers, 5% rounds down to nobody,
-    and a secure round that cannot lose a single peer is not what anyone
-    wants. SecAgg (FULL) uses the complete graph, with the finder's threshold
-    when it picks the complete graph itself, else a majority t = n//2 + 1
-    (Bonawitz et al. 2017); t is never below 2. Explicit `degree` and
-    `threshold` win. min_survivors is t, or with `active` the smallest value
-    above (n + max_corrupt)/2 (and t rises to it for SecAgg). Raises
-    ParameterError naming the value that cannot work.
-    """
-    if n < 2:
-        raise ParameterError(f"a secure round needs at least 2 peers, not {n}")
-    floor = 1 / n
-    try:
-        chosen = choose_parameters(n, dropout=max(dropout, floor), corrupt=max(corrupt, floor))
-    except ValueError:
-        try:
-            chosen = choose_parameters(n, dropout=dropout, corrupt=corrupt)
-        except ValueError as exc:
-            raise ParameterError(f"no safe (k, t) for {n} peers: {exc}") from None
-    if mode is Mode.FULL:
-        if degree is not None and degree != n - 1:
-            raise ParameterError("--degree applies to SecAgg+ (plus) only; SecAgg uses k = n-1")
-        # t >= 2 always: a single share must never reveal a secret.
-        k, t = n - 1, max(2, chosen.t if chosen.k >= n - 1 else n // 2 + 1)
-    else:
-        k, t = chosen.k, max(2, chosen.t)
-        if degree is not None:
-            if not (2 <= degree <= n - 1 and (degree % 2 == 0 or degree == n - 1)):
-                raise ParameterError(f"degree must be even and in [2, {n - 1}], got {degree}")
-            k = degree
-            t = min(t, k + 1)
-    corrupt_count = chosen.max_corrupt
-    majority = (n + corrupt_count) // 2 + 1
-    if active and mode is Mode.FULL and threshold is None:
-        t = max(t, majority)
-    if threshold is not None:
-        t = threshold
-    if not 2 <= t <= k + 1:
-        raise ParameterError(f"the Shamir threshold t must be in [2, k+1] = [2, {k + 1}], got {t}")
-    min_survivors = max(t, majority) if active else t
-    if min_survivors > n or (active and mode is Mode.FULL and t < majority):
-        raise ParameterError(
-            f"an active round of {n} peers tolerating {corrupt_count} corrupt needs "
-            f"t and the survivors above {(n + corrupt_count) / 2:g}; got t={t}"
-        )
-    return RoundShape(k, t, min_survivors, corrupt_count)

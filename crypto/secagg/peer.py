@@ -3,24 +3,34 @@
 Theory of operation
 -------------------
 A `PeerSession` is built per round with the round's public parameters, the
-peer's id and its encoded input x_u (packed, `params.vector_size` bytes).
-The caller sends what `start()` returns to the hub, then feeds every message
-from the hub to `receive()` and sends what it returns, in order. The session
-never touches sockets, files, clocks or the global RNG; its randomness comes
-from the `random_bytes` callable (default `os.urandom`).
+peer's id, its encoded input x_u (packed, `params.vector_size` bytes) and
+its `Floor`: parameters weaker than the floor are refused at construction
+(`crypto.secagg.shape`), whatever the hub says. The caller sends what
+`start()` returns to the hub, then feeds every message from the hub to
+`receive()` and sends what it returns, in order. The session never touches
+sockets, files, clocks or the global RNG; its randomness comes from the
+`random_bytes` callable (default `os.urandom`).
 
     NEW --start()--> AWAIT_ROSTER --Roster--> AWAIT_SHARES --ForwardedShares-->
     AWAIT_UNMASK --UnmaskRequest--> DONE
 
 Active rounds (Bonawitz et al. 2017, section 6.3: the hub may lie) differ in
-three places. The advertisement is signed with the peer's long-term Ed25519
-key, and every roster entry must carry a valid signature under the trusted
-key configured for that peer id, so the hub cannot invent peers or swap
-keys. After masking, the peer waits in AWAIT_CONSISTENCY for the hub's U3 and
-signs it. It unmasks only if the UnmaskRequest names exactly the U3 it signed
-and carries at least min_survivors valid signatures of other participants
-over that same set; with min_survivors > (n + corrupt)/2 no second set can
-gather as many, so no honest peer reveals b_u while another reveals s_sk_u.
+four places. The advertisement is signed with the peer's long-term Ed25519
+key over the session (`crypto.secagg.signed`), and the roster lists every
+advertisement of U1, each of which must verify under the key trusted for
+its peer id, so the hub can neither invent peers nor swap keys, and every
+peer holds the same transcript. With a sparse graph the peers then draw its
+seed (`crypto.secagg.seed`): AWAIT_SEED, between the roster and the shares.
+The peer masks only if the neighbours whose shares reached it are enough
+that no t holders of its shares can unmask it alone
+(`crypto.secagg.vouching.masking_is_safe`). And after masking it waits in
+AWAIT_CONSISTENCY for the hub's U3, signs it within the transcript, and
+unmasks only if the UnmaskRequest names exactly the U3 it signed and
+carries at least min_survivors valid signatures of participants over that
+same set and transcript; with min_survivors > (n + corrupt)/2 no second set
+can gather as many, so no honest peer reveals b_u while another reveals
+s_sk_u, and signatures from any other run, even of this same round, never
+count.
 
 A `RoundAbort` from the hub in any waiting stage ends the session in ABORTED
 without error. Any message not allowed in the current stage, and any
@@ -54,11 +64,27 @@ from fedd.crypto.secagg.messages.advertise_keys import KeyAdvert, PeerKeys, Rost
 from fedd.crypto.secagg.messages.common import RoundAbort
 from fedd.crypto.secagg.messages.consistency import ConsistencyRequest, ConsistencySignature
 from fedd.crypto.secagg.messages.masked_input import MaskedInput
+from fedd.crypto.secagg.messages.seed import SeedNonces, SeedRecovery, SeedReveal, SeedShares
 from fedd.crypto.secagg.messages.share_keys import EncryptedShares, ForwardedShares, SealedShare
 from fedd.crypto.secagg.messages.unmask import RevealedShare, UnmaskRequest, UnmaskShares
 from fedd.crypto.secagg.params import RoundParams
-from fedd.crypto.secagg.signed import advert_statement, survivors_statement
-from fedd.crypto.signing import SigningKey, verify
+from fedd.crypto.secagg.seed import SeedDealer, commitment, graph_seed
+from fedd.crypto.secagg.shape import Floor
+from fedd.crypto.secagg.signed import (
+    advert_statement,
+    advertised_digest,
+    session_digest,
+    survivors_statement,
+    transcript_digest,
+)
+from fedd.crypto.secagg.vouching import (
+    check_keys,
+    check_listed,
+    check_survivors,
+    count_signatures,
+    masking_is_safe,
+)
+from fedd.crypto.signing import SigningKey
 
 __all__ = ["TRANSITIONS", "PeerSession", "PeerStage"]
 
@@ -66,6 +92,7 @@ __all__ = ["TRANSITIONS", "PeerSession", "PeerStage"]
 class PeerStage(enum.Enum):
     NEW = "new"
     AWAIT_ROSTER = "await-roster"
+    AWAIT_SEED = "await-seed"
     AWAIT_SHARES = "await-shares"
     AWAIT_CONSISTENCY = "await-consistency"
     AWAIT_UNMASK = "await-unmask"
@@ -88,10 +115,15 @@ class PeerSession:
         *,
         signing_key: SigningKey | None = None,
         trusted: Mapping[PeerId, bytes] | None = None,
+        floor: Floor | None = None,
+        context: bytes = b"",
     ) -> None:
         """`signing_key` and `trusted` (peer id -> Ed25519 public key) are needed for
-        active rounds. Raises LocalProtocolError if `me` is not a participant, `x`
-        has the wrong size, or an active round lacks the keys."""
+        active rounds; `floor` (default `Floor()`) is the weakest round this peer
+        takes part in; `context` is what else the round's start said, bound into
+        every signature. Raises ParameterError if the parameters are weaker than
+        the floor, LocalProtocolError if `me` is not a participant, `x` has the
+        wrong size, or an active round lacks the keys."""
         params.x_of(me)
         if type(x) is not bytes or len(x) != params.vector_size:
             raise LocalProtocolError(f"input must be {params.vector_size} packed bytes")
@@ -99,19 +131,34 @@ class PeerSession:
             raise LocalProtocolError(
                 "an active round needs this peer's signing key and its peers' trusted keys"
             )
+        strangers = sorted(set(params.participants) - set(trusted or {}) - {me})
+        if params.active and strangers:
+            raise LocalProtocolError(
+                f"participants without a trusted signing key: {', '.join(strangers[:5])}"
+            )
+        strength = (floor or Floor()).check(params)
+        self._corrupt_neighbours = strength.corrupt_neighbours
         self._signing_key = signing_key
         self._trusted = dict(trusted or {})
+        self._session = session_digest(params, context)
+        self._transcript = b""
         self._signed: frozenset[PeerId] | None = None
         self.params = params
         self.me = me
         self.stage = PeerStage.NEW
         self.abort_reason: str | None = None
+        self.revealed_nonce = False
         self._x = x
         self._random = random_bytes
-        self._neighbours = params.graph().neighbours(me)
+        self._seed: SeedDealer | None = None
+        # The graph of an active SecAgg+ round is known once the peers drew its seed.
+        drawn = params.active and params.sparse
+        self._neighbours = frozenset() if drawn else params.graph().neighbours(me)
         self._c_key: AgreementKey | None = None
         self._s_key: AgreementKey | None = None
         self._b: bytes | None = None
+        self._own: PeerKeys | None = None
+        self._listed: dict[PeerId, PeerKeys] = {}
         self._roster: dict[PeerId, PeerKeys] = {}
         # Shares this peer holds: owner -> (share of s_sk_owner, share of b_owner).
         self._held: dict[PeerId, tuple[shamir.Share, shamir.Share]] = {}
@@ -122,24 +169,36 @@ class PeerSession:
     def start(self) -> list[Message]:
         """Stage 0 (Bonawitz: AdvertiseKeys): fresh key pairs and b_u; returns the KeyAdvert.
 
-        Raises LocalProtocolError unless the session is NEW.
+        In an active SecAgg+ round the advert also commits to this peer's
+        graph-seed nonce and deals its shares. Raises LocalProtocolError
+        unless the session is NEW.
         """
         if self.stage is not PeerStage.NEW:
             raise LocalProtocolError(f"start() called in {self.stage.name}")
+        p = self.params
         try:
             self._c_key = AgreementKey.generate(self._random)
             self._s_key = AgreementKey.generate(self._random)
             self._b = self._random(32)
+            signature, committed = b"", b""
+            dealt: tuple[SealedShare, ...] = ()
+            if p.active and self._signing_key is not None:
+                if p.sparse:
+                    self._seed = SeedDealer(
+                        p, self.me, self._signing_key, self._trusted, self._random
+                    )
+                    committed, dealt = self._seed.commitment, self._seed.deal(self._random)
+                statement = advert_statement(
+                    self._session, self.me, self._c_key.public, self._s_key.public, committed
+                )
+                signature = self._signing_key.sign(statement)
         except BaseException:
             self.stage = PeerStage.ABORTED
             raise
         self.stage = PeerStage.AWAIT_ROSTER
-        p = self.params
         c_pk, s_pk = self._c_key.public, self._s_key.public
-        signature = b""
-        if p.active and self._signing_key is not None:
-            signature = self._signing_key.sign(advert_statement(p, self.me, c_pk, s_pk))
-        return [KeyAdvert(p.run, p.round, c_pk, s_pk, signature)]
+        self._own = PeerKeys(self.me, c_pk, s_pk, signature, committed)
+        return [KeyAdvert(p.run, p.round, c_pk, s_pk, signature, committed, dealt)]
 
     def receive(self, msg: Message) -> list[Message]:
         """Handle one message from the hub; returns the messages to send back.
@@ -169,6 +228,7 @@ class PeerSession:
 
     def _forget(self) -> None:
         self._c_key = self._s_key = self._b = None
+        self._seed = None
         self._held.clear()
 
     def _keys(self) -> tuple[AgreementKey, AgreementKey, bytes]:
@@ -176,20 +236,61 @@ class PeerSession:
             raise LocalProtocolError("keys are gone")
         return self._c_key, self._s_key, self._b
 
-    # Bonawitz et al. 2017, ShareKeys (round 1), peer side.
+    # Bonawitz et al. 2017, end of AdvertiseKeys: the keys of U1, as the hub relays them.
     def _on_roster(self, msg: Roster) -> list[Message]:
+        p = self.params
+        if not p.active:
+            for entry in msg.keys:
+                if entry.peer not in self._neighbours:
+                    raise RemoteProtocolError(f"roster lists {entry.peer!r}, not a neighbour")
+            check_keys(msg.keys)
+            return self._share(msg.keys)
+        if self._own is None:
+            raise LocalProtocolError("no advertisement of my own")
+        check_listed(p, self._session, msg.keys, self._own, self._trusted)
+        self._listed = {e.peer: e for e in msg.keys}
+        advertised = advertised_digest(self._session, msg.keys)
+        if self._seed is None:
+            self._transcript = transcript_digest(advertised, None)
+            return self._share(tuple(e for e in msg.keys if e.peer in self._neighbours))
+        self._transcript = advertised  # until the seed is drawn
+        for sealed in msg.seed_shares:
+            dealer = self._listed.get(sealed.peer)
+            if dealer is not None and dealer.peer != self.me:
+                self._seed.hold(dealer.peer, dealer.commitment, sealed.ciphertext)
+        self.stage = PeerStage.AWAIT_SEED
+        self.revealed_nonce = True
+        return [SeedReveal(p.run, p.round, self._seed.nonce)]
+
+    # The graph seed (crypto.secagg.seed): shares of the nonces that did not come.
+    def _on_seed_recovery(self, msg: SeedRecovery) -> list[Message]:
+        if self._seed is None:
+            raise LocalProtocolError("no seed being drawn")
+        if any(m not in self._listed for m in msg.missing):
+            raise RemoteProtocolError("asked for shares of a nonce outside the roster")
+        held = self._seed.shares_of(msg.missing)
+        revealed = tuple(RevealedShare(o, s.value_bytes()) for o, s in sorted(held.items()))
+        return [SeedShares(self.params.run, self.params.round, revealed)]
+
+    # The graph seed: every listed nonce, then the graph, then ShareKeys.
+    def _on_seed_nonces(self, msg: SeedNonces) -> list[Message]:
+        p = self.params
+        nonces = {n.peer: n.value for n in msg.nonces}
+        if nonces.keys() != self._listed.keys():
+            raise RemoteProtocolError("the nonces are not those of the roster's peers")
+        for peer, nonce in nonces.items():
+            if commitment(p, peer, nonce) != self._listed[peer].commitment:
+                raise RemoteProtocolError(f"the nonce of {peer!r} is not the one it committed to")
+        seed = graph_seed(p, nonces)
+        self._transcript = transcript_digest(self._transcript, seed)
+        self._neighbours = p.graph(seed).neighbours(self.me)
+        return self._share(tuple(e for e in self._listed.values() if e.peer in self._neighbours))
+
+    # Bonawitz et al. 2017, ShareKeys (round 1), peer side.
+    def _share(self, roster: tuple[PeerKeys, ...]) -> list[Message]:
         c_key, s_key, b = self._keys()
         p = self.params
-        seen_keys: set[bytes] = set()
-        for entry in msg.keys:
-            if entry.peer not in self._neighbours:
-                raise RemoteProtocolError(f"roster lists {entry.peer!r}, not a neighbour")
-            if entry.c_pk in seen_keys or entry.s_pk in seen_keys:
-                raise RemoteProtocolError("roster repeats a public key")
-            if p.active:
-                self._check_advert(entry)
-            seen_keys.update((entry.c_pk, entry.s_pk))
-            self._roster[entry.peer] = entry
+        self._roster = {e.peer: e for e in roster}
         holders = sorted([*self._roster, self.me])
         if len(holders) < p.t:
             raise RemoteProtocolError(f"only {len(holders)} share holders, threshold is {p.t}")
@@ -241,6 +342,13 @@ class PeerSession:
             raise RemoteProtocolError(
                 f"only {len(self._held)} holders of my shares remain, threshold is {p.t}"
             )
+        partners, dealt = len(self._held) - 1, len(self._roster)
+        if p.active and not masking_is_safe(dealt, partners, p.t, self._corrupt_neighbours):
+            raise RemoteProtocolError(
+                f"the shares of only {partners} of the {dealt} neighbours I shared with "
+                f"reached me: masking against so few could expose my input (t={p.t}, up to "
+                f"{self._corrupt_neighbours} corrupt neighbours)"
+            )
         seeds = MaskSeeds()
         seeds.plus.append(self_mask_seed(p, b, self.me))
         for other in self._held:
@@ -252,43 +360,17 @@ class PeerSession:
         self.stage = PeerStage.AWAIT_CONSISTENCY if p.active else PeerStage.AWAIT_UNMASK
         return [MaskedInput(p.run, p.round, acc.to_bytes())]
 
-    def _check_advert(self, entry: PeerKeys) -> None:
-        """Active rounds: the hub relays keys; only the peer's own signature vouches for them."""
-        trusted = self._trusted.get(entry.peer)
-        if trusted is None:
-            raise RemoteProtocolError(f"{entry.peer!r} is not among this peer's trusted keys")
-        p = self.params
-        verify(trusted, advert_statement(p, entry.peer, entry.c_pk, entry.s_pk), entry.signature)
-
     # Bonawitz et al. 2017, ConsistencyCheck (round 3), peer side: sign U3.
     def _on_consistency(self, msg: ConsistencyRequest) -> list[Message]:
         p = self.params
         survivors = frozenset(msg.survivors)
-        self._check_survivors(survivors)
+        check_survivors(p, survivors, self.me, self._neighbours, self._held)
         if self._signing_key is None:
             raise LocalProtocolError("no signing key")
         self._signed = survivors
         self.stage = PeerStage.AWAIT_UNMASK
-        signature = self._signing_key.sign(survivors_statement(p, survivors))
+        signature = self._signing_key.sign(survivors_statement(self._transcript, survivors))
         return [ConsistencySignature(p.run, p.round, signature)]
-
-    def _check_survivors(self, survivors: frozenset[PeerId]) -> None:
-        """U3 as the hub states it must be possible from where this peer stands."""
-        p = self.params
-        if self.me not in survivors:
-            raise RemoteProtocolError("the survivor set does not include me")
-        outsiders = [peer for peer in survivors if peer not in p.participants]
-        if outsiders:
-            raise RemoteProtocolError(f"the survivor set names non-participant {outsiders[0]!r}")
-        if len(survivors) < p.min_survivors:
-            raise RemoteProtocolError(
-                f"only {len(survivors)} survivors, the round needs {p.min_survivors}"
-            )
-        unknown = (survivors & self._neighbours) - self._held.keys()
-        if unknown:
-            raise RemoteProtocolError(
-                f"the survivor set names {len(unknown)} neighbours that never shared keys with me"
-            )
 
     # Bonawitz et al. 2017, Unmasking (round 4), peer side. (Round 3, the
     # consistency check, belongs to the active-adversary variant.)
@@ -330,17 +412,7 @@ class PeerSession:
         p = self.params
         if survivors != self._signed or msg.n_survivors != len(survivors):
             raise RemoteProtocolError("the unmask request names another survivor set than I signed")
-        statement = survivors_statement(p, survivors)
-        valid = 0
-        for signed in msg.signatures:
-            key = self._trusted.get(signed.peer)
-            if key is None or signed.peer not in survivors:
-                continue
-            try:
-                verify(key, statement, signed.signature)
-            except CryptoCheckFailed:
-                continue
-            valid += 1
+        valid = count_signatures(self._transcript, survivors, msg.signatures, self._trusted)
         if valid < p.min_survivors:
             raise CryptoCheckFailed(
                 f"only {valid} valid consistency signatures over the survivor set, "
@@ -356,6 +428,7 @@ class PeerSession:
 
 _WAITING = (
     PeerStage.AWAIT_ROSTER,
+    PeerStage.AWAIT_SEED,
     PeerStage.AWAIT_SHARES,
     PeerStage.AWAIT_CONSISTENCY,
     PeerStage.AWAIT_UNMASK,
@@ -363,6 +436,8 @@ _WAITING = (
 
 TRANSITIONS: dict[tuple[PeerStage, type], Callable[[PeerSession, Any], list[Message]]] = {
     (PeerStage.AWAIT_ROSTER, Roster): PeerSession._on_roster,
+    (PeerStage.AWAIT_SEED, SeedRecovery): PeerSession._on_seed_recovery,
+    (PeerStage.AWAIT_SEED, SeedNonces): PeerSession._on_seed_nonces,
     (PeerStage.AWAIT_SHARES, ForwardedShares): PeerSession._on_forwarded,
     (PeerStage.AWAIT_CONSISTENCY, ConsistencyRequest): PeerSession._on_consistency,
     (PeerStage.AWAIT_UNMASK, UnmaskRequest): PeerSession._on_unmask,

@@ -32,11 +32,18 @@ from fedd.crypto.keys import AgreementKey
 from fedd.crypto.secagg.fields import PeerId
 from fedd.crypto.secagg.masks import MaskSeeds, self_mask_seed
 from fedd.crypto.secagg.messages.advertise_keys import PeerKeys
-from fedd.crypto.secagg.messages.unmask import UnmaskShares
+from fedd.crypto.secagg.messages.consistency import ConsistencyRequest
+from fedd.crypto.secagg.messages.unmask import UnmaskRequest, UnmaskShares
 from fedd.crypto.secagg.params import RoundParams
 from fedd.topology.graph import PeerGraph
 
-__all__ = ["RevealedShares", "check_recoverable", "prune"]
+__all__ = [
+    "RevealedShares",
+    "check_recoverable",
+    "check_revealed",
+    "prune",
+    "unmask_requests",
+]
 
 
 def prune(graph: PeerGraph[PeerId], t: int, alive: set[PeerId]) -> frozenset[PeerId]:
@@ -59,6 +66,42 @@ def check_recoverable(
             raise RoundAborted(f"too few neighbours of {u!r} survived to unmask it")
         if u not in u3 and helpers and len(helpers) < t:
             raise RoundAborted(f"too few neighbours of dropped {u!r} survived to remove its masks")
+
+
+def unmask_requests(
+    params: RoundParams, graph: PeerGraph[PeerId], u3: frozenset[PeerId], alive: list[PeerId]
+) -> list[tuple[PeerId, ConsistencyRequest | UnmaskRequest]]:
+    """What each of `alive` gets once U3 is known: all of U3 to sign (active rounds),
+    or its neighbours in U3 and itself to unmask."""
+    if params.active:
+        everyone = tuple(sorted(u3))
+        return [(v, ConsistencyRequest(params.run, params.round, everyone)) for v in alive]
+    return [
+        (
+            v,
+            UnmaskRequest(
+                params.run, params.round, tuple(sorted((graph.neighbours(v) & u3) | {v})), len(u3)
+            ),
+        )
+        for v in alive
+    ]
+
+
+def check_revealed(
+    graph: PeerGraph[PeerId],
+    u2: frozenset[PeerId],
+    u3: frozenset[PeerId],
+    sender: PeerId,
+    msg: UnmaskShares,
+) -> None:
+    """`sender` revealed exactly what it holds: b shares of U3, s_sk shares of the rest.
+
+    Raises RemoteProtocolError otherwise.
+    """
+    held = (graph.neighbours(sender) & u2) | {sender}
+    b_owners = {s.owner for s in msg.b_shares}
+    if b_owners != held & u3 or {s.owner for s in msg.s_shares} != held - u3:
+        raise RemoteProtocolError("revealed shares do not match the unmask request", peer=sender)
 
 
 class RevealedShares:

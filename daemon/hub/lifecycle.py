@@ -29,8 +29,9 @@ import time
 
 from fedd.crypto.errors import ParameterError, ProtocolError, RemoteProtocolError
 from fedd.crypto.secagg.fields import PeerId
-from fedd.crypto.secagg.hub import Send
-from fedd.crypto.secagg.params import Mode, RoundParams, choose_shape
+from fedd.crypto.secagg.messages import Send
+from fedd.crypto.secagg.params import Mode, RoundParams
+from fedd.crypto.secagg.shape import choose_shape
 from fedd.daemon.hub.commit import Committer
 from fedd.daemon.hub.config import HubConfig, choose_encoding
 from fedd.daemon.hub.evaluation import Evaluations

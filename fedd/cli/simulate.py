@@ -70,7 +70,8 @@ EXIT_WRONG_RESULT = 3
 @click.option(
     "--active",
     is_flag=True,
-    help="Active-adversary variant: signed advertisements and a consistency check.",
+    help="Active-adversary variant: signed advertisements, a graph seed the peers draw "
+    "(plus), and a consistency check.",
 )
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per round (JSON lines).")
 @click.option(

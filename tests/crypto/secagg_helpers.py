@@ -26,8 +26,10 @@ def make_params(
     run: str = "test-run",
     seed: int = 1,
     active: bool = False,
-    max_corrupt: int = 0,
+    max_corrupt: int | None = None,
 ) -> RoundParams:
+    """Round parameters for tests; an active round tolerates one corrupt peer unless told,
+    as a peer's default floor requires for any handful of peers."""
     k = n - 1 if k is None else k
     t = (k + 1) // 2 + 1 if t is None else t
     return RoundParams(
@@ -41,7 +43,7 @@ def make_params(
         graph_seed=random.Random(seed).randbytes(32),
         dim=dim,
         active=active,
-        max_corrupt=max_corrupt,
+        max_corrupt=(1 if active else 0) if max_corrupt is None else max_corrupt,
         mod_bits=mod_bits,
     )
 

@@ -21,8 +21,9 @@ from fedd.crypto.secagg.messages.advertise_keys import KeyAdvert
 from fedd.crypto.secagg.messages.consistency import ConsistencyRequest
 from fedd.crypto.secagg.messages.masked_input import MaskedInput
 from fedd.crypto.secagg.messages.share_keys import ForwardedShares
-from fedd.crypto.secagg.params import Mode, RoundParams, choose_shape
+from fedd.crypto.secagg.params import Mode, RoundParams
 from fedd.crypto.secagg.peer import PeerStage
+from fedd.crypto.secagg.shape import choose_shape
 from tests.crypto.lying_hub import Cohort, LyingHub, assert_not_recovered
 from tests.crypto.secagg_helpers import make_params, peer_ids, random_inputs
 
@@ -48,9 +49,9 @@ def shaped(n: int, mode: Mode) -> RoundParams:
 # -- 1. forwarded shares withheld, the victim's mask partners declared dropped ----
 
 
-def withhold(params, inputs, cohort, victim, kept: int) -> bytes | None:
+def withhold(params, inputs, cohort, victim, kept: int) -> LyingHub:
     """Forward the victim only `kept` of its neighbours' shares, then let exactly those
-    neighbours "drop" before their masked input arrives; the attacker's best guess."""
+    neighbours "drop" before their masked input arrives."""
     attack = LyingHub(params, inputs, cohort, seed=kept)
     partners: set[PeerId] = set()
 
@@ -63,7 +64,7 @@ def withhold(params, inputs, cohort, victim, kept: int) -> bytes | None:
     attack.rewrite_to = forward
     attack.drop_from = lambda sender, msg: type(msg) is MaskedInput and sender in partners
     attack.run()
-    return attack.guess(victim)
+    return attack
 
 
 @pytest.mark.parametrize("n", [20, 30])
@@ -73,8 +74,25 @@ def test_withheld_shares_and_dropped_partners_expose_no_input(n):
     inputs = random_inputs(params)
     victim = params.participants[0]
     for kept in range(1, params.k + 1):
-        guess = withhold(params, inputs, cohort, victim, kept)
-        assert_not_recovered(guess, inputs[victim], params.width)
+        attack = withhold(params, inputs, cohort, victim, kept)
+        assert_not_recovered(attack.guess(victim), inputs[victim], params.width)
+
+
+def test_a_peer_does_not_mask_against_too_few_even_with_t_holders():
+    # At 50 peers the rule's 2t > k + 1 + a holds with one to spare, so t - 1
+    # partners leave t holders, yet the partners plus a corrupt neighbours are
+    # not enough: the victim declines rather than mask.
+    params = shaped(50, Mode.PLUS)
+    assert (params.k, params.t) == (14, 9)
+    cohort = Cohort(params.participants)
+    inputs = random_inputs(params)
+    victim = params.participants[0]
+    attack = withhold(params, inputs, cohort, victim, params.t - 1)
+    assert attack.guess(victim) is None
+    assert "masking against so few" in (attack.peers[victim].abort_reason or "")
+    attack = withhold(params, inputs, cohort, victim, params.t)
+    assert attack.guess(victim) is not None
+    assert_not_recovered(attack.guess(victim), inputs[victim], params.width)
 
 
 # -- 2. consistency signatures replayed across re-runs of one round ---------------

@@ -29,9 +29,9 @@ from fedd.crypto.signing import SigningKey
 from fedd.simulate import run_secure_round
 from tests.crypto.secagg_helpers import make_params, random_inputs, seeded
 
-# n = 7, nobody corrupt: min_survivors 4 > 7/2, so two disjoint sets of
-# signers cannot both reach it.
-N, T = 7, 4
+# n = 7, one corrupt: t = min_survivors = 5 > (7 + 1)/2, so two disjoint sets
+# of honest signers, each with the corrupt one, cannot both reach it.
+N, T = 7, 5
 
 
 class Round:
@@ -99,12 +99,7 @@ class Round:
 def test_an_honest_active_round_gives_the_exact_sum():
     for mode, n, k in ((Mode.FULL, 7, None), (Mode.PLUS, 12, 6)):
         params = make_params(
-            n=n,
-            mode=mode,
-            k=k,
-            t=4 if mode is Mode.FULL else 3,
-            min_survivors=7 if n == 12 else 4,
-            active=True,
+            n=n, mode=mode, k=k, t=5, min_survivors=7 if n == 12 else 5, active=True
         )
         inputs = random_inputs(params)
         report = run_secure_round(params, inputs, {params.participants[-1]: "unmask"})
@@ -117,11 +112,11 @@ def test_different_survivor_sets_for_different_peers_are_refused():
     everyone = r.params.participants
     victim = everyone[-1]
     without = tuple(p for p in everyone if p != victim)
-    group_a, group_b = everyone[:3], everyone[3:]
+    group_a, group_b = everyone[:2], everyone[2:]
     sigs_a = [r.sign(p, without) for p in group_a]  # told: the victim dropped
     sigs_b = [r.sign(p, everyone) for p in group_b]  # told: the victim survived
     for p in group_a:
-        # Three signatures over "victim dropped" are not enough (min 4), and B's
+        # Two signatures over "victim dropped" are not enough (min 5), and B's
         # signatures are over another set.
         refused = r.ask(p, without, sigs_a + sigs_b)
         assert isinstance(refused, CryptoCheckFailed)
@@ -229,9 +224,10 @@ def test_an_invented_peer_is_refused():
     r.peers[me].start()
     stranger = SigningKey.generate(seeded(999))
     advert = advert_of(r, other)
-    from fedd.crypto.secagg.signed import advert_statement
+    from fedd.crypto.secagg.signed import advert_statement, session_digest
 
-    forged = stranger.sign(advert_statement(r.params, other, advert.c_pk, advert.s_pk))
+    session = session_digest(r.params, b"")
+    forged = stranger.sign(advert_statement(session, other, advert.c_pk, advert.s_pk, b""))
     with pytest.raises(CryptoCheckFailed):
         r.peers[me].receive(roster_for(r, [PeerKeys(other, advert.c_pk, advert.s_pk, forged)]))
     assert r.peers[me].stage is PeerStage.ABORTED
@@ -257,22 +253,28 @@ def test_an_unsigned_roster_entry_is_refused():
         r.peers[me].receive(roster_for(r, [PeerKeys(other, advert.c_pk, advert.s_pk)]))
 
 
-def test_a_peer_outside_the_trusted_keys_is_refused():
+def test_a_participant_outside_the_trusted_keys_is_refused():
     r = Round()
     me, other = r.params.participants[:2]
     r.trusted.pop(other)
-    r.peers[me] = PeerSession(
-        r.params,
-        me,
-        bytes(r.params.vector_size),
-        seeded(4),
-        signing_key=r.keys[me],
-        trusted=r.trusted,
-    )
+    with pytest.raises(LocalProtocolError, match="without a trusted signing key: p002"):
+        PeerSession(
+            r.params,
+            me,
+            bytes(r.params.vector_size),
+            seeded(4),
+            signing_key=r.keys[me],
+            trusted=r.trusted,
+        )
+
+
+def test_a_roster_naming_a_non_participant_is_refused():
+    r = Round()
+    me, other = r.params.participants[:2]
     r.peers[me].start()
     advert = advert_of(r, other)
-    entry = PeerKeys(other, advert.c_pk, advert.s_pk, advert.signature)
-    with pytest.raises(RemoteProtocolError, match="trusted keys"):
+    entry = PeerKeys("p999", advert.c_pk, advert.s_pk, advert.signature)  # type: ignore[arg-type]
+    with pytest.raises(RemoteProtocolError, match="not a participant"):
         r.peers[me].receive(roster_for(r, [entry]))
 
 

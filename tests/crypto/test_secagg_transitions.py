@@ -1,8 +1,11 @@
 """Every (stage, message type) pair of both state machines has one exact expected outcome.
 
-A seeded round is recorded once per variant (passive, and active with its
-consistency check); sessions are then rebuilt in any stage by replaying the
-recorded messages, and each message type is fed to each stage.
+A seeded round is recorded once per variant (passive; active with its
+consistency check; active SecAgg+, whose peers also draw the graph seed);
+sessions are then rebuilt in any stage by replaying the recorded messages,
+and each message type is fed to each stage. The seed's recovery, reached
+only when a nonce is missing, is recorded from a second round and has its
+own tests in test_secagg_seed.py.
 """
 
 from __future__ import annotations
@@ -20,15 +23,18 @@ from fedd.crypto.secagg.messages.advertise_keys import KeyAdvert, Roster
 from fedd.crypto.secagg.messages.common import RoundAbort
 from fedd.crypto.secagg.messages.consistency import ConsistencyRequest, ConsistencySignature
 from fedd.crypto.secagg.messages.masked_input import MaskedInput
+from fedd.crypto.secagg.messages.seed import SeedNonces, SeedRecovery, SeedReveal, SeedShares
 from fedd.crypto.secagg.messages.share_keys import EncryptedShares, ForwardedShares
 from fedd.crypto.secagg.messages.unmask import UnmaskRequest, UnmaskShares
-from fedd.crypto.secagg.params import RoundParams
+from fedd.crypto.secagg.params import Mode, RoundParams
 from fedd.crypto.secagg.peer import PeerSession, PeerStage
 from fedd.crypto.signing import SigningKey
 from tests.crypto.secagg_helpers import make_params, random_inputs, seeded
 
 PEER_REPLY = {
     Roster: EncryptedShares,
+    SeedNonces: EncryptedShares,
+    SeedRecovery: SeedShares,
     ForwardedShares: MaskedInput,
     ConsistencyRequest: ConsistencySignature,
     UnmaskRequest: UnmaskShares,
@@ -68,8 +74,12 @@ class Recording:
         return {**mine, **self.to_me}
 
 
-def record(active: bool) -> Recording:
-    params = make_params(n=4, t=3, active=active)
+def record(active: bool, *, sparse: bool = False, silent: str | None = None) -> Recording:
+    """A seeded round; `silent` never reveals its nonce, so that the others rebuild it."""
+    if sparse:
+        params = make_params(n=12, mode=Mode.PLUS, k=6, t=5, min_survivors=7, active=active)
+    else:
+        params = make_params(n=4, t=3, active=active)
     keys = {p: SigningKey.generate(seeded(7 + i)) for i, p in enumerate(params.participants)}
     rec = Recording(params, random_inputs(params), keys)
     hub = HubSession(params, now=0.0, stage_timeout=10.0)
@@ -77,37 +87,59 @@ def record(active: bool) -> Recording:
     outbox = [(p, m) for p in peers for m in peers[p].start()]
     while outbox:
         rec.from_peers.append(outbox)
-        sends = [s for sender, m in outbox for s in hub.receive(sender, m, 0.0)]
+        sends = [
+            s for sender, m in outbox if type(m) is not SeedReveal or sender != silent
+            for s in hub.receive(sender, m, 0.0)
+        ]  # fmt: skip
+        if not sends:
+            sends = hub.on_timeout(hub.deadline)
         for s in sends:
             if s.to == rec.me:
                 rec.to_me[type(s.msg)] = s.msg
-        outbox = [(s.to, m) for s in sends for m in peers[s.to].receive(s.msg)]
+        outbox = [
+            (s.to, m)
+            for s in sends
+            if peers[s.to].stage not in (PeerStage.DONE, PeerStage.ABORTED)
+            for m in peers[s.to].receive(s.msg)
+        ]
     assert hub.stage is HubStage.DONE
     rec.to_me[RoundAbort] = RoundAbort(params.run, params.round, "test")
     return rec
 
 
-PASSIVE, ACTIVE = record(False), record(True)
-# Messages of the consistency check exist only in active rounds; borrow them
-# for the passive table, where every one of them must be refused.
-PASSIVE_MESSAGES = {**ACTIVE.any_message, **PASSIVE.any_message}
-assert set(ACTIVE.any_message) == set(MESSAGE_TYPES)
+PASSIVE, ACTIVE, DRAWN = record(False), record(True), record(True, sparse=True)
+# The seed's recovery happens only when a nonce is missing: its two messages
+# come from a round in which one peer never reveals.
+RECOVERED = record(True, sparse=True, silent="p012")
+DRAWN_MESSAGES = {**RECOVERED.any_message, **DRAWN.any_message}
+# Messages of the consistency check and of the seed exist only in active
+# rounds; borrow them for the other tables, where every one must be refused.
+PASSIVE_MESSAGES = {**DRAWN_MESSAGES, **ACTIVE.any_message, **PASSIVE.any_message}
+ACTIVE_MESSAGES = {**DRAWN_MESSAGES, **ACTIVE.any_message}
+assert set(DRAWN_MESSAGES) == set(MESSAGE_TYPES)
 
 VARIANTS = [
     pytest.param(PASSIVE, PASSIVE_MESSAGES, id="passive"),
-    pytest.param(ACTIVE, ACTIVE.any_message, id="active"),
+    pytest.param(ACTIVE, ACTIVE_MESSAGES, id="active"),
+    pytest.param(DRAWN, DRAWN_MESSAGES, id="active-plus"),
 ]
 
 
+def drawn(rec: Recording) -> bool:
+    return rec.params.active and rec.params.sparse
+
+
 def peer_order(rec: Recording) -> list[type]:
+    order = [Roster, *([SeedNonces] if drawn(rec) else []), ForwardedShares]
     if rec.params.active:
-        return [Roster, ForwardedShares, ConsistencyRequest, UnmaskRequest]
-    return [Roster, ForwardedShares, UnmaskRequest]
+        order.append(ConsistencyRequest)
+    return [*order, UnmaskRequest]
 
 
 def peer_stages(rec: Recording) -> list[PeerStage]:
     """The waiting stages in order, then DONE."""
-    order = [PeerStage.AWAIT_ROSTER, PeerStage.AWAIT_SHARES]
+    order = [PeerStage.AWAIT_ROSTER, *([PeerStage.AWAIT_SEED] if drawn(rec) else [])]
+    order.append(PeerStage.AWAIT_SHARES)
     if rec.params.active:
         order.append(PeerStage.AWAIT_CONSISTENCY)
     return [*order, PeerStage.AWAIT_UNMASK, PeerStage.DONE]
@@ -135,6 +167,8 @@ def next_peer_stage(rec: Recording, stage: PeerStage, kind: type) -> PeerStage |
     stages = peer_stages(rec)
     if kind is RoundAbort and stage in stages[:-1]:
         return PeerStage.ABORTED
+    if (stage, kind) == (PeerStage.AWAIT_SEED, SeedRecovery):
+        return stage  # shares of the missing nonces; still waiting for all of them
     if stage in stages[:-1] and peer_order(rec)[stages.index(stage)] is kind:
         return stages[stages.index(stage) + 1]
     return None
@@ -143,7 +177,7 @@ def next_peer_stage(rec: Recording, stage: PeerStage, kind: type) -> PeerStage |
 def test_the_peer_table_is_exactly_the_documented_one():
     documented = {
         (stage, kind)
-        for rec in (PASSIVE, ACTIVE)
+        for rec in (PASSIVE, ACTIVE, DRAWN)
         for stage in PeerStage
         for kind in MESSAGE_TYPES
         if next_peer_stage(rec, stage, kind) is not None
@@ -186,7 +220,7 @@ def test_peer_stage_by_message(rec, messages, stage, kind):
     else:
         out = session.receive(msg)
         assert session.stage is expected
-        reply = PEER_REPLY.get(kind)
+        reply = SeedReveal if kind is Roster and drawn(rec) else PEER_REPLY.get(kind)
         assert [type(m) for m in out] == ([reply] if reply else [])
 
 
@@ -201,7 +235,8 @@ def test_start_twice_is_a_local_error():
 
 
 def hub_stages(rec: Recording) -> list[HubStage]:
-    order = [HubStage.ADVERTISE_KEYS, HubStage.SHARE_KEYS, HubStage.MASKED_INPUT]
+    order = [HubStage.ADVERTISE_KEYS, *([HubStage.SEED_REVEAL] if drawn(rec) else [])]
+    order += [HubStage.SHARE_KEYS, HubStage.MASKED_INPUT]
     if rec.params.active:
         order.append(HubStage.CONSISTENCY)
     return [*order, HubStage.UNMASK]
@@ -209,6 +244,8 @@ def hub_stages(rec: Recording) -> list[HubStage]:
 
 ACCEPTS = {
     HubStage.ADVERTISE_KEYS: KeyAdvert,
+    HubStage.SEED_REVEAL: SeedReveal,
+    HubStage.SEED_RECOVERY: SeedShares,
     HubStage.SHARE_KEYS: EncryptedShares,
     HubStage.MASKED_INPUT: MaskedInput,
     HubStage.CONSISTENCY: ConsistencySignature,
@@ -272,5 +309,5 @@ def test_hub_rejects_messages_from_outsiders():
 
 
 # What other test modules borrow: one valid instance of every message type.
-PARAMS = ACTIVE.params
-ANY_MESSAGE = ACTIVE.any_message
+PARAMS = DRAWN.params
+ANY_MESSAGE = DRAWN_MESSAGES

@@ -8,7 +8,8 @@ import pytest
 
 from fedd.crypto.encoding import FixedPoint
 from fedd.crypto.errors import ParameterError
-from fedd.crypto.secagg.params import Mode, RoundParams, choose_shape
+from fedd.crypto.secagg.params import Mode, RoundParams
+from fedd.crypto.secagg.shape import choose_shape
 from fedd.simulate import run_secure_round
 from tests.crypto.secagg_helpers import peer_ids
 

@@ -19,17 +19,29 @@ from fedd.crypto.secagg.fields import PeerId, check_bytes, check_peer_id
 from fedd.crypto.secagg.messages.common import Header, pairs, unique
 from fedd.crypto.secagg.params import MAX_PEERS
 
-__all__ = ["SEALED_SIZE", "EncryptedShares", "ForwardedShares", "SealedShare"]
+__all__ = [
+    "SEALED_SIZE",
+    "SEED_SEALED_SIZE",
+    "EncryptedShares",
+    "ForwardedShares",
+    "SealedShare",
+    "check_sealed",
+    "get_sealed",
+]
 
 # A sealed pair of shares: Shamir shares of s_sk and of b_u, AEAD-sealed.
 SEALED_SIZE = aead.OVERHEAD + 2 * shamir.VALUE_SIZE
+# A sealed share of a graph-seed nonce, with the dealer's commitment (crypto.secagg.seed).
+SEED_SEALED_SIZE = aead.OVERHEAD + 32 + shamir.VALUE_SIZE
 
 
 @dataclass(frozen=True, slots=True)
 class SealedShare:
-    """Shares of one peer's s_sk and b_u, sealed for one other peer.
+    """Shares of one peer's secrets, sealed for one other peer.
 
-    In EncryptedShares `peer` is the recipient; in ForwardedShares, the sender.
+    In EncryptedShares (and KeyAdvert) `peer` is the recipient; in
+    ForwardedShares (and Roster), the sender. The message that carries it
+    checks the ciphertext's exact size.
     """
 
     peer: PeerId
@@ -37,22 +49,26 @@ class SealedShare:
 
     def __post_init__(self) -> None:
         check_peer_id(self.peer)
-        check_bytes(self.ciphertext, "sealed share", size=SEALED_SIZE, max_size=SEALED_SIZE)
+        check_bytes(self.ciphertext, "sealed share", max_size=SEALED_SIZE)
 
 
-def _sealed(body: Mapping[str, object]) -> tuple[SealedShare, ...]:
+def get_sealed(body: Mapping[str, object], name: str, size: int) -> tuple[SealedShare, ...]:
+    """The body's `name`: [[peer, ciphertext], ...] with ciphertexts of `size` bytes."""
     return tuple(
         SealedShare(
             check_peer_id(peer),
-            check_bytes(ct, "sealed share", size=SEALED_SIZE, max_size=SEALED_SIZE),
+            check_bytes(ct, "sealed share", size=size, max_size=size),
         )
-        for peer, ct in pairs(body, "shares", MAX_PEERS)
+        for peer, ct in pairs(body, name, MAX_PEERS)
     )
 
 
-def _check_sealed(shares: object, what: str) -> None:
+def check_sealed(shares: object, what: str, size: int) -> None:
+    """A tuple of SealedShare of `size` bytes each, no peer twice; `what` names the peers."""
     if type(shares) is not tuple or any(type(s) is not SealedShare for s in shares):
         raise LocalProtocolError("shares must be a tuple of SealedShare")
+    if any(len(s.ciphertext) != size for s in shares):
+        raise LocalProtocolError(f"sealed shares here are {size} bytes")
     unique((s.peer for s in shares), what)
 
 
@@ -65,14 +81,14 @@ class _SealedShares(Header):
 
     def __post_init__(self) -> None:
         self._check_header()
-        _check_sealed(self.shares, self.ROLE)
+        check_sealed(self.shares, self.ROLE, SEALED_SIZE)
 
     def to_body(self) -> dict[str, object]:
         return {"shares": [[s.peer, s.ciphertext] for s in self.shares]}
 
     @classmethod
     def from_body(cls, run: str, round: int, body: Mapping[str, object]) -> Self:
-        return cls(run, round, _sealed(body))
+        return cls(run, round, get_sealed(body, "shares", SEALED_SIZE))
 
 
 @dataclass(frozen=True, slots=True)

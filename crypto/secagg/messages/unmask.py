@@ -21,7 +21,7 @@ from fedd.crypto.secagg.messages.common import Header, check_signature, get_surv
 from fedd.crypto.secagg.messages.consistency import SignedBy
 from fedd.crypto.secagg.params import MAX_PEERS
 
-__all__ = ["RevealedShare", "UnmaskRequest", "UnmaskShares"]
+__all__ = ["RevealedShare", "UnmaskRequest", "UnmaskShares", "get_revealed"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +89,8 @@ class RevealedShare:
         return f"RevealedShare(owner={self.owner!r}, value=<{len(self.value)} bytes>)"
 
 
-def _revealed(body: Mapping[str, object], name: str) -> tuple[RevealedShare, ...]:
+def get_revealed(body: Mapping[str, object], name: str) -> tuple[RevealedShare, ...]:
+    """The body's `name`: [[owner, share value], ...]."""
     return tuple(
         RevealedShare(
             check_peer_id(owner, "share owner"),
@@ -125,4 +126,4 @@ class UnmaskShares(Header):
 
     @classmethod
     def from_body(cls, run: str, round: int, body: Mapping[str, object]) -> Self:
-        return cls(run, round, _revealed(body, "b"), _revealed(body, "s"))
+        return cls(run, round, get_revealed(body, "b"), get_revealed(body, "s"))

@@ -28,7 +28,7 @@ from fedd.daemon.transport.messages.common import MAX_FEATURES, Header, Signal, 
 __all__ = ["WIRE_PROTOCOL", "Bye", "Done", "Heartbeat", "Hello", "Welcome"]
 
 MAX_NAME = 128
-WIRE_PROTOCOL = 2  # 2: rounds of three kinds, contributions as vectors, holdouts
+WIRE_PROTOCOL = 3  # 3: active rounds bound to their transcript, the peers draw the graph seed
 
 
 @dataclass(frozen=True, slots=True)

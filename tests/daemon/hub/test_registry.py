@@ -6,7 +6,7 @@ import pytest
 
 from fedd.crypto.secagg.fields import PeerId
 from fedd.daemon.hub.registry import PeerRecord, PeerStatus, Refused, Registry
-from fedd.daemon.transport.messages.membership import Hello
+from fedd.daemon.transport.messages.membership import WIRE_PROTOCOL, Hello
 
 FEATURES = ("V1", "V2", "Amount")
 
@@ -176,7 +176,9 @@ def test_a_connection_cannot_collect_ids_by_leaving_in_between(out):
 @pytest.mark.parametrize("protocol", [1, 1000])
 def test_a_peer_of_another_protocol_version_is_refused(protocol):
     reg = Registry(liveness_s=5)
-    with pytest.raises(Refused, match=f"protocol {protocol}.*speaks protocol 2") as info:
+    with pytest.raises(
+        Refused, match=f"protocol {protocol}.*speaks protocol {WIRE_PROTOCOL}"
+    ) as info:
         reg.hello(b"r1", Hello("", 0, PeerId("a"), FEATURES, protocol=protocol), 0.0)
     assert info.value.retry is False
     assert len(reg) == 0 and reg.features is None

@@ -15,11 +15,12 @@ from hypothesis import strategies as st
 from fedd.crypto.encoding import FixedPoint
 from fedd.crypto.secagg.fields import PeerId
 from fedd.crypto.secagg.messages import MESSAGE_TYPES
+from fedd.crypto.secagg.messages.masked_input import MaskedInput
 from fedd.daemon.transport import wire
+from fedd.daemon.transport.contribution import Layout
 from fedd.daemon.transport.messages import DAEMON_MESSAGE_TYPES
 from fedd.daemon.transport.messages.common import Error
 from fedd.daemon.transport.messages.membership import Bye, Done, Heartbeat, Hello, Welcome
-from fedd.daemon.transport.contribution import Layout
 from fedd.daemon.transport.messages.rounds import (
     Decline,
     EvalRequest,
@@ -28,8 +29,8 @@ from fedd.daemon.transport.messages.rounds import (
     Scaling,
     TrainConfig,
 )
-from fedd.daemon.transport.messages.uploads import PeerStats, PlainContribution
 from fedd.daemon.transport.messages.status import StatusReply, StatusRequest
+from fedd.daemon.transport.messages.uploads import PeerStats, PlainContribution
 from fedd.daemon.transport.wire import MalformedMessage
 from tests.crypto.test_secagg_transitions import ANY_MESSAGE, PARAMS
 from tests.daemon.hostile import Mutator
@@ -51,7 +52,7 @@ DAEMON_MESSAGES = [
     Heartbeat("test-run", 3),
     RoundStart("test-run", 2, "training", "off", MODEL, TRAIN, SCALING, (), None, NARROW),
     RoundStart(
-        SECURE.run, SECURE.round, "training", "full", MODEL, TRAIN, SCALING, (SCORE,), SECURE, WIDE
+        SECURE.run, SECURE.round, "training", "plus", MODEL, TRAIN, SCALING, (SCORE,), SECURE, WIDE
     ),
     RoundStart("test-run", 1, "statistics", "off", MODEL),
     RoundStart("test-run", 9, "evaluation", "off", MODEL, None, SCALING, (SCORE,)),
@@ -82,7 +83,7 @@ def test_every_message_round_trips(msg):
 
 
 def test_vectors_travel_as_packed_bytes():
-    msg = ANY_MESSAGE[MESSAGE_TYPES[4]]  # MaskedInput
+    msg = ANY_MESSAGE[MaskedInput]
     doc = msgpack.unpackb(wire.encode(msg), raw=False)
     assert type(doc["body"]["y"]) is bytes
     assert doc["v"] == 1 and doc["type"] == "masked_input"
