@@ -405,6 +405,11 @@ CASES: list[Case] = [
     _c("simulate --dim", "0", *_sim("--dim", "0")),
     _c("simulate --dropout", "1", *_sim("--dropout", "1")),
     _c("simulate --dropout-stage", "'lunch'", *_sim("--dropout-stage", "lunch")),
+    _c(
+        "simulate --dropout-stage",
+        "seed-reveal without --active",
+        *_sim("--secagg", "plus", "--dropout-stage", "seed-reveal"),
+    ),
     _c("simulate --secagg-threshold", "1", *_sim("--secagg-threshold", "1")),
     _c("simulate --secagg-threshold", "9 (above k+1)", *_sim("--secagg-threshold", "9")),
     _c(
@@ -538,6 +543,12 @@ CASES: list[Case] = [
     _c("start peer --holdout", "-0.1", *_peer("--holdout", "-0.1")),
     _c("start peer --holdout", "nan", *_peer("--holdout", "nan")),
     _c("start peer --holdout-seed", "-1", *_peer("--holdout-seed", "-1")),
+    _c("start peer --corrupt", "1", *_peer("--corrupt", "1")),
+    _c(
+        "start peer --dropout-budget",
+        "0.95, with --corrupt 0.05",
+        *_peer("--dropout-budget", "0.95", "--corrupt", "0.05"),
+    ),
     _c("start peer --state-dir", "a file", *_peer(state=GOOD)),
     _c("start peer --state-dir", "the hub's state directory", *_peer(state="hub_ok")),
     _c("start peer --state-dir", "identity.csv: peer id 'a b'", *_peer(state="peer_badid")),

@@ -1,13 +1,18 @@
 """What `fedd start peer` configures, and what a peer insists on before it
-takes part in a round (`refusal`)."""
+takes part in a round (`refusal`): the protocol it requires, the keys an
+active round needs, and a secure round's parameters at least as strong as
+its own floor (`crypto.secagg.shape.Floor`), whatever the hub says."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from fedd.crypto.errors import ParameterError
 from fedd.crypto.secagg.fields import PeerId
+from fedd.crypto.secagg.params import RoundParams
+from fedd.crypto.secagg.shape import Floor
 from fedd.crypto.signing import SigningKey
 from fedd.daemon.errors import ConfigError
 from fedd.daemon.transport.messages.rounds import RoundStart
@@ -33,23 +38,34 @@ class Signing:
     trusted: Mapping[PeerId, bytes]
 
 
-def refusal(msg: RoundStart, require: str, signing: Signing | None, me: PeerId) -> str | None:
+def refusal(msg: RoundStart, config: PeerConfig, me: PeerId) -> str | None:
     """Why this peer must sit the round out, or None if it may take part."""
     params = msg.secagg
     if params is None:
-        if require != "any":
-            return (
-                f"this peer requires secure aggregation (--require {require}); the round is plain"
-            )
-        return None
-    if require == "active" and not params.active:
+        if config.require == "any":
+            return None
+        require = config.require
+        return f"this peer requires secure aggregation (--require {require}); the round is plain"
+    reason = _protocol_refusal(params, config, me)
+    if reason is None:
+        try:
+            config.floor.check(params)
+        except ParameterError as exc:
+            reason = str(exc)
+    return reason
+
+
+def _protocol_refusal(params: RoundParams, config: PeerConfig, me: PeerId) -> str | None:
+    """Why this peer cannot or will not run the protocol a secure round asks for."""
+    if config.require == "active" and not params.active:
         return "this peer requires the active-adversary protocol (--require active)"
-    if params.active:
-        if signing is None:
-            return "an active round needs this peer's --signing-key and --trusted-dir"
-        strangers = sorted(set(params.participants) - set(signing.trusted) - {me})
-        if strangers:
-            return f"participants without a trusted signing key: {', '.join(strangers[:5])}"
+    if not params.active:
+        return None
+    if config.signing is None:
+        return "an active round needs this peer's --signing-key and --trusted-dir"
+    strangers = sorted(set(params.participants) - set(config.signing.trusted) - {me})
+    if strangers:
+        return f"participants without a trusted signing key: {', '.join(strangers[:5])}"
     return None
 
 
@@ -67,6 +83,7 @@ class PeerConfig:
     curve: ClientCurve | None = None
     signing: Signing | None = None
     require: str = "any"
+    floor: Floor = field(default_factory=Floor)  # the weakest secure round it takes part in
     holdout: float = 0.2  # the share of each class held out to score models on; 0: none
     holdout_seed: int = 42
 

@@ -4,21 +4,26 @@
 socket, hands in each round message and gives it a `send` function. A round:
 
 1. RoundStart: decline (with the reason) if this peer's requirements do not
-   hold, or if it is a statistics round of a run this peer already gave its
-   statistics to (once per run: `PeerState.statistics_given`); otherwise
+   hold (`peer.config.refusal`: among them, secure parameters weaker than
+   its floor), if it is a statistics round of a run this peer already gave its
+   statistics to (once per run: `PeerState.statistics_given`), or if it is an
+   active SecAgg+ round after too many such rounds in a row aborted once their
+   graph seed was known (`crypto.secagg.seed.MAX_SEED_RETRIES`); otherwise
    start the job (`peer.work`): statistics, training, or scoring. A model is
    scored only if it is the model of a training round this peer took part in
    and that ended ok, exactly as the first RoundStart after that round
    presented it; for any other the peer contributes zeros and is not counted;
 2. plain rounds: send the vector (PlainContribution); secure rounds: run the
    protocol (`crypto.secagg`) with it as the input, which sends only masked
-   vectors and sealed shares. Training rounds also report the training cost
-   (PeerStats);
+   vectors and sealed shares, every signature bound to a digest of the
+   RoundStart. Training rounds also report the training cost (PeerStats),
+   in secure rounds without the sample count and with the seconds coarse;
 3. RoundEnd: append the round to the local log (`rounds.csv`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import os
@@ -33,9 +38,11 @@ from fedd.crypto.secagg.messages.advertise_keys import Roster
 from fedd.crypto.secagg.messages.masked_input import MaskedInput
 from fedd.crypto.secagg.messages.share_keys import ForwardedShares
 from fedd.crypto.secagg.messages.unmask import UnmaskRequest
-from fedd.crypto.secagg.peer import PeerSession
+from fedd.crypto.secagg.peer import PeerSession, PeerStage
+from fedd.crypto.secagg.seed import MAX_SEED_RETRIES
+from fedd.daemon.transport import wire
 from fedd.daemon.transport.messages.rounds import Decline, RoundEnd, RoundStart
-from fedd.daemon.transport.messages.uploads import PeerStats, PlainContribution
+from fedd.daemon.transport.messages.uploads import PeerStats, PlainContribution, coarse_seconds
 from fedd.daemon.transport.wire import WireMessage
 from fedd.learner.holdout import Split
 from fedd.peer.config import PeerConfig, refusal
@@ -92,6 +99,9 @@ class PeerRounds:
         # Training rounds this peer took part in that ended ok, and the model
         # the next RoundStart presented as their outcome (None until it came).
         self._models: dict[int, tuple[float, ...] | None] = {}
+        # Active SecAgg+ rounds in a row that ended after this peer revealed its
+        # graph-seed nonce and before it unmasked: the seeds a hub got to see.
+        self.seeds_spent = 0
 
     def shutdown(self, *, wait: bool = False) -> None:
         self._work.shutdown(wait=wait)
@@ -99,17 +109,24 @@ class PeerRounds:
     def on_round_start(self, msg: RoundStart, peer_id: PeerId, data: Split | None) -> None:
         if self.current is not None and self.current.status == "running":
             log.info("round %d superseded by round %d", self.current.number, msg.round)
+            self._count_seed(self.current)
         self.rounds_seen += 1
         self._fault("training", peer_id)
         for number, model in list(self._models.items()):
             if model is None:  # the first model presented after round `number`
                 self._models[number] = msg.model
         self.current = PeerRound(msg.round, msg)
-        reason = refusal(msg, self.config.require, self.config.signing, peer_id)
+        reason = refusal(msg, self.config, peer_id)
         if reason is None and msg.kind == "statistics" and self.state.statistics_given(msg.run):
             reason = (
                 f"this peer already gave its feature statistics to run {msg.run}; "
                 "it gives them once per run"
+            )
+        drawn = msg.secagg is not None and msg.secagg.active and msg.secagg.sparse
+        if reason is None and drawn and self.seeds_spent > MAX_SEED_RETRIES:
+            reason = (
+                f"{self.seeds_spent} active SecAgg+ rounds in a row ended after their graph "
+                "seed was drawn: this peer draws no more (restart it to reset the count)"
             )
         if reason is not None:
             log.warning("round %d: declined: %s", msg.round, reason)
@@ -157,9 +174,17 @@ class PeerRounds:
         )
         current.local_roc_auc = result.local_roc_auc
         if msg.kind == "training":
-            # The round's own run id: the agent's is "" until a Welcome arrives.
-            n = 0 if msg.secagg is not None else result.n_samples
-            self._send(PeerStats(msg.run, job.number, n, result.train_s, result.cpu_s))
+            # The round's own run id: the agent's is "" until a Welcome arrives. A
+            # secure round's sample count travels only inside the masked sum, and
+            # the seconds that track it only coarsely.
+            if msg.secagg is None:
+                stats = PeerStats(
+                    msg.run, job.number, result.n_samples, result.train_s, result.cpu_s
+                )
+            else:
+                train_s, cpu_s = coarse_seconds(result.train_s), coarse_seconds(result.cpu_s)
+                stats = PeerStats(msg.run, job.number, 0, train_s, cpu_s)
+            self._send(stats)
         if msg.secagg is None:
             self._record_statistics(msg, result.n_samples)
             self._send(PlainContribution(msg.run, job.number, result.vector))
@@ -174,6 +199,8 @@ class PeerRounds:
                 result.vector,
                 signing_key=signing.key if signing else None,
                 trusted=signing.trusted if signing else None,
+                floor=self.config.floor,
+                context=hashlib.sha256(wire.encode(msg)).digest(),
             )
         except ProtocolError as exc:
             log.error("round %d: cannot take part: %s", job.number, exc)
@@ -212,10 +239,18 @@ class PeerRounds:
         if msg.kind == "statistics":
             self.state.record_statistics(msg.run, msg.round, rows)
 
+    def _count_seed(self, current: PeerRound) -> None:
+        """A round ends: did a hub see its seed without the round reaching the unmask stage?"""
+        session = current.session
+        if session is None or not session.revealed_nonce:
+            return
+        self.seeds_spent = 0 if session.stage is PeerStage.DONE else self.seeds_spent + 1
+
     def on_round_end(self, msg: RoundEnd) -> None:
         current = self.current
         if current is None or current.number != msg.round:
             return
+        self._count_seed(current)
         status = msg.status if current.status == "running" else current.status
         if current.start.kind == "training" and status == "ok":
             self._models[current.number] = None

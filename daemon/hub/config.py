@@ -12,6 +12,7 @@ from pathlib import Path
 
 from fedd.crypto.encoding import FixedPoint
 from fedd.crypto.errors import ParameterError
+from fedd.crypto.secagg.shape import DEFAULT_CORRUPT, DEFAULT_DROPOUT
 from fedd.daemon.errors import ConfigError
 from fedd.daemon.transport.sockets import check_endpoint
 
@@ -47,8 +48,8 @@ class HubConfig:
     clip: float = 16.0
     max_weight: int = 1 << 20
     mod_bits: int = 0  # 0: 32 when the encoding keeps a fine scale, else 64
-    dropout_budget: float = 0.1
-    corrupt: float = 0.05
+    dropout_budget: float = DEFAULT_DROPOUT
+    corrupt: float = DEFAULT_CORRUPT
     shards: int = 0
     curve_secret: Path | None = None
     allow_dir: Path | None = None

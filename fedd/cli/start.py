@@ -22,6 +22,7 @@ from fedd.cli.options import (
     warn_old_threshold,
 )
 from fedd.cli.options import secagg_threshold as secagg_threshold_of
+from fedd.crypto.secagg.shape import DEFAULT_CORRUPT, DEFAULT_DROPOUT
 from fedd.daemon.errors import ConfigError
 from fedd.learner.model import CLASS_WEIGHTS
 from fedd.peer.config import REQUIREMENTS
@@ -74,13 +75,13 @@ def start() -> None:
 @click.option(
     "--dropout-budget",
     type=FiniteFloat(0.0, 1.0, max_open=True),
-    default=0.1,
+    default=DEFAULT_DROPOUT,
     help="Secure rounds: the dropout fraction (k, t) must tolerate.",
 )
 @click.option(
     "--corrupt",
     type=FiniteFloat(0.0, 1.0, max_open=True),
-    default=0.05,
+    default=DEFAULT_CORRUPT,
     help="Secure rounds: the fraction of peers assumed to collude with the hub.",
 )
 @click.option(
@@ -321,6 +322,20 @@ def _fault(value: str | None) -> str | None:
     "or active (secure against a lying hub).",
 )
 @click.option(
+    "--corrupt",
+    type=FiniteFloat(0.0, 1.0, max_open=True),
+    default=DEFAULT_CORRUPT,
+    help="Secure rounds: the fraction of peers this peer assumes collude with the hub; "
+    "it declines rounds whose parameters are too weak for it.",
+)
+@click.option(
+    "--dropout-budget",
+    type=FiniteFloat(0.0, 1.0, max_open=True),
+    default=DEFAULT_DROPOUT,
+    help="Secure rounds: the dropout fraction this peer assumes when it checks a round's "
+    "graph degree.",
+)
+@click.option(
     "--fault",
     default=None,
     metavar="exit-at:STAGE",
@@ -347,9 +362,13 @@ def start_peer(
     signing_key: Path | None,
     trusted_dir: Path | None,
     require: str,
+    corrupt: float,
+    dropout_budget: float,
     fault: str | None,
 ) -> None:
     """Run a peer: train locally each round and upload (masked) updates."""
+    from fedd.crypto.errors import ParameterError
+    from fedd.crypto.secagg.shape import Floor
     from fedd.daemon.transport.signkeys import load_signing_key, load_trusted_dir
     from fedd.peer.agent import PeerAgent
     from fedd.peer.config import PeerConfig, Signing
@@ -376,6 +395,12 @@ def start_peer(
             if synth_rows is None
             else ShardSource(label=SYNTH_LABEL, synth_rows=synth_rows, synth_seed=synth_seed)
         )
+    try:
+        floor = Floor(corrupt=corrupt, dropout=dropout_budget)
+    except ParameterError as exc:
+        raise ConfigError(
+            f"--corrupt {corrupt:g} and --dropout-budget {dropout_budget:g}: {exc}"
+        ) from None
     curve, claim = curve_client(curve_secret, hub_public, claim_from_dir=True)
     config = PeerConfig(
         connect=connect,
@@ -388,6 +413,7 @@ def start_peer(
         curve=curve,
         signing=signing,
         require=require,
+        floor=floor,
         holdout=holdout,
         holdout_seed=holdout_seed,
     )

@@ -5,6 +5,7 @@ peer -> hub      PlainContribution (plain rounds), PeerStats
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar, Self
@@ -14,7 +15,9 @@ from fedd.crypto.secagg.fields import check_bytes, check_int, get_bytes, get_int
 from fedd.crypto.secagg.messages.masked_input import MAX_VECTOR_BYTES
 from fedd.daemon.transport.messages.common import Header, get_float
 
-__all__ = ["PeerStats", "PlainContribution"]
+__all__ = ["PeerStats", "PlainContribution", "coarse_seconds"]
+
+_FINEST = 2.0**-6
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +47,8 @@ class PeerStats(Header):
     """Peer -> hub, right after local training: what training cost (client_perf.csv).
 
     In secure rounds `n_samples` is 0: the weight travels only inside the
-    masked sum. Upload bytes are counted by the hub itself.
+    masked sum; and the seconds are `coarse_seconds`, since they grow with
+    the sample count. Upload bytes are counted by the hub itself.
     """
 
     TYPE: ClassVar[str] = "peer_stats"
@@ -72,3 +76,11 @@ class PeerStats(Header):
             get_float(body, "train_s", 0.0, 1e9),
             get_float(body, "cpu_s", 0.0, 1e9),
         )
+
+
+def coarse_seconds(seconds: float) -> float:
+    """`seconds` rounded up to a power of two (at least 2^-6): what a peer reports of its
+    training time in secure rounds, where the exact figure would track its sample count."""
+    if not math.isfinite(seconds) or seconds <= _FINEST:
+        return _FINEST
+    return float(2.0 ** math.ceil(math.log2(seconds)))
