@@ -4,8 +4,10 @@
 statistics round stores the run's federated feature statistics, an ok
 training round adds its weighted mean update to the global model, and every
 round's scores of earlier models become metrics rows (`daemon.hub.evaluation`).
-A sum that cannot be decoded, or statistics no honest peers can give, turn
-the round into an aborted one: the model and the statistics stay as they were.
+A sum that cannot be decoded, statistics no honest peers can give, or an
+update outside the clipping range or the weight cap (`Layout.decode`) turn
+the round into an aborted one: the model and the statistics stay as they
+were, and the hub logs why.
 The hub's own test CSV, when configured, scores each new model exactly.
 """
 
@@ -62,17 +64,10 @@ class Committer:
     ) -> tuple[RoundOutcome, list[float], str]:
         """Commit `current`; returns its (possibly downgraded) outcome, the new model
         and the round's log line."""
-        outcome = current.runner.outcome()
         start = current.start
         number = current.number
         eval_started = time.perf_counter()
-        decoded = None
-        if outcome.status == "ok" and outcome.total is not None:
-            try:
-                decoded = start.layout.decode(outcome.total)
-            except (ValueError, CryptoCheckFailed) as exc:
-                outcome = _aborted(outcome, f"cannot decode the aggregate: {exc}")
-            outcome.stage_seconds["decode"] = time.perf_counter() - eval_started
+        outcome, decoded = _decode(current)
         stats = None
         delta = None
         notes: list[str] = []
@@ -182,6 +177,24 @@ class Committer:
             best_f1=best_f1,
             logloss=m.logloss,
         )
+
+
+def _decode(current: RunningRound) -> tuple[RoundOutcome, Decoded | None]:
+    """The round's outcome and its decoded sum; aborted if the sum cannot be used."""
+    outcome = current.runner.outcome()
+    if outcome.status != "ok" or outcome.total is None:
+        return outcome, None
+    started = time.perf_counter()
+    try:
+        decoded = current.start.layout.decode(outcome.total, len(outcome.survivors))
+    except (ValueError, CryptoCheckFailed) as exc:
+        return _aborted(outcome, f"cannot decode the aggregate: {exc}"), None
+    finally:
+        outcome.stage_seconds["decode"] = time.perf_counter() - started
+    if decoded.refused:
+        log.warning("round %d: %s", current.number, decoded.refused)
+        return _aborted(outcome, decoded.refused), None
+    return outcome, decoded
 
 
 def _aborted(outcome: RoundOutcome, reason: str) -> RoundOutcome:

@@ -17,6 +17,11 @@ Counts and sums travel as exact integers (`crypto.exact`), so a sum over the
 federation is the sum over the union of the contributing peers' rows. Those
 need 64-bit lanes: a round that carries them uses mod 2^64 throughout; only
 a training round with nothing else may use the 32-bit encoding.
+
+Nobody sees a single vector, so a peer that skips its own clipping is seen
+only in the sum. `decode` refuses a training sum that no honest peers can
+give: a coordinate of the mean outside [-clip, clip] (beyond the encoding's
+rounding), or a weight sum above the peers' count times the weight cap.
 """
 
 from __future__ import annotations
@@ -47,6 +52,8 @@ class Decoded:
     otherwise). `moments` and the entries of `scores` are None where the
     round had no such segment or its sum is one no honest peers can give
     (a negative count, more positives than rows): `problems` says which.
+    `refused` says why a training round's update may not be applied ('' if
+    it may; `mean` is then None).
     """
 
     weight_sum: int
@@ -54,6 +61,7 @@ class Decoded:
     moments: Moments | None
     scores: list[ScoreCounts | None]
     problems: list[str]
+    refused: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,8 +156,8 @@ class Layout:
             ]
         return b"".join(parts)
 
-    def decode(self, total: bytes) -> Decoded:
-        """The sum of the peers' vectors, by segment.
+    def decode(self, total: bytes, peers: int) -> Decoded:
+        """The sum of `peers` peers' vectors, by segment.
 
         Raises ValueError for a total of the wrong size, CryptoCheckFailed
         (from the encoding) if a training round's weight sum is not positive.
@@ -166,6 +174,7 @@ class Layout:
         moments = mean = None
         weight_sum = 0
         problems = []
+        refused = ""
         if self.kind == "statistics":
             counts, sums, squares = self._statistics()
             rows, positives = counts.decode(take(counts.nbytes))
@@ -179,6 +188,10 @@ class Layout:
             weight_sum, mean = self.encoding.decode_mean(
                 take((self.n_features + 2) * self.encoding.width)
             )
+            refused = _out_of_range(self.encoding, weight_sum, mean, peers)
+            if refused:
+                mean = None
+                problems.append(refused)
         scores: list[ScoreCounts | None] = []
         for index, bins in enumerate(self.eval_bins):
             head, loss, cells = _evaluation(bins)
@@ -199,7 +212,25 @@ class Layout:
             except ValueError as exc:
                 scores.append(None)
                 problems.append(f"evaluation {index + 1}: {exc}")
-        return Decoded(weight_sum, mean, moments, scores, problems)
+        return Decoded(weight_sum, mean, moments, scores, problems, refused)
+
+
+def _out_of_range(encoding: FixedPoint, weight_sum: int, mean: list[float], peers: int) -> str:
+    """Why no `peers` honest peers could have given this weighted mean ('' if they could)."""
+    cap = peers * encoding.max_weight
+    if weight_sum > cap:
+        return (
+            f"update refused: weight sum {weight_sum} is above {peers} peers x the weight "
+            f"cap {encoding.max_weight}"
+        )
+    bound = encoding.clip + encoding.error_bound(peers)
+    worst = max(range(len(mean)), key=lambda i: abs(mean[i]))
+    if abs(mean[worst]) > bound:
+        return (
+            f"update refused: coordinate {worst} of the mean is {mean[worst]:.6g}, "
+            f"outside the clipping range [-{encoding.clip:g}, {encoding.clip:g}]"
+        )
+    return ""
 
 
 def _evaluation(bins: int) -> tuple[IntLanes, IntLanes, IntLanes]:

@@ -38,7 +38,7 @@ def _answer(fed: InProcessFederation, start: RoundStart) -> list[object]:
 
 def _scores(start: RoundStart, sent: list[object]) -> list[ScoreCounts | None]:
     [contribution] = [m for m in sent if type(m) is PlainContribution]
-    return start.layout.decode(contribution.vector).scores
+    return start.layout.decode(contribution.vector, 1).scores
 
 
 def test_a_peer_gives_its_statistics_once_per_run(tmp_path: Path) -> None:

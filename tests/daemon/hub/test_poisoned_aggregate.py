@@ -5,7 +5,7 @@ training round of a secure run. Nobody can see its masked update, but the
 sum gives it away: a coordinate of the mean outside [-clip, clip], or a
 weight sum above what the survivors may carry. The hub aborts that round,
 says why in its log and in round_log.csv, and leaves the model as it was;
-the next training round, honest again, is applied.
+the next training round (of the two `--rounds`), honest again, is applied.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def _poison_once(monkeypatch: pytest.MonkeyPatch, how: str) -> None:
 def test_a_grossly_poisoned_training_round_is_refused(tmp_path, monkeypatch, caplog, how):
     _poison_once(monkeypatch, how)
     caplog.set_level(logging.WARNING, logger="fedd.hub")
-    with InProcessFederation(tmp_path, peers=3, rounds=1, secagg="full") as fed:
+    with InProcessFederation(tmp_path, peers=3, rounds=2, secagg="full") as fed:
         rows = fed.run_rounds()
         model = fed.hub.store.model
     outcome = squeeze_evaluations((r.kind, r.status) for r in rows)

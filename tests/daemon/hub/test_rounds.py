@@ -40,7 +40,7 @@ def test_plain_round_sums_the_vectors_to_the_sample_weighted_mean():
     r.receive(PeerId("c"), contribution(4, 600, [0.0, 0.0]), 2.0)
     outcome = r.outcome()
     assert outcome.status == "ok" and outcome.total is not None
-    decoded = LAYOUT.decode(outcome.total)
+    decoded = LAYOUT.decode(outcome.total, len(outcome.survivors))
     assert decoded.weight_sum == 1000
     bound = ENCODING.error_bound(3)
     assert decoded.mean == pytest.approx([0.1 + 1.5, 0.2 - 0.6], abs=bound)
@@ -78,7 +78,9 @@ def test_plain_round_finishes_when_the_last_pending_peer_drops():
     r.drop(PeerId("b"), 0.5, "gone")
     outcome = r.outcome()
     assert outcome.total is not None
-    assert LAYOUT.decode(outcome.total).mean == pytest.approx([2.0, 2.0], abs=1e-9)
+    assert LAYOUT.decode(outcome.total, len(outcome.survivors)).mean == pytest.approx(
+        [2.0, 2.0], abs=1e-9
+    )
 
 
 def _params(seed: bytes) -> RoundParams:
@@ -111,7 +113,7 @@ def test_secure_round_sums_the_masked_vectors():
         outbox = [(s.to, m) for s in sends for m in sessions[s.to].receive(s.msg)]
     outcome = runner.outcome()
     assert outcome.status == "ok" and outcome.total is not None
-    decoded = LAYOUT.decode(outcome.total)
+    decoded = LAYOUT.decode(outcome.total, len(outcome.survivors))
     assert decoded.weight_sum == 100 and decoded.mean is not None
     for i in range(2):
         exact = sum(weights[p] * deltas[p][i] for p in PEERS) / 100

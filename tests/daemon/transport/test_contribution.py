@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import struct
 
 import pytest
 
@@ -38,7 +39,7 @@ def test_statistics_sum_to_the_exact_moments() -> None:
         Moments(10, 1, (2**140, -(2**130)), (2**280, 2**260)),
         Moments(5, 5, (-(2**140) + 7, 3), (1, 2**200)),
     ]
-    decoded = layout.decode(total(layout, [layout.encode(moments=m) for m in parts]))
+    decoded = layout.decode(total(layout, [layout.encode(moments=m) for m in parts]), len(parts))
     assert decoded.moments == Moments(15, 6, (7, 3 - 2**130), (2**280 + 1, 2**260 + 2**200))
     assert decoded.mean is None and decoded.scores == [] and decoded.problems == []
 
@@ -51,7 +52,7 @@ def test_training_sums_to_the_weighted_mean_and_the_scores(encoding: FixedPoint)
     updates = [(rng.randrange(1, 100), [rng.uniform(-1, 1) for _ in range(3)]) for _ in range(4)]
     scores = [[counts(rng, b) for b in bins] for _ in updates]
     parts = [layout.encode(update=u, scores=s) for u, s in zip(updates, scores, strict=True)]
-    decoded = layout.decode(total(layout, parts))
+    decoded = layout.decode(total(layout, parts), len(parts))
     weight = sum(w for w, _ in updates)
     assert decoded.weight_sum == weight and decoded.mean is not None
     for i in range(3):
@@ -75,9 +76,29 @@ def test_a_sum_no_honest_peers_can_give_is_named_and_the_rest_kept() -> None:
     bad = ScoreCounts((0, 0), (0, 0), 0, 0, 0.0, 0)
     forged = bytearray(layout.encode(update=(10, [0.5, -0.5]), scores=[bad]))
     forged[-8:] = (2**64 - 5).to_bytes(8, "little")  # the last bin's negatives: -5
-    decoded = layout.decode(total(layout, [honest, bytes(forged)]))
+    decoded = layout.decode(total(layout, [honest, bytes(forged)]), 2)
     assert decoded.mean is not None and decoded.scores == [None]
     assert decoded.problems and "evaluation 1" in decoded.problems[0]
+
+
+@pytest.mark.parametrize("encoding", [WIDE, NARROW], ids=["64-bit", "32-bit"])
+def test_an_update_outside_the_clip_or_the_weight_cap_is_refused(encoding: FixedPoint) -> None:
+    layout = Layout("training", 1, encoding)
+    edge = [layout.encode(update=(encoding.max_weight, [encoding.clip, -encoding.clip]))] * 3
+    decoded = layout.decode(total(layout, edge), 3)
+    assert decoded.refused == ""
+    assert decoded.mean == pytest.approx([encoding.clip, -encoding.clip])
+    code = "<I" if encoding.mod_bits == 32 else "<Q"
+    mask = (1 << encoding.mod_bits) - 1
+    far = bytearray(layout.encode(update=(1, [0.0, 0.0])))
+    struct.pack_into(code, far, encoding.width, round(-26_843 * encoding.scale) & mask)
+    decoded = layout.decode(total(layout, [edge[0], bytes(far)]), 2)
+    assert decoded.mean is None
+    assert "coordinate 0 of the mean" in decoded.refused and decoded.refused in decoded.problems
+    heavy = bytearray(edge[0])
+    struct.pack_into(code, heavy, 0, encoding.max_weight + 1)  # one more than any peer may claim
+    decoded = layout.decode(total(layout, [bytes(heavy)]), 1)
+    assert decoded.mean is None and "weight sum" in decoded.refused
 
 
 def test_parts_of_the_wrong_kind_or_shape_are_refused() -> None:
@@ -89,7 +110,7 @@ def test_parts_of_the_wrong_kind_or_shape_are_refused() -> None:
     with pytest.raises(ValueError, match="1 evaluations asked for, 0 given"):
         training.encode(update=(1, [0.0] * 3))
     with pytest.raises(ValueError, match="bytes"):
-        training.decode(b"\0" * 8)
+        training.decode(b"\0" * 8, 1)
     for bad in (
         lambda: Layout("statistics", 2, None, (3,)),
         lambda: Layout("evaluation", 2),
