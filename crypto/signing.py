@@ -88,7 +88,7 @@ def agreement_public(public: bytes) -> bytes:
     y = int.from_bytes(public, "little") & ((1 << 255) - 1)  # the top bit is x's sign
     if y >= _P or y == 1:
         raise CryptoCheckFailed("not a usable Ed25519 public key")
-    u = (1 + y) * pow(1 - y, _P - 2, _P) % _P
+    u = (1 + y) * pow(1 - y, -1, _P) % _P
     x25519 = u.to_bytes(32, "little")
     check_public_key(x25519)
     return x25519

@@ -97,7 +97,16 @@ def recover_nonce(
 class SeedDealer:
     """One peer's part in drawing the seed: its nonce, its shares out, the shares it holds."""
 
-    __slots__ = ("_agreement", "_held", "_trusted", "commitment", "me", "nonce", "params")
+    __slots__ = (
+        "_agreement",
+        "_held",
+        "_shared",
+        "_trusted",
+        "commitment",
+        "me",
+        "nonce",
+        "params",
+    )
 
     def __init__(
         self,
@@ -112,6 +121,7 @@ class SeedDealer:
         self.nonce = random_bytes(NONCE_SIZE)
         self.commitment = commitment(params, me, self.nonce)
         self._held: dict[PeerId, shamir.Share] = {}
+        self._shared: dict[PeerId, bytes] = {}  # the identities' agreement with each peer
 
     def deal(self, random_bytes: Callable[[int], bytes]) -> tuple[SealedShare, ...]:
         """A share of the nonce for every other participant, sealed for it, with the commitment.
@@ -171,7 +181,10 @@ class SeedDealer:
         return {o: self._held[o] for o in owners if o in self._held}
 
     def _key(self, other: PeerId, sender: PeerId, recipient: PeerId) -> bytes:
-        shared = self._agreement.exchange(agreement_public(self._trusted[other]))
+        shared = self._shared.get(other)
+        if shared is None:
+            shared = self._agreement.exchange(agreement_public(self._trusted[other]))
+            self._shared[other] = shared
         p = self.params
         return kdf.derive_key(
             shared,

@@ -11,8 +11,8 @@ raising on the first thing that is wrong, and one is the hub's own:
   refused.
 - `check_listed`: the roster of an active round lists every advertisement
   of U1, each signed by its peer's trusted identity over this session, the
-  recipient's own exactly as it sent it, no key twice and none of small
-  order.
+  recipient's own exactly as it sent it, and no key twice (a key of small
+  order fails where the peer agrees a key with it).
 - `check_survivors`: the survivor set the hub asks a peer to sign must be
   possible from where the peer stands.
 - `count_signatures`: how many distinct participants vouch for a survivor
@@ -66,18 +66,16 @@ def check_advert(
 
 
 def check_keys(entries: Iterable[PeerKeys]) -> None:
-    """No public key twice, none of small order. Raises RemoteProtocolError."""
+    """No public key twice. Raises RemoteProtocolError.
+
+    (A key of small order is refused where it is used: the agreement with it
+    raises CryptoCheckFailed, `crypto.keys.AgreementKey.exchange`.)
+    """
     seen: set[bytes] = set()
     for entry in entries:
         for key in (entry.c_pk, entry.s_pk):
             if key in seen:
                 raise RemoteProtocolError("the roster repeats a public key")
-            try:
-                check_public_key(key)
-            except CryptoCheckFailed:
-                raise RemoteProtocolError(
-                    f"the roster gives {entry.peer!r} a low-order key"
-                ) from None
             seen.add(key)
 
 
@@ -91,9 +89,9 @@ def check_listed(
     """An active roster: every advertisement of U1, vouched for by its peer.
 
     Raises RemoteProtocolError (a stranger, a non-participant, the
-    recipient's own entry missing or altered, a repeated or low-order key,
-    a commitment where none belongs or none where one does) or
-    CryptoCheckFailed (a signature that does not verify).
+    recipient's own entry missing or altered, a repeated key, a commitment
+    where none belongs or none where one does) or CryptoCheckFailed (a
+    signature that does not verify).
     """
     committing = params.sparse
     for entry in listed:
