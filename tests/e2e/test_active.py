@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from fedd.daemon.transport.signkeys import generate_signing
-from tests.e2e.conftest import Cluster, Shards
+from tests.e2e.conftest import Cluster, Shards, check_run
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
@@ -40,11 +40,12 @@ def test_active_rounds_complete_with_signed_peers(cluster, shards):
         signed_peer(cluster, shards, k, trusted, "--require", "active")
     assert hub.wait(120) == 0, cluster.logs()
     log = cluster.rows("round_log.csv")
-    assert [(r["status"], r["survivors"]) for r in log] == [("ok", "4"), ("ok", "4")], log
+    check_run(log, training=2)
+    assert all((r["status"], r["survivors"]) == ("ok", "4") for r in log), log
 
 
 def test_a_peer_dying_after_masking_is_still_unmasked_in_an_active_round(cluster, shards):
-    trusted = signing_keys(cluster.root, ["p1", "p2", "p3", "p4"])
+    trusted = signing_keys(cluster.root, ["p1", "p2", "p3", "p4", "p5"])
     hub = cluster.hub(
         "--min-peers", "4", "--rounds", "1", "--secagg", "full", "--active", "--exit-when-done"
     )
@@ -52,10 +53,15 @@ def test_a_peer_dying_after_masking_is_still_unmasked_in_an_active_round(cluster
         signed_peer(cluster, shards, k, trusted)
     doomed = signed_peer(cluster, shards, 4, trusted, "--fault", "exit-at:unmask")
     assert doomed.wait(60) == 3, cluster.logs()
+    signed_peer(cluster, shards, 5, trusted)  # the rounds after the first need a fourth peer
     assert hub.wait(120) == 0, cluster.logs()
-    [row] = cluster.rows("round_log.csv")
-    # Its input is in the sum; the others' signatures and shares unmask it.
-    assert (row["status"], row["survivors"]) == ("ok", "4"), row
+    log = cluster.rows("round_log.csv")
+    check_run(log, training=1)
+    # Its input is in the sum of round 1, the statistics round; the others'
+    # signatures and shares unmask it.
+    assert all((r["status"], r["survivors"]) == ("ok", "4") for r in log), log
+    run = {r["key"]: r["value"] for r in cluster.rows("run.csv")}
+    assert (run["statistics_round"], run["statistics_peers"]) == ("1", "4")
 
 
 def test_a_peer_requiring_active_rounds_declines_a_passive_one(cluster, shards):
@@ -65,8 +71,9 @@ def test_a_peer_requiring_active_rounds_declines_a_passive_one(cluster, shards):
     cluster.peer("p2", shards.peers[1])
     strict = signed_peer(cluster, shards, 3, trusted, "--require", "active")
     assert hub.wait(120) == 0, cluster.logs()
-    [row] = cluster.rows("round_log.csv")
-    assert (row["status"], row["participants"], row["survivors"]) == ("ok", "3", "2")
+    log = cluster.rows("round_log.csv")
+    check_run(log, training=1)
+    assert all((r["status"], r["participants"], r["survivors"]) == ("ok", "3", "2") for r in log)
     assert "declined: this peer requires the active-adversary protocol" in hub.output()
     assert "declined" in strict.output()
 
@@ -80,8 +87,9 @@ def test_a_peer_without_signing_keys_declines_an_active_round(cluster, shards):
         signed_peer(cluster, shards, k, trusted)
     cluster.peer("p4", shards.peers[3])
     assert hub.wait(120) == 0, cluster.logs()
-    [row] = cluster.rows("round_log.csv")
-    assert (row["status"], row["participants"], row["survivors"]) == ("ok", "4", "3")
+    log = cluster.rows("round_log.csv")
+    check_run(log, training=1)
+    assert all((r["status"], r["participants"], r["survivors"]) == ("ok", "4", "3") for r in log)
     assert "needs this peer's --signing-key and --trusted-dir" in hub.output()
 
 
