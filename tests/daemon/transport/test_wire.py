@@ -16,10 +16,10 @@ from fedd.crypto.encoding import FixedPoint
 from fedd.crypto.secagg.fields import PeerId
 from fedd.crypto.secagg.messages import MESSAGE_TYPES
 from fedd.daemon.transport import wire
+from fedd.daemon.transport.contribution import Layout
 from fedd.daemon.transport.messages import DAEMON_MESSAGE_TYPES
 from fedd.daemon.transport.messages.common import Error
 from fedd.daemon.transport.messages.membership import Bye, Done, Heartbeat, Hello, Welcome
-from fedd.daemon.transport.contribution import Layout
 from fedd.daemon.transport.messages.rounds import (
     Decline,
     EvalRequest,
@@ -28,8 +28,8 @@ from fedd.daemon.transport.messages.rounds import (
     Scaling,
     TrainConfig,
 )
-from fedd.daemon.transport.messages.uploads import PeerStats, PlainContribution
 from fedd.daemon.transport.messages.status import StatusReply, StatusRequest
+from fedd.daemon.transport.messages.uploads import PeerStats, PlainContribution
 from fedd.daemon.transport.wire import MalformedMessage
 from tests.crypto.test_secagg_transitions import ANY_MESSAGE, PARAMS
 from tests.daemon.hostile import Mutator
