@@ -395,14 +395,18 @@ def test_demo_runs_end_to_end_and_reuses_its_data(tmp_path: Path) -> None:
     assert "synthesized 4000 rows" in out
     assert "ROC-AUC" in out
     assert f"== done: data in {tmp_path / 'data'}, outputs in {tmp_path / 'outputs'}" in out
-    assert "round 2: ok, 3/3 peers" in out
+    # The first round computes the statistics; the two training rounds follow.
+    assert "round 1 statistics: ok, 3/3 peers" in out
+    assert "round 2 training: ok, 3/3 peers" in out
+    assert "round 3 training: ok, 3/3 peers" in out
     assert (tmp_path / "state" / "hub" / "global_model.csv").is_file()
     assert (tmp_path / "data" / "creditcard.csv").is_file()
     assert (tmp_path / "data" / "clients" / "peer_3.csv").is_file()
     assert (tmp_path / "outputs" / "metrics" / "centralized_metrics.csv").is_file()
     # It ends with the report, saying where its files are.
     assert "== 5/5 report: federated vs centralized" in out
-    assert "federated model of round 2 vs centralized baseline" in out
+    assert "federated model of round 3 vs centralized baseline" in out
+    assert "statistics   federated: from 3 peers'" in out and "no row was pooled" in out
     assert "verdict: " in out
     written = [
         tmp_path / "outputs" / "metrics" / "baseline_vs_fl.csv",
@@ -433,7 +437,7 @@ def test_demo_passes_the_partition_on(tmp_path: Path) -> None:
         "demo", "--out", tmp_path, "--rows", 20000, "--peers", 10, "--partition", "dirichlet",
         "--alpha", 0.05,
     )  # fmt: skip
-    assert_user_error(result, "would get no training rows", "--partition dirichlet --alpha 0.05")
+    assert_user_error(result, "would get no rows at all", "--partition dirichlet --alpha 0.05")
 
 
 def test_demo_rejects_bad_options(tmp_path: Path) -> None:

@@ -138,14 +138,16 @@ def record_text(values: Mapping[str, str], header: list[str] | None = None) -> s
 def test_reads_the_scores_of_a_centralized_metrics_file(tmp_path: Path) -> None:
     path = write(tmp_path / "m.csv", record_text(good_record()))
     got = read_centralized_metrics(path)
-    assert list(got) == list(SCORE_FIELDS)
+    assert list(got) == [*SCORE_FIELDS, "threshold"]  # F1's threshold, where the file has it
     assert got["roc_auc"] == 0.97 and got["f1"] == 0.69 and got["logloss"] == 0.004
+    assert got["threshold"] == float(good_record()["threshold"])
 
 
 def test_other_columns_and_their_order_do_not_matter(tmp_path: Path) -> None:
     values = {"f1": "0.5", "logloss": "1.5", "recall": "0", "precision": "1", "pr_auc": "0.2",
               "roc_auc": "0.6", "note": "mine"}  # fmt: skip
-    assert read_centralized_metrics(write(tmp_path / "m.csv", record_text(values)))["f1"] == 0.5
+    got = read_centralized_metrics(write(tmp_path / "m.csv", record_text(values)))
+    assert got["f1"] == 0.5 and "threshold" not in got  # a file without it: nothing to check
 
 
 @pytest.mark.parametrize(
