@@ -34,6 +34,7 @@ import zmq
 from fedd.crypto.secagg.fields import check_peer_id
 from fedd.crypto.secagg.messages import MESSAGE_TYPES
 from fedd.daemon.errors import ConfigError
+from fedd.daemon.state.statedir import lock_state_dir
 from fedd.daemon.transport import wire
 from fedd.daemon.transport.messages.common import Error
 from fedd.daemon.transport.messages.membership import Bye, Done, Heartbeat, Hello, Welcome
@@ -69,7 +70,13 @@ class PeerAgent:
         peer_id = config.peer_id
         if peer_id is None and config.curve is not None:
             peer_id = config.curve.keys.name  # the name the hub's allow-list gives the key
-        self.state = PeerState.open(config.state_dir, peer_id=peer_id)
+        # Held until run() ends: a second daemon on this directory stops here.
+        self.lock = lock_state_dir(config.state_dir)
+        try:
+            self.state = PeerState.open(config.state_dir, peer_id=peer_id)
+        except BaseException:
+            self.lock.release()
+            raise
         for note in self.state.notes:
             log.info("state: %s", note)
         self.peer_id = check_peer_id(self.state.peer_id)
@@ -96,6 +103,7 @@ class PeerAgent:
             self._sock, self._monitor = peer_socket(ctx, self.config.connect, curve)
         except ConfigError:
             ctx.term()
+            self.lock.release()
             raise
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
         if self.data is not None:
@@ -135,6 +143,7 @@ class PeerAgent:
                 self._monitor.close(0)
             self._sock.close(0)
             ctx.term()
+            self.lock.release()
         return code
 
     def _wake(self, _: object) -> None:

@@ -46,6 +46,7 @@ from fedd.daemon.hub.registry import (
 )
 from fedd.daemon.hub.status import HubView, build_status
 from fedd.daemon.state.runfile import check_features
+from fedd.daemon.state.statedir import lock_state_dir
 from fedd.daemon.state.store import HubStore
 from fedd.daemon.transport import wire
 from fedd.daemon.transport.curve import HUB_NAME, KeyPair, load_allow_dir, load_secret
@@ -82,6 +83,21 @@ class Hub:
                 check_features(self.test.features)
             except ValueError as exc:
                 raise ConfigError(f"{config.eval_test}: unusable columns: {exc}") from None
+        # Held until run() ends: a second daemon on this directory stops here.
+        self.lock = lock_state_dir(config.state_dir)
+        try:
+            self._open_state()
+        except BaseException:
+            self.lock.release()
+            raise
+        self._stop = False
+        self._next_heartbeat = 0.0
+        self._last_registration = -float("inf")
+        self._done_since: float | None = None
+        self._sock: zmq.Socket[bytes] | None = None
+
+    def _open_state(self) -> None:
+        config = self.config
         self.store = HubStore.open(config.state_dir)
         for note in self.store.reconciled:
             log.warning("state: %s", note)
@@ -103,11 +119,6 @@ class Hub:
         )
         for row in self.store.load_peers():
             self.registry.restore(record_from_row(row, config.state_dir))
-        self._stop = False
-        self._next_heartbeat = 0.0
-        self._last_registration = -float("inf")
-        self._done_since: float | None = None
-        self._sock: zmq.Socket[bytes] | None = None
 
     @property
     def run_id(self) -> str:
@@ -127,6 +138,7 @@ class Hub:
             if self.zap is not None:
                 self.zap.close()
             ctx.term()
+            self.lock.release()
             raise
         self._poller.register(self._sock, zmq.POLLIN)
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
@@ -168,6 +180,7 @@ class Hub:
             if self.zap is not None:
                 self.zap.close()
             ctx.term()
+            self.lock.release()
         return 0
 
     def _finished_serving(self, now: float) -> bool:
