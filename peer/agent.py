@@ -17,6 +17,8 @@ peer warns at start that traffic is neither authenticated nor encrypted.
 The peer's rows never leave it. When the hub goes silent or forgets the
 peer (it restarted), the peer registers again, with backoff; ZeroMQ
 reconnects the socket by itself. Done from the hub ends the process with 0.
+From start to exit the peer holds its state directory's lock
+(`daemon.state.statedir`): a second daemon on it stops at once.
 """
 
 from __future__ import annotations

@@ -17,7 +17,8 @@ Bad input never stops the hub: an undecodable or illegal message is dropped
 and logged, and its sender gets an Error where one can be sent; a peer that
 breaks the protocol mid-round is excluded from that round. SIGTERM/SIGINT
 abandon the running round (it is redone after a restart), save the peer
-table and exit 0.
+table and exit 0. From start to exit the hub holds its state directory's
+lock (`daemon.state.statedir`): a second daemon on it stops at once.
 """
 
 from __future__ import annotations

@@ -119,7 +119,7 @@ class InProcessFederation:
     synthetic shards. `hub_options` override the HubConfig fields (the
     defaults make rounds start as soon as everyone is in, and keep time-outs
     short enough for tests). Call `close()` (or use `with`) to stop the
-    training threads.
+    training threads and release the state directories' locks.
     """
 
     root: Path
@@ -186,6 +186,8 @@ class InProcessFederation:
     def close(self) -> None:
         for agent in self.agents.values():
             agent.rounds.shutdown(wait=True)
+            agent.lock.release()
+        self.hub.lock.release()
 
     # -- frames in by hand ---------------------------------------------------
 
