@@ -29,7 +29,9 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from types import FrameType
+from typing import Any
 
 import zmq
 
@@ -183,7 +185,7 @@ class PeerAgent:
                         return code
                 job = self.rounds.job
                 if job is not None and job.future.done():
-                    self.rounds.on_done(self.peer_id, self.data)
+                    self.on_job_done()
             return 0
         finally:
             os.close(wake_r)
@@ -289,14 +291,28 @@ class PeerAgent:
             self._stop = True
             return 0
         elif type(msg) is RoundStart:
-            self.rounds.on_round_start(msg, self.peer_id, self.data)
+            self._in_round(self.rounds.on_round_start, msg, self.peer_id, self.data)
         elif type(msg) is RoundEnd:
-            self.rounds.on_round_end(msg)
+            self._in_round(self.rounds.on_round_end, msg)
         elif isinstance(msg, MESSAGE_TYPES):
-            self.rounds.on_protocol(msg, self.peer_id)
+            self._in_round(self.rounds.on_protocol, msg, self.peer_id)
         elif type(msg) is not Heartbeat:
             log.warning("dropped unexpected %s from the hub", type(msg).__name__)
         return None
+
+    def on_job_done(self) -> None:
+        """The round's job finished (the loop saw its future done): hand it to the rounds."""
+        self._in_round(self.rounds.on_done, self.peer_id, self.data)
+
+    def _in_round(self, step: Callable[..., None], *args: Any) -> None:
+        """Run one step of the rounds. Whatever it raises (a state file that cannot
+        be written, a value it cannot hold, a bug) takes this peer out of the
+        running round with one line, rather than ending the daemon mid-run."""
+        try:
+            step(*args)
+        except Exception as exc:
+            log.debug("round step failed", exc_info=True)
+            self.rounds.leave(f"{type(exc).__name__}: {exc}")
 
     def _on_welcome(self, msg: Welcome, now: float) -> int | None:
         self.registered, self.run_id = True, msg.run

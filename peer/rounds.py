@@ -34,12 +34,13 @@ from fedd.crypto.secagg.messages.masked_input import MaskedInput
 from fedd.crypto.secagg.messages.share_keys import ForwardedShares
 from fedd.crypto.secagg.messages.unmask import UnmaskRequest
 from fedd.crypto.secagg.peer import PeerSession
+from fedd.daemon.errors import ConfigError
 from fedd.daemon.transport.messages.rounds import Decline, RoundEnd, RoundStart
 from fedd.daemon.transport.messages.uploads import PeerStats, PlainContribution
 from fedd.daemon.transport.wire import WireMessage
 from fedd.learner.holdout import Split
 from fedd.peer.config import PeerConfig, refusal
-from fedd.peer.state import PeerRoundRow, PeerState
+from fedd.peer.state import ROUNDS, PeerRoundRow, PeerState
 from fedd.peer.work import Job, LocalWork
 
 __all__ = ["PeerRound", "PeerRounds"]
@@ -212,32 +213,49 @@ class PeerRounds:
         if msg.kind == "statistics":
             self.state.record_statistics(msg.run, msg.round, rows)
 
+    def leave(self, reason: str) -> None:
+        """A step of the running round failed here: say so in one line, sit the
+        round out, and tell the hub (Decline), so it goes on without this peer."""
+        current = self.current
+        if current is None:  # between rounds: nothing to leave
+            log.error("%s", reason)
+            return
+        log.error("round %d: %s; this peer sits the round out", current.number, reason)
+        if current.status == "running":
+            current.status, current.reason = "failed", reason[:200]
+            current.session = None
+            self._send(Decline(current.start.run, current.number, reason[:400]))
+
     def on_round_end(self, msg: RoundEnd) -> None:
         current = self.current
         if current is None or current.number != msg.round:
             return
+        self.current = None  # ended, even if logging it fails
         status = msg.status if current.status == "running" else current.status
         if current.start.kind == "training" and status == "ok":
             self._models[current.number] = None
             for old in sorted(self._models)[:-_MODELS_KEPT]:
                 del self._models[old]
-        self.state.log_round(
-            PeerRoundRow(
-                round=current.number,
-                kind=current.start.kind,
-                mode=current.start.mode,
-                status=status,
-                reason=msg.reason or current.reason,
-                n_samples=current.n_samples,
-                train_s=current.train_s,
-                cpu_s=current.cpu_s,
-                train_loss=current.train_loss,
-                local_roc_auc=current.local_roc_auc,
-                bytes_up=current.bytes_up,
-                bytes_down=current.bytes_down,
-                finished_at=time.time(),
+        try:
+            self.state.log_round(
+                PeerRoundRow(
+                    round=current.number,
+                    kind=current.start.kind,
+                    mode=current.start.mode,
+                    status=status,
+                    reason=msg.reason or current.reason,
+                    n_samples=current.n_samples,
+                    train_s=current.train_s,
+                    cpu_s=current.cpu_s,
+                    train_loss=current.train_loss,
+                    local_roc_auc=current.local_roc_auc,
+                    bytes_up=current.bytes_up,
+                    bytes_down=current.bytes_down,
+                    finished_at=time.time(),
+                )
             )
-        )
+        except (ValueError, ConfigError) as exc:  # a value the file cannot hold; a full disk
+            log.error("round %d: not logged in %s: %s", current.number, ROUNDS.name, exc)
         log.info(
             "round %d %s %s (local roc_auc before training %.4f, %.2fs training)",
             current.number,
@@ -246,7 +264,6 @@ class PeerRounds:
             current.local_roc_auc,
             current.train_s,
         )
-        self.current = None
 
     def _fault(self, stage: str, peer_id: PeerId) -> None:
         """Testing aid: die abruptly at `stage` of the first round, as if killed."""

@@ -236,7 +236,7 @@ class InProcessFederation:
             job = agent.rounds.job
             if routing not in self.exited and job is not None and job.future.done():
                 moved = True
-                agent.rounds.on_done(agent.peer_id, agent.data)
+                agent.on_job_done()
         return moved
 
     def _deliver_from_hub(self, routing: bytes, frame: bytes) -> None:
