@@ -56,6 +56,8 @@ __all__ = ["PeerAgent"]
 
 log = logging.getLogger("fedd.peer")
 
+_WAITING_NOTE_S = 5.0  # a peer waiting for its hub says so this often
+
 
 class PeerAgent:
     """The peer daemon. `run()` returns the process exit code."""
@@ -92,6 +94,8 @@ class PeerAgent:
         self._last_heard = 0.0
         self._next_hello = 0.0
         self._hello_backoff = 0.5
+        self._waiting_since: float | None = None  # not registered since
+        self._next_waiting_note = 0.0
         self._next_heartbeat = 0.0
         self._sock: zmq.Socket[bytes] | None = None
         self._monitor: zmq.Socket[bytes] | None = None
@@ -239,6 +243,8 @@ class PeerAgent:
             )
             self.registered = False
             self._next_hello = now
+        if not self.registered:
+            self._note_waiting(now)
         if not self.registered and now >= self._next_hello:
             shard = "auto" if self.config.shard is not None else ""
             hello = Hello(
@@ -257,6 +263,27 @@ class PeerAgent:
                 Heartbeat(self.run_id, self.rounds.current.number if self.rounds.current else 0)
             )
             self._next_heartbeat = now + self.heartbeat_s
+
+    def _note_waiting(self, now: float) -> None:
+        """Every few seconds without a registration, say so: a peer whose hub is
+        down, elsewhere or refusing it must not look like one that is training."""
+        if self._waiting_since is None:
+            self._waiting_since, self._next_waiting_note = now, now + _WAITING_NOTE_S
+            return
+        if now < self._next_waiting_note:
+            return
+        self._next_waiting_note = now + _WAITING_NOTE_S
+        heard = (
+            "it answered, see above"
+            if self._last_heard >= self._waiting_since
+            else "no answer; is it running, at that address?"
+        )
+        log.info(
+            "waiting for the hub at %s: not registered after %.0fs (%s)",
+            self.config.connect,
+            now - self._waiting_since,
+            heard,
+        )
 
     # -- messages ----------------------------------------------------------------
 
@@ -316,6 +343,7 @@ class PeerAgent:
 
     def _on_welcome(self, msg: Welcome, now: float) -> int | None:
         self.registered, self.run_id = True, msg.run
+        self._waiting_since = None
         self.peer_id, self.heartbeat_s = msg.peer, msg.heartbeat_s
         self._hello_backoff = 0.5
         self._reconnect_backoff = 2.0

@@ -261,7 +261,10 @@ class Hub:
         if self.rounds.current is None and not self.rounds.done:
             alive = tuple(self.registry.alive())
             scorers = tuple(self.registry.scorers())
-            self._send_all(self.rounds.maybe_start(alive, scorers, now, self._last_registration))
+            absent = tuple(self.registry.absent())
+            self._send_all(
+                self.rounds.maybe_start(alive, scorers, now, self._last_registration, absent)
+            )
 
     # -- messages in -----------------------------------------------------------
 
