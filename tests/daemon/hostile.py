@@ -168,11 +168,13 @@ class InProcessFederation:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def add_peer(self, name: str, *, seed: int) -> PeerAgent:
+    def add_peer(self, name: str, *, seed: int, **options: Any) -> PeerAgent:
+        """Another peer: `options` are PeerConfig fields."""
         shard = write_shard(
             self.root / f"{name}.csv", rows=self.rows, features=self.features, seed=seed
         )
-        agent = PeerAgent(PeerConfig("inproc://unused", shard, self.root / name, peer_id=name))
+        config = PeerConfig("inproc://unused", shard, self.root / name, peer_id=name, **options)
+        agent = PeerAgent(config)
         dealer = FakeDealer()
         agent._sock = dealer  # type: ignore[assignment]
         self.agents[self.routing(name)] = agent
