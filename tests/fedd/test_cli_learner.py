@@ -171,6 +171,15 @@ def test_split_options_come_from_the_environment(tmp_path: Path) -> None:
         assert first.splitlines()[0] == "a,b,fraud"
 
 
+def test_split_reads_a_semicolon_separated_file_and_writes_commas(tmp_path: Path) -> None:
+    rows = "".join(f"{i % 4};{i % 3};{i * 1.5};{int(i % 5 == 0)}\n" for i in range(60))
+    path = write(tmp_path, "EDUCATION;MARRIAGE;AMOUNT;default\n" + rows)
+    out = tmp_path / "out"
+    result = run("data", "split", "--input", path, "--peers", 2, "--out", out, "--label", "default")
+    assert result.exit_code == 0, result.output
+    assert (out / "peer_1.csv").read_text().splitlines()[0] == ("EDUCATION,MARRIAGE,AMOUNT,default")
+
+
 def test_split_refuses_a_foreign_file_and_impossible_cuts_in_one_line(
     raw: Path, tmp_path: Path
 ) -> None:
