@@ -139,6 +139,9 @@ class RoundLifecycle:
             {
                 "mode": self.config.secagg,
                 "label": self.config.label,
+                # What a report needs to tell how much training the run gave its model.
+                "local_epochs": str(self.config.local_epochs),
+                "batch_size": str(self.config.batch_size),
                 "created_by": "fedd start hub",
             },
         )

@@ -49,7 +49,11 @@ def test_the_waiting_note_comes_again_every_half_minute(
         start = fed.hub.clock()
         for later in (1.0, 29.0, 31.0, 45.0, 62.0):
             assert rounds.maybe_start(alive, alive, start + later, never, ()) == []
-    assert notes(caplog) == [
-        "waiting for peers: 2/3 alive; none has gone silent or left: "
-        "the others have not registered yet"
-    ] * 3
+    assert (
+        notes(caplog)
+        == [
+            "waiting for peers: 2/3 alive; none has gone silent or left: "
+            "the others have not registered yet"
+        ]
+        * 3
+    )
