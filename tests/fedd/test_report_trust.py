@@ -8,11 +8,14 @@ import dataclasses
 import random
 from pathlib import Path
 
+import pytest
+
 from fedd.daemon.state.hubfiles import MetricsRow
 from fedd.daemon.state.store import HubStore
+from fedd.learner.errors import DataError
 from fedd.report.budget import Budget, budget_lines, centralized_budget, federated_budget
 from fedd.report.files import VERDICT_FILE
-from fedd.report.rowscores import ROW_SCORES_FILE, write_row_scores
+from fedd.report.rowscores import ROW_SCORES_FILE, read_row_scores, write_row_scores
 from tests.daemon.state._support import FEATURES, commit_next, make_commit
 from tests.fedd.test_report import centralized_csv, read_rows, report_args, run
 
@@ -159,3 +162,36 @@ def test_budgets_match_in_steps_or_in_rows_seen() -> None:
         "budget       not compared: the centralized metrics lack what it takes (an older fedd "
         "wrote them)"
     ]
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("round,label,score\n", "row 1: the header must be round,label,centralized,federated"),
+        ("round,label,centralized,federated\n", "no rows"),
+        ("round,label,centralized,federated\n4,1,0.5\n", "row 2: 3 cells, the header has 4"),
+        ("round,label,centralized,federated\n4,1,0.5,0.5\n5,0,0.5,0.5\n",
+         "row 3, column 'round': '5', not '4'"),
+        ("round,label,centralized,federated\n4,2,0.5,0.5\n", "row 2, column 'label': '2'"),
+        ("round,label,centralized,federated\n4,1,0.5,1.5\n",
+         "row 2, column 'federated': '1.5' is not a score in [0, 1]"),
+        ("round,label,centralized,federated\nfour,1,0.5,0.5\n",
+         "row 2, column 'round': 'four' is not a round number"),
+    ],
+)  # fmt: skip
+def test_a_bad_row_scores_file_is_one_error_naming_it(
+    tmp_path: Path, text: str, fragment: str
+) -> None:
+    path = tmp_path / ROW_SCORES_FILE
+    path.write_text(text)
+    with pytest.raises(DataError) as caught:
+        read_row_scores(path)
+    message = str(caught.value)
+    assert message.startswith(str(path)) and fragment in message and "\n" not in message
+
+
+def test_row_scores_read_back_as_written(tmp_path: Path) -> None:
+    path = paired_scores(tmp_path, 4)
+    got = read_row_scores(path)
+    assert (got.round, len(got.labels), got.positives) == (4, 200, 20)
+    assert got.centralized[:13] == (0.9,) * 12 + (0.2,)
