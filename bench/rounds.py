@@ -4,17 +4,20 @@
                            [--rows-per-peer 400] [--curve] [--active] [--csv PATH]
 
 For each N and mode, a fresh hub and N peers (each its own process, with a
-shard of synthetic data: 30 features, so d = 31 parameters) run `--rounds`
-training rounds; the figures are theirs (the run's statistics round before
-them is the processes' warm-up, its evaluation rounds after them are left
-out). Per round, from the hub's own CSV state: the median wall time, the part
-of it the peers spent training (reported separately: the slowest peer's
-train_s from its own rounds.csv, as the round waits for it), bytes per peer
-up and down, and for secure modes the
+shard of synthetic data: 30 features, so d = 31 parameters) run a federation:
+its statistics round, `--rounds` training rounds, then the evaluation rounds
+that score the last models. The figures are of the training rounds, the first
+left out (process warm-up). Per training round, from the hub's own CSV
+state: the median wall time, the part of it the peers spent training
+(reported separately: the slowest peer's train_s from its own rounds.csv, as
+the round waits for it and secure rounds report only coarse seconds to the
+hub), bytes per peer up and down (a training round after the first also
+carries the scores of the previous model), and for secure modes the
 overhead over the plain round with the same N (same data, same training, so
-the difference is the protocol). Flower 1.42's SecAgg+ in its own simulation
-engine, measured on this machine: about 0.69 s per round at N = 10 and 1.7 s
-at N = 30 (d = 31).
+the difference is the protocol). Beside them: the statistics round's wall
+time, and how many evaluation rounds followed and their total wall time.
+Flower 1.42's SecAgg+ in its own simulation engine, measured on this
+machine: about 0.69 s per round at N = 10 and 1.7 s at N = 30 (d = 31).
 
 With `--curve` every connection is CurveZMQ (fresh keys, every peer on the
 hub's allow-list), so that a run with and one without show what transport
@@ -59,6 +62,9 @@ class Row:
     down_bytes_per_peer: int
     flower_s: float | None
     speedup_vs_flower: float | None
+    stats_s: float
+    eval_rounds: int
+    eval_s: float
 
 
 def _prepare(root: Path, peers: int, rows_per_peer: int) -> list[Path]:
@@ -171,11 +177,11 @@ def _run(
             )
         if hub.wait(600) != 0:
             raise SystemExit(f"hub failed ({mode}, N={n}):\n{hub.output()[-3000:]}")
-    rows = _read(state / "round_log.csv")
-    if any(r["status"] != "ok" for r in rows):
-        raise SystemExit(f"a round did not complete ({mode}, N={n}): {rows}")
-    log = [r for r in rows if r["kind"] == "training"]
-    numbers = {r["round"] for r in log}
+    every = _read(state / "round_log.csv")
+    if any(r["status"] != "ok" for r in every):
+        raise SystemExit(f"a round did not complete ({mode}, N={n}): {every}")
+    log = [r for r in every if r["kind"] == "training"][1:]
+    measured = {r["round"] for r in log}
     perf = {r["round"]: r for r in _read(state / "perf_log.csv")}
     clients = _read(state / "client_perf.csv")
     # Each peer's own exact training time: secure rounds report only a coarse one to the hub.
@@ -185,8 +191,9 @@ def _run(
             trained.setdefault(row["round"], []).append(float(row["train_s"]))
     durations = [float(r["duration_s"]) for r in log]
     trains = [max(trained[r["round"]]) for r in log]
-    ups = [int(c["upload_bytes"]) for c in clients if c["round"] in numbers]
+    ups = [int(c["upload_bytes"]) for c in clients if c["round"] in measured]
     downs = [int(perf[r["round"]]["bytes_out"]) / n for r in log]
+    evals = [float(r["duration_s"]) for r in every if r["kind"] == "evaluation"]
     return {
         "round_s": statistics.median(durations),
         "train_s": statistics.median(trains),
@@ -194,6 +201,9 @@ def _run(
         "up": statistics.median(ups),
         "down": statistics.median(downs),
         "rounds": len(log),
+        "stats_s": sum(float(r["duration_s"]) for r in every if r["kind"] == "statistics"),
+        "eval_rounds": len(evals),
+        "eval_s": sum(evals),
     }
 
 
@@ -205,7 +215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--peers", default="3,10,30")
     parser.add_argument("--modes", default="off,full,plus")
-    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--rounds", type=int, default=6, help="training rounds (at least 2)")
     parser.add_argument("--rows-per-peer", type=int, default=400)
     parser.add_argument("--curve", action="store_true", help="CurveZMQ on every connection")
     parser.add_argument(
@@ -213,6 +223,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--csv", type=Path)
     args = parser.parse_args(argv)
+    if args.rounds < 2:
+        parser.error("--rounds must be at least 2: the first training round is left out")
     modes = args.modes.split(",")
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="fedd-bench-") as tmp:
@@ -241,6 +253,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         down_bytes_per_peer=int(r["down"]),
                         flower_s=flower,
                         speedup_vs_flower=flower / r["round_s"] if flower else None,
+                        stats_s=r["stats_s"],
+                        eval_rounds=int(r["eval_rounds"]),
+                        eval_s=r["eval_s"],
                     )
                 )
                 print(f"# N={n} {mode}: {time.monotonic() - started:.1f}s wall", file=sys.stderr)
@@ -261,7 +276,7 @@ def _print(rows: list[Row]) -> None:
     print(
         f"{'N':>4} {'mode':>5} {'rounds':>6} {'round s':>8} {'train s':>8} {'protocol s':>10} "
         f"{'vs plain s':>10} {'up B/peer':>10} {'down B/peer':>11} {'flower s':>8} "
-        f"{'speed-up':>8}"
+        f"{'speed-up':>8} {'stats s':>8} {'evals':>5} {'eval s':>7}"
     )
     for r in rows:
         over = f"{r.overhead_vs_plain_s:+.4f}" if r.overhead_vs_plain_s is not None else ""
@@ -270,7 +285,8 @@ def _print(rows: list[Row]) -> None:
         print(
             f"{r.peers:>4} {r.mode:>5} {r.rounds:>6} {r.round_s:>8.4f} {r.train_s:>8.4f} "
             f"{r.protocol_s:>10.4f} {over:>10} {r.up_bytes_per_peer:>10} "
-            f"{r.down_bytes_per_peer:>11} {flower:>8} {speed:>8}"
+            f"{r.down_bytes_per_peer:>11} {flower:>8} {speed:>8} {r.stats_s:>8.4f} "
+            f"{r.eval_rounds:>5} {r.eval_s:>7.4f}"
         )
 
 

@@ -5,8 +5,10 @@
                          [--dir DIR] [--keep] [--timeout 1800] [--csv PATH]
 
 A hub (`--secagg plus`, a test CSV, no `--exit-when-done`) and one peer
-process per shard run `--rounds` rounds on this machine
-(`fedd.launch.Federation`). A seeded schedule decides, before the run,
+process per shard run on this machine (`fedd.launch.Federation`): the
+statistics round, `--rounds` training rounds, then the evaluation rounds
+that score the last models, until the hub says it is done. Round numbers
+count rounds of every kind. A seeded schedule decides, before the run,
 after which committed rounds to kill a peer and to kill the hub; when a
 round commits, the kills planned after it fire at a random moment within
 the next round's expected length (the median of the last few), so they land
@@ -18,7 +20,7 @@ clean stop:
   it again 1 to 3 rounds later with the same state dir and the same id;
 - a hub kill starts a new hub on the same state dir 0.2 to 2 s later.
 
-After the last round the peers that are down are started again (the hub
+After the hub is done the peers that are down are started again (the hub
 tells them training is done), the peers must exit 0, and the hub must exit 0
 on SIGTERM. The hub's VmRSS is read from /proc after every committed round
 and printed every 10 rounds (`--csv` writes every sample). Then
@@ -47,6 +49,8 @@ from pathlib import Path
 
 from bench.soak_checks import (
     BATCH_SIZE,
+    HOLDOUT,
+    HOLDOUT_SEED,
     LOCAL_EPOCHS,
     LR,
     TRAIN_SEED,
@@ -62,11 +66,12 @@ from fedd.learner.shards import shard_path
 __all__ = ["SoakConfig", "SoakRun", "main", "run_soak"]
 
 POLL_S = 0.005  # how often the driver looks at the hub's state
+DONE_POLL_S = 0.1  # how often it reads the hub's log for "done", once that can be
 
 
 @dataclass(frozen=True)
 class SoakConfig:
-    """What to run and what to break. Times are seconds."""
+    """What to run and what to break. Times are seconds; `rounds` are training rounds."""
 
     rounds: int = 100
     peers: int = 10
@@ -96,7 +101,10 @@ class SoakConfig:
 
 @dataclass(frozen=True)
 class Plan:
-    """After which committed round each kill fires (a round may appear more than once)."""
+    """After which committed round each kill fires (a round may appear more than once).
+
+    Round 1 is the statistics round, so kills planned after rounds 2 to R-3
+    all land in training rounds."""
 
     peer_kills: tuple[int, ...]
     hub_kills: tuple[int, ...]
@@ -190,6 +198,9 @@ class _Driver:
         self._due: list[tuple[float, int, str, str]] = []
         self._seq = 0
         self._commit_times: list[float] = []
+        self._next_done_poll = 0.0
+        self._said_done = False
+        self.last_round = 0  # the round committed when the hub said it was done
 
     # -- process control ----------------------------------------------------
 
@@ -208,7 +219,12 @@ class _Driver:
         self.log(f"hub #{self.hub_number} started (pid {self.hub.popen.pid})")
 
     def start_peer(self, name: str) -> None:
-        self.peers[name] = self.fed.peer(name, self.shards[name], self.root / "peers" / name)
+        self.peers[name] = self.fed.peer(
+            name,
+            self.shards[name],
+            self.root / "peers" / name,
+            *("--holdout", repr(HOLDOUT), "--holdout-seed", str(HOLDOUT_SEED)),
+        )
 
     def kill_hub(self, committed: int) -> None:
         assert self.hub is not None
@@ -257,19 +273,36 @@ class _Driver:
             self.start_peer(name)
         seen = 0
         deadline = self.started + c.timeout_s
-        while seen < c.rounds:
+        while True:
             if time.monotonic() > deadline:
                 self.problems.append(f"timed out after {c.timeout_s:.0f}s at round {seen}")
                 return
+            # Read before the commits: once the hub is done, no round commits after it.
+            done = seen > c.rounds and self.hub_done()
             committed = committed_round(self.hub_state)
             for r in range(seen + 1, committed + 1):
                 self.on_commit(r)
             seen = max(seen, committed)
+            if done:
+                break
             self.fire_due()
             if not self.watch():
                 return
             time.sleep(POLL_S)
+        self.last_round = seen
         self.finish()
+
+    def hub_done(self, *, now: bool = False) -> bool:
+        """Whether the hub has logged that it is done (every model trained and scored);
+        the log is read at most every DONE_POLL_S unless `now`."""
+        if self._said_done:
+            return True
+        at = time.monotonic()
+        if self.hub is None or (not now and at < self._next_done_poll):
+            return False
+        self._next_done_poll = at + DONE_POLL_S
+        self._said_done = "fedd.hub: done: " in self.hub.output()
+        return self._said_done
 
     def round_length(self) -> float:
         """The median time between the last few commits: how long a round takes now."""
@@ -326,12 +359,16 @@ class _Driver:
             return False
         for name, child in self.peers.items():
             if name not in self.down and not child.alive():
+                if child.popen.poll() == 0 and self.hub_done(now=True):
+                    # The hub said done and this peer left first: the loop ends on
+                    # its next turn, so this is no problem.
+                    return True
                 self.problems.append(f"peer {name} exited by itself with {child.popen.poll()}")
                 return False
         return True
 
     def finish(self) -> None:
-        """All rounds committed: bring back the peers that are down, and let everyone stop."""
+        """The hub is done: bring back the peers that are down, and let everyone stop."""
         self._due.clear()
         for name in sorted(self.down):
             self.start_peer(name)
@@ -368,6 +405,7 @@ def run_soak(config: SoakConfig, root: Path, say: Callable[[str], None] = print)
         driver.fed.stop(grace=5)
     facts = RunFacts(
         rounds=config.rounds,
+        last_round=driver.last_round,
         hub_state=driver.hub_state,
         peer_states={name: root / "peers" / name for name in driver.shards},
         shards=driver.shards,
@@ -387,14 +425,15 @@ def print_report(run: SoakRun, checks: list[Check], say: Callable[[str], None] =
     c = run.config
     say("")
     say(
-        f"soak: {c.rounds} rounds, {c.peers} peers, --secagg plus, "
+        f"soak: {c.rounds} training rounds ({f.last_round} rounds in all), {c.peers} peers, "
+        "--secagg plus, "
         f"{sum(k.what != 'hub' for k in f.kills)} peer kills, "
         f"{sum(k.what == 'hub' for k in f.kills)} hub kills (seed {c.seed})"
     )
     say("hub VmRSS every 10 rounds:")
     say(f"  {'round':>5}  {'hub':>4}  {'pid':>7}  {'VmRSS MiB':>9}")
     by_round = {s.round: s for s in f.rss}
-    for r in range(10, c.rounds + 1, 10):
+    for r in range(10, f.last_round + 1, 10):
         s = by_round.get(r)
         if s is None:
             say(f"  {r:>5}  {'-':>4}  {'-':>7}  {'n/a':>9}")

@@ -2,10 +2,15 @@
 
 Each check reads the files with the `csv` module, not with `daemon.state.store`,
 so that it does not trust the code it checks (one check then opens the
-directory with the store as well). How each invariant is established:
+directory with the store as well). A run is one statistics round, then
+`--rounds` training rounds, then evaluation rounds until every model is
+scored. How each invariant is established:
 
-- every round committed exactly once: round_log.csv holds the rounds 1..R,
-  each once, and global_model.csv is at round R;
+- every round committed exactly once: round_log.csv holds the rounds 1..L,
+  each once, where L is the round global_model.csv held when the hub said
+  it was done, and global_model.csv is at round L; their kinds are, in
+  turn, one ok statistics round, the training rounds, and at least one
+  evaluation round;
 - no round lost that had enough survivors: a round's threshold t is a pure
   function of its participant count (`choose_shape`, with the hub's default
   dropout and corruption budgets), so it is recomputed from round_log.csv.
@@ -18,12 +23,17 @@ directory with the store as well). How each invariant is established:
   within its time window, widened by the liveness time the hub takes to
   notice a dead peer: the hub never drops live peers by itself;
 - no duplicate or missing rows: per file, the rows each round must have
-  (one per round, one per ok round, one per parameter per ok round, at
+  (one perf row per round; for each ok training round one test metrics row
+  written by that round and one federated row written by a later one, and
+  its parameters in updates.csv; client rows only for training rounds, at
   most one per participant and peer), and each peer's own rounds.csv has
-  no round twice and agrees with the hub on how each round ended;
+  no round twice and agrees with the hub on each round's kind and end;
 - the final model is zeros plus the deltas of updates.csv in order, bit for
   bit;
-- each ok round's delta is FedAvg of `survivors` of its peers: the peers'
+- each ok training round's delta is FedAvg of `survivors` of its peers: the
+  peers' training rows (their shards less the rows they hold out) are
+  z-scored with stats.csv, which must be the pooled statistics of the
+  statistics round's contributors to within 1e-9 of each std; the peers'
   local training is recomputed from the replayed model (it is
   deterministic), and some subset of that size must give the committed
   delta within the fixed-point rounding bound;
@@ -48,10 +58,15 @@ from fedd.daemon.errors import StateError
 from fedd.daemon.hub.config import HubConfig, choose_encoding
 from fedd.daemon.state.store import HubStore
 from fedd.learner.dataset import Dataset, read_dataset
+from fedd.learner.holdout import concat, split_holdout
 from fedd.learner.model import make_training_set, train
+from fedd.learner.prepare import column_stats
+from fedd.learner.scaling import ColumnStats, standardize
 
 __all__ = [
     "BATCH_SIZE",
+    "HOLDOUT",
+    "HOLDOUT_SEED",
     "LOCAL_EPOCHS",
     "LR",
     "TRAIN_SEED",
@@ -69,6 +84,10 @@ TRAIN_SEED = 42
 LR = 0.1
 BATCH_SIZE = 512
 LOCAL_EPOCHS = 1
+# The peers' settings (bench.soak passes them too): the rows each holds out.
+HOLDOUT = 0.2
+HOLDOUT_SEED = 42
+STATS_TOLERANCE = 1e-9  # of each feature's std: stats.csv against the pooled statistics
 RSS_SLACK_KIB = 2048
 RSS_SLACK_FRACTION = 0.05
 
@@ -105,7 +124,8 @@ class RssSample:
 class RunFacts:
     """Where the run left its state, and what the soak did to it."""
 
-    rounds: int
+    rounds: int  # training rounds (--rounds)
+    last_round: int  # the round global_model.csv held when the hub said it was done
     hub_state: Path
     peer_states: dict[str, Path]
     shards: dict[str, Path]
@@ -134,7 +154,7 @@ def run_checks(facts: RunFacts) -> list[Check]:
         ("no duplicate or missing rows in the hub's CSVs", _hub_rows),
         ("each peer's rounds.csv agrees with the hub", _peer_rows),
         ("final model = replay of updates.csv", _replay),
-        ("each ok round is FedAvg of its survivors", _fedavg),
+        ("each ok training round is FedAvg of its survivors", _fedavg),
         ("the store opens the state cleanly", _store_opens),
         ("hub resident memory flat", _rss_flat),
         ("the schedule ran as planned", _schedule),
@@ -182,6 +202,8 @@ class _State:
     updates: list[dict[str, str]]
     model: list[dict[str, str]]
     peers: list[dict[str, str]]
+    stats: list[dict[str, str]]
+    run: list[dict[str, str]]
     names: tuple[str, ...]  # the model's parameters: bias, then run.csv's features
 
     @classmethod
@@ -196,14 +218,29 @@ class _State:
             _read(d / "updates.csv"),
             _read(d / "global_model.csv"),
             _read(d / "peers.csv"),
+            _read(d / "stats.csv"),
+            run,
             ("bias", *features),
         )
 
     def status(self) -> dict[int, dict[str, str]]:
         return {int(row["round"]): row for row in self.round_log}
 
-    def ok_rounds(self) -> list[int]:
-        return [int(row["round"]) for row in self.round_log if row["status"] == "ok"]
+    def of_kind(self, kind: str) -> list[int]:
+        return [int(row["round"]) for row in self.round_log if row["kind"] == kind]
+
+    def trained(self) -> list[int]:
+        """The ok training rounds: those that changed the model."""
+        return [
+            int(row["round"])
+            for row in self.round_log
+            if row["kind"] == "training" and row["status"] == "ok"
+        ]
+
+    def setting(self, key: str) -> str:
+        """One value of run.csv (ValueError unless the key is there exactly once)."""
+        (value,) = (row["value"] for row in self.run if row["key"] == key)
+        return value
 
 
 def _rounds_numbers(rows: Sequence[dict[str, str]]) -> list[int]:
@@ -219,16 +256,31 @@ def _missing_and_repeated(found: list[int], expected: list[int]) -> str:
 
 
 def _rounds_once(state: _State, facts: RunFacts) -> str:
-    expected = list(range(1, facts.rounds + 1))
+    last = facts.last_round
+    expected = list(range(1, last + 1))
     found = _rounds_numbers(state.round_log)
     if found != expected:
         raise _Failed(f"round_log.csv: {_missing_and_repeated(found, expected)}")
     model_rounds = {int(row["round"]) for row in state.model}
-    if model_rounds != {facts.rounds}:
-        raise _Failed(f"global_model.csv is at round(s) {sorted(model_rounds)}, not {facts.rounds}")
+    if model_rounds != {last}:
+        raise _Failed(f"global_model.csv is at round(s) {sorted(model_rounds)}, not {last}")
+    kinds = [row["kind"] for row in state.round_log]
+    evaluations = last - 1 - facts.rounds
+    if evaluations < 1 or kinds != [
+        "statistics",
+        *["training"] * facts.rounds,
+        *["evaluation"] * evaluations,
+    ]:
+        raise _Failed(
+            f"round_log.csv: kinds {dict(Counter(kinds))} in rounds 1..{last}, not one "
+            f"statistics round, {facts.rounds} training rounds, then evaluation rounds"
+        )
+    if state.round_log[0]["status"] != "ok":
+        raise _Failed("round_log.csv: the statistics round did not complete")
     return (
-        f"round_log.csv holds rounds 1..{facts.rounds} once each, in order; "
-        f"global_model.csv is at round {facts.rounds}"
+        f"round_log.csv holds rounds 1..{last} once each, in order: the statistics round, "
+        f"{facts.rounds} training rounds, {evaluations} evaluation rounds; "
+        f"global_model.csv is at round {last}"
     )
 
 
@@ -278,15 +330,14 @@ def _dropouts_had_kills(state: _State, facts: RunFacts) -> str:
 
 
 def _hub_rows(state: _State, facts: RunFacts) -> str:
-    every = list(range(1, facts.rounds + 1))
-    ok = state.ok_rounds()
+    every = list(range(1, facts.last_round + 1))
+    trained = state.trained()
+    training = set(state.of_kind("training"))
     status = state.status()
     found = _rounds_numbers(state.perf)
     if found != every:
         raise _Failed(f"perf_log.csv: {_missing_and_repeated(found, every)}")
-    found = _rounds_numbers(state.metrics)
-    if found != ok:
-        raise _Failed(f"metrics_log.csv (one row per ok round): {_missing_and_repeated(found, ok)}")
+    _metrics_rows(state, trained, facts.last_round)
     pairs = [(int(row["round"]), row["peer"]) for row in state.clients]
     repeated = [pair for pair, n in Counter(pairs).items() if n > 1]
     if repeated:
@@ -294,9 +345,12 @@ def _hub_rows(state: _State, facts: RunFacts) -> str:
     per_round = Counter(r for r, _ in pairs)
     for r, count in per_round.items():
         row = status.get(r)
-        if row is None or count > int(row["participants"]):
-            raise _Failed(f"client_perf.csv: {count} rows for round {r}, not one of its peers each")
-    for r in ok:
+        if r not in training or row is None or count > int(row["participants"]):
+            raise _Failed(
+                f"client_perf.csv: {count} rows for round {r}, not one of a training round's "
+                "peers each"
+            )
+    for r in trained:
         if per_round[r] < int(status[r]["survivors"]):
             raise _Failed(f"client_perf.csv: round {r} has fewer rows than survivors")
     if {peer for _, peer in pairs} - set(facts.shards):
@@ -305,17 +359,46 @@ def _hub_rows(state: _State, facts: RunFacts) -> str:
     by_round: dict[int, list[str]] = {}
     for row in state.updates:
         by_round.setdefault(int(row["round"]), []).append(row["parameter"])
-    if sorted(by_round) != ok or any(params != list(state.names) for params in by_round.values()):
-        raise _Failed(f"updates.csv: not exactly the {d} parameters, in order, of each ok round")
+    if sorted(by_round) != trained or any(p != list(state.names) for p in by_round.values()):
+        raise _Failed(
+            f"updates.csv: not exactly the {d} parameters, in order, of each ok training round"
+        )
     peer_ids = [row["peer"] for row in state.peers]
     if sorted(peer_ids) != sorted(facts.shards):
         raise _Failed(f"peers.csv: peers {sorted(peer_ids)}, expected {sorted(facts.shards)}")
     return (
         f"round_log {len(state.round_log)}, perf_log {len(state.perf)}, metrics_log "
-        f"{len(state.metrics)} (the ok rounds), client_perf {len(pairs)} (at most one per "
-        f"participant and round), updates {len(state.updates)} = {len(ok)} ok rounds x {d} "
-        f"parameters, peers.csv {len(peer_ids)} peers once each"
+        f"{len(state.metrics)} (a test row and a later federated row per ok training round), "
+        f"client_perf {len(pairs)} (training rounds, at most one per participant), updates "
+        f"{len(state.updates)} = {len(trained)} ok training rounds x {d} parameters, "
+        f"peers.csv {len(peer_ids)} peers once each"
     )
+
+
+def _metrics_rows(state: _State, trained: list[int], last: int) -> None:
+    """metrics_log.csv: for each ok training round, and no other, one `test` row written
+    by that round and one `federated` row written by a later one; in commit order."""
+    keys = [(int(row["round"]), row["source"]) for row in state.metrics]
+    repeated = [key for key, n in Counter(keys).items() if n > 1]
+    if repeated:
+        raise _Failed(f"metrics_log.csv: (round, source) {repeated[0]} appears twice")
+    written = [int(row["committed_in"]) for row in state.metrics]
+    if written != sorted(written):
+        raise _Failed("metrics_log.csv: rows not in the order of the rounds that wrote them")
+    for source in ("test", "federated"):
+        found = sorted(r for r, s in keys if s == source)
+        if found != trained:
+            raise _Failed(
+                f"metrics_log.csv ({source} rows, one per ok training round): "
+                f"{_missing_and_repeated(found, trained)}"
+            )
+    for row in state.metrics:
+        r, at = int(row["round"]), int(row["committed_in"])
+        later = at == r if row["source"] == "test" else r < at <= last
+        if not later:
+            raise _Failed(
+                f"metrics_log.csv: the {row['source']} row of round {r} written by round {at}"
+            )
 
 
 def _peer_rows(state: _State, facts: RunFacts) -> str:
@@ -328,15 +411,17 @@ def _peer_rows(state: _State, facts: RunFacts) -> str:
             raise _Failed(f"{name}'s rounds.csv: a round twice or out of order: {numbers}")
         for row in mine:
             hub_row = status.get(int(row["round"]))
-            if hub_row is None or row["status"] != hub_row["status"]:
+            said = (row["kind"], row["status"])
+            if hub_row is None or said != (hub_row["kind"], hub_row["status"]):
                 raise _Failed(
-                    f"{name}'s rounds.csv: round {row['round']} {row['status']}, "
-                    f"the hub says {hub_row['status'] if hub_row else 'nothing'}"
+                    f"{name}'s rounds.csv: round {row['round']} {' '.join(said)}, the hub says "
+                    + (f"{hub_row['kind']} {hub_row['status']}" if hub_row else "nothing")
                 )
         logged += len(mine)
     return (
-        f"{len(facts.peer_states)} files, {logged} rows: no round twice, each ended as the hub "
-        "says (a peer logs only the rounds it saw end; it misses those it was down for)"
+        f"{len(facts.peer_states)} files, {logged} rows: no round twice, each of the kind and "
+        "ended as the hub says (a peer logs only the rounds it saw end; it misses those it "
+        "was down for)"
     )
 
 
@@ -345,12 +430,12 @@ def _bits(value: float) -> bytes:
 
 
 def replay_models(state: _State) -> tuple[dict[int, list[float]], list[float]]:
-    """(the model each ok round started from, the final model): zeros plus the
-    deltas of updates.csv in file order, with float addition as the hub does it."""
+    """(the model each ok training round started from, the final model): zeros plus
+    the deltas of updates.csv in file order, with float addition as the hub does it."""
     model = [0.0] * len(state.names)
     before: dict[int, list[float]] = {}
     rows = iter(state.updates)
-    for r in state.ok_rounds():
+    for r in state.trained():
         before[r] = list(model)
         model = [m + float(next(rows)["delta"]) for m in model]
     return before, model
@@ -367,14 +452,55 @@ def _replay(state: _State, facts: RunFacts) -> str:
     if differ:
         raise _Failed(f"{len(differ)} parameters differ from the replay, first {differ[0]!r}")
     return (
-        f"zeros + the {len(state.ok_rounds())} committed deltas, added in order, equal "
+        f"zeros + the {len(state.trained())} committed deltas, added in order, equal "
         f"global_model.csv in all {len(committed)} values, bit for bit"
+    )
+
+
+def _statistics(state: _State, facts: RunFacts) -> tuple[list[ColumnStats], str]:
+    """stats.csv, once it is shown to be the pooled statistics of the training rows of
+    `statistics_peers` of the peers (the statistics round's contributors), to within
+    STATS_TOLERANCE of each feature's std; and which peers those are."""
+    stats = [
+        ColumnStats(row["column"], float(row["mean"]), float(row["std"]), row["note"])
+        for row in state.stats
+    ]
+    if tuple(s.name for s in stats) != state.names[1:]:
+        raise _Failed("stats.csv: not one row per feature of run.csv, in order")
+    contributors = int(state.setting("statistics_peers"))
+    rows = int(state.setting("statistics_rows"))
+    first = state.round_log[0]
+    source = (int(state.setting("statistics_round")), contributors)
+    if source != (int(first["round"]), int(first["survivors"])):
+        raise _Failed("run.csv: the statistics are not those of round 1's survivors")
+    training = {
+        name: split_holdout(read_dataset(path), HOLDOUT, HOLDOUT_SEED).train
+        for name, path in facts.shards.items()
+    }
+    for subset in itertools.combinations(sorted(training), contributors):
+        pooled = concat([training[p] for p in subset], "the contributors' training rows")
+        if pooled.n_rows != rows:
+            continue
+        expected = column_stats(pooled, range(pooled.n_rows))
+        if all(
+            abs(got.mean - want.mean) <= STATS_TOLERANCE * want.std
+            and abs(got.std - want.std) <= STATS_TOLERANCE * want.std
+            for got, want in zip(stats, expected, strict=True)
+        ):
+            return stats, ", ".join(subset)
+    raise _Failed(
+        f"stats.csv is not the pooled statistics of the {rows} training rows of any "
+        f"{contributors} of the peers"
     )
 
 
 def _fedavg(state: _State, facts: RunFacts) -> str:
     hub = HubConfig()
-    data: dict[str, Dataset] = {name: read_dataset(path) for name, path in facts.shards.items()}
+    stats, contributors = _statistics(state, facts)
+    data: dict[str, Dataset] = {
+        name: standardize(split_holdout(read_dataset(path), HOLDOUT, HOLDOUT_SEED).train, stats)
+        for name, path in facts.shards.items()
+    }
     models, _ = replay_models(state)
     status = state.status()
     trained: dict[int, list[str]] = {}
@@ -382,13 +508,17 @@ def _fedavg(state: _State, facts: RunFacts) -> str:
         trained.setdefault(int(row["round"]), []).append(row["peer"])
     deltas: dict[int, list[float]] = {}
     index = 0
-    for r in state.ok_rounds():
+    for r in state.trained():
         deltas[r] = [float(row["delta"]) for row in state.updates[index : index + len(state.names)]]
         index += len(state.names)
     worst = 0.0
-    for r in state.ok_rounds():
+    for r in state.trained():
         n, s = int(status[r]["participants"]), int(status[r]["survivors"])
-        fp = choose_encoding(n, hub)
+        # A training round that also carries scores uses the wide encoding: either
+        # may be this round's, so the coarser one bounds the rounding.
+        fp = min(
+            (choose_encoding(n, hub, wide=wide) for wide in (False, True)), key=lambda e: e.scale
+        )
         seed = TRAIN_SEED + r  # peers order each round's minibatches by --seed plus the round
         local: dict[str, tuple[int, list[float]]] = {}
         for peer in trained.get(r, []):
@@ -416,9 +546,10 @@ def _fedavg(state: _State, facts: RunFacts) -> str:
             )
         worst = max(worst, best)
     return (
-        f"{len(state.ok_rounds())} rounds: the peers' training recomputed from the replayed "
-        f"model; a subset of `survivors` peers matches each delta (worst error {worst:.2e}, "
-        "within the fixed-point bound)"
+        f"stats.csv is the pooled statistics of {contributors}'s training rows; "
+        f"{len(state.trained())} rounds: the peers' training on their rows z-scored with it "
+        "recomputed from the replayed model; a subset of `survivors` peers matches each delta "
+        f"(worst error {worst:.2e}, within the fixed-point bound)"
     )
 
 
@@ -427,11 +558,11 @@ def _store_opens(state: _State, facts: RunFacts) -> str:
         store = HubStore.open(facts.hub_state, read_only=True)
     except StateError as exc:
         raise _Failed(f"HubStore.open: {exc}") from None
-    if store.reconciled or store.committed_round != facts.rounds:
+    if store.reconciled or store.committed_round != facts.last_round:
         raise _Failed(f"opened at round {store.committed_round}, repairs {store.reconciled}")
     return (
         f"HubStore.open (read-only) validated every file and replayed updates.csv: "
-        f"round {facts.rounds}, nothing to repair"
+        f"round {facts.last_round}, nothing to repair"
     )
 
 

@@ -101,6 +101,16 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return report
 
 
+def check_run(log: list[dict[str, str]], training: int) -> None:
+    """round_log.csv of a finished run: rounds 1..N once each, in order, of the
+    run's three kinds in turn: its statistics round, `training` training rounds,
+    then evaluation rounds, at least one (the last model is scored after it is made)."""
+    assert [r["round"] for r in log] == [str(r) for r in range(1, len(log) + 1)], log
+    evaluations = len(log) - 1 - training
+    kinds = ["statistics", *["training"] * training, *["evaluation"] * evaluations]
+    assert evaluations >= 1 and [r["kind"] for r in log] == kinds, log
+
+
 @dataclass(frozen=True)
 class Shards:
     train: Path

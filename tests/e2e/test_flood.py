@@ -30,8 +30,8 @@ from fedd.crypto.secagg.messages.share_keys import SEALED_SIZE, EncryptedShares,
 from fedd.crypto.secagg.messages.unmask import RevealedShare, UnmaskShares
 from fedd.daemon.transport import wire
 from fedd.daemon.transport.messages.membership import Bye, Heartbeat, Hello
-from fedd.daemon.transport.messages.rounds import PeerStats, PlainUpdate
 from fedd.daemon.transport.messages.status import StatusRequest
+from fedd.daemon.transport.messages.uploads import PeerStats, PlainContribution
 from fedd.learner.dataset import read_dataset
 from tests.daemon.hostile import Mutator
 from tests.e2e.conftest import Cluster, Shards
@@ -68,7 +68,7 @@ def corpus(run: str, number: int, features: tuple[str, ...]) -> list[bytes]:
             MaskedInput(run, r, bytes(4 * (len(features) + 2))),
             UnmaskShares(run, r, (share,), ()),
             PeerStats(run, r, 10, 0.5, 0.5),
-            PlainUpdate(run, r, 10, (0.0,) * (len(features) + 1)),
+            PlainContribution(run, r, bytes(8 * (len(features) + 2))),
         ]
     return [wire.encode(m) for m in messages]
 
@@ -79,6 +79,7 @@ def test_a_flood_from_one_connection_leaves_the_hub_up_bounded_and_rounds_comple
     hub = cluster.hub("--min-peers", "3", "--rounds", "0", "--secagg", "full")
     for k in range(1, 4):
         cluster.peer(f"p{k}", shards.peers[k - 1])
+    # The statistics round, then training rounds (--rounds 0: until stopped).
     cluster.wait_for(lambda: len(cluster.rows("round_log.csv")) >= 3, 90, "three rounds")
     before_mb = rss_mb(hub.popen.pid)
     summary = cluster.status()
@@ -136,6 +137,7 @@ def test_a_flood_from_one_connection_leaves_the_hub_up_bounded_and_rounds_comple
     log = cluster.rows("round_log.csv")
     assert all(r["status"] == "ok" and r["survivors"] == "3" for r in log), log
     assert [r["round"] for r in log] == [str(i) for i in range(1, len(log) + 1)]
+    assert [r["kind"] for r in log] == ["statistics", *["training"] * (len(log) - 1)], log
     assert {p["peer"] for p in cluster.status("peers")["peers"]} <= {
         "p1",
         "p2",

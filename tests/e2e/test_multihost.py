@@ -4,9 +4,10 @@ Root only. The test builds its own little network and nothing else: one
 namespace for the hub and one per peer, each peer joined to the hub by a
 veth pair on a /24 of its own (10.231.k.0/24: hub .1, peer k .2), and sends
 traffic only to those addresses. It runs secure rounds across the links,
-then cuts one peer's link in the middle of a round (`ip link set ... down`):
-the hub must count that peer as a dropout and complete the round with the
-others. Processes and namespaces are removed afterwards, pass or fail, and
+then cuts one peer's link in the middle of a training round (`ip link set
+... down`): the hub must count that peer as a dropout and complete the round
+with the others. The link then comes back, the peer registers again, and the
+run ends with all three. Processes and namespaces are removed afterwards, pass or fail, and
 namespaces a crashed earlier run left behind (same prefix) are removed
 before starting.
 """
@@ -165,7 +166,7 @@ def test_secure_rounds_across_hosts_with_curve_and_a_link_cut_mid_round(net: Net
         HUB_NS,
         "start", "hub", "--bind", f"tcp://*:{PORT}", "--state-dir", str(state),
         "--curve-secret", str(keys / "hub.secret"), "--allow-dir", str(allow),
-        "--min-peers", str(PEERS), "--threshold", "2", "--rounds", "2", "--secagg", "full",
+        "--min-peers", str(PEERS), "--secagg-threshold", "2", "--rounds", "2", "--secagg", "full",
         # Long enough local training that the cut lands inside round 2's training.
         "--local-epochs", "600",
         "--heartbeat", "0.3", "--liveness", "3", "--stage-timeout", "5",
@@ -181,23 +182,35 @@ def test_secure_rounds_across_hosts_with_curve_and_a_link_cut_mid_round(net: Net
             "--curve-secret", str(allow / f"p{k}.secret"), "--hub-public", str(keys / "hub.pub"),
         )  # fmt: skip
 
-    net.wait_for_line("hub", r"round 1 ok: 3/3 peers", 60)
-    net.wait_for_line("hub", r"round 2: full with 3 peers", 30)
+    net.wait_for_line("hub", r"round 1 statistics ok: 3/3 peers", 60)
+    net.wait_for_line("hub", r"round 2: training, full with 3 peers", 30)
     ip("-n", HUB_NS, "link", "set", "h3", "down")  # p3's cable, pulled mid-round
+    net.wait_for_line("hub", r"round 2 training ok: 2/3 peers", 90)
+    # The next rounds need all three: the cable goes back in, and p3 registers again.
+    ip("-n", HUB_NS, "link", "set", "h3", "up")
 
     hub, _ = net.procs["hub"]
     assert hub.wait(90) == 0, net.logs()
-    for k in (1, 2):
+    for k in range(1, PEERS + 1):
         assert net.procs[f"p{k}"][0].wait(30) == 0, net.logs()
     hub_log = net.output("hub")
-    assert re.search(r"round 2 ok: 2/3 peers", hub_log), net.logs()
     assert "peer p3 is gone" in hub_log, net.logs()
     assert "transport is not authenticated" not in hub_log
     rounds = [
-        (r["round"], r["status"], r["participants"], r["survivors"], r["dropped"])
+        (r["round"], r["kind"], r["status"], r["participants"], r["survivors"], r["dropped"])
         for r in read_csv(state / "round_log.csv")
     ]
-    assert rounds == [("1", "ok", "3", "3", "0"), ("2", "ok", "3", "2", "1")], net.logs()
+    assert rounds[:3] == [
+        ("1", "statistics", "ok", "3", "3", "0"),
+        ("2", "training", "ok", "3", "2", "1"),
+        ("3", "training", "ok", "3", "3", "0"),
+    ], net.logs()
+    # Then evaluation rounds score the models, until every one is scored.
+    assert len(rounds) > 3, net.logs()
+    assert all(
+        (r[0], r[1:]) == (str(k), ("evaluation", "ok", "3", "3", "0"))
+        for k, r in enumerate(rounds[3:], start=4)
+    ), net.logs()
     # Every peer is known by its key, which peers.csv records.
     keys_of = {r["peer"]: r["public_key"] for r in read_csv(state / "peers.csv")}
     for k in range(1, PEERS + 1):

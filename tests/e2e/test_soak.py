@@ -1,6 +1,7 @@
 """A short soak (bench.soak): SecAgg+ rounds through a peer kill and a hub kill, then its checks.
 
-One run of 15 rounds with 4 peer processes feeds every test here: the first
+One run of 15 training rounds (with its statistics round first and its
+evaluation rounds last) with 4 peer processes feeds every test here: the first
 asserts that all of the soak's checks pass on it; the others damage a copy of
 its state, one way each, and assert that the check meant to catch that damage
 fails, so that no check passes vacuously.
@@ -101,6 +102,16 @@ def shift_a_delta(rows: list[list[str]]) -> None:
     rows[40][cell] = repr(float(rows[40][cell]) + 1e-3)
 
 
+def nudge_a_mean(rows: list[list[str]]) -> None:
+    mean, std = column(rows, "mean"), column(rows, "std")
+    rows[3][mean] = repr(float(rows[3][mean]) + 1e-6 * float(rows[3][std]))
+
+
+def score_a_model_in_its_own_round(rows: list[list[str]]) -> None:
+    federated = next(row for row in rows[1:] if row[column(rows, "source")] == "federated")
+    federated[column(rows, "committed_in")] = federated[column(rows, "round")]
+
+
 def repeat_a_client_row(rows: list[list[str]]) -> None:
     rows.insert(3, rows[2])
 
@@ -133,7 +144,14 @@ def keep(facts: RunFacts) -> RunFacts:
         ("round_log.csv", abort_round_4, keep, "no round lost that had enough survivors"),
         ("round_log.csv", lose_a_peer_in_round_6, no_kills, "every dropout had a kill behind it"),
         ("global_model.csv", one_ulp_more, keep, "final model = replay of updates.csv"),
-        ("updates.csv", shift_a_delta, keep, "each ok round is FedAvg of its survivors"),
+        ("updates.csv", shift_a_delta, keep, "each ok training round is FedAvg of its survivors"),
+        ("stats.csv", nudge_a_mean, keep, "each ok training round is FedAvg of its survivors"),
+        (
+            "metrics_log.csv",
+            score_a_model_in_its_own_round,
+            keep,
+            "no duplicate or missing rows in the hub's",
+        ),
         ("client_perf.csv", repeat_a_client_row, keep, "no duplicate or missing rows in the hub's"),
         ("", None, growing_memory, "hub resident memory flat"),
         ("", None, an_extra_kill, "the schedule ran as planned"),
@@ -181,8 +199,10 @@ def test_a_torn_row_fails_the_reading_itself(soak: Soak, tmp_path: Path) -> None
     facts = soak.run.facts
     hub_state = tmp_path / "hub"
     shutil.copytree(facts.hub_state, hub_state)
+    torn = facts.last_round + 2  # its row number: the header is row 1
     with open(hub_state / "round_log.csv", "a") as f:
-        f.write("16,plus,1")  # a torn append, which a clean stop never leaves
+        # A torn append, which a clean stop never leaves.
+        f.write(f"{facts.last_round + 1},evaluation,plus")
     checks: list[Check] = run_checks(dataclasses.replace(facts, hub_state=hub_state))
     assert len(checks) == 1 and not checks[0].ok
-    assert "round_log.csv row 17: 3 cells, the header has 9" in checks[0].detail
+    assert f"round_log.csv row {torn}: 3 cells, the header has 10" in checks[0].detail

@@ -13,7 +13,10 @@ import pytest
 
 from fedd.daemon.transport.curve import generate
 from fedd.launch import FEDD, Child
-from tests.e2e.conftest import Cluster, Shards
+from fedd.learner.dataset import read_dataset
+from fedd.learner.holdout import split_holdout
+from fedd.learner.shards import shard_path
+from tests.e2e.conftest import Cluster, Shards, check_run
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
@@ -95,7 +98,8 @@ def test_allowed_peers_complete_rounds_and_an_unknown_key_never_takes_part(
     assert hub.wait(120) == 0, cluster.logs()
     assert intruder.alive(), cluster.logs()  # still knocking, never let in
     log = cluster.rows("round_log.csv")
-    assert [(r["status"], r["participants"]) for r in log] == [("ok", "2"), ("ok", "2")]
+    check_run(log, training=2)
+    assert all((r["status"], r["participants"]) == ("ok", "2") for r in log), log
     peers = {r["peer"]: r for r in cluster.rows("peers.csv")}
     assert sorted(peers) == ["p1", "p2"]
     for name in ("p1", "p2"):
@@ -142,9 +146,15 @@ def test_plain_daemons_warn_that_traffic_is_unauthenticated(cluster: Cluster, sh
 # -- --shard auto ---------------------------------------------------------------------
 
 
-def shard_sizes(shards: Shards) -> dict[str, int]:
+def training_sizes(shards: Shards) -> dict[int, int]:
+    """Shard k's training rows: its rows less those a peer holds out by default."""
     with open(shards.train.parent / "partition.csv", newline="") as f:
-        return {r["peer"]: int(r["rows"]) for r in csv.DictReader(f)}
+        count = len(list(csv.DictReader(f)))
+    directory = shards.peers[0].parent
+    return {
+        k: split_holdout(read_dataset(shard_path(directory, k)), 0.2, 42).train.n_rows
+        for k in range(1, count + 1)
+    }
 
 
 def auto_peer(cluster: Cluster, name: str, *source: str) -> Child:
@@ -172,11 +182,14 @@ def test_identical_peers_get_distinct_shards_and_train_on_them(cluster: Cluster,
         assert p.wait(30) == 0, cluster.logs()
     rows = cluster.rows("peers.csv")
     assert sorted(int(r["shard"]) for r in rows) == [1, 2, 3]
-    sizes = shard_sizes(shards)
-    # Each peer trained on the shard it was given: its sample count is that shard's.
+    sizes = training_sizes(shards)
+    # Each peer trained on the shard it was given: its sample count is that shard's
+    # training rows.
     by_peer = {r["peer"]: int(r["shard"]) for r in rows}
-    for r in cluster.rows("client_perf.csv"):
-        assert int(r["n_samples"]) == sizes[f"peer_{by_peer[r['peer']]}"]
+    clients = cluster.rows("client_perf.csv")
+    assert len(clients) == 3
+    for r in clients:
+        assert int(r["n_samples"]) == sizes[by_peer[r["peer"]]]
     for p in peers:
         assert "loaded shard" in p.output()
 

@@ -137,6 +137,7 @@ def test_status_tables_show_what_the_hub_reports():
             "rounds": [
                 {
                     "round": 3,
+                    "kind": "training",
                     "mode": "plus",
                     "status": "aborted",
                     "reason": "too few",
@@ -151,6 +152,7 @@ def test_status_tables_show_what_the_hub_reports():
     lines = render(rounds)
     assert lines[0].split() == [
         "round",
+        "kind",
         "mode",
         "status",
         "peers",
@@ -160,7 +162,7 @@ def test_status_tables_show_what_the_hub_reports():
         "f1",
         "reason",
     ]
-    assert lines[1].split()[:5] == ["3", "plus", "aborted", "2/5", "1.50"]
+    assert lines[1].split()[:6] == ["3", "training", "plus", "aborted", "2/5", "1.50"]
     peers = StatusReply("run-1", 4, "peers", {"peers": []})
     assert render(peers) == ["no peers have registered yet"]
 

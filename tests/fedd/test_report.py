@@ -69,10 +69,14 @@ def hub_state(
     return path
 
 
-def centralized_csv(path: Path, roc_auc: float = BASE_ROC, f1: float = BASE_F1) -> Path:
+def centralized_csv(
+    path: Path, roc_auc: float = BASE_ROC, f1: float = BASE_F1, threshold: float = 0.5
+) -> Path:
     values = dict.fromkeys(RECORD_FIELDS, "1")
     values.update(roc_auc=repr(roc_auc), pr_auc="0.62", precision="0.75", recall="0.6",
-                  f1=repr(f1), logloss="0.008", class_weight="none")  # fmt: skip
+                  f1=repr(f1), logloss="0.008", class_weight="none", threshold=repr(threshold),
+                  tp="12", fp="4", tn="176", fn="8", rows="800", positives="80",
+                  test_rows="200", test_positives="20", epochs="2", batch_size="512")  # fmt: skip
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(",".join(RECORD_FIELDS) + "\n" + ",".join(values.values()) + "\n")
     return path
@@ -223,6 +227,21 @@ def test_verdict_inside_at_and_beyond_the_tolerance(
     assert float(rows["roc_auc"]["tolerance"]) == tolerance
 
 
+def test_f1_at_two_thresholds_is_not_decided_and_the_verdict_says_what_to_change(
+    tmp_path: Path,
+) -> None:
+    """A baseline trained with --threshold 0.3 against a federation counting at 0.5."""
+    hub_state(tmp_path / "hub", [(0.905, 0.795)])
+    centralized_csv(tmp_path / "central.csv", threshold=0.3)
+    result = run(*report_args(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert "verdict: NOT DECIDED (F1 at threshold 0.3 (centralized) against 0.5" in result.stdout
+    assert "--threshold 0.5" in result.stdout and "--decision-threshold 0.3" in result.stdout
+    rows = {r["metric"]: r for r in read_rows(tmp_path / "out" / "metrics" / VERDICT_FILE)}
+    assert (rows["roc_auc"]["decision"], rows["f1"]["decision"]) == ("equivalent", "not decided")
+    assert rows["overall"]["decision"] == "not decided"
+
+
 @needs_matplotlib
 def test_report_says_where_the_files_are(run_dir: Path) -> None:
     result = run(*report_args(run_dir))
@@ -230,7 +249,7 @@ def test_report_says_where_the_files_are(run_dir: Path) -> None:
     for path in [run_dir / "out" / "metrics" / PERFORMANCE_FILE,
                  *(run_dir / "out" / "plots" / name for name in PLOTS)]:  # fmt: skip
         assert f"wrote {path}" in result.stdout
-    assert "rounds       3 completed, 1 aborted" in result.stdout
+    assert "rounds       3 training rounds completed, 1 aborted" in result.stdout
 
 
 def test_report_on_a_running_hub_changes_nothing(run_dir: Path) -> None:

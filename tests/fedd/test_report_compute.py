@@ -40,9 +40,11 @@ def record(
     bytes_out: int = 6000,
     participants: int = 3,
     scored: dict[str, float] | None = None,
+    kind: str = "training",
 ) -> RoundRecord:
     return RoundRecord(
         round=number,
+        kind=kind,
         status=status,
         participants=participants,
         survivors=participants if status == "ok" else 1,
@@ -132,7 +134,7 @@ def test_verdict_lines_name_the_metrics_that_failed() -> None:
     text = "\n".join(decide(CENTRAL, scores(0.905, 0.75), 0.01, at_round=7).lines())
     assert "federated model of round 7" in text
     assert "verdict: NOT EQUIVALENT (F1 off by 0.0500; tolerance ±0.01)" in text
-    assert "ROC-AUC        0.9000     0.9050     +0.0050  equivalent" in text
+    assert "ROC-AUC        0.9000     0.9050     +0.0050  -                     equivalent" in text
     ok = "\n".join(decide(CENTRAL, scores(0.9, 0.8), 0.01, at_round=7).lines())
     assert "verdict: EQUIVALENT (ROC-AUC and F1 within ±0.01)" in ok
 
@@ -154,8 +156,12 @@ def test_final_scores_skip_aborted_rounds_at_the_end() -> None:
     rounds = [record(1, scored=scores(0.8, 0.7)), record(2, scored=scores(0.85, 0.75)),
               record(3, status="aborted")]  # fmt: skip
     final = final_scores(rounds)
-    assert final is not None and final[0] == 2 and final[1]["roc_auc"] == 0.85
+    assert final is not None and final.round == 2 and final.scores is not None
+    assert final.scores["roc_auc"] == 0.85
     assert final_scores([record(1, status="aborted")]) is None
+    # Rounds of other kinds never change the model: their scores, if any, are not the model's.
+    later = [*rounds, record(4, kind="evaluation", scored=scores(0.5, 0.5))]
+    assert final_scores(later) == final
 
 
 def test_per_round_overall_and_per_peer_figures() -> None:
@@ -192,7 +198,27 @@ def test_per_round_overall_and_per_peer_figures() -> None:
     assert [p.train_s for p in report.per_peer] == pytest.approx([0.4, 0.65, 1.0])
     assert report.verdict.round == 4 and report.verdict.equivalent
     lines = "\n".join(overall.lines())
-    assert "3 completed, 1 aborted" in lines and "median 2.000 s" in lines
+    assert "3 training rounds completed, 1 aborted" in lines and "median 2.000 s" in lines
+
+
+def test_statistics_and_scoring_rounds_are_counted_apart() -> None:
+    rounds = [
+        record(1, kind="statistics", duration=0.5, scored={}),
+        record(2, duration=1.0),
+        record(3, duration=3.0),
+        record(4, kind="evaluation", duration=0.25, scored={}),
+        record(5, kind="evaluation", duration=0.75, scored={}),
+    ]
+    overall = build_report(rounds, [], CENTRAL, stages=STAGES).overall
+    assert (overall.rounds, overall.aborted, overall.duration_s) == (2, 0, 2.0)
+    assert (overall.statistics_s, overall.evaluation_rounds, overall.evaluation_s) == (
+        0.5,
+        2,
+        0.5,
+    )
+    assert "statistics   0.500 s, once; scoring only: 2 rounds, median 0.500 s" in "\n".join(
+        overall.lines()
+    )
 
 
 def test_all_rounds_aborted_but_one_gives_blank_medians_where_nothing_was_reported() -> None:
@@ -204,7 +230,7 @@ def test_all_rounds_aborted_but_one_gives_blank_medians_where_nothing_was_report
 def test_build_report_refuses_what_it_cannot_report() -> None:
     with pytest.raises(ValueError, match="no rounds"):
         build_report([], [], CENTRAL, stages=STAGES)
-    with pytest.raises(ValueError, match="no round has test scores"):
+    with pytest.raises(ValueError, match="no trained model has scores"):
         build_report([record(1, status="aborted")], [], CENTRAL, stages=STAGES)
     with pytest.raises(ValueError, match="unknown round 9"):
         build_report([record(1)], [ClientRecord(9, "a", 1, 0.1, 1)], CENTRAL, stages=STAGES)
@@ -230,9 +256,10 @@ def test_the_csv_files_hold_every_figure_and_the_decision(tmp_path: Path) -> Non
     header, rows = read_csv(performance)
     assert tuple(header) == performance_header(STAGES)
     assert "advertise_keys_s" in header and "train_upload_s" in header
-    assert [(r["scope"], r["round"], r["peer"], r["status"]) for r in rows] == [
-        ("round", "1", "", "ok"), ("round", "2", "", "aborted"), ("round", "3", "", "ok"),
-        ("overall", "", "", "ok"), ("peer", "", "a", ""),
+    assert [(r["scope"], r["round"], r["kind"], r["peer"], r["status"]) for r in rows] == [
+        ("round", "1", "training", "", "ok"), ("round", "2", "training", "", "aborted"),
+        ("round", "3", "training", "", "ok"), ("overall", "", "training", "", "ok"),
+        ("peer", "", "", "a", ""),
     ]  # fmt: skip
     assert float(rows[0]["up_bytes_per_peer"]) == 1000.0
     assert rows[1]["train_s"] == ""  # nobody reported in the aborted round
