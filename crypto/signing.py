@@ -6,13 +6,14 @@ allow-list of signing public keys configured out of band, so a hub can
 neither invent peers nor show different survivor sets to different peers
 without being caught.
 
-The same identity also agrees keys (`SigningKey.agreement_key`,
-`agreement_public`): the X25519 twin of an Ed25519 key, as libsodium's
-crypto_sign_ed25519_*_to_curve25519 derive it (the clamped first half of
-SHA-512 of the seed; the Montgomery u = (1 + y) / (1 - y) of the Edwards
-point). Peers use it to seal shares of their graph-seed nonce to each other
-before any round key is known (`crypto.secagg.seed`); using one key for
-EdDSA and for X25519 in this way is analysed by Thormarker (2021).
+The same identity also agrees keys (`SigningKey.agree`, from
+`SigningKey.agreement_key` and `agreement_public`): the X25519 twin of an
+Ed25519 key, as libsodium's crypto_sign_ed25519_*_to_curve25519 derive it
+(the clamped first half of SHA-512 of the seed; the Montgomery
+u = (1 + y) / (1 - y) of the Edwards point). Peers use it to seal shares
+of their graph-seed nonce to each other before any round key is known
+(`crypto.secagg.seed`); using one key for EdDSA and for X25519 in this way
+is analysed by Thormarker (2021).
 """
 
 from __future__ import annotations
@@ -39,11 +40,12 @@ _P = 2**255 - 19  # the field of Curve25519 and Ed25519
 class SigningKey:
     """An Ed25519 private key. Its repr shows only a prefix of the public key."""
 
-    __slots__ = ("_key", "_public")
+    __slots__ = ("_agreed", "_key", "_public")
 
     def __init__(self, key: Ed25519PrivateKey) -> None:
         self._key = key
         self._public = key.public_key().public_bytes_raw()
+        self._agreed: dict[bytes, bytes] = {}
 
     @classmethod
     def generate(cls, random_bytes: Callable[[int], bytes] = os.urandom) -> SigningKey:
@@ -68,6 +70,16 @@ class SigningKey:
     def agreement_key(self) -> AgreementKey:
         """The X25519 key of this identity: the Ed25519 secret scalar, clamped alike."""
         return AgreementKey.from_private_bytes(hashlib.sha512(self.private_bytes()).digest()[:32])
+
+    def agree(self, public: bytes) -> bytes:
+        """The X25519 secret this identity shares with the one whose Ed25519 public
+        key is `public`. Both keys are long-term, so each is computed once and
+        kept for the rounds after. Raises as `agreement_public` does."""
+        shared = self._agreed.get(public)
+        if shared is None:
+            shared = self.agreement_key().exchange(agreement_public(public))
+            self._agreed[public] = shared
+        return shared
 
     def sign(self, message: bytes) -> bytes:
         """The 64-byte Ed25519 signature of `message`."""

@@ -17,7 +17,7 @@ import random
 import statistics
 import time
 from array import array
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -182,6 +182,8 @@ def _run_rounds(
     rng = random.Random(config.seed)
     width = config.mod_bits // 8
     peers = tuple(PeerId(f"peer-{i:05d}") for i in range(1, config.peers + 1))
+    # Long-term identities, as each peer daemon keeps its own from round to round.
+    identities = {p: SigningKey.generate() for p in peers} if config.active else {}
     for r in range(config.rounds):
         inputs = {p: rng.randbytes(config.dim * width) for p in peers}
         drop_at = _dropouts(rng, peers, config)
@@ -202,7 +204,7 @@ def _run_rounds(
                 dim=config.dim,
                 mod_bits=config.mod_bits,
             )
-            report = run_secure_round(params, inputs, drop_at, floor)
+            report = run_secure_round(params, inputs, drop_at, floor, identities=identities)
         if config.dump is not None:
             _dump(config.dump / f"round_{r}", inputs, report, width)
         yield report
@@ -258,9 +260,12 @@ def run_secure_round(
     inputs: dict[PeerId, bytes],
     drop_at: dict[PeerId, str],
     floor: Floor | None = None,
+    *,
+    identities: Mapping[PeerId, SigningKey] | None = None,
 ) -> RoundReport:
     """Drive one hub and `params.n` peers (with `floor`, default `Floor()`) through a
-    round; `drop_at` maps a peer to the stage where it vanishes."""
+    round; `drop_at` maps a peer to the stage where it vanishes. An active round
+    uses the peers' long-term `identities` (default: fresh ones)."""
     # Where the peers draw the graph seed, its nonces open share-keys.
     drawn = params.active and params.sparse
     trigger = {**_TRIGGER, "share-keys": SeedNonces} if drawn else _TRIGGER
@@ -268,7 +273,9 @@ def run_secure_round(
     clock = 0.0
     hub_meter, meters = _Meter(), {p: _Meter() for p in params.participants}
     hub = HubSession(params, now=clock, stage_timeout=_STAGE_TIMEOUT)
-    signing = {p: SigningKey.generate() for p in params.participants} if params.active else {}
+    signing: Mapping[PeerId, SigningKey] = {}
+    if params.active:
+        signing = identities or {p: SigningKey.generate() for p in params.participants}
     trusted = {p: key.public for p, key in signing.items()}
     sessions = {
         p: PeerSession(

@@ -412,7 +412,9 @@ class PeerSession:
         p = self.params
         if survivors != self._signed or msg.n_survivors != len(survivors):
             raise RemoteProtocolError("the unmask request names another survivor set than I signed")
-        valid = count_signatures(self._transcript, survivors, msg.signatures, self._trusted)
+        valid = count_signatures(
+            self._transcript, survivors, msg.signatures, self._trusted, p.min_survivors
+        )
         if valid < p.min_survivors:
             raise CryptoCheckFailed(
                 f"only {valid} valid consistency signatures over the survivor set, "

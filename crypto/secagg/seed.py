@@ -44,7 +44,7 @@ from fedd.crypto.secagg.fields import PeerId
 from fedd.crypto.secagg.messages.seed import NONCE_SIZE
 from fedd.crypto.secagg.messages.share_keys import SealedShare
 from fedd.crypto.secagg.params import RoundParams
-from fedd.crypto.signing import SigningKey, agreement_public
+from fedd.crypto.signing import SigningKey
 
 __all__ = [
     "MAX_SEED_RETRIES",
@@ -97,16 +97,7 @@ def recover_nonce(
 class SeedDealer:
     """One peer's part in drawing the seed: its nonce, its shares out, the shares it holds."""
 
-    __slots__ = (
-        "_agreement",
-        "_held",
-        "_shared",
-        "_trusted",
-        "commitment",
-        "me",
-        "nonce",
-        "params",
-    )
+    __slots__ = ("_held", "_identity", "_trusted", "commitment", "me", "nonce", "params")
 
     def __init__(
         self,
@@ -117,11 +108,10 @@ class SeedDealer:
         random_bytes: Callable[[int], bytes],
     ) -> None:
         self.params, self.me = params, me
-        self._agreement, self._trusted = identity.agreement_key(), trusted
+        self._identity, self._trusted = identity, trusted
         self.nonce = random_bytes(NONCE_SIZE)
         self.commitment = commitment(params, me, self.nonce)
         self._held: dict[PeerId, shamir.Share] = {}
-        self._shared: dict[PeerId, bytes] = {}  # the identities' agreement with each peer
 
     def deal(self, random_bytes: Callable[[int], bytes]) -> tuple[SealedShare, ...]:
         """A share of the nonce for every other participant, sealed for it, with the commitment.
@@ -181,13 +171,9 @@ class SeedDealer:
         return {o: self._held[o] for o in owners if o in self._held}
 
     def _key(self, other: PeerId, sender: PeerId, recipient: PeerId) -> bytes:
-        shared = self._shared.get(other)
-        if shared is None:
-            shared = self._agreement.exchange(agreement_public(self._trusted[other]))
-            self._shared[other] = shared
         p = self.params
         return kdf.derive_key(
-            shared,
+            self._identity.agree(self._trusted[other]),
             purpose=kdf.Purpose.SEED_SHARE,
             run=p.run,
             round=p.round,

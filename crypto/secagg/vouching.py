@@ -16,8 +16,8 @@ raising on the first thing that is wrong, and one is the hub's own:
 - `check_survivors`: the survivor set the hub asks a peer to sign must be
   possible from where the peer stands.
 - `count_signatures`: how many distinct participants vouch for a survivor
-  set in this transcript; a forged, foreign or repeated signature counts
-  for nothing.
+  set in this transcript, up to the number needed; a forged, foreign or
+  repeated signature counts for nothing.
 - `masking_is_safe`: whether a peer may send its masked input against the
   neighbours whose shares reached it (the masking rule of
   `topology.params`, condition (d)).
@@ -143,20 +143,24 @@ def count_signatures(
     survivors: frozenset[PeerId],
     signatures: Iterable[SignedBy],
     trusted: Mapping[PeerId, bytes],
+    enough: int,
 ) -> int:
-    """How many survivors' trusted identities signed `survivors` in `transcript`."""
+    """How many survivors' trusted identities signed `survivors` in `transcript`,
+    counted up to `enough`: the signatures past those need no verifying."""
     statement = survivors_statement(transcript, survivors)
-    valid = 0
+    valid: set[PeerId] = set()
     for signed in signatures:
+        if len(valid) >= enough:
+            break
         key = trusted.get(signed.peer)
-        if key is None or signed.peer not in survivors:
+        if key is None or signed.peer not in survivors or signed.peer in valid:
             continue
         try:
             verify(key, statement, signed.signature)
         except CryptoCheckFailed:
             continue
-        valid += 1
-    return valid
+        valid.add(signed.peer)
+    return len(valid)
 
 
 def masking_is_safe(dealt: int, partners: int, t: int, corrupt_neighbours: int) -> bool:

@@ -71,6 +71,15 @@ def test_two_identities_agree_on_one_secret():
     a, b = SigningKey.generate(), SigningKey.generate()
     ab = a.agreement_key().exchange(agreement_public(b.public))
     assert ab == b.agreement_key().exchange(agreement_public(a.public))
+    assert a.agree(b.public) == ab == b.agree(a.public)
+    assert a.agree(b.public) == ab  # kept, and still the same
+
+
+def test_no_agreement_with_an_unusable_identity_is_kept():
+    key = SigningKey.generate()
+    for _ in range(2):
+        with pytest.raises(CryptoCheckFailed):
+            key.agree((1).to_bytes(32, "little"))
 
 
 @pytest.mark.parametrize(
