@@ -182,7 +182,6 @@ def _run_rounds(
     rng = random.Random(config.seed)
     width = config.mod_bits // 8
     peers = tuple(PeerId(f"peer-{i:05d}") for i in range(1, config.peers + 1))
-    # Long-term identities, as each peer daemon keeps its own from round to round.
     identities = {p: SigningKey.generate() for p in peers} if config.active else {}
     for r in range(config.rounds):
         inputs = {p: rng.randbytes(config.dim * width) for p in peers}
@@ -195,16 +194,13 @@ def _run_rounds(
                 round=r,
                 mode=mode,
                 participants=peers,
-                k=shape.k,
-                t=shape.t,
-                min_survivors=shape.min_survivors,
-                max_corrupt=shape.max_corrupt,
+                **shape._asdict(),
                 active=config.active,
                 graph_seed=rng.randbytes(32),
                 dim=config.dim,
                 mod_bits=config.mod_bits,
             )
-            report = run_secure_round(params, inputs, drop_at, floor, identities=identities)
+            report = run_secure_round(params, inputs, drop_at, floor, identities)
         if config.dump is not None:
             _dump(config.dump / f"round_{r}", inputs, report, width)
         yield report
@@ -260,12 +256,11 @@ def run_secure_round(
     inputs: dict[PeerId, bytes],
     drop_at: dict[PeerId, str],
     floor: Floor | None = None,
-    *,
     identities: Mapping[PeerId, SigningKey] | None = None,
 ) -> RoundReport:
     """Drive one hub and `params.n` peers (with `floor`, default `Floor()`) through a
-    round; `drop_at` maps a peer to the stage where it vanishes. An active round
-    uses the peers' long-term `identities` (default: fresh ones)."""
+    round; `drop_at` maps a peer to the stage where it vanishes; active rounds sign
+    with the peers' long-term `identities` (default: fresh ones)."""
     # Where the peers draw the graph seed, its nonces open share-keys.
     drawn = params.active and params.sparse
     trigger = {**_TRIGGER, "share-keys": SeedNonces} if drawn else _TRIGGER
@@ -273,9 +268,7 @@ def run_secure_round(
     clock = 0.0
     hub_meter, meters = _Meter(), {p: _Meter() for p in params.participants}
     hub = HubSession(params, now=clock, stage_timeout=_STAGE_TIMEOUT)
-    signing: Mapping[PeerId, SigningKey] = {}
-    if params.active:
-        signing = identities or {p: SigningKey.generate() for p in params.participants}
+    signing = identities or {p: SigningKey.generate() for p in params.participants if params.active}
     trusted = {p: key.public for p, key in signing.items()}
     sessions = {
         p: PeerSession(
