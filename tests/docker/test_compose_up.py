@@ -19,9 +19,11 @@ status` inside the hub container, then checks that every peer exited 0
 without a restart, that the hub's state holds the statistics round, every
 training round and every model's federated scores, and that the two late
 replicas trained in committed rounds. The
-compose project is `fedd-test` and the image `fedd-test:latest`, so that a
-developer's own `fedd` project and image are never touched; `down -v` removes
-what a scenario made, pass or fail. Timings go to the summary at the end.
+compose project and the image are named `fedd-test-<pid>`, so that a
+developer's own `fedd` project and image are never touched and two suites on
+one engine (two checkouts) neither stop each other's containers nor run each
+other's code; `down -v` removes what a scenario made, pass or fail, and the
+image's tag goes with the module (its layers stay cached). Timings go to the summary at the end.
 """
 
 from __future__ import annotations
@@ -61,8 +63,8 @@ COMPOSE = ROOT / "docker" / "docker-compose.yml"
 CURVE = ROOT / "docker" / "curve.yml"
 CERTS = ROOT / "docker" / "certs"
 HOST_CAS = Path("/usr/local/share/ca-certificates")
-PROJECT = "fedd-test"
-IMAGE = "fedd-test:latest"
+PROJECT = f"fedd-test-{os.getpid()}"
+IMAGE = f"{PROJECT}:latest"
 ROWS = 20_000
 SHARDS = 5
 FIRST = 3
@@ -189,8 +191,12 @@ def compose_env(base_image: str, data_root: Path) -> Iterator[dict[str, str]]:
     with host_cas_in_certs():
         with timed("image built (compose build)"):
             Compose((COMPOSE,), env)("build", timeout=900)
-        check_the_image_holds_the_package(IMAGE)
-        yield env
+        try:
+            check_the_image_holds_the_package(IMAGE)
+            yield env
+        finally:
+            with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
+                run("docker", "image", "rm", IMAGE, timeout=60)
 
 
 # Run inside the image: its fedd package's modules, symbolic links marked "@".
