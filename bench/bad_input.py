@@ -842,6 +842,7 @@ def _prepare_report(root: Path, features: tuple[str, ...]) -> None:
             perf=PerfRow(1, 1.0, 0.5, {}, 0.0625, 3000, 4500),
             clients=[ClientPerfRow(1, p, 20, 0.25, 0.2, 1000) for p in ("p1", "p2")],
             delta=model,
+            mean=model,
         )
     )
     values = dict.fromkeys(RECORD_FIELDS, "1")

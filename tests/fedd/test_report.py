@@ -53,6 +53,7 @@ def commit(number: int, roc_auc: float = 0.9, f1: float = 0.8, *, ok: bool = Tru
         clients=[ClientPerfRow(number, p, 1000 + i, 0.25 * (i + 1), 0.2, 1000)
                  for i, p in enumerate(peers)] if ok else [],
         delta=delta,
+        mean=delta,
     )  # fmt: skip
 
 
