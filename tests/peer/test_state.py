@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from fedd.daemon.errors import ConfigError, StateError
 from fedd.daemon.state.hubfiles import PEER_FILES
 from fedd.daemon.state.store import HubStore
-from fedd.peer.state import IDENTITY, ROUNDS, STATISTICS, PeerRoundRow, PeerState
+from fedd.peer.state import CONTROL, IDENTITY, ROUNDS, STATISTICS, PeerRoundRow, PeerState
 from tests.crypto._support import FAST
 from tests.daemon._support import mode, set_cell, snapshot
 
@@ -32,7 +32,7 @@ def row(r: int = 0, *, auc: float = 0.75, status: str = "ok") -> PeerRoundRow:
 
 
 def test_peer_files_are_the_ones_the_hub_refuses() -> None:
-    assert (IDENTITY.name, ROUNDS.name, STATISTICS.name) == PEER_FILES
+    assert (IDENTITY.name, ROUNDS.name, STATISTICS.name, CONTROL.name) == PEER_FILES
 
 
 def test_a_new_directory_gets_a_private_random_identity(tmp_path: Path) -> None:
