@@ -43,6 +43,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fedd.cli.strategy import strategy_flags
 from fedd.daemon.errors import ConfigError
 from fedd.launch import Federation
 from fedd.learner.centralized import CentralizedResult, TrainConfig, train_and_score
@@ -53,6 +54,7 @@ from fedd.learner.progress import StagedProgress, progress_display, stage
 from fedd.learner.scaling import standardize
 from fedd.learner.shards import shard_path
 from fedd.learner.split import SplitReport, split
+from fedd.learner.strategy import Strategy
 from fedd.learner.synth import COLUMNS, KAGGLE_ROWS, write_synth
 from fedd.report.maker import ReportResult, make_report
 
@@ -78,6 +80,8 @@ class DemoRun:
     label: str = "Class"
     holdout: float = 0.2
     seed: int = 42
+    strategy: Strategy = field(default_factory=Strategy)
+    proximal_mu: float = 0.0
     cut: SplitReport | None = field(default=None)
     centralized: CentralizedResult | None = field(default=None)
     report: ReportResult | None = field(default=None)
@@ -178,6 +182,7 @@ def _federated_step(run: DemoRun) -> None:
             run.secagg,
             "--local-epochs",
             str(run.epochs_per_round),
+            *strategy_flags(run.strategy, run.proximal_mu),
             "--exit-when-done",
         )
         for k in range(1, run.peers + 1):
@@ -193,7 +198,9 @@ def _federated_step(run: DemoRun) -> None:
             )
         run.echo(
             f"hub on {fed.address}, {run.peers} peers, {run.rounds} rounds, "
-            f"secagg {run.secagg} (logs in {run.state_dir})"
+            f"secagg {run.secagg}, strategy {run.strategy.describe()}"
+            + (f", proximal_mu {run.proximal_mu:g}" if run.proximal_mu else "")
+            + f" (logs in {run.state_dir})"
         )
         shown = 0
         deadline = time.monotonic() + _FEDERATION_TIMEOUT
@@ -269,13 +276,16 @@ def run_demo(
     local_epochs: int = 0,
     label: str = "Class",
     holdout: float = 0.2,
+    strategy: Strategy | None = None,
+    proximal_mu: float = 0.0,
     quiet: bool = False,
     echo: Callable[[str], None] = print,
 ) -> DemoRun:
     """Run every step of `STEPS` under `base`; return what they produced.
 
     `partition` and `alpha` cut the peers' shards (see `learner.partition`);
-    `local_epochs` 0 means as many as there are peers.
+    `local_epochs` 0 means as many as there are peers; `strategy` (default
+    FedAvg) and `proximal_mu` are the hub's (`fedd start hub --strategy`).
     Raises `DataError` when a step cannot proceed (the message says why).
     """
     with progress_display(quiet=quiet) as display:
@@ -298,6 +308,8 @@ def run_demo(
             local_epochs=local_epochs,
             label=label,
             holdout=holdout,
+            strategy=strategy or Strategy(),
+            proximal_mu=proximal_mu,
         )
         for number, (title, step) in enumerate(STEPS, 1):
             say(f"== {number}/{len(STEPS)} {title}")

@@ -48,6 +48,7 @@ __all__ = [
     "ServerState",
     "Strategy",
     "control_change",
+    "defaults",
     "server_step",
 ]
 
@@ -158,6 +159,13 @@ class Strategy:
         if type(value) is not float:
             raise ValueError(f"{self.name} does not use {key}")
         return value
+
+
+def defaults(name: str) -> dict[str, float]:
+    """The settings strategy `name` uses, with their defaults; ValueError if unknown."""
+    if name not in _DEFAULTS:
+        raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, not {name!r}")
+    return dict(_DEFAULTS[name])
 
 
 @dataclass(frozen=True, slots=True)

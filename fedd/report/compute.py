@@ -183,7 +183,9 @@ class PeerPerformance:
 class Report:
     """Everything a report shows: the inputs, the figures and the verdict.
 
-    `statistics` says where the run's feature statistics came from (one line).
+    `statistics` says where the run's feature statistics came from, and
+    `training` how the federation trained: its strategy and settings (one
+    line each).
     """
 
     stages: tuple[str, ...]
@@ -194,6 +196,7 @@ class Report:
     per_round: tuple[RoundPerformance, ...]
     overall: OverallPerformance
     per_peer: tuple[PeerPerformance, ...]
+    training: str = ""
 
 
 def final_scores(rounds: Sequence[RoundRecord]) -> RoundRecord | None:
@@ -285,6 +288,7 @@ def build_report(
     *,
     stages: Sequence[str],
     statistics: str = "",
+    training: str = "",
     tolerance: float = DEFAULT_TOLERANCE,
 ) -> Report:
     """Compute the figures and the verdict of a run.
@@ -321,4 +325,5 @@ def build_report(
         overall=_overall(per_round, stages),
         per_peer=_peers(clients),
         statistics=statistics,
+        training=training,
     )

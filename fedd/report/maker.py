@@ -50,6 +50,7 @@ class ReportResult:
         out = [
             *self.report.verdict.lines(),
             self.report.statistics,
+            self.report.training,
             *self.report.overall.lines(),
         ]
         out += [f"wrote {path}" for path in (*self.csv_files, *self.plot_files)]
@@ -135,6 +136,7 @@ def load_report(
         baseline,
         stages=STAGES,
         statistics=_statistics_line(store),
+        training=_training_line(store),
         tolerance=tolerance,
     )
     return report, tuple(store.reconciled)
@@ -148,6 +150,12 @@ def _statistics_line(store: HubStore) -> str:
         f"statistics   federated: from {stats.peers} peers' {stats.rows} training rows "
         f"({stats.positives} positive), round {stats.round}; no row was pooled"
     )
+
+
+def _training_line(store: HubStore) -> str:
+    mu = store.settings.get("proximal_mu", "0.0")
+    fedprox = "" if mu in ("0", "0.0") else f", FedProx proximal_mu {mu}"
+    return f"training     strategy {store.strategy.describe()}{fedprox}"
 
 
 def make_report(
