@@ -116,10 +116,10 @@ class InProcessFederation:
     """A real hub and `peers` real peer agents in this process, pumped by `step()`.
 
     Peers are named p1..pN with routing ids b"r-p1"...; their data are small
-    synthetic shards, or the files `shards` (one per peer). `hub_options` override the HubConfig fields (the
-    defaults make rounds start as soon as everyone is in, and keep time-outs
-    short enough for tests). Call `close()` (or use `with`) to stop the
-    training threads.
+    synthetic shards, or the files `shards` (one per peer). `hub_options`
+    override the HubConfig fields (the defaults make rounds start as soon as
+    everyone is in, and keep time-outs short enough for tests). Call
+    `close()` (or use `with`) to stop the training threads.
     """
 
     root: Path

@@ -316,8 +316,8 @@ class RoundStart(Header):
             body["secagg"] = self.secagg.to_body()
         if self.encoding is not None:
             body["encoding"] = _encoding_body(self.encoding)
-        if self.control is not None:
-            body["control"] = pack_floats(list(self.control))
+        # Always there, empty without SCAFFOLD: a missing field is a malformed message.
+        body["control"] = pack_floats(list(self.control or ()))
         return body
 
     @classmethod
@@ -326,10 +326,7 @@ class RoundStart(Header):
         mode = get_choice(body, "mode", MODES)
         model = unpack_floats(get_bytes(body, "model", max_size=_MODEL_BYTES), "model")
         evals = get_list(body, "evals", max_length=MAX_EVALS)
-        control = None
-        if "control" in body:
-            packed = get_bytes(body, "control", max_size=_MODEL_BYTES)
-            control = tuple(unpack_floats(packed, "control"))
+        control = unpack_floats(get_bytes(body, "control", max_size=_MODEL_BYTES), "control")
         return cls(
             run,
             round,
@@ -341,7 +338,7 @@ class RoundStart(Header):
             tuple(EvalRequest.from_body(_as_map(e)) for e in evals),
             RoundParams.from_body(get_map(body, "secagg")) if mode != "off" else None,
             _encoding_from(get_map(body, "encoding")) if kind == "training" else None,
-            control,
+            tuple(control) if control else None,
         )
 
 
