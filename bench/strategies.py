@@ -1,6 +1,6 @@
 """Federated strategies against the centralized baseline, round by round, on skewed peers.
 
-    python -m bench.strategies [--rows 284807] [--peers 10] [--rounds 20]
+    python -m bench.strategies [--rows 284807] [--peers 10] [--rounds 20] [--seed 42]
         [--partition iid --partition dirichlet:0.1 ...]
         [--strategy fedavg --strategy fedadam,server_lr=0.03 --strategy fedprox,mu=0.01 ...]
         [--workdir DIR] [--csv PATH]
@@ -8,9 +8,9 @@
 The data are `fedd data synth`'s (Kaggle schema, fraud rate 0.172%), cut
 into one raw file per peer as `fedd data split` cuts them: iid, Dirichlet
 label skew (`dirichlet:ALPHA`; at 0.1 most of 10 peers hold no fraud at
-all) or Dirichlet size skew (`quantity:ALPHA`), with seed 42, or the first
-seed after it that leaves no peer without rows (which `fedd data split`
-refuses). Each peer holds out a fifth
+all) or Dirichlet size skew (`quantity:ALPHA`), with seed 42 (`--seed`), or
+the first seed after it that leaves no peer without rows (which `fedd data
+split` refuses). Each peer holds out a fifth
 of each class of its rows, as `fedd start peer` does.
 
 The federation runs in this process: the real hub (`Hub`: its rounds, its
@@ -52,6 +52,7 @@ import argparse
 import contextlib
 import csv
 import logging
+import shutil
 import tempfile
 import time
 from collections.abc import Sequence
@@ -189,6 +190,7 @@ def baseline(shards: Path, rounds: int) -> Baseline:
 def federate(shards: Sequence[Path], root: Path, spec: Spec, rounds: int) -> list[RoundScores]:
     """Run the federation; its federated scores per training round (no baseline yet)."""
     peers = len(shards)
+    shutil.rmtree(root, ignore_errors=True)  # every run starts afresh (a --workdir is reused)
     options = {
         "local_epochs": peers,
         "strategy": spec.strategy,
@@ -249,20 +251,21 @@ def run_partition(
     peers: int,
     rounds: int,
     specs: list[Spec],
+    first_seed: int = SEED,
 ) -> list[Run]:
     name = scheme if scheme == "iid" else f"{scheme}({alpha:g})"
     shards_dir = work / f"{scheme}-{alpha:g}"
     # Strong skew can leave a peer without a single row, which `fedd data split` refuses
-    # (such a peer has nothing to train on): the first seed from 42 that gives every
-    # peer rows cuts the files.
-    for seed in range(SEED, SEED + 100):
+    # (such a peer has nothing to train on): the first seed from `first_seed` that gives
+    # every peer rows cuts the files.
+    for seed in range(first_seed, first_seed + 100):
         try:
             report = split(raw, peers, shards_dir, scheme=scheme, alpha=alpha, seed=seed)
             break
         except DataError:
             continue
     else:
-        raise DataError(f"{name}: no seed in {SEED}..{SEED + 99} gives each of {peers} peers rows")
+        raise DataError(f"{name}: no seed from {first_seed} on gives each of {peers} peers rows")
     frauds = [p.positives for p in report.peers]
     print(
         f"{name} (partition seed {seed}): frauds per peer {frauds}, "
@@ -355,6 +358,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--partition", type=_partition, action="append")
     parser.add_argument("--strategy", type=parse_spec, action="append")
+    parser.add_argument("--seed", type=int, default=SEED, help="the first partition seed to try")
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--csv", type=Path, default=None)
     args = parser.parse_args(argv)
@@ -369,7 +373,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             write_synth(raw, args.rows, seed=SEED)
         runs = []
         for scheme, alpha in partitions:
-            runs += run_partition(raw, work, scheme, alpha, args.peers, args.rounds, specs)
+            runs += run_partition(
+                raw, work, scheme, alpha, args.peers, args.rounds, specs, args.seed
+            )
     print(
         f"\n{args.peers} peers, {args.rounds} rounds of {args.peers} local epochs (one "
         f"centralized epoch of SGD steps each), {args.rows} rows; Δ = federated - centralized, "

@@ -57,11 +57,11 @@ _ADAPTIVE = ("fedadam", "fedyogi", "fedadagrad")
 # The settings each strategy uses, and their defaults (chosen with bench.strategies).
 _DEFAULTS: dict[str, dict[str, float]] = {
     "fedavg": {"server_lr": 1.0},
-    "fedavgm": {"server_lr": 1.0, "server_momentum": 0.9},
-    "fedadam": {"server_lr": 0.1, "beta1": 0.9, "beta2": 0.99, "tau": 1e-3},
-    "fedyogi": {"server_lr": 0.1, "beta1": 0.9, "beta2": 0.99, "tau": 1e-3},
-    "fedadagrad": {"server_lr": 0.1, "beta1": 0.9, "tau": 1e-3},
-    "scaffold": {"server_lr": 1.0},
+    "fedavgm": {"server_lr": 0.5, "server_momentum": 0.5},
+    "fedadam": {"server_lr": 0.3, "beta1": 0.9, "beta2": 0.99, "tau": 0.1},
+    "fedyogi": {"server_lr": 0.3, "beta1": 0.9, "beta2": 0.99, "tau": 0.1},
+    "fedadagrad": {"server_lr": 1.0, "beta1": 0.9, "tau": 0.1},
+    "scaffold": {"server_lr": 0.5},
 }
 # Each setting's range: (low, high, whether high is excluded).
 _RANGES = {

@@ -37,14 +37,14 @@ _OPTIONS = (
         "--server-lr",
         type=_POSITIVE,
         default=None,
-        help="Server learning rate [default: 1 for fedavg, fedavgm and scaffold; "
-        "0.1 for fedadam, fedyogi and fedadagrad].",
+        help="Server learning rate [default: 1 for fedavg and fedadagrad, 0.5 for fedavgm "
+        "and scaffold, 0.3 for fedadam and fedyogi].",
     ),
     click.option(
         "--server-momentum",
         type=_UNIT,
         default=None,
-        help="fedavgm: momentum of the server's update [default: 0.9].",
+        help="fedavgm: momentum of the server's update [default: 0.5].",
     ),
     click.option(
         "--beta1",
@@ -63,7 +63,7 @@ _OPTIONS = (
         type=_POSITIVE,
         default=None,
         help="fedadam, fedyogi, fedadagrad: adaptivity (added to the root of the second "
-        "moment) [default: 0.001].",
+        "moment) [default: 0.1].",
     ),
     click.option(
         "--proximal-mu",

@@ -105,7 +105,7 @@ def test_fedadagrad_sums_the_squares() -> None:
 
 
 def test_scaffold_moves_the_control_variate_by_the_survivors_share() -> None:
-    strategy = Strategy("scaffold")
+    strategy = Strategy("scaffold", server_lr=1.0)
     state = ServerState.initial(strategy, 2)
     step, state = server_step(strategy, state, D1, (0.2, -0.4), share=1.0)
     assert step == [0.5, -2.0]
@@ -126,12 +126,15 @@ def test_a_peers_control_variate_change_is_option_two_of_the_paper() -> None:
 
 
 def test_defaults_are_those_of_the_cli() -> None:
-    assert Strategy().describe() == "fedavg (server_lr 1)"
-    assert (
-        Strategy("fedadam").describe()
-        == "fedadam (server_lr 0.1, beta1 0.9, beta2 0.99, tau 0.001)"
-    )
-    assert Strategy("fedavgm").server_momentum == 0.9
+    described = {name: Strategy(name).describe() for name in STRATEGIES}
+    assert described == {
+        "fedavg": "fedavg (server_lr 1)",
+        "fedavgm": "fedavgm (server_lr 0.5, server_momentum 0.5)",
+        "fedadam": "fedadam (server_lr 0.3, beta1 0.9, beta2 0.99, tau 0.1)",
+        "fedyogi": "fedyogi (server_lr 0.3, beta1 0.9, beta2 0.99, tau 0.1)",
+        "fedadagrad": "fedadagrad (server_lr 1, beta1 0.9, tau 0.1)",
+        "scaffold": "scaffold (server_lr 0.5)",
+    }
     assert set(defaults("fedadagrad")) == {"server_lr", "beta1", "tau"}
     with pytest.raises(ValueError, match="strategy must be one of"):
         defaults("sgd")

@@ -112,7 +112,7 @@ def test_the_state_of_a_first_round_that_never_committed_is_removed(tmp_path: Pa
         (
             lambda d: set_cell(d / "optimizer.csv", 3, "second_moment", "0.5"),
             r"optimizer.csv row 3, column 'second_moment': 0.5, but the replay of updates.csv "
-            r"through fedadam \(server_lr 0.3, beta1 0.9, beta2 0.99, tau 0.001\) gives",
+            r"through fedadam \(server_lr 0.3, beta1 0.9, beta2 0.99, tau 0.1\) gives",
         ),
         (
             lambda d: set_cell(d / "optimizer.csv", 2, "round", "2"),
