@@ -50,6 +50,7 @@ __all__ = [
     "control_change",
     "defaults",
     "server_step",
+    "strategies_using",
 ]
 
 STRATEGIES = ("fedavg", "fedavgm", "fedadam", "fedyogi", "fedadagrad", "scaffold")
@@ -102,8 +103,8 @@ class Strategy:
             value = getattr(self, key)
             if key not in defaults:
                 if value is not None:
-                    users = [s for s in STRATEGIES if key in _DEFAULTS[s]]
-                    raise ValueError(f"{key} is a setting of {_listed(users)}, not of {self.name}")
+                    users = strategies_using(key)
+                    raise ValueError(f"{key} is a setting of {users}, not of {self.name}")
                 continue
             if value is None:
                 value = defaults[key]
@@ -166,6 +167,12 @@ def defaults(name: str) -> dict[str, float]:
     if name not in _DEFAULTS:
         raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, not {name!r}")
     return dict(_DEFAULTS[name])
+
+
+def strategies_using(key: str) -> str:
+    """The strategies that use setting `key`, as prose: `fedadam and fedyogi`."""
+    names = [name for name in STRATEGIES if key in _DEFAULTS[name]]
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,7 +280,3 @@ def control_change(
 
 def _sign(x: float) -> float:
     return 1.0 if x > 0.0 else -1.0 if x < 0.0 else 0.0
-
-
-def _listed(names: Sequence[str]) -> str:
-    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"

@@ -16,7 +16,7 @@ import click
 
 from fedd.cli.options import FiniteFloat
 from fedd.daemon.errors import ConfigError
-from fedd.learner.strategy import STRATEGIES, Strategy, defaults
+from fedd.learner.strategy import STRATEGIES, Strategy, defaults, strategies_using
 
 __all__ = ["strategy_flags", "strategy_of", "strategy_options"]
 
@@ -101,9 +101,8 @@ def strategy_of(
     used = defaults(strategy)
     for key, value in given.items():
         if value is not None and key not in used:
-            users = [name for name in STRATEGIES if key in defaults(name)]
             raise ConfigError(
-                f"--{key.replace('_', '-')} is a setting of {', '.join(users)}, "
+                f"--{key.replace('_', '-')} is a setting of {strategies_using(key)} only, "
                 f"not of --strategy {strategy}"
             )
     try:
