@@ -410,6 +410,8 @@ CASES: list[Case] = [
     ),
     _c("report --centralized", "an empty file (empty.csv)", *_report("--centralized", "empty.csv")),
     _c("report --centralized", "a data CSV, not metrics", *_report("--centralized", GOOD)),
+    _c("report --row-scores", "a file that does not exist", *_report("--row-scores", "none.csv")),
+    _c("report --row-scores", "a data CSV, not row scores", *_report("--row-scores", GOOD)),
     _c("report --out", "a file", *_report("--out", GOOD)),
     _c("report --out", "under a file", *_report("--out", f"{GOOD}/rep")),
     _c("report --tolerance", "-1", *_report("--tolerance", "-1")),

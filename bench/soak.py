@@ -199,6 +199,7 @@ class _Driver:
         self._seq = 0
         self._commit_times: list[float] = []
         self._next_done_poll = 0.0
+        self._said_done = False
         self.last_round = 0  # the round committed when the hub said it was done
 
     # -- process control ----------------------------------------------------
@@ -291,14 +292,17 @@ class _Driver:
         self.last_round = seen
         self.finish()
 
-    def hub_done(self) -> bool:
+    def hub_done(self, *, now: bool = False) -> bool:
         """Whether the hub has logged that it is done (every model trained and scored);
-        the log is read at most every DONE_POLL_S."""
-        now = time.monotonic()
-        if self.hub is None or now < self._next_done_poll:
+        the log is read at most every DONE_POLL_S unless `now`."""
+        if self._said_done:
+            return True
+        at = time.monotonic()
+        if self.hub is None or (not now and at < self._next_done_poll):
             return False
-        self._next_done_poll = now + DONE_POLL_S
-        return "fedd.hub: done: " in self.hub.output()
+        self._next_done_poll = at + DONE_POLL_S
+        self._said_done = "fedd.hub: done: " in self.hub.output()
+        return self._said_done
 
     def round_length(self) -> float:
         """The median time between the last few commits: how long a round takes now."""
@@ -355,6 +359,10 @@ class _Driver:
             return False
         for name, child in self.peers.items():
             if name not in self.down and not child.alive():
+                if child.popen.poll() == 0 and self.hub_done(now=True):
+                    # The hub said done and this peer left first: the loop ends on
+                    # its next turn, so this is no problem.
+                    return True
                 self.problems.append(f"peer {name} exited by itself with {child.popen.poll()}")
                 return False
         return True

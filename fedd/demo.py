@@ -16,18 +16,25 @@ transactions at all. The centralized baseline is the one step that pools:
 it trains on the union of the peers' training rows, z-scored with their own
 statistics, and is scored on the union of the peers' held-out rows, which
 the demo rebuilds with the same holdout function, so that both models are
-scored on the same rows.
+scored on the same rows. After the federation has run, both models score
+each of those rows once more (`outputs/metrics/holdout_scores.csv`), so that
+the report can pair the two sides row by row.
 
 The federated step runs the real daemons: a hub and one peer per file as
 child processes on a free loopback port, for `rounds` training rounds. The
-comparison is made at equal training length: by default each peer trains
-`peers` local epochs per round on its 1/peers share, which is as many
-sequential SGD steps as one epoch over all the data, and the centralized
-baseline trains rounds x local_epochs / peers epochs. (One local epoch per
-round would leave the federated model with a tenth of the steps at ten
-peers, and its F1 at threshold 0.5 far behind for that reason alone.) The
-last step is `fedd report`: the equivalence verdict, the performance figures
-and the plots.
+comparison is made at equal training length in sequential SGD steps (the
+other sense, rows seen, cannot match at the same time; `fedd.report.budget`
+says why, and the report shows both): by default each peer trains `peers`
+local epochs per round on its 1/peers share, which is as many steps as one
+epoch over all the data, and the centralized baseline trains rounds x
+local_epochs / peers epochs. (One local epoch per round would leave the
+federated model with a tenth of the steps at ten peers, and its F1 at
+threshold 0.5 far behind for that reason alone.) On small data that is too
+few steps for either model to learn the fraud (`fedd train centralized`
+makes at least `MIN_STEPS` by default for the same reason), so the default
+is the smallest multiple of `peers` local epochs that gives the run at least
+`MIN_STEPS` steps. The last step is `fedd report`: the equivalence verdict,
+the performance figures and the plots.
 
 Each step is one function taking the shared `DemoRun` and printing what it
 did; `STEPS` lists them in order, so a new stage (the federated rounds) is one
@@ -37,6 +44,7 @@ more function in that tuple.
 from __future__ import annotations
 
 import csv
+import math
 import shutil
 import time
 from collections.abc import Callable
@@ -45,18 +53,23 @@ from pathlib import Path
 
 from fedd.cli.strategy import strategy_flags
 from fedd.daemon.errors import ConfigError
+from fedd.daemon.state.store import HubStore
 from fedd.launch import Federation
-from fedd.learner.centralized import CentralizedResult, TrainConfig, train_and_score
+from fedd.learner.centralized import MIN_STEPS, CentralizedResult, TrainConfig, train_and_score
+from fedd.learner.model import predict_proba
+from fedd.learner.modelio import load_model
 from fedd.learner.partition import PartitionScheme
-from fedd.learner.pool import pool_clients
+from fedd.learner.pool import Pooled, pool_clients
 from fedd.learner.prepare import column_stats
 from fedd.learner.progress import StagedProgress, progress_display, stage
-from fedd.learner.scaling import standardize
+from fedd.learner.scaling import ColumnStats, standardize
 from fedd.learner.shards import shard_path
 from fedd.learner.split import SplitReport, split
 from fedd.learner.strategy import Strategy
 from fedd.learner.synth import COLUMNS, KAGGLE_ROWS, write_synth
+from fedd.report.budget import sgd_steps
 from fedd.report.maker import ReportResult, make_report
+from fedd.report.rowscores import ROW_SCORES_FILE, write_row_scores
 
 __all__ = ["STEPS", "DemoRun", "run_demo"]
 
@@ -76,24 +89,36 @@ class DemoRun:
     progress: StagedProgress | None
     partition: PartitionScheme = "iid"
     alpha: float = 0.5
-    local_epochs: int = 0  # 0: as many as there are peers (see the module docstring)
+    local_epochs: int = 0  # 0: chosen from the data (see the module docstring)
     label: str = "Class"
     holdout: float = 0.2
     seed: int = 42
     strategy: Strategy = field(default_factory=Strategy)
     proximal_mu: float = 0.0
     cut: SplitReport | None = field(default=None)
+    pooled: Pooled | None = field(default=None)
+    pooled_stats: list[ColumnStats] | None = field(default=None)
     centralized: CentralizedResult | None = field(default=None)
     report: ReportResult | None = field(default=None)
 
     @property
     def epochs_per_round(self) -> int:
-        return self.local_epochs or self.peers
+        """`local_epochs`, or the default of the module docstring (once the rows are pooled)."""
+        if self.local_epochs:
+            return self.local_epochs
+        assert self.pooled is not None  # the centralized step pools them first
+        per_epoch = sgd_steps(self.pooled.train.n_rows / self.peers, TrainConfig().batch_size, 1)
+        needed = math.ceil(MIN_STEPS / (self.rounds * per_epoch))
+        return self.peers * max(1, math.ceil(needed / self.peers))
 
     @property
     def baseline_epochs(self) -> int:
-        """Centralized epochs with as many sequential SGD steps as the federation."""
-        return max(1, self.rounds * self.epochs_per_round // self.peers)
+        """Centralized epochs with as many sequential SGD steps as the federation (rounds x
+        local epochs / peers, but for the minibatches that the shares do not fill)."""
+        assert self.pooled is not None  # the centralized step pools them first
+        rows, batch = self.pooled.train.n_rows, TrainConfig().batch_size
+        steps = self.rounds * sgd_steps(rows / self.peers, batch, self.epochs_per_round)
+        return max(1, round(steps / sgd_steps(rows, batch, 1)))
 
     @property
     def data_dir(self) -> Path:
@@ -148,6 +173,7 @@ def _centralized_step(run: DemoRun) -> None:
     """The one pooled step: every peer's training rows, every peer's held-out rows."""
     pooled = pool_clients(run.clients_dir, label=run.label, holdout=run.holdout, seed=run.seed)
     stats = column_stats(pooled.train, range(pooled.train.n_rows))
+    run.pooled, run.pooled_stats = pooled, stats
     run.echo(
         f"pooled for the baseline only: {pooled.train.n_rows} training rows and "
         f"{pooled.holdout.n_rows} held-out rows of {pooled.peers} peers"
@@ -161,6 +187,8 @@ def _centralized_step(run: DemoRun) -> None:
     )
     for line in run.centralized.lines():
         run.echo(line)
+    for warning in run.centralized.warnings():
+        run.echo(f"warning: {warning}")
 
 
 # Generous: the hub exits by itself after the last round; this only bounds a hang.
@@ -244,10 +272,35 @@ def _show_rounds(run: DemoRun, hub_state: Path, shown: int) -> int:
     return len(rounds)
 
 
+def _row_scores_step(run: DemoRun) -> None:
+    """The pooled comparison's last part: both models score every pooled held-out row."""
+    assert run.pooled is not None and run.pooled_stats is not None  # the centralized step ran
+    store = HubStore.open(run.state_dir / "hub", read_only=True)
+    committed = [row for row, _, _ in store.recent_rounds(store.committed_round + 1)]
+    trained = [row.round for row in committed if row.kind == "training" and row.status == "ok"]
+    if not trained or store.model is None or store.statistics is None:
+        raise ConfigError(f"the federation trained no model; see {run.state_dir}/*.log")
+    holdout = run.pooled.holdout
+    central = load_model(run.outputs_dir / "models" / "centralized_model.csv", holdout.features)
+    # Each model scores the rows as they were scaled for it: the pooled training rows'
+    # statistics for the baseline, the federation's (from secure sums) for its model.
+    centralized = predict_proba(central.params, standardize(holdout, run.pooled_stats))
+    federated = predict_proba(store.model, standardize(holdout, store.statistics.columns))
+    path = run.outputs_dir / "metrics" / ROW_SCORES_FILE
+    write_row_scores(path, trained[-1], holdout.y, centralized, federated)
+    run.echo(
+        f"both models scored the {holdout.n_rows} pooled held-out rows "
+        f"(the federation's model of round {trained[-1]}) -> {path}"
+    )
+
+
 def _report_step(run: DemoRun) -> None:
     hub_state = run.state_dir / "hub"
     run.report = make_report(
-        hub_state, run.outputs_dir / "metrics" / "centralized_metrics.csv", run.outputs_dir
+        hub_state,
+        run.outputs_dir / "metrics" / "centralized_metrics.csv",
+        run.outputs_dir,
+        row_scores=run.outputs_dir / "metrics" / ROW_SCORES_FILE,
     )
     for line in run.report.lines():
         run.echo(line)
@@ -260,6 +313,7 @@ STEPS: tuple[tuple[str, Callable[[DemoRun], None]], ...] = (
     ("one raw file per institution", _split_step),
     ("centralized baseline", _centralized_step),
     ("federated training", _federated_step),
+    ("both models on the pooled held-out rows", _row_scores_step),
     ("report: federated vs centralized", _report_step),
 )
 
@@ -284,8 +338,8 @@ def run_demo(
     """Run every step of `STEPS` under `base`; return what they produced.
 
     `partition` and `alpha` cut the peers' shards (see `learner.partition`);
-    `local_epochs` 0 means as many as there are peers; `strategy` (default
-    FedAvg) and `proximal_mu` are the hub's (`fedd start hub --strategy`).
+    `local_epochs` 0 chooses them as the module docstring says; `strategy`
+    (default FedAvg) and `proximal_mu` are the hub's (`fedd start hub --strategy`).
     Raises `DataError` when a step cannot proceed (the message says why).
     """
     with progress_display(quiet=quiet) as display:

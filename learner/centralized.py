@@ -6,6 +6,12 @@ all training rows, scores the test rows and writes
     OUT/models/centralized_model.csv     (format: see learner.modelio)
     OUT/metrics/centralized_metrics.csv  (one header row, one data row: `RECORD_FIELDS`)
 
+Training length: `--epochs`, or by default at least 2 epochs and at least
+`MIN_STEPS` minibatch steps (SGD on a few thousand rows makes a few dozen
+steps in 2 epochs, and ends worse than predicting the fraud rate for every
+row). When the final training loss is still above that of the fraud rate,
+`CentralizedResult.warnings` says so, with the option to change.
+
 Features must be on standard scale: files from `fedd data prepare` are, and
 with `standardize` the training rows' own mean and standard deviation are
 applied to both files. Raw features are refused with the columns that give
@@ -42,11 +48,15 @@ from fedd.learner.progress import Progress, StagedProgress, stage
 from fedd.learner.scaling import standardize, unscaled_columns
 
 __all__ = [
+    "COUNT_FIELDS",
+    "MIN_STEPS",
     "RECORD_FIELDS",
     "SCORE_FIELDS",
     "CentralizedResult",
     "TrainConfig",
+    "base_rate_loss",
     "check_same_features",
+    "default_epochs",
     "read_centralized_metrics",
     "read_labelled",
     "run_centralized",
@@ -62,13 +72,34 @@ RECORD_FIELDS = (
 )  # fmt: skip
 # The test-set scores among them: all in [0, 1] but the log loss, which is >= 0.
 SCORE_FIELDS = ("roc_auc", "pr_auc", "precision", "recall", "f1", "logloss")
+# Counts among them, which `read_centralized_metrics` also returns where the file has them.
+COUNT_FIELDS = ("tp", "fp", "tn", "fn", "rows", "positives", "test_rows", "test_positives",
+                "epochs", "batch_size")  # fmt: skip
+# The fewest minibatch steps of a run with the default number of epochs.
+MIN_STEPS = 2000
+
+
+def default_epochs(rows: int, batch_size: int) -> int:
+    """Epochs when none are given: at least 2, and enough for `MIN_STEPS` steps."""
+    per_epoch = max(1, math.ceil(rows / batch_size))
+    return max(2, math.ceil(MIN_STEPS / per_epoch))
+
+
+def base_rate_loss(rows: int, positives: int) -> float:
+    """The log loss of predicting the fraud rate positives/rows for every one of `rows`
+    (0.0 for one class): a trained model that does worse has not learned yet."""
+    rate = positives / rows
+    if rate in (0.0, 1.0):
+        return 0.0
+    return -(rate * math.log(rate) + (1.0 - rate) * math.log1p(-rate))
 
 
 @dataclass(frozen=True, slots=True)
 class TrainConfig:
-    """How to train: SGD settings, and the threshold for precision/recall/F1."""
+    """How to train: SGD settings, and the threshold for precision/recall/F1.
+    `epochs` None: `default_epochs` of the training rows."""
 
-    epochs: int = 2
+    epochs: int | None = None
     lr: float = 0.1
     batch_size: int = 512
     l2: float = 0.0
@@ -78,7 +109,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         check_settings(
-            epochs=self.epochs,
+            epochs=2 if self.epochs is None else self.epochs,
             lr=self.lr,
             l2=self.l2,
             batch_size=self.batch_size,
@@ -122,7 +153,7 @@ class CentralizedResult:
             "positives": self.train_positives,
             "test_rows": m.rows,
             "test_positives": m.positives,
-            "epochs": cfg.epochs,
+            "epochs": self.stats.epochs,
             "lr": cfg.lr,
             "batch_size": cfg.batch_size,
             "l2": cfg.l2,
@@ -139,6 +170,8 @@ class CentralizedResult:
         """A short metrics table for people."""
         m, c = self.metrics, self.metrics.confusion
         rate = self.stats.rows_seen / self.stats.seconds if self.stats.seconds > 0 else math.inf
+        steps = self.stats.epochs * math.ceil(self.train_rows / self.config.batch_size)
+        chosen = "" if self.config.epochs else f", at least {MIN_STEPS} steps by default"
         return [
             f"ROC-AUC    {m.roc_auc:.4f}",
             f"PR-AUC     {m.pr_auc:.4f}",
@@ -147,12 +180,26 @@ class CentralizedResult:
             f"F1         {m.f1:.4f}",
             f"log loss   {m.logloss:.5f}",
             f"confusion  tp {c.tp}  fp {c.fp}  tn {c.tn}  fn {c.fn}",
-            f"train      {self.train_rows} rows x {self.stats.epochs} epochs in "
-            f"{self.train_seconds:.2f} s ({rate:,.0f} rows/s in SGD), "
+            f"train      {self.train_rows} rows x {self.stats.epochs} epochs ({steps} SGD steps"
+            f"{chosen}) in {self.train_seconds:.2f} s ({rate:,.0f} rows/s in SGD), "
             f"final loss {self.stats.final_loss:.5f}",
             f"test       {m.rows} rows, {m.positives} positives",
             f"model      {self.model_path}",
             f"metrics    {self.metrics_path}",
+        ]
+
+    def warnings(self) -> list[str]:
+        """What the numbers above do not say by themselves, one line each: a final
+        training loss above the base rate's (not with balanced class weights, which
+        train for another loss)."""
+        base = base_rate_loss(self.train_rows, self.train_positives)
+        final = self.stats.final_loss
+        if self.config.class_weight != "none" or not final > base:
+            return []
+        return [
+            f"the final training loss {final:.5f} is above {base:.5f}, that of predicting "
+            f"the training rows' fraud rate for every row: training has not converged; "
+            f"raise --epochs (it trained {self.stats.epochs})"
         ]
 
 
@@ -232,6 +279,7 @@ def train_and_score(
     Raises `DataError` for diverging training or outputs that cannot be written.
     """
     cfg = TrainConfig() if config is None else config
+    epochs = cfg.epochs or default_epochs(train_data.n_rows, cfg.batch_size)
     loaded = time.perf_counter()
     batches = make_training_set(
         train_data, batch_size=cfg.batch_size, class_weight=cfg.class_weight, seed=cfg.seed
@@ -239,7 +287,7 @@ def train_and_score(
     params, stats = train(
         zeros(train_data.n_features),
         batches,
-        epochs=cfg.epochs,
+        epochs=epochs,
         lr=cfg.lr,
         l2=cfg.l2,
         seed=cfg.seed,
@@ -274,15 +322,18 @@ def train_and_score(
 
 
 def read_centralized_metrics(path: Path) -> dict[str, float]:
-    """The `SCORE_FIELDS` of a centralized_metrics.csv, validated, and its
-    `threshold` (of precision, recall and F1) when the file has that column.
+    """The `SCORE_FIELDS` of a centralized_metrics.csv, validated, its
+    `threshold` (of precision, recall and F1) and the `COUNT_FIELDS` (the
+    confusion counts, the rows and positives of both sets, the epochs and the
+    minibatch size) it has columns for.
 
     The file needs a header holding every score column (other columns, such as
     the rest of `RECORD_FIELDS`, are allowed and ignored) and exactly one data
     row. Raises `DataError` naming the file, and where it applies the row (the
     header is row 1) and the column: a missing or unreadable file, an empty
     one, a header without a score column or with a column twice, no data row
-    or more than one, a ragged row, or a score that is not a number in range.
+    or more than one, a ragged row, a score that is not a number in range, or a
+    count that is not an integer (at least 1 for the epochs and the minibatch size).
     """
     try:
         with open(path, encoding="utf-8-sig", newline="") as stream:
@@ -313,9 +364,14 @@ def read_centralized_metrics(path: Path) -> dict[str, float]:
     number, row = rows[1]
     if len(row) != len(header):
         raise DataError(f"{path} row {number}: {len(row)} cells; the header has {len(header)}")
-    scores = {}
-    for name in (*SCORE_FIELDS, *(["threshold"] if "threshold" in header else [])):
-        cell = row[header.index(name)]
+    return _values(path, number, dict(zip(header, row, strict=True)))
+
+
+def _values(path: Path, number: int, cells: dict[str, str]) -> dict[str, float]:
+    """The scores and counts of the data row `number`, by column; DataError for a bad cell."""
+    scores: dict[str, float] = {}
+    for name in (*SCORE_FIELDS, *(["threshold"] if "threshold" in cells else [])):
+        cell = cells[name]
         try:
             value = float(cell)
         except ValueError:
@@ -325,4 +381,12 @@ def read_centralized_metrics(path: Path) -> dict[str, float]:
             bound = "a finite number >= 0" if name == "logloss" else "a number in [0, 1]"
             raise DataError(f"{path} row {number}, column {name!r}: {cell!r} is not {bound}")
         scores[name] = value
+    for name in (name for name in COUNT_FIELDS if name in cells):
+        cell = cells[name]
+        least = 1 if name in ("epochs", "batch_size") else 0
+        if not (cell.isdigit() and int(cell) >= least):
+            raise DataError(
+                f"{path} row {number}, column {name!r}: {cell!r} is not an integer >= {least}"
+            )
+        scores[name] = int(cell)
     return scores

@@ -2,9 +2,11 @@
 
 Input format: a header row, then one row per example. One column is the label
 (any name, any position) holding 0 or 1 (`0`, `1`, `0.0`, `1.0`, quoted or
-not); every other column is a finite number below 2^62 in magnitude. Blank
-lines are skipped. The Kaggle credit-card file (`"Time","V1",...,"Amount",
-"Class"`) is one such file.
+not); every other column is a finite number below 2^62 in magnitude, with a
+decimal point. Blank lines are skipped. The Kaggle credit-card file
+(`"Time","V1",...,"Amount","Class"`) is one such file. Cells are separated
+by commas, or by semicolons or tabs, as spreadsheets set to many European
+locales save "CSV": the header line decides (`header_delimiter`).
 
 Everything read from a file is untrusted: any problem raises `DataError` with
 one line that names the file, the 1-based row number (the header is row 1;
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import math
 import os
 from array import array
@@ -35,9 +38,11 @@ if TYPE_CHECKING:
     from _csv import Reader
 
 __all__ = [
+    "DELIMITERS",
     "MAX_MAGNITUDE",
     "Dataset",
     "column_difference",
+    "header_delimiter",
     "header_line",
     "read_dataset",
     "require_both_classes",
@@ -47,6 +52,8 @@ __all__ = [
 # Every feature value is below this in magnitude, so that federated statistics
 # can sum exact fixed-point images of the values (learner.moments).
 MAX_MAGNITUDE = 2.0**62
+# The cell separators a data file may use; the first is what fedd writes.
+DELIMITERS = (",", ";", "\t")
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -117,7 +124,8 @@ def read_dataset(path: Path, label: str = "Class", progress: Progress | None = N
         raise DataError(f"{path}: cannot open: {exc.strerror}") from None
     with stream:
         lines: Iterable[str] = stream if progress is None else _counted(stream, progress)
-        reader = csv.reader(lines, strict=True)
+        lines, delimiter = _sniffed(path, iter(lines))
+        reader = csv.reader(lines, delimiter=delimiter, strict=True)
         try:
             return _Parser(path, reader, label).parse()
         except csv.Error as exc:
@@ -126,6 +134,33 @@ def read_dataset(path: Path, label: str = "Class", progress: Progress | None = N
             raise DataError(
                 f"{path} row {reader.line_num + 1}: not UTF-8 text; save the file as UTF-8 CSV"
             ) from None
+
+
+def header_delimiter(line: str) -> str:
+    """The cell separator of a file whose header is `line`: the one of `DELIMITERS`
+    that splits it into the most cells (outside quotes), a comma on a tie."""
+    counts: dict[str, int] = {}
+    for delimiter in DELIMITERS:
+        try:
+            counts[delimiter] = len(next(csv.reader([line], delimiter=delimiter), []))
+        except csv.Error:
+            counts[delimiter] = 0
+    return max(DELIMITERS, key=counts.__getitem__)  # max keeps the first of equals
+
+
+def _sniffed(path: Path, lines: Iterator[str]) -> tuple[Iterator[str], str]:
+    """The lines again, and the delimiter their first non-blank line (the header) uses."""
+    skipped = []
+    try:
+        for line in lines:
+            skipped.append(line)
+            if line.strip():
+                return itertools.chain(skipped, lines), header_delimiter(line)
+    except UnicodeDecodeError:
+        raise DataError(
+            f"{path} row {len(skipped) + 1}: not UTF-8 text; save the file as UTF-8 CSV"
+        ) from None
+    return iter(skipped), ","
 
 
 def _counted(stream: TextIO, progress: Progress) -> Iterator[str]:
@@ -215,6 +250,8 @@ class _Parser:
                 if j == li:
                     return self._label_error(cell)
                 what = "empty cell" if not cell.strip() else f"{cell!r} is not a number"
+                if _decimal_comma(cell):
+                    what += " (a decimal comma? fedd reads numbers with a decimal point)"
                 return DataError(f"{self._where(self.header[j])}: {what}")
         raise AssertionError("unreachable: float() failed on some cell")  # pragma: no cover
 
@@ -232,6 +269,15 @@ class _Parser:
 
     def _label_error(self, cell: str) -> DataError:
         return DataError(f"{self._where(self.label)}: the label must be 0 or 1, not {cell!r}")
+
+
+def _decimal_comma(cell: str) -> bool:
+    """Whether `cell` would be a number with its comma read as a decimal point."""
+    try:
+        float(cell.replace(",", "."))
+    except ValueError:
+        return False
+    return "," in cell
 
 
 def column_difference(expected: Sequence[str], got: Sequence[str]) -> str:

@@ -302,12 +302,15 @@ def train(
             ]
             t = tuple(map(tanh, a))
             # Loss: sum of s*a + |a| + log 2 - log1p(|t|); s*a summed via the positives.
-            epoch_loss += (
+            # Where every row is predicted right with certainty, each term is 0 and the
+            # sums cancel to a few ulps either side of it: clamped, as a loss is >= 0.
+            epoch_loss += max(
+                0.0,
                 sum(a)
                 - 2.0 * sum(map(a.__getitem__, batch.positives))
                 + sum(map(abs, a))
                 + n * _LOG2
-                - sum(map(log1p, map(abs, t)))
+                - sum(map(log1p, map(abs, t))),
             )
             # Gradient of the mean loss: sum_i e_i x_ij / (2n) with e_i = c_i t_i + c_i s_i;
             # the c_i s_i part is the batch's label_terms (see the module docstring).

@@ -17,6 +17,8 @@ peer warns at start that traffic is neither authenticated nor encrypted.
 The peer's rows never leave it. When the hub goes silent or forgets the
 peer (it restarted), the peer registers again, with backoff; ZeroMQ
 reconnects the socket by itself. Done from the hub ends the process with 0.
+From start to exit the peer holds its state directory's lock
+(`daemon.state.statedir`): a second daemon on it stops at once.
 """
 
 from __future__ import annotations
@@ -27,13 +29,16 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from types import FrameType
+from typing import Any
 
 import zmq
 
 from fedd.crypto.secagg.fields import check_peer_id
 from fedd.crypto.secagg.messages import MESSAGE_TYPES
 from fedd.daemon.errors import ConfigError
+from fedd.daemon.state.statedir import lock_state_dir
 from fedd.daemon.transport import wire
 from fedd.daemon.transport.messages.common import Error
 from fedd.daemon.transport.messages.membership import Bye, Done, Heartbeat, Hello, Welcome
@@ -50,6 +55,8 @@ from fedd.peer.state import PeerState
 __all__ = ["PeerAgent"]
 
 log = logging.getLogger("fedd.peer")
+
+_WAITING_NOTE_S = 5.0  # a peer waiting for its hub says so this often
 
 
 class PeerAgent:
@@ -69,7 +76,13 @@ class PeerAgent:
         peer_id = config.peer_id
         if peer_id is None and config.curve is not None:
             peer_id = config.curve.keys.name  # the name the hub's allow-list gives the key
-        self.state = PeerState.open(config.state_dir, peer_id=peer_id)
+        # Held until run() ends: a second daemon on this directory stops here.
+        self.lock = lock_state_dir(config.state_dir)
+        try:
+            self.state = PeerState.open(config.state_dir, peer_id=peer_id)
+        except BaseException:
+            self.lock.release()
+            raise
         for note in self.state.notes:
             log.info("state: %s", note)
         self.peer_id = check_peer_id(self.state.peer_id)
@@ -81,6 +94,8 @@ class PeerAgent:
         self._last_heard = 0.0
         self._next_hello = 0.0
         self._hello_backoff = 0.5
+        self._waiting_since: float | None = None  # not registered since
+        self._next_waiting_note = 0.0
         self._next_heartbeat = 0.0
         self._sock: zmq.Socket[bytes] | None = None
         self._monitor: zmq.Socket[bytes] | None = None
@@ -96,6 +111,7 @@ class PeerAgent:
             self._sock, self._monitor = peer_socket(ctx, self.config.connect, curve)
         except ConfigError:
             ctx.term()
+            self.lock.release()
             raise
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
         if self.data is not None:
@@ -135,6 +151,7 @@ class PeerAgent:
                 self._monitor.close(0)
             self._sock.close(0)
             ctx.term()
+            self.lock.release()
         return code
 
     def _wake(self, _: object) -> None:
@@ -172,7 +189,7 @@ class PeerAgent:
                         return code
                 job = self.rounds.job
                 if job is not None and job.future.done():
-                    self.rounds.on_done(self.peer_id, self.data)
+                    self.on_job_done()
             return 0
         finally:
             os.close(wake_r)
@@ -226,6 +243,8 @@ class PeerAgent:
             )
             self.registered = False
             self._next_hello = now
+        if not self.registered:
+            self._note_waiting(now)
         if not self.registered and now >= self._next_hello:
             shard = "auto" if self.config.shard is not None else ""
             hello = Hello(
@@ -244,6 +263,27 @@ class PeerAgent:
                 Heartbeat(self.run_id, self.rounds.current.number if self.rounds.current else 0)
             )
             self._next_heartbeat = now + self.heartbeat_s
+
+    def _note_waiting(self, now: float) -> None:
+        """Every few seconds without a registration, say so: a peer whose hub is
+        down, elsewhere or refusing it must not look like one that is training."""
+        if self._waiting_since is None:
+            self._waiting_since, self._next_waiting_note = now, now + _WAITING_NOTE_S
+            return
+        if now < self._next_waiting_note:
+            return
+        self._next_waiting_note = now + _WAITING_NOTE_S
+        heard = (
+            "it answered, see above"
+            if self._last_heard >= self._waiting_since
+            else "no answer; is it running, at that address?"
+        )
+        log.info(
+            "waiting for the hub at %s: not registered after %.0fs (%s)",
+            self.config.connect,
+            now - self._waiting_since,
+            heard,
+        )
 
     # -- messages ----------------------------------------------------------------
 
@@ -278,17 +318,32 @@ class PeerAgent:
             self._stop = True
             return 0
         elif type(msg) is RoundStart:
-            self.rounds.on_round_start(msg, self.peer_id, self.data)
+            self._in_round(self.rounds.on_round_start, msg, self.peer_id, self.data)
         elif type(msg) is RoundEnd:
-            self.rounds.on_round_end(msg)
+            self._in_round(self.rounds.on_round_end, msg)
         elif isinstance(msg, MESSAGE_TYPES):
-            self.rounds.on_protocol(msg, self.peer_id)
+            self._in_round(self.rounds.on_protocol, msg, self.peer_id)
         elif type(msg) is not Heartbeat:
             log.warning("dropped unexpected %s from the hub", type(msg).__name__)
         return None
 
+    def on_job_done(self) -> None:
+        """The round's job finished (the loop saw its future done): hand it to the rounds."""
+        self._in_round(self.rounds.on_done, self.peer_id, self.data)
+
+    def _in_round(self, step: Callable[..., None], *args: Any) -> None:
+        """Run one step of the rounds. Whatever it raises (a state file that cannot
+        be written, a value it cannot hold, a bug) takes this peer out of the
+        running round with one line, rather than ending the daemon mid-run."""
+        try:
+            step(*args)
+        except Exception as exc:
+            log.debug("round step failed", exc_info=True)
+            self.rounds.leave(f"{type(exc).__name__}: {exc}")
+
     def _on_welcome(self, msg: Welcome, now: float) -> int | None:
         self.registered, self.run_id = True, msg.run
+        self._waiting_since = None
         self.peer_id, self.heartbeat_s = msg.peer, msg.heartbeat_s
         self._hello_backoff = 0.5
         self._reconnect_backoff = 2.0

@@ -33,16 +33,18 @@ from dataclasses import dataclass
 from fedd.crypto.errors import CryptoCheckFailed, ProtocolError
 from fedd.crypto.secagg.fields import PeerId
 from fedd.crypto.secagg.messages.advertise_keys import Roster
+from fedd.crypto.secagg.messages.common import RoundAbort
 from fedd.crypto.secagg.messages.masked_input import MaskedInput
 from fedd.crypto.secagg.messages.share_keys import ForwardedShares
 from fedd.crypto.secagg.messages.unmask import UnmaskRequest
 from fedd.crypto.secagg.peer import PeerSession
+from fedd.daemon.errors import ConfigError
 from fedd.daemon.transport.messages.rounds import Decline, RoundEnd, RoundStart
 from fedd.daemon.transport.messages.uploads import PeerStats, PlainContribution
 from fedd.daemon.transport.wire import WireMessage
 from fedd.learner.holdout import Split
 from fedd.peer.config import PeerConfig, refusal
-from fedd.peer.state import PeerRoundRow, PeerState
+from fedd.peer.state import ROUNDS, PeerRoundRow, PeerState
 from fedd.peer.work import Job, LocalWork
 
 __all__ = ["PeerRound", "PeerRounds"]
@@ -152,8 +154,8 @@ class PeerRounds:
             self._start_next(data)
             return
         current = self.current
-        if current is None or current.number != job.number:
-            return  # superseded while working
+        if current is None or current.number != job.number or current.status != "running":
+            return  # superseded while working, or the hub took this peer out of the round
         try:
             result = job.future.result()
         except Exception as exc:  # the job failed: say so, sit the round out
@@ -201,6 +203,12 @@ class PeerRounds:
         current = self.current
         number = getattr(msg, "round", None)
         if current is None or current.session is None or current.number != number:
+            if type(msg) is RoundAbort and current is not None and current.number == number:
+                # Out of the round before its protocol began (declined, failed, or still
+                # computing): the round's line says so when RoundEnd comes.
+                if current.status == "running":
+                    current.status, current.reason = "aborted", msg.reason[:200]
+                return
             log.info("dropped %s for round %s (no such round here)", type(msg).__name__, number)
             return
         stage = _FAULT_TRIGGERS.get(type(msg))
@@ -227,43 +235,56 @@ class PeerRounds:
         if msg.kind == "statistics":
             self.state.record_statistics(msg.run, msg.round, rows)
 
+    def leave(self, reason: str) -> None:
+        """A step of the running round failed here: say so in one line, sit the
+        round out, and tell the hub (Decline), so it goes on without this peer."""
+        current = self.current
+        if current is None:  # between rounds: nothing to leave
+            log.error("%s", reason)
+            return
+        log.error("round %d: %s; this peer sits the round out", current.number, reason)
+        if current.status == "running":
+            current.status, current.reason = "failed", reason[:200]
+            current.session = None
+            self._send(Decline(current.start.run, current.number, reason[:400]))
+
     def on_round_end(self, msg: RoundEnd) -> None:
         current = self.current
         if current is None or current.number != msg.round:
             return
+        self.current = None  # ended, even if logging it fails
         status = msg.status if current.status == "running" else current.status
+        row_reason = msg.reason or current.reason
         if current.start.kind == "training" and status == "ok":
             self._models[current.number] = None
             for old in sorted(self._models)[:-_MODELS_KEPT]:
                 del self._models[old]
         if msg.included and current.control is not None:
-            self.state.adopt_control(msg.run, msg.round, current.parameters, current.control)
-        self.state.log_round(
-            PeerRoundRow(
-                round=current.number,
-                kind=current.start.kind,
-                mode=current.start.mode,
-                status=status,
-                reason=msg.reason or current.reason,
-                n_samples=current.n_samples,
-                train_s=current.train_s,
-                cpu_s=current.cpu_s,
-                train_loss=current.train_loss,
-                local_roc_auc=current.local_roc_auc,
-                bytes_up=current.bytes_up,
-                bytes_down=current.bytes_down,
-                finished_at=time.time(),
+            try:
+                self.state.adopt_control(msg.run, msg.round, current.parameters, current.control)
+            except (ValueError, ConfigError) as exc:  # kept: the old one stays in force
+                log.error("round %d: control variate not adopted: %s", current.number, exc)
+        try:
+            self.state.log_round(
+                PeerRoundRow(
+                    round=current.number,
+                    kind=current.start.kind,
+                    mode=current.start.mode,
+                    status=status,
+                    reason=row_reason,
+                    n_samples=current.n_samples,
+                    train_s=current.train_s,
+                    cpu_s=current.cpu_s,
+                    train_loss=current.train_loss,
+                    local_roc_auc=current.local_roc_auc,
+                    bytes_up=current.bytes_up,
+                    bytes_down=current.bytes_down,
+                    finished_at=time.time(),
+                )
             )
-        )
-        log.info(
-            "round %d %s %s (local roc_auc before training %.4f, %.2fs training)",
-            current.number,
-            current.start.kind,
-            status,
-            current.local_roc_auc,
-            current.train_s,
-        )
-        self.current = None
+        except (ValueError, ConfigError) as exc:  # a value the file cannot hold; a full disk
+            log.error("round %d: not logged in %s: %s", current.number, ROUNDS.name, exc)
+        log.info("round %d %s", current.number, _round_line(current, status, row_reason))
 
     def _fault(self, stage: str, peer_id: PeerId) -> None:
         """Testing aid: die abruptly at `stage` of the first round, as if killed."""
@@ -274,3 +295,20 @@ class PeerRounds:
                 flush=True,
             )
             os._exit(_FAULT_EXIT)
+
+
+def _round_line(current: PeerRound, status: str, reason: str) -> str:
+    """How a round went here, for the log: kind, status, why it did not end ok,
+    and what training measured (nothing undefined)."""
+    line = f"{current.start.kind} {status}"
+    if status != "ok" and reason:
+        line += f": {reason}"
+    if current.train_s > 0.0:
+        auc = current.local_roc_auc
+        before = (
+            f"local ROC-AUC before training {auc:.4f}"
+            if math.isfinite(auc)
+            else "no local ROC-AUC: the training rows hold one class"
+        )
+        line += f" ({before}; {current.train_s:.2f}s training)"
+    return line

@@ -23,7 +23,7 @@ from array import array
 from dataclasses import dataclass
 from pathlib import Path
 
-from fedd.learner.dataset import Dataset, read_dataset
+from fedd.learner.dataset import Dataset, header_delimiter, read_dataset
 from fedd.learner.errors import DataError
 from fedd.learner.shards import shard_numbers, shard_path
 from fedd.learner.synth import COLUMNS, KAGGLE_FRAUD_RATE, synth_rows
@@ -120,7 +120,7 @@ def _header(path: Path) -> list[str]:
     except UnicodeDecodeError:
         raise DataError(f"{path}: not UTF-8 text") from None
     try:
-        rows = list(csv.reader([line], strict=True))
+        rows = list(csv.reader([line], delimiter=header_delimiter(line), strict=True))
     except csv.Error as exc:
         raise DataError(f"{path} row 1: malformed CSV header: {exc}") from None
     if not rows or not rows[0]:

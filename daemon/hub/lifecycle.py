@@ -67,6 +67,7 @@ Outgoing = list[tuple[PeerId, WireMessage]]
 
 _FIRST_PAUSE = 1.0  # seconds before the round after an aborted one
 _LONGEST_PAUSE = 30.0
+_WAITING_LOG_S = 30.0  # a hub that keeps waiting says so again this often
 
 
 class RoundLifecycle:
@@ -94,6 +95,7 @@ class RoundLifecycle:
         self.current: RunningRound | None = None
         self.last_outcome: tuple[int, RoundOutcome, float] | None = None
         self.waiting_note = ""
+        self._waiting_logged = -float("inf")
         # Peers that declined a statistics round: they will not give statistics to this run
         # (a peer gives them once per run), so later statistics rounds go on without them.
         self.no_statistics: set[PeerId] = set()
@@ -141,6 +143,9 @@ class RoundLifecycle:
             {
                 "mode": self.config.secagg,
                 "label": self.config.label,
+                # What a report needs to tell how much training the run gave its model.
+                "local_epochs": str(self.config.local_epochs),
+                "batch_size": str(self.config.batch_size),
                 "created_by": "fedd start hub",
                 **self.config.training_settings,
             },
@@ -152,19 +157,23 @@ class RoundLifecycle:
         scorers: tuple[PeerId, ...],
         now: float,
         last_registration: float,
+        absent: tuple[PeerId, ...],
     ) -> Outgoing:
         """Start the next round if its conditions hold; the RoundStart messages.
 
-        `scorers` are the alive peers that hold rows out to score models on.
+        `scorers` are the alive peers that hold rows out to score models on;
+        `absent` the peers seen before that are not alive now, named while the
+        hub waits for peers.
         """
         kind = self._next_kind()
         if kind is None or now < self._not_before:
             return []
         if kind == "statistics":
-            alive = self._statistics_givers(alive)
+            alive = self._statistics_givers(alive, now)
         if len(alive) < self.config.min_peers or self.model is None:
             if not (kind == "statistics" and self.no_statistics):  # that note is said above
-                self._note_waiting(f"waiting for peers: {len(alive)}/{self.config.min_peers} alive")
+                note = f"waiting for peers: {len(alive)}/{self.config.min_peers} alive"
+                self._note_waiting(note + _missing(absent), now)
             return []
         if now - last_registration < self.config.join_window:
             return []  # more peers may be joining right now
@@ -177,10 +186,10 @@ class RoundLifecycle:
             start, runner = self._prepare(kind, alive, bool(scorers), now)
         except ParameterError as exc:
             self._note_waiting(
-                f"cannot start round {self.next_round} with {len(alive)} peers: {exc}"
+                f"cannot start round {self.next_round} with {len(alive)} peers: {exc}", now
             )
             return []
-        self.waiting_note = ""
+        self.waiting_note, self._waiting_logged = "", -float("inf")
         self.current = RunningRound(
             self.next_round, start, runner, frozenset(alive), time.time(), now, time.process_time()
         )
@@ -195,7 +204,7 @@ class RoundLifecycle:
         )
         return [(peer, start) for peer in alive]
 
-    def _statistics_givers(self, alive: tuple[PeerId, ...]) -> tuple[PeerId, ...]:
+    def _statistics_givers(self, alive: tuple[PeerId, ...], now: float) -> tuple[PeerId, ...]:
         """The alive peers that may give statistics; says who declined when too few are left."""
         spent = [p for p in alive if p in self.no_statistics]
         givers = tuple(p for p in alive if p not in self.no_statistics)
@@ -204,7 +213,8 @@ class RoundLifecycle:
                 f"waiting for peers that can give statistics: {len(givers)}/"
                 f"{self.config.min_peers}; {', '.join(spent)} declined (a peer gives its "
                 "statistics once per run): start a new run in a fresh state directory, "
-                "or bring other peers"
+                "or bring other peers",
+                now,
             )
         return givers
 
@@ -288,10 +298,12 @@ class RoundLifecycle:
         )
         return start, runner
 
-    def _note_waiting(self, note: str) -> None:
-        if note != self.waiting_note:
+    def _note_waiting(self, note: str, now: float) -> None:
+        """Log why no round starts: when the reason changes, and again every
+        `_WAITING_LOG_S` while it stays."""
+        if note != self.waiting_note or now - self._waiting_logged >= _WAITING_LOG_S:
             log.info("%s", note)
-            self.waiting_note = note
+            self.waiting_note, self._waiting_logged = note, now
 
     def _note_unscored(self) -> None:
         if not self._unscored_note:
@@ -392,6 +404,14 @@ class RoundLifecycle:
         end = RoundEnd(self.run_id, current.number, "aborted", "hub shutting down")
         self.current = None
         return outgoing + [(peer, end) for peer in alive]
+
+
+def _missing(absent: tuple[PeerId, ...]) -> str:
+    """Who the hub waits for, as the end of its waiting note."""
+    if not absent:
+        return "; none has gone silent or left: the others have not registered yet"
+    more = f" and {len(absent) - 5} more" if len(absent) > 5 else ""
+    return f"; gone silent or left: {', '.join(absent[:5])}{more}"
 
 
 def _pairs(sends: list[Send]) -> Outgoing:

@@ -17,7 +17,8 @@ Bad input never stops the hub: an undecodable or illegal message is dropped
 and logged, and its sender gets an Error where one can be sent; a peer that
 breaks the protocol mid-round is excluded from that round. SIGTERM/SIGINT
 abandon the running round (it is redone after a restart), save the peer
-table and exit 0.
+table and exit 0. From start to exit the hub holds its state directory's
+lock (`daemon.state.statedir`): a second daemon on it stops at once.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from fedd.daemon.hub.registry import (
 )
 from fedd.daemon.hub.status import HubView, build_status
 from fedd.daemon.state.runfile import check_features
+from fedd.daemon.state.statedir import lock_state_dir
 from fedd.daemon.state.store import HubStore
 from fedd.daemon.transport import wire
 from fedd.daemon.transport.curve import HUB_NAME, KeyPair, load_allow_dir, load_secret
@@ -82,6 +84,21 @@ class Hub:
                 check_features(self.test.features)
             except ValueError as exc:
                 raise ConfigError(f"{config.eval_test}: unusable columns: {exc}") from None
+        # Held until run() ends: a second daemon on this directory stops here.
+        self.lock = lock_state_dir(config.state_dir)
+        try:
+            self._open_state()
+        except BaseException:
+            self.lock.release()
+            raise
+        self._stop = False
+        self._next_heartbeat = 0.0
+        self._last_registration = -float("inf")
+        self._done_since: float | None = None
+        self._sock: zmq.Socket[bytes] | None = None
+
+    def _open_state(self) -> None:
+        config = self.config
         self.store = HubStore.open(config.state_dir)
         for note in self.store.reconciled:
             log.warning("state: %s", note)
@@ -103,11 +120,6 @@ class Hub:
         )
         for row in self.store.load_peers():
             self.registry.restore(record_from_row(row, config.state_dir))
-        self._stop = False
-        self._next_heartbeat = 0.0
-        self._last_registration = -float("inf")
-        self._done_since: float | None = None
-        self._sock: zmq.Socket[bytes] | None = None
 
     @property
     def run_id(self) -> str:
@@ -127,6 +139,7 @@ class Hub:
             if self.zap is not None:
                 self.zap.close()
             ctx.term()
+            self.lock.release()
             raise
         self._poller.register(self._sock, zmq.POLLIN)
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
@@ -168,6 +181,7 @@ class Hub:
             if self.zap is not None:
                 self.zap.close()
             ctx.term()
+            self.lock.release()
         return 0
 
     def _finished_serving(self, now: float) -> bool:
@@ -247,7 +261,10 @@ class Hub:
         if self.rounds.current is None and not self.rounds.done:
             alive = tuple(self.registry.alive())
             scorers = tuple(self.registry.scorers())
-            self._send_all(self.rounds.maybe_start(alive, scorers, now, self._last_registration))
+            absent = tuple(self.registry.absent())
+            self._send_all(
+                self.rounds.maybe_start(alive, scorers, now, self._last_registration, absent)
+            )
 
     # -- messages in -----------------------------------------------------------
 

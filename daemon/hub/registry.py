@@ -185,6 +185,10 @@ class Registry:
         """Alive peers, sorted by id."""
         return sorted(p for p, r in self._by_peer.items() if r.status is PeerStatus.ALIVE)
 
+    def absent(self) -> list[PeerId]:
+        """Peers seen before (also by an earlier hub on this state) that are not alive, sorted."""
+        return sorted(p for p, r in self._by_peer.items() if r.status is not PeerStatus.ALIVE)
+
     def scorers(self) -> list[PeerId]:
         """Alive peers that hold rows out to score models on, sorted by id."""
         return [p for p in self.alive() if self._by_peer[p].holdout]

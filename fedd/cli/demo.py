@@ -32,8 +32,8 @@ __all__ = ["demo"]
     "--local-epochs",
     type=click.IntRange(0, 1000),  # the hub's --local-epochs, which a round carries
     default=0,
-    help="Epochs each peer trains per round (0: as many as --peers, which matches one "
-    "centralized epoch of SGD steps).",
+    help="Epochs each peer trains per round (0: a multiple of --peers, which matches "
+    "centralized epochs in SGD steps, large enough for 2000 steps over the run).",
 )
 @click.option("--label", default="Class", help="Name of the 0/1 label column.")
 @click.option(

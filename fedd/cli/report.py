@@ -20,6 +20,13 @@ __all__ = ["report"]
     default=Path("outputs/metrics/centralized_metrics.csv"),
     help="The baseline's metrics, from `fedd train centralized`.",
 )
+@click.option(
+    "--row-scores",
+    type=PATH,
+    default=None,
+    help="Both models' scores of each held-out row (`fedd demo` writes them) "
+    "[default: holdout_scores.csv beside --centralized, if it is there and of this run].",
+)
 @click.option("--out", type=DIR, default=Path("outputs"), help="Where metrics/ and plots/ go.")
 @click.option(
     "--tolerance",
@@ -27,9 +34,12 @@ __all__ = ["report"]
     default=DEFAULT_TOLERANCE,
     help="Largest |federated - centralized| ROC-AUC and F1 that count as equivalent.",
 )
-def report(*, state_dir: Path, centralized: Path, out: Path, tolerance: float) -> None:
+def report(
+    *, state_dir: Path, centralized: Path, row_scores: Path | None, out: Path, tolerance: float
+) -> None:
     """Plots, performance figures and the equivalence verdict of a federated run."""
     from fedd.report.maker import make_report
 
-    for line in make_report(state_dir, centralized, out, tolerance=tolerance).lines():
+    result = make_report(state_dir, centralized, out, tolerance=tolerance, row_scores=row_scores)
+    for line in result.lines():
         click.echo(line)

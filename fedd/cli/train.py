@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from fedd.cli.options import DIR, PATH, QUIET, FiniteFloat
-from fedd.learner.centralized import TrainConfig, run_centralized
+from fedd.learner.centralized import MIN_STEPS, TrainConfig, run_centralized
 from fedd.learner.model import CLASS_WEIGHTS, ClassWeight
 from fedd.learner.progress import progress_display
 
@@ -38,7 +38,13 @@ def train_group() -> None:
     help="Test CSV.",
 )
 @click.option("--label", default="Class", help="Name of the 0/1 label column.")
-@click.option("--epochs", type=click.IntRange(min=1), default=2)
+@click.option(
+    "--epochs",
+    type=click.IntRange(min=1),
+    default=None,
+    help=f"Passes over the training rows [default: at least 2, and enough for {MIN_STEPS} "
+    "minibatch steps].",
+)
 @click.option("--lr", type=FiniteFloat(0.0, min_open=True), default=0.1, help="Learning rate.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=512)
 @click.option("--l2", type=FiniteFloat(0.0), default=0.0, help="L2 penalty on the weights.")
@@ -66,7 +72,7 @@ def train_centralized(
     train_path: Path,
     test_path: Path,
     label: str,
-    epochs: int,
+    epochs: int | None,
     lr: float,
     batch_size: int,
     l2: float,
@@ -103,3 +109,5 @@ def train_centralized(
     else:
         for line in result.lines():
             click.echo(line)
+    for warning in result.warnings():
+        click.echo(f"fedd: warning: {warning}", err=True)

@@ -21,6 +21,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from fedd.report.decision import DEFAULT_TOLERANCE, Verdict, decide
+from fedd.report.rowscores import RowScores
+from fedd.report.trust import assess
 
 __all__ = [
     "ClientRecord",
@@ -185,7 +187,8 @@ class Report:
 
     `statistics` says where the run's feature statistics came from, and
     `training` how the federation trained: its strategy and settings (one
-    line each).
+    line each); `budget` how much training each side had (lines,
+    `fedd.report.budget`).
     """
 
     stages: tuple[str, ...]
@@ -197,6 +200,7 @@ class Report:
     overall: OverallPerformance
     per_peer: tuple[PeerPerformance, ...]
     training: str = ""
+    budget: tuple[str, ...] = ()
 
 
 def final_scores(rounds: Sequence[RoundRecord]) -> RoundRecord | None:
@@ -290,13 +294,17 @@ def build_report(
     statistics: str = "",
     training: str = "",
     tolerance: float = DEFAULT_TOLERANCE,
+    row_scores: RowScores | None = None,
+    budget: Sequence[str] = (),
 ) -> Report:
     """Compute the figures and the verdict of a run.
 
     `rounds` in round order; `clients` may be in any order; `stages` names the
-    protocol stages in order (the columns of the performance file). Raises
-    `ValueError` if there are no rounds, no round has scores, a client row
-    belongs to no round, or `decide` refuses its arguments.
+    protocol stages in order (the columns of the performance file);
+    `row_scores` both models' scores of each held-out row, if known (the
+    verdict's intervals are then paired); `budget` the lines on training
+    budgets. Raises `ValueError` if there are no rounds, no round has scores,
+    a client row belongs to no round, or `decide` refuses its arguments.
     """
     if not rounds:
         raise ValueError("no rounds to report on")
@@ -310,6 +318,9 @@ def build_report(
             raise ValueError(f"client row of peer {client.peer!r} for unknown round {client.round}")
         by_round.setdefault(client.round, []).append(client)
     per_round = tuple(_round_performance(r, by_round.get(r.round, [])) for r in rounds)
+    scoring = final.scoring
+    scored_on = (scoring.rows, scoring.positives) if scoring is not None else None
+    trust = assess(centralized, final.scores, scored_on, row_scores, tolerance)
     return Report(
         stages=tuple(stages),
         rounds=tuple(rounds),
@@ -319,11 +330,13 @@ def build_report(
             final.scores,
             tolerance,
             at_round=final.round,
-            scored=final.scoring.line() if final.scoring is not None else "",
+            scored=scoring.line() if scoring is not None else "",
+            trust=trust,
         ),
         per_round=per_round,
         overall=_overall(per_round, stages),
         per_peer=_peers(clients),
         statistics=statistics,
         training=training,
+        budget=tuple(budget),
     )

@@ -21,7 +21,9 @@ is an empty cell.
 
 `baseline_vs_fl.csv`: one row per metric (ROC-AUC and F1 are decided, PR-AUC
 is shown only), then an `overall` row. Columns: metric, centralized,
-federated, difference (federated - centralized), tolerance, decision.
+federated, difference (federated - centralized), the 95% interval of the
+difference (both sides scored on the same rows) or of each side (scored on
+different rows), empty where there is none, tolerance, decision.
 """
 
 from __future__ import annotations
@@ -46,7 +48,11 @@ __all__ = [
 
 PERFORMANCE_FILE = "performance_summary.csv"
 VERDICT_FILE = "baseline_vs_fl.csv"
-VERDICT_HEADER = ("metric", "centralized", "federated", "difference", "tolerance", "decision")
+VERDICT_HEADER = (
+    "metric", "centralized", "federated", "difference", "difference_low", "difference_high",
+    "centralized_low", "centralized_high", "federated_low", "federated_high", "tolerance",
+    "decision",
+)  # fmt: skip
 
 
 def _stage_column(stage: str) -> str:
@@ -96,11 +102,18 @@ def performance_rows(report: Report) -> list[list[str]]:
 
 def verdict_rows(verdict: Verdict) -> list[list[str]]:
     """The data rows of baseline_vs_fl.csv: one per metric, then `overall`."""
-    rows: list[list[object]] = [
-        [c.metric, c.centralized, c.federated, c.difference, verdict.tolerance, c.decision]
-        for c in verdict.comparisons
-    ]
-    rows.append(["overall", None, None, None, verdict.tolerance, verdict.decision])
+    rows: list[list[object]] = []
+    for c in verdict.comparisons:
+        difference = (c.interval.low, c.interval.high) if c.interval else (None, None)
+        sides = [
+            (side.low, side.high) if side is not None else (None, None)
+            for side in c.sides or (None, None)
+        ]
+        rows.append([
+            c.metric, c.centralized, c.federated, c.difference, *difference, *sides[0],
+            *sides[1], verdict.tolerance, c.decision,
+        ])  # fmt: skip
+    rows.append(["overall", *[None] * 9, verdict.tolerance, verdict.decision])
     return [[_cell(v) for v in row] for row in rows]
 
 

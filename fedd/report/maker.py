@@ -1,8 +1,11 @@
 """`fedd report`: read a hub's state and the centralized baseline, write the report.
 
 Reads the hub's state directory read-only through `HubStore` (validated, the
-committed rounds only, so a running hub can be reported on) and the
-centralized metrics CSV; computes with `fedd.report.compute`; writes under OUT
+committed rounds only, so a running hub can be reported on), the
+centralized metrics CSV and, where a simulation wrote them, both models'
+scores of each held-out row (`fedd.report.rowscores`: by default
+`holdout_scores.csv` beside the centralized metrics, used when it is of
+this run); computes with `fedd.report.compute`; writes under OUT
 
     metrics/performance_summary.csv   metrics/baseline_vs_fl.csv
     plots/convergence.png  plots/performance.png  plots/centralized_vs_fl.png
@@ -26,9 +29,19 @@ from fedd.daemon.errors import StateError
 from fedd.daemon.state.hubfiles import METRICS_LOG, ROUND_LOG, RUN, STAGES
 from fedd.daemon.state.store import HubStore
 from fedd.learner.centralized import read_centralized_metrics
-from fedd.report.compute import ClientRecord, Report, RoundRecord, Scoring, build_report
+from fedd.learner.errors import DataError
+from fedd.report.budget import budget_lines, centralized_budget, federated_budget
+from fedd.report.compute import (
+    ClientRecord,
+    Report,
+    RoundRecord,
+    Scoring,
+    build_report,
+    final_scores,
+)
 from fedd.report.decision import DEFAULT_TOLERANCE
 from fedd.report.files import write_report_csvs
+from fedd.report.rowscores import ROW_SCORES_FILE, RowScores, read_row_scores
 
 __all__ = ["PLOTS_HINT", "ReportResult", "load_report", "make_report"]
 
@@ -43,12 +56,13 @@ class ReportResult:
     csv_files: tuple[Path, ...]
     plot_files: tuple[Path, ...]
     plots_note: str  # empty when the plots were written
-    reconciled: tuple[str, ...]  # what a reader would repair in the state (not written)
+    reconciled: tuple[str, ...]  # what a reader would repair in the state (not written), ...
 
     def lines(self) -> list[str]:
-        """The verdict, the performance summary and where the files are, for people."""
+        """The verdict, the budgets, the performance summary and where the files are."""
         out = [
             *self.report.verdict.lines(),
+            *self.report.budget,
             self.report.statistics,
             self.report.training,
             *self.report.overall.lines(),
@@ -61,12 +75,20 @@ class ReportResult:
 
 
 def load_report(
-    state_dir: Path, centralized: Path, *, tolerance: float = DEFAULT_TOLERANCE
+    state_dir: Path,
+    centralized: Path,
+    *,
+    tolerance: float = DEFAULT_TOLERANCE,
+    row_scores: Path | None = None,
 ) -> tuple[Report, tuple[str, ...]]:
     """Read the hub's committed rounds and the baseline; compute the report.
 
-    Returns it with the state's `reconciled` notes. Raises as the module
-    docstring says; `ValueError` for a negative or non-finite tolerance.
+    `row_scores` names the held-out rows' scores (default: `ROW_SCORES_FILE`
+    beside `centralized`, if there is one). Returns the report with notes: the
+    state's `reconciled` lines, and why a row-scores file found by default was
+    not used. Raises as the module docstring says (a `row_scores` given that
+    is not of this run: `DataError`); `ValueError` for a negative or
+    non-finite tolerance.
     """
     store = HubStore.open(state_dir, read_only=True)
     if store.run_id is None:
@@ -130,6 +152,24 @@ def load_report(
         for c in store.client_rows()
     ]
     baseline = read_centralized_metrics(centralized)
+    notes = list(store.reconciled)
+    paired = None
+    default = centralized.parent / ROW_SCORES_FILE
+    path = row_scores if row_scores is not None else default if default.exists() else None
+    if path is not None:
+        paired = read_row_scores(path)
+        mismatch = _mismatch(paired, rounds, baseline)
+        if mismatch and row_scores is not None:
+            raise DataError(f"{path}: {mismatch}")
+        if mismatch:
+            notes.append(f"{path} not used: {mismatch}")
+            paired = None
+    stats = store.statistics
+    survivors = [r.survivors for r in rounds if r.kind == "training" and r.ok]
+    budget = budget_lines(
+        centralized_budget(baseline),
+        federated_budget(store.settings, (stats.rows, stats.peers) if stats else None, survivors),
+    )
     report = build_report(
         rounds,
         clients,
@@ -138,8 +178,29 @@ def load_report(
         statistics=_statistics_line(store),
         training=_training_line(store),
         tolerance=tolerance,
+        row_scores=paired,
+        budget=budget,
     )
-    return report, tuple(store.reconciled)
+    return report, tuple(notes)
+
+
+def _mismatch(paired: RowScores, rounds: list[RoundRecord], baseline: dict[str, float]) -> str:
+    """Why the held-out rows' scores are not of this run and baseline ('' if they are)."""
+    final = final_scores(rounds)
+    scoring = final.scoring if final is not None else None
+    if final is None or scoring is None:
+        return "the run has no scored model"
+    if paired.round != final.round:
+        return f"its federated model is of round {paired.round}, the final model of {final.round}"
+    rows = (len(paired.labels), paired.positives)
+    if scoring.source == "federated" and rows != (scoring.rows, scoring.positives):
+        return (
+            f"{rows[0]} rows ({rows[1]} positive), the federation scored {scoring.rows} "
+            f"({scoring.positives} positive)"
+        )
+    if "test_rows" in baseline and rows != (baseline["test_rows"], baseline["test_positives"]):
+        return f"{rows[0]} rows, the baseline was scored on {int(baseline['test_rows'])}"
+    return ""
 
 
 def _statistics_line(store: HubStore) -> str:
@@ -164,12 +225,15 @@ def make_report(
     out: Path,
     *,
     tolerance: float = DEFAULT_TOLERANCE,
+    row_scores: Path | None = None,
 ) -> ReportResult:
     """Write the report of the hub in `state_dir` under `out` (see the module docstring).
 
     Without matplotlib only the CSV files are written, and `plots_note` says so.
     """
-    report, reconciled = load_report(state_dir, centralized, tolerance=tolerance)
+    report, reconciled = load_report(
+        state_dir, centralized, tolerance=tolerance, row_scores=row_scores
+    )
     csv_files = write_report_csvs(report, out / "metrics")
     plot_files: tuple[Path, ...] = ()
     note = ""

@@ -119,7 +119,8 @@ class InProcessFederation:
     synthetic shards, or the files `shards` (one per peer). `hub_options`
     override the HubConfig fields (the defaults make rounds start as soon as
     everyone is in, and keep time-outs short enough for tests). Call
-    `close()` (or use `with`) to stop the training threads.
+    `close()` (or use `with`) to stop the training threads and release the
+    state directories' locks.
     """
 
     root: Path
@@ -171,11 +172,15 @@ class InProcessFederation:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def add_peer(self, name: str, *, seed: int, data: Path | None = None) -> PeerAgent:
+    def add_peer(
+        self, name: str, *, seed: int, data: Path | None = None, **options: Any
+    ) -> PeerAgent:
+        """Another peer, on `data` or a synthetic shard: `options` are PeerConfig fields."""
         shard = data or write_shard(
             self.root / f"{name}.csv", rows=self.rows, features=self.features, seed=seed
         )
-        agent = PeerAgent(PeerConfig("inproc://unused", shard, self.root / name, peer_id=name))
+        config = PeerConfig("inproc://unused", shard, self.root / name, peer_id=name, **options)
+        agent = PeerAgent(config)
         dealer = FakeDealer()
         agent._sock = dealer  # type: ignore[assignment]
         self.agents[self.routing(name)] = agent
@@ -189,6 +194,8 @@ class InProcessFederation:
     def close(self) -> None:
         for agent in self.agents.values():
             agent.rounds.shutdown(wait=True)
+            agent.lock.release()
+        self.hub.lock.release()
 
     # -- frames in by hand ---------------------------------------------------
 
@@ -237,7 +244,7 @@ class InProcessFederation:
             job = agent.rounds.job
             if routing not in self.exited and job is not None and job.future.done():
                 moved = True
-                agent.rounds.on_done(agent.peer_id, agent.data)
+                agent.on_job_done()
         return moved
 
     def _deliver_from_hub(self, routing: bytes, frame: bytes) -> None:

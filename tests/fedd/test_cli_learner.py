@@ -171,6 +171,15 @@ def test_split_options_come_from_the_environment(tmp_path: Path) -> None:
         assert first.splitlines()[0] == "a,b,fraud"
 
 
+def test_split_reads_a_semicolon_separated_file_and_writes_commas(tmp_path: Path) -> None:
+    rows = "".join(f"{i % 4};{i % 3};{i * 1.5};{int(i % 5 == 0)}\n" for i in range(60))
+    path = write(tmp_path, "EDUCATION;MARRIAGE;AMOUNT;default\n" + rows)
+    out = tmp_path / "out"
+    result = run("data", "split", "--input", path, "--peers", 2, "--out", out, "--label", "default")
+    assert result.exit_code == 0, result.output
+    assert (out / "peer_1.csv").read_text().splitlines()[0] == ("EDUCATION,MARRIAGE,AMOUNT,default")
+
+
 def test_split_refuses_a_foreign_file_and_impossible_cuts_in_one_line(
     raw: Path, tmp_path: Path
 ) -> None:
@@ -345,6 +354,20 @@ def test_train_json_is_exactly_one_object(prepared: Path, tmp_path: Path) -> Non
     assert record["class_weight"] == "balanced"
 
 
+def test_train_warns_in_one_line_when_the_model_has_not_learned_yet(
+    prepared: Path, tmp_path: Path
+) -> None:
+    result = run(
+        "train", "centralized", "--train", prepared / "train.csv", "--test",
+        prepared / "test.csv", "--out-dir", tmp_path, "--epochs", 1, "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["epochs"] == 1
+    [line] = result.stderr.splitlines()
+    assert line.startswith("fedd: warning: the final training loss ")
+    assert line.endswith("raise --epochs (it trained 1)")
+
+
 def test_train_refuses_mismatched_or_missing_files(prepared: Path, tmp_path: Path) -> None:
     other = write(tmp_path, "a,b,Class\n1,2,0\n2,3,1\n")
     result = run(
@@ -391,7 +414,7 @@ def test_demo_runs_end_to_end_and_reuses_its_data(tmp_path: Path) -> None:
     result = run("demo", "--out", tmp_path, "--rows", 4000, "--peers", 3, "--rounds", 2)
     assert result.exit_code == 0, result.output
     out = result.stdout
-    assert "== 1/5 data" in out
+    assert "== 1/6 data" in out
     assert "synthesized 4000 rows" in out
     assert "ROC-AUC" in out
     assert f"== done: data in {tmp_path / 'data'}, outputs in {tmp_path / 'outputs'}" in out
@@ -403,8 +426,15 @@ def test_demo_runs_end_to_end_and_reuses_its_data(tmp_path: Path) -> None:
     assert (tmp_path / "data" / "creditcard.csv").is_file()
     assert (tmp_path / "data" / "clients" / "peer_3.csv").is_file()
     assert (tmp_path / "outputs" / "metrics" / "centralized_metrics.csv").is_file()
+    # Both models scored every pooled held-out row, so the report pairs the two sides.
+    scores = tmp_path / "outputs" / "metrics" / "holdout_scores.csv"
+    assert f"pooled held-out rows (the federation's model of round 3) -> {scores}" in out
+    assert "test rows    both models on the same 799 held-out rows" in out
+    assert "intervals    95%, of the differences: paired bootstrap" in out
+    # The baseline had the federation's SGD steps: 1000 or more, the demo's default.
+    assert "budget       matched in SGD steps" in out
     # It ends with the report, saying where its files are.
-    assert "== 5/5 report: federated vs centralized" in out
+    assert "== 6/6 report: federated vs centralized" in out
     assert "federated model of round 3 vs centralized baseline" in out
     assert "statistics   federated: from 3 peers'" in out and "no row was pooled" in out
     assert "verdict: " in out

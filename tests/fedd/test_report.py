@@ -75,8 +75,9 @@ def centralized_csv(
 ) -> Path:
     values = dict.fromkeys(RECORD_FIELDS, "1")
     values.update(roc_auc=repr(roc_auc), pr_auc="0.62", precision="0.75", recall="0.6",
-                  f1=repr(f1), logloss="0.008", class_weight="none",
-                  threshold=repr(threshold))  # fmt: skip
+                  f1=repr(f1), logloss="0.008", class_weight="none", threshold=repr(threshold),
+                  tp="12", fp="4", tn="176", fn="8", rows="800", positives="80",
+                  test_rows="200", test_positives="20", epochs="2", batch_size="512")  # fmt: skip
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(",".join(RECORD_FIELDS) + "\n" + ",".join(values.values()) + "\n")
     return path

@@ -134,7 +134,7 @@ def test_verdict_lines_name_the_metrics_that_failed() -> None:
     text = "\n".join(decide(CENTRAL, scores(0.905, 0.75), 0.01, at_round=7).lines())
     assert "federated model of round 7" in text
     assert "verdict: NOT EQUIVALENT (F1 off by 0.0500; tolerance ±0.01)" in text
-    assert "ROC-AUC        0.9000     0.9050     +0.0050  equivalent" in text
+    assert "ROC-AUC        0.9000     0.9050     +0.0050  -                     equivalent" in text
     ok = "\n".join(decide(CENTRAL, scores(0.9, 0.8), 0.01, at_round=7).lines())
     assert "verdict: EQUIVALENT (ROC-AUC and F1 within ±0.01)" in ok
 

@@ -4,15 +4,20 @@ back (`read_centralized_metrics`, what `fedd report` compares with)."""
 from __future__ import annotations
 
 import csv
+import math
 from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
 
 from fedd.learner.centralized import (
+    COUNT_FIELDS,
+    MIN_STEPS,
     RECORD_FIELDS,
     SCORE_FIELDS,
     TrainConfig,
+    base_rate_loss,
+    default_epochs,
     read_centralized_metrics,
     run_centralized,
 )
@@ -63,7 +68,41 @@ def test_progress_hears_each_stage_to_its_end(prepared: Path, tmp_path: Path) ->
     )
     assert list(last) == ["read train.csv", "read test.csv", "train"]
     assert all(done == total for done, total in last.values())
-    assert last["train"][1] == 2 * 32  # 2 epochs of ceil(16000 / 512) minibatches
+    # By default, the epochs of ceil(16000 / 512) = 32 minibatches that make 2000 steps.
+    assert last["train"][1] == 63 * 32
+
+
+def test_by_default_a_small_file_gets_the_epochs_of_two_thousand_steps() -> None:
+    assert default_epochs(16_000, 512) == 63  # 32 minibatches an epoch
+    assert default_epochs(3_200, 512) == 286  # the 4,000-row file a user tried: 7 an epoch
+    assert default_epochs(228_000, 512) == 5  # the Kaggle file's training rows
+    assert default_epochs(10, 512) == MIN_STEPS
+    assert default_epochs(10**7, 512) == 2  # never fewer than 2
+
+
+def test_training_that_ends_above_the_base_rate_loss_says_so(
+    prepared: Path, tmp_path: Path
+) -> None:
+    short = run_centralized(
+        prepared / "train.csv", prepared / "test.csv", tmp_path / "a", config=TrainConfig(epochs=1)
+    )
+    base = base_rate_loss(short.train_rows, short.train_positives)
+    assert short.stats.final_loss > base
+    assert short.warnings() == [
+        f"the final training loss {short.stats.final_loss:.5f} is above {base:.5f}, that of "
+        "predicting the training rows' fraud rate for every row: training has not converged; "
+        "raise --epochs (it trained 1)"
+    ]
+    default = run_centralized(prepared / "train.csv", prepared / "test.csv", tmp_path / "b")
+    assert default.stats.epochs == 63 and default.record()["epochs"] == 63
+    assert default.stats.final_loss < base and default.warnings() == []
+    assert "(2016 SGD steps, at least 2000 steps by default)" in "\n".join(default.lines())
+
+
+def test_the_base_rate_loss_is_the_entropy_of_the_fraud_rate() -> None:
+    entropy = -(0.01 * math.log(0.01) + 0.99 * math.log(0.99))
+    assert base_rate_loss(1000, 10) == pytest.approx(entropy, rel=1e-15)
+    assert base_rate_loss(10, 0) == base_rate_loss(10, 10) == 0.0
 
 
 def test_balanced_class_weights_raise_recall(prepared: Path, tmp_path: Path) -> None:
@@ -135,12 +174,21 @@ def record_text(values: Mapping[str, str], header: list[str] | None = None) -> s
     return ",".join(names) + "\n" + ",".join(values[n] for n in names) + "\n"
 
 
-def test_reads_the_scores_of_a_centralized_metrics_file(tmp_path: Path) -> None:
+def test_reads_the_scores_and_the_counts_of_a_centralized_metrics_file(tmp_path: Path) -> None:
     path = write(tmp_path / "m.csv", record_text(good_record()))
     got = read_centralized_metrics(path)
-    assert list(got) == [*SCORE_FIELDS, "threshold"]  # F1's threshold, where the file has it
+    assert list(got) == [*SCORE_FIELDS, "threshold", *COUNT_FIELDS]
     assert got["roc_auc"] == 0.97 and got["f1"] == 0.69 and got["logloss"] == 0.004
     assert got["threshold"] == float(good_record()["threshold"])
+    assert got["tp"] == 1 and type(got["tp"]) is int and got["epochs"] == 1
+
+
+@pytest.mark.parametrize(("column", "cell"), [("tp", "-1"), ("tp", "1.5"), ("epochs", "0")])
+def test_a_count_that_is_not_one_names_its_column(tmp_path: Path, column: str, cell: str) -> None:
+    values = good_record()
+    values[column] = cell
+    with pytest.raises(DataError, match=f"row 2, column '{column}': '{cell}' is not an integer"):
+        read_centralized_metrics(write(tmp_path / "m.csv", record_text(values)))
 
 
 def test_other_columns_and_their_order_do_not_matter(tmp_path: Path) -> None:

@@ -6,7 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from fedd.learner.dataset import Dataset, header_line, read_dataset, row_format
+from fedd.learner.dataset import (
+    Dataset,
+    header_delimiter,
+    header_line,
+    read_dataset,
+    row_format,
+)
 from fedd.learner.errors import DataError
 
 
@@ -45,6 +51,38 @@ def test_utf8_bom_blank_lines_and_crlf_are_accepted(tmp_path: Path) -> None:
     data = read_dataset(path)
     assert data.features == ("x",)
     assert list(data.x) == [1.0, 2.0]
+
+
+# The credit-card file as a spreadsheet set to a German or French locale saves it.
+SEMICOLONS = 'EDUCATION;MARRIAGE;"Amount, EUR";Class\n\n2;1;149.62;0\n1;2;"2.5";1\n'
+
+
+@pytest.mark.parametrize("delimiter", [";", "\t"])
+def test_semicolon_and_tab_separated_files_read_as_the_comma_one(
+    tmp_path: Path, delimiter: str
+) -> None:
+    text = SEMICOLONS.replace(";", delimiter)
+    data = read_dataset(write(tmp_path, text))
+    assert data.features == ("EDUCATION", "MARRIAGE", "Amount, EUR")
+    assert list(data.x) == [2.0, 1.0, 149.62, 1.0, 2.0, 2.5]
+    assert data.y == b"\x00\x01"
+
+
+def test_the_header_decides_the_delimiter() -> None:
+    assert header_delimiter("Time,V1,Class\n") == ","
+    assert header_delimiter('a;"b,c";Class\n') == ";"
+    assert header_delimiter("a,b;c\n") == ","  # a tie: fedd's own delimiter
+    assert header_delimiter("Class\n") == ","
+
+
+def test_a_decimal_comma_is_named(tmp_path: Path) -> None:
+    path = write(tmp_path, "EDUCATION;Amount;Class\n2;149,62;0\n")
+    with pytest.raises(DataError) as caught:
+        read_dataset(path)
+    assert str(caught.value) == (
+        f"{path} row 2, column 'Amount': '149,62' is not a number "
+        "(a decimal comma? fedd reads numbers with a decimal point)"
+    )
 
 
 @pytest.mark.parametrize(

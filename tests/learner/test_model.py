@@ -216,6 +216,15 @@ def test_divergence_is_a_data_error_not_nan_parameters() -> None:
         train(zeros(2), make_training_set(data, batch_size=2), epochs=1, lr=1e10)
 
 
+def test_the_loss_of_rows_all_predicted_with_certainty_is_zero_not_below() -> None:
+    """One class and unscaled rows: every row soon scores 0 exactly, the per-row losses
+    are all 0, and their sums cancel to a few ulps that may fall below 0."""
+    x = array("d", [50.0 + (k * 7919 % 4950) for k in range(600 * 3)])
+    data = Dataset("one class, raw amounts", ("a", "b", "c"), "y", x, bytes(600))
+    _, stats = train(zeros(3), make_training_set(data), epochs=3)
+    assert stats.final_loss == 0.0 and stats.mean_loss > 0.0
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [

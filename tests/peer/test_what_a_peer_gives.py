@@ -30,7 +30,7 @@ def _answer(fed: InProcessFederation, start: RoundStart) -> list[object]:
     while agent.rounds.job is not None:
         assert time.monotonic() < deadline
         if agent.rounds.job.future.done():
-            agent.rounds.on_done(agent.peer_id, agent.data)
+            agent.on_job_done()
         else:
             time.sleep(0.01)
     return [wire.decode(frame) for frame in fed.dealers[P1].take()]
