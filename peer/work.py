@@ -134,6 +134,10 @@ class LocalWork:
         delta = [p - g for p, g in zip(params, msg.model, strict=True)]
         assert msg.encoding is not None  # training rounds carry it (RoundStart checks)
         weight = min(rows.n_rows, msg.encoding.max_weight)
+        if change is not None:
+            # The change the sum gets is clipped with the update (encode clips them
+            # together): adopt that one, so that the hub's mean is of what peers hold.
+            change = msg.encoding.clip_vector([*delta, *change])[len(delta) :]
         vector = layout.encode(update=(weight, delta), control=change, scores=scores)
         return Result(
             vector,
