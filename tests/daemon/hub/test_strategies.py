@@ -2,14 +2,13 @@
 
 The real hub and real peers run in this process (tests/daemon/hostile.py).
 What the hub wrote is checked against an independent replay: updates.csv's
-means, read with the csv module, through `server_step` from round 1.
+means, read with the csv module, through `server_step` from round 1
+(tests/daemon/replay.py).
 """
 
 from __future__ import annotations
 
-import csv
 import math
-import struct
 from pathlib import Path
 
 import pytest
@@ -21,49 +20,11 @@ from fedd.daemon.hub.loop import Hub
 from fedd.daemon.transport import wire
 from fedd.daemon.transport.messages.rounds import RoundEnd
 from fedd.daemon.transport.messages.uploads import PlainContribution
-from fedd.learner.strategy import ServerState, Strategy, server_step
+from fedd.learner.strategy import ServerState, Strategy
 from tests.daemon.hostile import InProcessFederation
+from tests.daemon.replay import bits, on_disk, replay, rows
 
 ADAM = Strategy("fedadam", server_lr=0.3, tau=0.01)
-
-
-def rows(path: Path) -> list[dict[str, str]]:
-    with open(path, newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f))
-
-
-def bits(values: list[float] | tuple[float, ...]) -> bytes:
-    return struct.pack(f"<{len(values)}d", *values)
-
-
-def replay(state_dir: Path, strategy: Strategy) -> tuple[list[float], ServerState]:
-    """The model and the strategy's state: updates.csv's means through the strategy
-    from round 1, each round's share from round_log.csv; each delta checked."""
-    log = {int(r["round"]): r for r in rows(state_dir / "round_log.csv")}
-    updates = rows(state_dir / "updates.csv")
-    size = len(rows(state_dir / "global_model.csv"))
-    model, state = [0.0] * size, ServerState.initial(strategy, size)
-    for start in range(0, len(updates), size):
-        mine = updates[start : start + size]
-        number = int(mine[0]["round"])
-        share = int(log[number]["survivors"]) / int(log[number]["participants"])
-        control = [float(r["control"]) for r in mine] if strategy.controls else None
-        step, state = server_step(strategy, state, [float(r["mean"]) for r in mine], control, share)
-        assert bits(step) == bits([float(r["delta"]) for r in mine]), f"round {number}"
-        model = [m + d for m, d in zip(model, step, strict=True)]
-    return model, state
-
-
-def on_disk(state_dir: Path) -> tuple[list[float], ServerState]:
-    model = [float(r["value"]) for r in rows(state_dir / "global_model.csv")]
-    kept = rows(state_dir / "optimizer.csv")
-    state = ServerState(
-        *(
-            tuple(float(r[column]) for r in kept)
-            for column in ("momentum", "second_moment", "control")
-        )
-    )
-    return model, state
 
 
 def test_a_hub_restarted_mid_run_resumes_the_optimizer_bit_for_bit(tmp_path: Path) -> None:
@@ -73,7 +34,7 @@ def test_a_hub_restarted_mid_run_resumes_the_optimizer_bit_for_bit(tmp_path: Pat
         fed.run_until(lambda: fed.hub.store.training_rounds >= 2)
         # The hub dies here, its state as the last commit left it.
     before = replay(hub_dir, ADAM)
-    assert on_disk(hub_dir) == before
+    assert on_disk(hub_dir)[1:] == before
     with InProcessFederation(tmp_path, secagg="off", rounds=5, hub_options=options) as fed:
         store = fed.hub.store
         # After the restart: the committed aggregates through the optimizer, from round 1.
@@ -82,7 +43,8 @@ def test_a_hub_restarted_mid_run_resumes_the_optimizer_bit_for_bit(tmp_path: Pat
         trained = [r for r in fed.round_log() if r.kind == "training"]
         assert [r.status for r in trained] == ["ok"] * 5
     model, state = replay(hub_dir, ADAM)
-    assert (bits(on_disk(hub_dir)[0]), on_disk(hub_dir)[1]) == (bits(model), state)
+    _, kept, kept_state = on_disk(hub_dir)
+    assert (bits(kept), kept_state) == (bits(model), state)
     assert state != ServerState.initial(ADAM, len(model))
 
 
@@ -159,3 +121,30 @@ def test_scaffold_control_variates_travel_masked_and_a_dropped_peer_keeps_its_ow
     assert all(math.isfinite(v) and v != 0.0 for v in decoded)
     model, state = replay(tmp_path / "hub", Strategy("scaffold"))
     assert (bits(model), state) == (bits(hub.model or []), hub.optimizer)
+
+
+def test_a_peer_adopts_its_control_variate_change_as_clipped_for_the_sum(
+    tmp_path: Path,
+) -> None:
+    """With a clip below the changes, each peer's change travels clipped: the peer
+    adopts the clipped one, so the hub's mean is the mean of what the peers hold."""
+    clip = 0.01
+    options = {"strategy": Strategy("scaffold"), "clip": clip}
+    with InProcessFederation(tmp_path, secagg="off", rounds=1, hub_options=options) as fed:
+        weights = {
+            name: fed.agents[fed.routing(name)].data.train.n_rows  # type: ignore[union-attr]
+            for name in ("p1", "p2", "p3")
+        }
+        fed.run_rounds()
+    adopted = {
+        name: [float(r["value"]) for r in rows(tmp_path / name / "control.csv")] for name in weights
+    }
+    assert all(abs(v) <= clip for values in adopted.values() for v in values)
+    assert any(abs(v) == clip for values in adopted.values() for v in values)  # some were clipped
+    total = sum(weights.values())
+    expected = [
+        sum(weights[name] * adopted[name][i] for name in weights) / total
+        for i in range(len(adopted["p1"]))
+    ]
+    decoded = [float(r["control"]) for r in rows(tmp_path / "hub" / "updates.csv")]
+    assert decoded == pytest.approx(expected, abs=1e-7)
