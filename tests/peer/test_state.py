@@ -141,7 +141,7 @@ def test_an_adopted_control_variate_is_read_back_bit_for_bit_after_a_restart(
     assert again.control("run-1", 3) == second  # exact: repr round-trips floats
     assert again.control("run-2", 3) == (0.0, 0.0, 0.0)  # a new run starts from zeros
     with pytest.raises(
-        ValueError, match="control.csv holds 3 parameters for run run-1, its model has 4"
+        ValueError, match=r"control\.csv holds 3 parameters for run run-1, its model has 4"
     ):
         again.control("run-1", 4)
 
