@@ -30,6 +30,7 @@ from fedd.daemon.state.store import HubStore
 from fedd.daemon.transport.curve import generate
 from fedd.daemon.transport.signkeys import generate_signing
 from fedd.learner.centralized import RECORD_FIELDS
+from fedd.learner.strategy import Strategy
 from fedd.peer.state import PeerRoundRow, PeerState
 
 __all__ = [
@@ -379,6 +380,21 @@ CASES: list[Case] = [
         "--label",
         "Fraud",
     ),
+    _c("demo --strategy", "'fedsgd'", "demo", "--strategy", "fedsgd"),
+    _c("demo --server-lr", "-1", "demo", "--server-lr", "-1"),
+    _c(
+        "demo --server-momentum",
+        "with --strategy scaffold",
+        "demo",
+        "--strategy",
+        "scaffold",
+        "--server-momentum",
+        "0.5",
+    ),
+    _c("demo --beta1", "1.5", "demo", "--strategy", "fedyogi", "--beta1", "1.5"),
+    _c("demo --beta2", "with --strategy fedavg (the default)", "demo", "--beta2", "0.99"),
+    _c("demo --tau", "-0.001", "demo", "--strategy", "fedadam", "--tau", "-0.001"),
+    _c("demo --proximal-mu", "'strong'", "demo", "--proximal-mu", "strong"),
     _c("demo --holdout", "0", "demo", "--holdout", "0"),
     _c("demo --holdout", "1", "demo", "--holdout", "1"),
     # -- report
@@ -497,6 +513,49 @@ CASES: list[Case] = [
     _c("start hub --liveness", "below --heartbeat", *_hub("--heartbeat", "5", "--liveness", "2")),
     _c("start hub --join-window", "-1", *_hub("--join-window", "-1")),
     _c("start hub --active", "with --secagg off", *_hub("--active", "--secagg", "off")),
+    _c("start hub --strategy", "'fedsgd'", *_hub("--strategy", "fedsgd")),
+    _c(
+        "start hub --strategy",
+        "another than the run's in --state-dir",
+        "start",
+        "hub",
+        "--bind",
+        "tcp://127.0.0.1:1",
+        "--state-dir",
+        "hub_adam",
+    ),
+    _c(
+        "FEDD_STRATEGY",
+        "'adam' in the environment",
+        *_hub(),
+        env={"FEDD_STRATEGY": "adam"},
+    ),
+    _c("start hub --server-lr", "0", *_hub("--server-lr", "0")),
+    _c("start hub --server-lr", "nan", *_hub("--strategy", "fedadam", "--server-lr", "nan")),
+    _c(
+        "start hub --server-momentum", "1", *_hub("--strategy", "fedavgm", "--server-momentum", "1")
+    ),
+    _c(
+        "start hub --server-momentum",
+        "with --strategy fedadam",
+        *_hub("--strategy", "fedadam", "--server-momentum", "0.9"),
+    ),
+    _c("start hub --beta1", "1", *_hub("--strategy", "fedadam", "--beta1", "1")),
+    _c("start hub --beta1", "with --strategy fedavg (the default)", *_hub("--beta1", "0.9")),
+    _c("start hub --beta2", "-0.5", *_hub("--strategy", "fedyogi", "--beta2", "-0.5")),
+    _c(
+        "start hub --beta2",
+        "with --strategy fedadagrad",
+        *_hub("--strategy", "fedadagrad", "--beta2", "0.99"),
+    ),
+    _c("start hub --tau", "0", *_hub("--strategy", "fedadagrad", "--tau", "0")),
+    _c(
+        "start hub --tau",
+        "with --strategy scaffold",
+        *_hub("--strategy", "scaffold", "--tau", "1e-3"),
+    ),
+    _c("start hub --proximal-mu", "-1", *_hub("--proximal-mu", "-1")),
+    _c("start hub --proximal-mu", "inf", *_hub("--proximal-mu", "inf")),
     _c("start hub --dropout-budget", "1", *_hub("--dropout-budget", "1")),
     _c("start hub --corrupt", "nan", *_hub("--corrupt", "nan")),
     _c("start hub --clip", "0", *_hub("--clip", "0")),
@@ -797,6 +856,8 @@ def prepare_workdir(root: Path) -> None:
     features = ("V1", "V2")
     for name in ("hub_ok", "hub_garbled", "hub_bias", "hub_peers"):
         HubStore.open(root / name).start("run-1", features, {"mode": "full"})
+    adam = {"mode": "full", **Strategy("fedadam").settings, "proximal_mu": "0.0"}
+    HubStore.open(root / "hub_adam").start("run-1", features, adam)
     (root / "hub_garbled" / "run.csv").write_text("\x00garbage,\n")
     run_csv = root / "hub_bias" / "run.csv"
     run_csv.write_text(run_csv.read_text().replace("feature,V1", "feature,bias"))
@@ -855,6 +916,7 @@ def _prepare_report(root: Path, features: tuple[str, ...]) -> None:
             perf=PerfRow(1, 1.0, 0.5, {}, 0.0625, 3000, 4500),
             clients=[ClientPerfRow(1, p, 20, 0.25, 0.2, 1000) for p in ("p1", "p2")],
             delta=model,
+            mean=model,
         )
     )
     values = dict.fromkeys(RECORD_FIELDS, "1")

@@ -30,13 +30,14 @@ scored. How each invariant is established:
   no round twice and agrees with the hub on each round's kind and end;
 - the final model is zeros plus the deltas of updates.csv in order, bit for
   bit;
-- each ok training round's delta is FedAvg of `survivors` of its peers: the
-  peers' training rows (their shards less the rows they hold out) are
-  z-scored with stats.csv, which must be the pooled statistics of the
-  statistics round's contributors to within 1e-9 of each std; the peers'
-  local training is recomputed from the replayed model (it is
-  deterministic), and some subset of that size must give the committed
-  delta within the fixed-point rounding bound;
+- each ok training round's mean (updates.csv's `mean`, of which the run's
+  strategy made the delta; FedAvg, the soak's, adds it as it is) is FedAvg
+  of `survivors` of its peers: the peers' training rows (their shards less
+  the rows they hold out) are z-scored with stats.csv, which must be the
+  pooled statistics of the statistics round's contributors to within 1e-9
+  of each std; the peers' local training is recomputed from the replayed
+  model (it is deterministic), and some subset of that size must give the
+  committed mean within the fixed-point rounding bound;
 - the hub's memory is flat: within each hub process, VmRSS after its last
   round exceeds VmRSS after its first by at most 2 MiB + 5%.
 """
@@ -506,10 +507,10 @@ def _fedavg(state: _State, facts: RunFacts) -> str:
     trained: dict[int, list[str]] = {}
     for row in state.clients:
         trained.setdefault(int(row["round"]), []).append(row["peer"])
-    deltas: dict[int, list[float]] = {}
+    means: dict[int, list[float]] = {}
     index = 0
     for r in state.trained():
-        deltas[r] = [float(row["delta"]) for row in state.updates[index : index + len(state.names)]]
+        means[r] = [float(row["mean"]) for row in state.updates[index : index + len(state.names)]]
         index += len(state.names)
     worst = 0.0
     for r in state.trained():
@@ -535,20 +536,20 @@ def _fedavg(state: _State, facts: RunFacts) -> str:
                 sum(local[p][0] * local[p][1][i] for p in subset) / weight
                 for i in range(len(state.names))
             ]
-            error = max(abs(a - b) for a, b in zip(mean, deltas[r], strict=True))
+            error = max(abs(a - b) for a, b in zip(mean, means[r], strict=True))
             # Rounding of s encodings, divided by the weight sum and scale, plus float slack.
             bound = 2 * (s * 0.5 / (weight * fp.scale) + (fp.clip + 1 / fp.scale) * 2.0**-50)
             if error <= bound and (best is None or error < best):
                 best = error
         if best is None:
             raise _Failed(
-                f"round {r}: no {s} of its peers {sorted(local)} average to the committed delta"
+                f"round {r}: no {s} of its peers {sorted(local)} average to the committed mean"
             )
         worst = max(worst, best)
     return (
         f"stats.csv is the pooled statistics of {contributors}'s training rows; "
         f"{len(state.trained())} rounds: the peers' training on their rows z-scored with it "
-        "recomputed from the replayed model; a subset of `survivors` peers matches each delta "
+        "recomputed from the replayed model; a subset of `survivors` peers matches each mean "
         f"(worst error {worst:.2e}, within the fixed-point bound)"
     )
 

@@ -19,6 +19,7 @@ so measure on the disk the daemons will use.
 from __future__ import annotations
 
 import argparse
+import math
 import shutil
 import statistics
 import tempfile
@@ -128,7 +129,11 @@ def _long_run(state_dir: Path, rounds: int, peers: int) -> int:
     write_table(
         state_dir / UPDATES.name,
         UPDATES,
-        [(c.round.round, n, d) for c in commits for n, d in zip(names, c.delta or (), strict=True)],
+        [
+            (c.round.round, n, d, d, math.nan)
+            for c in commits
+            for n, d in zip(names, c.delta or (), strict=True)
+        ],
     )
     last = commits[-1]
     write_table(

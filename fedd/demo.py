@@ -51,6 +51,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fedd.cli.strategy import strategy_flags
 from fedd.daemon.errors import ConfigError
 from fedd.daemon.state.store import HubStore
 from fedd.launch import Federation
@@ -64,6 +65,7 @@ from fedd.learner.progress import StagedProgress, progress_display, stage
 from fedd.learner.scaling import ColumnStats, standardize
 from fedd.learner.shards import shard_path
 from fedd.learner.split import SplitReport, split
+from fedd.learner.strategy import Strategy
 from fedd.learner.synth import COLUMNS, KAGGLE_ROWS, write_synth
 from fedd.report.budget import sgd_steps
 from fedd.report.maker import ReportResult, make_report
@@ -91,6 +93,8 @@ class DemoRun:
     label: str = "Class"
     holdout: float = 0.2
     seed: int = 42
+    strategy: Strategy = field(default_factory=Strategy)
+    proximal_mu: float = 0.0
     cut: SplitReport | None = field(default=None)
     pooled: Pooled | None = field(default=None)
     pooled_stats: list[ColumnStats] | None = field(default=None)
@@ -206,6 +210,7 @@ def _federated_step(run: DemoRun) -> None:
             run.secagg,
             "--local-epochs",
             str(run.epochs_per_round),
+            *strategy_flags(run.strategy, run.proximal_mu),
             "--exit-when-done",
         )
         for k in range(1, run.peers + 1):
@@ -221,7 +226,9 @@ def _federated_step(run: DemoRun) -> None:
             )
         run.echo(
             f"hub on {fed.address}, {run.peers} peers, {run.rounds} rounds, "
-            f"secagg {run.secagg} (logs in {run.state_dir})"
+            f"secagg {run.secagg}, strategy {run.strategy.describe()}"
+            + (f", proximal_mu {run.proximal_mu:g}" if run.proximal_mu else "")
+            + f" (logs in {run.state_dir})"
         )
         shown = 0
         deadline = time.monotonic() + _FEDERATION_TIMEOUT
@@ -323,13 +330,16 @@ def run_demo(
     local_epochs: int = 0,
     label: str = "Class",
     holdout: float = 0.2,
+    strategy: Strategy | None = None,
+    proximal_mu: float = 0.0,
     quiet: bool = False,
     echo: Callable[[str], None] = print,
 ) -> DemoRun:
     """Run every step of `STEPS` under `base`; return what they produced.
 
     `partition` and `alpha` cut the peers' shards (see `learner.partition`);
-    `local_epochs` 0 chooses them as the module docstring says.
+    `local_epochs` 0 chooses them as the module docstring says; `strategy`
+    (default FedAvg) and `proximal_mu` are the hub's (`fedd start hub --strategy`).
     Raises `DataError` when a step cannot proceed (the message says why).
     """
     with progress_display(quiet=quiet) as display:
@@ -352,6 +362,8 @@ def run_demo(
             local_epochs=local_epochs,
             label=label,
             holdout=holdout,
+            strategy=strategy or Strategy(),
+            proximal_mu=proximal_mu,
         )
         for number, (title, step) in enumerate(STEPS, 1):
             say(f"== {number}/{len(STEPS)} {title}")

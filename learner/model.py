@@ -12,6 +12,17 @@ is not penalised):
 with `c_i = 1` (`class_weight="none"`) or `n_rows / (2 * n_rows_of_its_class)`
 (`"balanced"`, scikit-learn's rule).
 
+Two terms serve federated training, both constant along a call's steps. FedProx
+(Li et al., MLSys 2020) adds `proximal_mu/2 * |theta - theta_0|^2` over all
+parameters, bias included, `theta_0` being the parameters `train` starts from
+(the global model); SCAFFOLD adds a fixed `correction` k to every step's
+gradient (its c - c_i, `learner.strategy`). With `a = 1 - lr*(l2 + mu)` (the
+bias: `1 - lr*mu`) and `s = lr*(mu*theta_0 - k)`, a step is
+
+    theta <- a * theta - lr * (the log loss gradient) + s
+
+so they cost one addition per parameter and step, nothing per row.
+
 Minibatches. `make_training_set` shuffles the rows once (seeded) into fixed
 minibatches; each epoch of `train` visits the minibatches in a fresh seeded
 order. This is random reshuffling at the granularity of minibatches. It lets
@@ -244,22 +255,33 @@ def train(
     l2: float = 0.0,
     seed: int = 42,
     progress: Progress | None = None,
+    proximal_mu: float = 0.0,
+    correction: Sequence[float] | None = None,
 ) -> tuple[list[float], TrainStats]:
     """Run `epochs` epochs of minibatch SGD from `params`; return the new parameters.
 
     `params` is `[bias, w_1..w_d]` (not modified); `progress` hears
-    `(minibatches done, minibatches in the run)`. Deterministic for a given
+    `(minibatches done, minibatches in the run)`. `proximal_mu` and
+    `correction` (`[bias, w_1..w_d]`, or None for zeros) are FedProx's and
+    SCAFFOLD's terms (see the module docstring). Deterministic for a given
     `seed` and training set. Raises `ValueError` for bad arguments and
     `DataError` if training diverges (a non-finite loss or parameter: the
     learning rate is too large for the data, or the data is not standardized).
     """
     _check_params(params, len(data.features))
-    check_settings(epochs=epochs, lr=lr, l2=l2)
+    check_settings(epochs=epochs, lr=lr, l2=l2, proximal_mu=proximal_mu)
+    if correction is not None:
+        _check_params(correction, len(data.features))
     if data.n_rows == 0:
         raise ValueError("the training set is empty")
     bias = float(params[0])
     w = tuple(map(float, params[1:]))
-    decay = 1.0 - lr * l2
+    decay = 1.0 - lr * (l2 + proximal_mu)
+    bias_decay = 1.0 - lr * proximal_mu
+    kick = correction if correction is not None else [0.0] * len(params)
+    # The constant part of each step: lr * (mu * theta_0 - k).
+    bias_shift = lr * (proximal_mu * bias - kick[0])
+    shifts = tuple([lr * (proximal_mu * wj - kj) for wj, kj in zip(w, kick[1:], strict=True)])
     batches = data.batches
     total_batches = epochs * len(batches)
     done = 0
@@ -299,17 +321,18 @@ def train(
             half = 0.5 * step
             w = tuple(
                 [
-                    decay * wj - step * lt - half * (norm_u + cn - r * r)
-                    for wj, lt, cn, r in zip(
+                    decay * wj - step * lt - half * (norm_u + cn - r * r) + sj
+                    for wj, lt, cn, r, sj in zip(
                         w,
                         batch.label_terms,
                         batch.column_norms,
                         map(dist, repeat(u), columns),
+                        shifts,
                         strict=True,
                     )
                 ]
             )
-            bias -= step * (sum(u) + batch.label_term_bias)
+            bias = bias_decay * bias - step * (sum(u) + batch.label_term_bias) + bias_shift
             done += 1
             if progress is not None:
                 progress(done, total_batches)
@@ -336,6 +359,7 @@ def check_settings(
     l2: float = 0.0,
     batch_size: int = 1,
     class_weight: str = "none",
+    proximal_mu: float = 0.0,
 ) -> None:
     """Raise `ValueError` naming the first SGD setting that cannot work.
 
@@ -347,6 +371,8 @@ def check_settings(
         raise ValueError("lr must be a finite number > 0")
     if not (math.isfinite(l2) and l2 >= 0.0):
         raise ValueError("l2 must be a finite number >= 0")
+    if not (math.isfinite(proximal_mu) and proximal_mu >= 0.0):
+        raise ValueError("proximal_mu must be a finite number >= 0")
     if type(batch_size) is not int or batch_size < 1:
         raise ValueError("batch_size must be an int >= 1")
     if class_weight not in CLASS_WEIGHTS:

@@ -18,7 +18,10 @@ socket, hands in each round message and gives it a `send` function. A round:
    vectors and sealed shares, every signature bound to a digest of the
    RoundStart. Training rounds also report the training cost (PeerStats),
    in secure rounds without the sample count and with the seconds coarse;
-3. RoundEnd: append the round to the local log (`rounds.csv`).
+3. RoundEnd: append the round to the local log (`rounds.csv`); in a SCAFFOLD
+   round that committed with this peer's vector in its sum (`included`),
+   adopt the new control variate (`control.csv`): a round this peer dropped
+   out of, or one that aborted, leaves it unchanged.
 """
 
 from __future__ import annotations
@@ -75,6 +78,8 @@ class PeerRound:
     bytes_down: int = 0
     session: PeerSession | None = None
     n_rows: int = 0  # the rows behind this peer's vector
+    control: tuple[float, ...] | None = None  # SCAFFOLD: adopted if the round includes it
+    parameters: tuple[str, ...] = ()  # the model's: bias, then the features
     status: str = "running"
     reason: str = ""
 
@@ -149,7 +154,14 @@ class PeerRounds:
                 self.current.status, self.current.reason = "failed", "no data loaded"
             return
         eligible = [self._models.get(e.model_round) == e.params for e in msg.evals]
-        self.job = self._work.submit(msg, data, eligible, self._wake)
+        try:
+            control = self.state.control(msg.run, len(msg.model)) if msg.control else ()
+        except ValueError as exc:  # not of this run's model: sit the round out, say why
+            log.error("round %d: %s", msg.round, exc)
+            if self.current is not None and self.current.number == msg.round:
+                self.current.status, self.current.reason = "failed", str(exc)[:200]
+            return
+        self.job = self._work.submit(msg, data, eligible, self._wake, control)
 
     def on_done(self, peer_id: PeerId, data: Split | None) -> None:
         """The job finished: contribute its vector, or start the newer round's job."""
@@ -175,6 +187,9 @@ class PeerRounds:
             result.loss,
         )
         current.local_roc_auc = result.local_roc_auc
+        current.control = result.control
+        if data is not None:
+            current.parameters = ("bias", *data.train.features)
         if msg.kind == "training":
             # The round's own run id: the agent's is "" until a Welcome arrives. A
             # secure round's sample count travels only inside the masked sum, and
@@ -280,6 +295,11 @@ class PeerRounds:
             self._models[current.number] = None
             for old in sorted(self._models)[:-_MODELS_KEPT]:
                 del self._models[old]
+        if msg.included and current.control is not None:
+            try:
+                self.state.adopt_control(msg.run, msg.round, current.parameters, current.control)
+            except (ValueError, ConfigError) as exc:  # kept: the old one stays in force
+                log.error("round %d: control variate not adopted: %s", current.number, exc)
         try:
             self.state.log_round(
                 PeerRoundRow(

@@ -12,6 +12,12 @@ Files (CSV, UTF-8, header first; conventions in `daemon.state.csvfile`):
                               each run this peer gave its feature statistics
                               to, written (fsynced) before they leave it: a
                               peer contributes them once per run
+    control.csv   run,round,parameter,value
+                              SCAFFOLD's control variate of this peer for run
+                              `run` (bias first, then the features), as
+                              adopted when round `round` committed with this
+                              peer's vector in its sum; replaced atomically,
+                              absent until then. A new run starts from zeros.
 
 `local_roc_auc` is undefined when the peer's shard holds a single class, and
 `train_loss` when the round ended before local training did (the hub stopped
@@ -33,10 +39,12 @@ naming the file, the row and the column, before anything is written.
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from fedd.crypto.errors import LocalProtocolError
 from fedd.crypto.secagg.fields import MAX_ROUND, check_peer_id
@@ -61,7 +69,15 @@ from fedd.daemon.state.csvfile import (
 from fedd.daemon.state.hubfiles import HUB_TABLES, TIMESTAMP, WORD
 from fedd.daemon.state.statedir import open_state_dir, remove_leftovers
 
-__all__ = ["IDENTITY", "ROUNDS", "STATISTICS", "PeerRoundRow", "PeerState", "read_peer_id"]
+__all__ = [
+    "CONTROL",
+    "IDENTITY",
+    "ROUNDS",
+    "STATISTICS",
+    "PeerRoundRow",
+    "PeerState",
+    "read_peer_id",
+]
 
 IDENTITY = key_value_table("identity.csv")
 _IDENTITY_KEYS = ("peer_id", "created_at")
@@ -93,6 +109,17 @@ STATISTICS = Table(
         float_column("sent_at"),
     ),
     appended=True,
+)
+
+CONTROL = Table(
+    "control.csv",
+    (
+        text_column("run"),
+        int_column("round", 0, MAX_ROUND),
+        text_column("parameter"),
+        float_column("value", -math.inf, math.inf),
+    ),
+    appended=False,
 )
 
 
@@ -139,6 +166,7 @@ class PeerState:
         self.notes: list[str] = []
         self._rounds: list[PeerRoundRow] = []
         self._statistics_runs: set[str] = set()
+        self._control: tuple[str, tuple[float, ...]] | None = None  # (run, c_i)
 
     @classmethod
     def open(cls, state_dir: Path, *, peer_id: str | None = None) -> PeerState:
@@ -170,6 +198,8 @@ class PeerState:
         identity = read_table(state_dir / IDENTITY.name, IDENTITY, IDENTITY.checked)
         rounds = read_table(state_dir / ROUNDS.name, ROUNDS, PeerRoundRow)
         given = read_table(state_dir / STATISTICS.name, STATISTICS, STATISTICS.checked)
+        control = read_table(state_dir / CONTROL.name, CONTROL, CONTROL.checked)
+        adopted = _control(control) if control is not None else None
         known = None if identity is None else _identity(identity)
         # Everything is valid: only now touch the disk.
         if known is not None and (peer_id is None or peer_id == known[0]):
@@ -189,8 +219,9 @@ class PeerState:
                 )
         state._repair_rounds(rounds)
         state._repair_statistics(given)
+        state._control = adopted
         state.notes += remove_leftovers(
-            state_dir, names, (IDENTITY, ROUNDS, STATISTICS), dry_run=False
+            state_dir, names, (IDENTITY, ROUNDS, STATISTICS, CONTROL), dry_run=False
         )
         return state
 
@@ -228,6 +259,32 @@ class PeerState:
         append_rows(self.state_dir / STATISTICS.name, STATISTICS, [row])
         self._statistics_runs.add(run)
 
+    def control(self, run: str, size: int) -> tuple[float, ...]:
+        """This peer's SCAFFOLD control variate for `run`: zeros until it adopts one.
+
+        Raises `ValueError` if the adopted one is not of `size` parameters.
+        """
+        if self._control is None or self._control[0] != run:
+            return (0.0,) * size
+        values = self._control[1]
+        if len(values) != size:
+            raise ValueError(
+                f"{CONTROL.name} holds {len(values)} parameters for run {run}, its model has {size}"
+            )
+        return values
+
+    def adopt_control(
+        self, run: str, round: int, names: tuple[str, ...], values: tuple[float, ...]
+    ) -> None:
+        """Replace control.csv with `values` (of the parameters `names`), adopted
+        when round `round` of `run` committed. Raises `ValueError` for values the
+        file cannot hold, `ConfigError` if it cannot write."""
+        if len(names) != len(values):
+            raise ValueError("one control variate value per parameter")
+        rows = [CONTROL.checked(run, round, n, v) for n, v in zip(names, values, strict=True)]
+        write_table(self.state_dir / CONTROL.name, CONTROL, rows)
+        self._control = (run, tuple(values))
+
     def log_round(self, row: PeerRoundRow) -> None:
         """Append `row` to rounds.csv and fsync it. Raises `ConfigError` if it cannot."""
         append_rows(self.state_dir / ROUNDS.name, ROUNDS, [row.values()])
@@ -262,6 +319,23 @@ def _identity(contents: Contents[tuple[str, str]]) -> tuple[str, float]:
     [(number, stamp)] = entries["created_at"]
     created_at: float = decode_cell(contents.path, number, TIMESTAMP, stamp, where="value")
     return checked, created_at
+
+
+def _control(contents: Contents[tuple[Any, ...]]) -> tuple[str, tuple[float, ...]] | None:
+    """control.csv's (run, values); StateError unless its rows are of one run and round."""
+    if not contents.rows:
+        return None
+    first_number, (run, round_, _, _) = contents.rows[0]
+    for number, row in contents.rows:
+        if (row[0], row[1]) != (run, round_):
+            raise state_error(
+                contents.path,
+                f"run {row[0]!r}, round {row[1]}, but row {first_number} is of run {run!r}, "
+                f"round {round_}: the file holds one control variate",
+                row=number,
+                column="run",
+            )
+    return run, tuple(row[3] for _, row in contents.rows)
 
 
 def _identity_rows(peer_id: str, created_at: float) -> list[tuple[str, str]]:

@@ -4,7 +4,9 @@ keeps answering heartbeats meanwhile: its statistics, its training, its scores.
 A job turns one RoundStart into the peer's vector for the round (its shape is
 the round's `layout`): for statistics, the exact moments of the raw training
 rows; for training, the weighted update after local epochs from the global
-model, on rows z-scored with the run's scaling; for every evaluation it may
+model, on rows z-scored with the run's scaling (with FedProx's proximal term,
+and in a SCAFFOLD run corrected by the control variates, whose change rides
+in the same vector: `learner.strategy`); for every evaluation it may
 take part in, the counts of its z-scored held-out rows in the request's bins
 (an evaluation it may not take part in contributes zeros and counts no peer).
 """
@@ -26,6 +28,7 @@ from fedd.learner.metrics import roc_auc
 from fedd.learner.model import ClassWeight, TrainingSet, make_training_set, predict_proba, train
 from fedd.learner.moments import local_moments
 from fedd.learner.scaling import ColumnStats, standardize, unscaled_columns
+from fedd.learner.strategy import control_change
 
 __all__ = ["Job", "LocalWork", "Result"]
 
@@ -34,7 +37,9 @@ log = logging.getLogger("fedd.peer")
 
 @dataclass(frozen=True, slots=True)
 class Result:
-    """What one job produced: the vector, and what training cost (0 when none ran)."""
+    """What one job produced: the vector, and what training cost (0 when none ran).
+    `control` is the SCAFFOLD control variate this peer adopts if the round
+    commits with its vector (None outside SCAFFOLD rounds)."""
 
     vector: bytes
     n_samples: int
@@ -42,6 +47,7 @@ class Result:
     cpu_s: float
     loss: float
     local_roc_auc: float  # of the global model on the training rows, before training
+    control: tuple[float, ...] | None = None
 
 
 @dataclass
@@ -69,10 +75,12 @@ class LocalWork:
         data: Split,
         eligible: Sequence[bool],
         when_done: Callable[[object], None],
+        control: tuple[float, ...] = (),
     ) -> Job:
-        """Start `msg`'s job; `eligible[i]` says whether this peer scores `msg.evals[i]`.
-        `when_done` runs in the worker thread."""
-        future = self._pool.submit(self._run, msg, data, tuple(eligible))
+        """Start `msg`'s job; `eligible[i]` says whether this peer scores `msg.evals[i]`;
+        `control` is this peer's control variate (SCAFFOLD rounds). `when_done` runs
+        in the worker thread."""
+        future = self._pool.submit(self._run, msg, data, tuple(eligible), control)
         future.add_done_callback(when_done)
         return Job(msg.round, msg, future)
 
@@ -103,7 +111,9 @@ class LocalWork:
                 )
         return self._scaled[key]
 
-    def _run(self, msg: RoundStart, data: Split, eligible: tuple[bool, ...]) -> Result:
+    def _run(
+        self, msg: RoundStart, data: Split, eligible: tuple[bool, ...], control: tuple[float, ...]
+    ) -> Result:
         """Worker thread: this peer's vector for the round."""
         started, cpu = time.perf_counter(), time.thread_time()
         layout = msg.layout
@@ -120,11 +130,15 @@ class LocalWork:
         ]
         if msg.kind == "evaluation":
             return Result(layout.encode(scores=scores), 0, 0.0, 0.0, math.nan, math.nan)
-        params, loss, local_auc = self._train(msg, rows)
+        params, loss, local_auc, change = self._train(msg, rows, control)
         delta = [p - g for p, g in zip(params, msg.model, strict=True)]
         assert msg.encoding is not None  # training rounds carry it (RoundStart checks)
         weight = min(rows.n_rows, msg.encoding.max_weight)
-        vector = layout.encode(update=(weight, delta), scores=scores)
+        if change is not None:
+            # The change the sum gets is clipped with the update (encode clips them
+            # together): adopt that one, so that the hub's mean is of what peers hold.
+            change = msg.encoding.clip_vector([*delta, *change])[len(delta) :]
+        vector = layout.encode(update=(weight, delta), control=change, scores=scores)
         return Result(
             vector,
             rows.n_rows,
@@ -132,10 +146,14 @@ class LocalWork:
             time.thread_time() - cpu,
             loss,
             local_auc,
+            None if change is None else tuple(c + d for c, d in zip(control, change, strict=True)),
         )
 
-    def _train(self, msg: RoundStart, rows: Dataset) -> tuple[list[float], float, float]:
-        """Local epochs from the global model: (new params, final loss, AUC before)."""
+    def _train(
+        self, msg: RoundStart, rows: Dataset, control: tuple[float, ...]
+    ) -> tuple[list[float], float, float, list[float] | None]:
+        """Local epochs from the global model: (new params, final loss, AUC before,
+        and in a SCAFFOLD round the change of this peer's control variate `control`)."""
         model = list(msg.model)
         local_auc = _auc(list(rows.y), predict_proba(model, rows))
         cfg = msg.train
@@ -150,15 +168,25 @@ class LocalWork:
                     rows, batch_size=cfg.batch_size, class_weight=weighting, seed=cfg.seed
                 )
             }
+        correction = None
+        if msg.control is not None:  # SCAFFOLD: each step's gradient corrected by c - c_i
+            correction = [c - ci for c, ci in zip(msg.control, control, strict=True)]
+        training = self._sets[key]
         params, stats = train(
             model,
-            self._sets[key],
+            training,
             epochs=cfg.epochs,
             lr=cfg.lr,
             l2=cfg.l2,
             seed=cfg.seed + msg.round,
+            proximal_mu=cfg.proximal_mu,
+            correction=correction,
         )
-        return params, stats.final_loss, local_auc
+        change = None
+        if msg.control is not None:
+            steps = cfg.epochs * len(training.batches)
+            change = control_change(model, params, steps, cfg.lr, msg.control)
+        return params, stats.final_loss, local_auc, change
 
 
 def _nothing(bins: int) -> ScoreCounts:

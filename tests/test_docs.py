@@ -126,6 +126,9 @@ NOT_RUN: dict[str, str] = {
     "python -m bench.bad_input": "about 350 fedd processes: a minute and a half on two cores",
     "python -m bench.store": "a benchmark of fsync on a long run's state: tens of seconds",
     "python -m bench.topology": "a benchmark: graphs of up to 10,000 peers, tens of seconds",
+    "python -m bench.strategies": (
+        "a benchmark: 7 strategies on 4 partitions of 284,807 rows, 20 rounds each: half an hour"
+    ),
 }
 
 

@@ -2,7 +2,8 @@
 
 `Committer.commit` turns the running round's outcome into a `Commit`: an ok
 statistics round stores the run's federated feature statistics, an ok
-training round adds its weighted mean update to the global model, and every
+training round adds to the global model the step the run's strategy
+(`learner.strategy`) makes of its weighted mean update, and every
 round's scores of earlier models become metrics rows (`daemon.hub.evaluation`).
 A sum that cannot be decoded, statistics no honest peers can give, or an
 update outside the clipping range or the weight cap (`Layout.decode`) turn
@@ -30,6 +31,7 @@ from fedd.learner.metrics import best_threshold, evaluate
 from fedd.learner.model import predict_proba
 from fedd.learner.moments import statistics
 from fedd.learner.scaling import standardize
+from fedd.learner.strategy import server_step
 
 __all__ = ["Committer"]
 
@@ -68,22 +70,22 @@ class Committer:
         number = current.number
         eval_started = time.perf_counter()
         outcome, decoded = _decode(current)
-        stats = None
-        delta = None
+        stats = delta = mean = None
         notes: list[str] = []
         metrics: list[MetricsRow] = []
         if decoded is not None:
             notes += decoded.problems
+            problem = ""
             if start.kind == "statistics":
                 stats, problem = self._statistics(decoded, number, len(outcome.survivors))
-                if stats is None:
-                    outcome = _aborted(outcome, problem)
-            elif start.kind == "training" and decoded.mean is not None:
-                delta = decoded.mean
+            elif start.kind == "training":
+                delta, problem = self._step(decoded, outcome)
+            if problem:
+                outcome = _aborted(outcome, problem)
+            if delta is not None:
+                mean = decoded.mean
                 model = [m + d for m, d in zip(model, delta, strict=True)]
-                test = self._score_test(number, model)
-                if test is not None:
-                    metrics.append(test)
+                metrics += self._score_test(number, model)
             for request, counts in zip(start.evals, decoded.scores, strict=True):
                 result = self.evaluations.on_result(request, counts, number)
                 if result.row is not None:
@@ -128,11 +130,27 @@ class Committer:
                 ],
                 delta=delta,
                 statistics=stats,
+                mean=mean,
+                control=decoded.control if mean is not None and decoded is not None else None,
             )
         )
         for note in notes:
             log.warning("round %d: %s", number, note)
         return outcome, model, _summary(number, start.kind, outcome, duration, stats, metrics)
+
+    def _step(self, decoded: Decoded, outcome: RoundOutcome) -> tuple[list[float] | None, str]:
+        """The strategy's step for the round's mean (None, and why, if it has none)."""
+        optimizer = self.store.optimizer
+        if decoded.mean is None or optimizer is None:
+            return None, "the round has no mean update"
+        share = len(outcome.survivors) / max(len(outcome.participants), 1)  # as the replay
+        try:
+            step, _ = server_step(
+                self.store.strategy, optimizer, decoded.mean, decoded.control, share
+            )
+        except ValueError as exc:
+            return None, f"the aggregate is unusable: {exc}"
+        return step, ""
 
     def _statistics(
         self, decoded: Decoded, number: int, peers: int
@@ -147,9 +165,10 @@ class Committer:
         except ValueError as exc:
             return None, f"the statistics sum is unusable: {exc}"
 
-    def _score_test(self, number: int, model: list[float]) -> MetricsRow | None:
+    def _score_test(self, number: int, model: list[float]) -> list[MetricsRow]:
+        """The scores of round `number`'s model on the hub's test CSV, if it has one."""
         if self._test is None or self.store.statistics is None:
-            return None
+            return []
         if self._scaled_test is None:
             self._scaled_test = standardize(self._test, self.store.statistics.columns)
         test = self._scaled_test
@@ -158,7 +177,7 @@ class Committer:
         threshold = self.config.decision_threshold
         m = evaluate(labels, probs, threshold)
         best_f1, best = best_threshold(labels, probs)
-        return MetricsRow(
+        row = MetricsRow(
             round=number,
             source="test",
             committed_in=number,
@@ -177,6 +196,7 @@ class Committer:
             best_f1=best_f1,
             logloss=m.logloss,
         )
+        return [row]
 
 
 def _decode(current: RunningRound) -> tuple[RoundOutcome, Decoded | None]:

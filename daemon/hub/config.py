@@ -7,7 +7,9 @@ weighted updates must fit the modulus.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from fedd.crypto.encoding import FixedPoint
@@ -15,6 +17,7 @@ from fedd.crypto.errors import ParameterError
 from fedd.crypto.secagg.shape import DEFAULT_CORRUPT, DEFAULT_DROPOUT
 from fedd.daemon.errors import ConfigError
 from fedd.daemon.transport.sockets import check_endpoint
+from fedd.learner.strategy import Strategy
 
 __all__ = ["HubConfig", "choose_encoding"]
 
@@ -39,6 +42,10 @@ class HubConfig:
     l2: float = 0.0
     class_weight: str = "none"
     seed: int = 42
+    strategy: Strategy = field(
+        default_factory=Strategy
+    )  # what the hub makes of each round's mean update
+    proximal_mu: float = 0.0  # FedProx's proximal term in the peers' local objective
     stage_timeout: float = 30.0
     train_timeout: float = 300.0
     exit_when_done: bool = False
@@ -77,6 +84,8 @@ class HubConfig:
             raise ConfigError("liveness must be longer than the heartbeat interval")
         if self.active and self.secagg == "off":
             raise ConfigError("--active needs --secagg full or plus")
+        if not (math.isfinite(self.proximal_mu) and self.proximal_mu >= 0.0):
+            raise ConfigError("--proximal-mu must be a finite number >= 0")
         if self.secagg != "off":
             try:  # rounds have at least --min-peers peers: if they cannot fit, none ever starts
                 choose_encoding(self.min_peers, self)
@@ -88,6 +97,29 @@ class HubConfig:
                     "could start: lower --clip or --max-weight"
                     + (", or use --mod-bits 64" if bits == 32 else "")
                 ) from None
+
+    @property
+    def training_settings(self) -> dict[str, str]:
+        """What a run records of how it trains (run.csv): the strategy, its settings
+        and the proximal term; a restart must keep them (`check_resumable`)."""
+        return {**self.strategy.settings, "proximal_mu": repr(float(self.proximal_mu))}
+
+    def check_resumable(self, settings: Mapping[str, str], run_id: str) -> None:
+        """ConfigError unless the run that recorded `settings` (run.csv's) trains as
+        this configuration does: its model and the strategy's state were made so."""
+        try:
+            strategy = Strategy.from_settings(settings)
+            mu = float(settings.get("proximal_mu", "0"))
+        except ValueError as exc:
+            raise ConfigError(f"{self.state_dir}: run.csv: {exc}") from None
+        if strategy != self.strategy or mu != self.proximal_mu:
+            recorded = {**strategy.settings, "proximal_mu": repr(mu)}
+            flags = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in recorded.items())
+            raise ConfigError(
+                f"{self.state_dir} holds run {run_id}, which trains with other settings: "
+                f"start the hub with {flags} to resume it, or start a new run in another "
+                "state directory"
+            )
 
 
 # Below this many steps per unit the quantization could start to show in the

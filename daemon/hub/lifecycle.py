@@ -13,10 +13,12 @@ the messages to send, as (peer, message) pairs. A round:
    until every trained model is scored (`daemon.hub.evaluation`); training
    rounds also carry the scoring of earlier models;
 3. send RoundStart: the global model, the scaling, the training config, the
-   models to score, and for secure rounds the protocol parameters;
+   models to score, SCAFFOLD's control variate, and for secure rounds the
+   protocol parameters;
 4. the loop routes the round's messages into the runner until it finishes;
 5. decode the survivors' sum (`daemon.transport.contribution`): store the
-   statistics, apply the weighted mean update, turn scores into metrics rows;
+   statistics, apply the run's strategy (`learner.strategy`) to the weighted
+   mean update, turn scores into metrics rows;
    score on the test CSV if configured; commit the CSV state atomically, tell
    the peers how the round ended, and log one line.
 """
@@ -84,6 +86,8 @@ class RoundLifecycle:
         self.drop_log = drop_log  # shared with the loop: one limit for all dropped messages
         self.store = store
         self.run_id = run_id
+        if store.run_id is not None:
+            config.check_resumable(store.settings, store.run_id)
         self.model: list[float] | None = store.model
         features = store.features or (test.features if test else None)
         if self.model is None and features is not None:
@@ -144,6 +148,7 @@ class RoundLifecycle:
                 "local_epochs": str(self.config.local_epochs),
                 "batch_size": str(self.config.batch_size),
                 "created_by": "fedd start hub",
+                **self.config.training_settings,
             },
         )
 
@@ -220,14 +225,23 @@ class RoundLifecycle:
         c = self.config
         assert self.model is not None  # checked by the caller
         evals = self.evaluations.requests() if scoring and kind != "statistics" else ()
-        encoding = None
-        train = None
+        encoding = train = control = None
         if kind == "training":
             encoding = choose_encoding(len(alive), c, wide=bool(evals))
             train = TrainConfig(
-                c.local_epochs, float(c.lr), c.batch_size, float(c.l2), c.class_weight, c.seed
+                c.local_epochs,
+                float(c.lr),
+                c.batch_size,
+                float(c.l2),
+                c.class_weight,
+                c.seed,
+                float(c.proximal_mu),
             )
-        layout = Layout(kind, len(self.model) - 1, encoding, tuple(e.bins for e in evals))
+            if self.store.strategy.controls and self.store.optimizer is not None:
+                control = self.store.optimizer.control
+        layout = Layout(
+            kind, len(self.model) - 1, encoding, tuple(e.bins for e in evals), control is not None
+        )
         secagg = None
         runner: RoundRunner
         if c.secagg == "off":
@@ -281,6 +295,7 @@ class RoundLifecycle:
             evals,
             secagg,
             encoding,
+            control,
         )
         return start, runner
 
@@ -317,8 +332,12 @@ class RoundLifecycle:
         log.info("%s", summary)
         self.current = None
         self.next_round += 1
-        end = RoundEnd(self.run_id, current.number, outcome.status, outcome.reason[:400])
-        return [(peer, end) for peer in outcome.participants]
+        ended = (self.run_id, current.number, outcome.status, outcome.reason[:400])
+        ok = outcome.status == "ok"
+        return [
+            (peer, RoundEnd(*ended, included=ok and peer in outcome.survivors))
+            for peer in outcome.participants
+        ]
 
     # -- the running round's messages -------------------------------------------
 

@@ -35,6 +35,7 @@ __all__ = [
     "METRICS_LOG",
     "METRIC_SOURCES",
     "MODEL",
+    "OPTIMIZER",
     "PEERS",
     "PEER_FILES",
     "PERF_LOG",
@@ -72,7 +73,7 @@ METRIC_SOURCES = ("federated", "test")
 # alive, gone, left): checked for shape, not against a list this module would have to track.
 WORD = re.compile(r"[a-z0-9][a-z0-9_+.-]{0,31}")
 # peer.state's files: daemon/ never imports peer/, and a test keeps the two in step.
-PEER_FILES = ("identity.csv", "rounds.csv", "statistics.csv")
+PEER_FILES = ("identity.csv", "rounds.csv", "statistics.csv", "control.csv")
 
 _round = int_column("round", 0, MAX_ROUND)
 _STAGE_COLUMNS = tuple(float_column(stage.replace("-", "_") + "_s") for stage in STAGES)
@@ -155,13 +156,31 @@ PEERS = Table(
     ),
     appended=False,
 )
+_real = (-math.inf, math.inf)
 UPDATES = Table(
     "updates.csv",
-    (_round, text_column("parameter"), float_column("delta", -math.inf, math.inf)),
+    (
+        _round,
+        text_column("parameter"),
+        float_column("delta", *_real),
+        float_column("mean", *_real),
+        float_column("control", *_real, nan_as_empty=True),
+    ),
     appended=True,
 )
+OPTIMIZER = Table(
+    "optimizer.csv",
+    (
+        _round,
+        text_column("parameter"),
+        float_column("momentum", *_real),
+        float_column("second_moment", *_real),
+        float_column("control", *_real),
+    ),
+    appended=False,
+)
 LOGS = (ROUND_LOG, METRICS_LOG, PERF_LOG, CLIENT_PERF, UPDATES)
-HUB_TABLES = (RUN, MODEL, *LOGS, PEERS)
+HUB_TABLES = (RUN, MODEL, *LOGS, PEERS, OPTIMIZER)
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,18 +324,22 @@ class ClientPerfRow:
 
 @dataclass(frozen=True, slots=True)
 class UpdateRow:
-    """One parameter's share of the mean delta a round applied to the global model."""
+    """One parameter of an ok training round: the `delta` the round added to the
+    global model (the strategy's step), the survivors' weighted `mean` update it
+    made it of, and their mean control variate change (SCAFFOLD; nan otherwise)."""
 
     round: int
     parameter: str
     delta: float
+    mean: float
+    control: float
 
     def __post_init__(self) -> None:
         normalize_fields(self, UPDATES.columns)
 
     def values(self) -> tuple[object, ...]:
         """The row's cells in updates.csv's column order."""
-        return (self.round, self.parameter, self.delta)
+        return (self.round, self.parameter, self.delta, self.mean, self.control)
 
 
 @dataclass(frozen=True, slots=True)
@@ -343,13 +366,15 @@ class Commit:
     """Everything one round leaves on disk.
 
     `model` is the global model after the round, `[bias, w_1..w_d]`.
-    `delta` is the mean delta the round applied to it, in the same order:
+    `delta` is the step the round added to it, in the same order, `mean` the
+    survivors' weighted mean update the run's strategy made that step of,
+    and `control` (SCAFFOLD runs only) their mean control variate change:
     given exactly when the round is an ok training round, None otherwise (the
-    model is then unchanged). `HubStore.commit` checks that `model` is the
-    previous model plus `delta`, so that updates.csv replays to
-    global_model.csv. `metrics` are the scores this commit records, of this
-    round's model or earlier ones; `statistics` those an ok statistics round
-    computed.
+    model is then unchanged). `HubStore.commit` checks that `delta` is the
+    strategy's step and `model` the previous model plus `delta`, so that
+    updates.csv replays to global_model.csv. `metrics` are the scores this
+    commit records, of this round's model or earlier ones; `statistics`
+    those an ok statistics round computed.
     """
 
     round: RoundRow
@@ -359,6 +384,8 @@ class Commit:
     clients: Sequence[ClientPerfRow]
     delta: Sequence[float] | None = None
     statistics: Statistics | None = None
+    mean: Sequence[float] | None = None
+    control: Sequence[float] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "clients", tuple(self.clients))
@@ -385,13 +412,19 @@ class Commit:
             raise ValueError(
                 "an ok training round commits the delta it applied; no other round commits one"
             )
-        if self.delta is not None:
-            delta = _finite("delta", self.delta)
-            if len(delta) != len(self.model):
-                raise ValueError(
-                    f"Commit.delta has {len(delta)} values, the model {len(self.model)}"
-                )
-            object.__setattr__(self, "delta", delta)
+        if (self.mean is None) != (self.delta is None) or (
+            self.control is not None and self.delta is None
+        ):
+            raise ValueError("a commit's delta comes with the mean it was made of, and only then")
+        for name in ("delta", "mean", "control"):
+            values = getattr(self, name)
+            if values is not None:
+                values = _finite(name, values)
+                if len(values) != len(self.model):
+                    raise ValueError(
+                        f"Commit.{name} has {len(values)} values, the model {len(self.model)}"
+                    )
+                object.__setattr__(self, name, values)
 
 
 def _finite(name: str, values: Sequence[float]) -> tuple[float, ...]:

@@ -5,22 +5,19 @@ operation is in `daemon.state.store`): global_model.csv holds the bias and
 run.csv's features, all of the last committed round; the round that wrote
 a row (`_written_in`: its `round`, or a metrics row's `committed_in`) only
 grows down a log; every committed round has its round_log and perf_log
-rows; metrics rows score the models of committed training rounds; zeros
-plus the deltas of updates.csv, one full delta per committed ok training
-round, replay to the model bit for bit; and stats.csv with run.csv's
-provenance rows are the statistics of the run's one ok statistics round.
-Rows written by a round after the committed one, a torn last line, and
-statistics of an uncommitted round are what a crash leaves: `repair` and
-`repair_statistics` remove them. Anything else that breaks these rules is
-corruption: `StateError` naming the file, the row and the column.
-`check_next_model` is the replay's step, which `HubStore.commit` checks
-before it writes.
+rows; metrics rows score the models of committed training rounds; and
+stats.csv with run.csv's provenance rows are the statistics of the run's
+one ok statistics round. Rows written by a round after the committed one, a
+torn last line, and statistics of an uncommitted round are what a crash
+leaves: `repair` and `repair_statistics` remove them. Anything else that
+breaks these rules is corruption: `StateError` naming the file, the row and
+the column. The replay of updates.csv to the model and the strategy's state
+is `daemon.state.replay`.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -35,25 +32,20 @@ from fedd.daemon.state.hubfiles import (
     ROUND_LOG,
     RUN,
     UPDATES,
-    Commit,
     PeerRow,
     RoundRow,
-    UpdateRow,
 )
 from fedd.daemon.state.runfile import RunFile, run_entries
 from fedd.daemon.state.statistics import STATS, Statistics, read_columns
 from fedd.learner.scaling import ColumnStats
 
 __all__ = [
-    "check_next_model",
     "check_order",
-    "check_updates",
     "committed_rows",
     "committed_statistics",
     "read_model",
     "repair",
     "repair_statistics",
-    "same_float",
     "unique_peers",
 ]
 
@@ -150,110 +142,6 @@ def committed_rows(
                     column="round",
                 )
     return kept
-
-
-def check_next_model(
-    commit: Commit, previous: Sequence[float] | None, names: tuple[str, ...]
-) -> None:
-    """ValueError unless `commit.model` holds `names` (the bias and the features)
-    and is the `previous` model (zeros if None) plus `commit.delta`, bit for
-    bit, by the float additions of the replay; unchanged without a delta."""
-    if len(commit.model) != len(names):
-        raise ValueError(
-            f"the model has {len(commit.model)} parameters; the bias and "
-            f"{len(names) - 1} features make {len(names)}"
-        )
-    start = previous if previous is not None else [0.0] * len(names)
-    expected = _step(start, commit.delta) if commit.delta is not None else start
-    if all(same_float(a, b) for a, b in zip(expected, commit.model, strict=True)):
-        return
-    if commit.delta is not None:
-        raise ValueError("the model is not the previous model plus the round's delta")
-    aborted = commit.round.status == "aborted"
-    what = "an aborted round" if aborted else f"a round of kind {commit.round.kind!r}"
-    raise ValueError(f"{what} must leave the model as it was")
-
-
-def _step(model: Sequence[float], delta: Sequence[float]) -> list[float]:
-    """`model` plus `delta`: the one float addition of both `commit` and the replay."""
-    return [m + d for m, d in zip(model, delta, strict=True)]
-
-
-def check_updates(
-    state_dir: Path,
-    contents: Contents[UpdateRow] | None,
-    kept: Mapping[Table, list[Any]],
-    *,
-    features: tuple[str, ...] | None,
-    model: Sequence[float] | None,
-    committed_round: int,
-) -> None:
-    """Each committed ok training round (in `kept`, from `committed_rows`) has its
-    full delta, no other round has one, and zeros plus the deltas replay to the
-    committed `model` of `features`; StateError otherwise."""
-    if features is None or model is None:
-        return  # no committed round: no committed update rows either (see committed_rows)
-    names = ("bias", *features)
-    path = state_dir / UPDATES.name
-    rounds: dict[int, RoundRow] = {row.round: row for row in kept[ROUND_LOG]}
-    numbered = (
-        [(n, row) for n, row in contents.rows if row.round <= committed_round] if contents else []
-    )
-    by_round: dict[int, list[tuple[int, UpdateRow]]] = {}
-    for number, row in numbered:
-        if not _applies(rounds.get(row.round)):
-            what = _what(rounds.get(row.round))
-            raise state_error(
-                path,
-                f"round {row.round} {what} {ROUND_LOG.name}: it applied no update",
-                row=number,
-                column="round",
-            )
-        by_round.setdefault(row.round, []).append((number, row))
-    replay = [0.0] * len(names)
-    for round_, round_row in rounds.items():
-        if not _applies(round_row):
-            continue
-        rows = by_round.get(round_, [])
-        for index, (number, row) in enumerate(rows):
-            want = names[index] if index < len(names) else None
-            if row.parameter != want:
-                expected = f"parameter {want!r}" if want else "no more rows"
-                raise state_error(
-                    path,
-                    f"expected {expected} in round {round_} (bias, then run.csv's "
-                    f"features), found {row.parameter!r}",
-                    row=number,
-                    column="parameter",
-                )
-        if len(rows) != len(names):
-            raise state_error(
-                path,
-                f"round {round_}, an ok training round in {ROUND_LOG.name}, has {len(rows)} of its "
-                f"{len(names)} parameter rows: rows are missing",
-            )
-        replay = _step(replay, [row.delta for _, row in rows])
-    for index, (replayed, committed) in enumerate(zip(replay, model, strict=True)):
-        if not same_float(replayed, committed):
-            raise state_error(
-                state_dir / MODEL.name,
-                f"{committed!r}, but zeros plus the deltas of {UPDATES.name} make "
-                f"{replayed!r}: the model and its updates disagree",
-                row=index + 2,
-                column="value",
-            )
-
-
-def _applies(row: RoundRow | None) -> bool:
-    """Whether round `row` applied a delta to the model: an ok training round."""
-    return row is not None and row.kind == "training" and row.status == "ok"
-
-
-def _what(row: RoundRow | None) -> str:
-    """What round_log.csv says of a round that applied no delta."""
-    if row is None:
-        return "has no row in"
-    return "is aborted in" if row.status == "aborted" else f"is of kind {row.kind!r} in"
 
 
 def repair(
@@ -396,11 +284,6 @@ def check_order(table: Table, contents: Contents[Any] | None) -> None:
                 column=order,
             )
         seen[row.round, name], last = number, _written_in(table, row)
-
-
-def same_float(a: float, b: float) -> bool:
-    """Bit for bit: unlike ==, tells -0.0 from 0.0 (the model file keeps the sign)."""
-    return a == b and math.copysign(1.0, a) == math.copysign(1.0, b)
 
 
 def unique_peers(contents: Contents[PeerRow]) -> list[PeerRow]:

@@ -1,48 +1,33 @@
 """The hub's state directory (default `state/hub`): one run, its committed rounds.
 
-Files (CSV, UTF-8, header first; see `daemon.state.csvfile` for the conventions):
+Files (CSV, UTF-8, header first; conventions in `daemon.state.csvfile`, the
+columns in `daemon.state.hubfiles`, every column in docs/state-files.md):
 
-    run.csv           key,value       run_id, created_at, one `feature` row per
-                                      feature in order, the hub's settings, and
-                                      where stats.csv came from (once it exists):
-                                      statistics_round, statistics_peers,
-                                      statistics_rows, statistics_positives
-    stats.csv         column,mean,std,note
-                                      the run's feature statistics, from its ok
-                                      statistics round: one row per feature in
-                                      order, every std above 0; absent before
-    global_model.csv  round,parameter,value
-                                      bias first, then the features in order;
-                                      `round` is the last committed round
-    round_log.csv     round,kind,mode,started_at,duration_s,participants,survivors,
-                      dropped,status,reason
-                      `kind`: statistics, training or evaluation
-    metrics_log.csv   round,source,committed_in,peers,rows,positives,roc_auc,
-                      roc_auc_bound,pr_auc,pr_auc_bound,precision,recall,f1,
-                      threshold,best_threshold,best_f1,logloss
-                      the scores of the model of training round `round`, on the
-                      peers' held-out rows (source `federated`) or the hub's test
-                      CSV (`test`), written by the commit of round `committed_in`;
-                      at most one row per round and source
-    perf_log.csv      round,duration_s,cpu_s,train_upload_s,advertise_keys_s,share_keys_s,
-                      masked_input_s,consistency_check_s,unmask_s,decode_s,evaluate_s,
-                      bytes_in,bytes_out
-    client_perf.csv   round,peer,n_samples,train_s,cpu_s,upload_bytes
-    updates.csv       round,parameter,delta
-                      the mean delta each ok training round applied to the
-                      model: one row per parameter (bias first, then the
-                      features in order); other rounds have no rows
-    peers.csv         peer,public_key,first_seen,last_seen,shard,status
+    run.csv           run id, features, the hub's settings (its strategy among
+                      them), where stats.csv came from (`daemon.state.runfile`)
+    stats.csv         the run's feature statistics, from its ok statistics round
+    global_model.csv  bias, then the features; `round` is the last committed round
+    round_log.csv     one row per round: its kind, survivors, status
+    metrics_log.csv   the scores of training round `round`'s model, on the peers'
+                      held-out rows (`federated`) or the hub's test CSV (`test`),
+                      written by the commit of `committed_in`; one per round and source
+    perf_log.csv, client_perf.csv     where each round's time and bytes went
+    updates.csv       per ok training round and parameter: the step it added to
+                      the model, the mean update (and SCAFFOLD's mean control
+                      variate change) the strategy made it of
+    optimizer.csv     the strategy's state after the last ok training round
+                      (`daemon.state.replay`); none for fedavg
+    peers.csv         the peers the hub has seen
 
 Theory of operation. A round is of one kind: the statistics round computes
 the run's feature statistics (once per run), a training round updates the
 model, an evaluation round only scores models. The five logs are appended
-(fsync after each file's rows); run.csv, stats.csv, global_model.csv and
-peers.csv are replaced atomically. `commit` appends a round's log rows
-first, then, for an ok statistics round, writes stats.csv and run.csv with
-the statistics' provenance, and rewrites global_model.csv last: that rename
-is the commit point, so `global_model.csv`'s round is, by definition, the
-last committed round. Every round is committed with a model (unchanged but
+(fsync after each file's rows); the others are replaced atomically.
+`commit` appends a round's log rows first, then, for an ok statistics
+round, writes stats.csv and run.csv with the statistics' provenance, for an
+ok training round optimizer.csv, and rewrites global_model.csv last: that
+rename is the commit point, so `global_model.csv`'s round is, by
+definition, the last committed round. Every round is committed with a model (unchanged but
 by an ok training round), so every committed round has exactly one
 round_log row and one perf_log row, and maybe client and metrics rows.
 
@@ -53,33 +38,38 @@ by a later commit than its `test` row. A metrics row is therefore known by
 the log by `committed_in`, the round whose commit wrote it.
 
 The model is all zeros before the first round, and each ok training round
-adds its delta to it, so zeros plus the deltas of updates.csv, added in file
-order with float addition, give global_model.csv bit for bit. `commit`
-refuses a model that breaks this, and `open` replays updates.csv and refuses
-state where it does not hold: the model can be audited, or rebuilt as of
-any round, from the updates alone.
+adds its delta, the step the run's strategy (run.csv) makes of the round's
+mean, so replaying the means of updates.csv through the strategy gives its
+deltas, and zeros plus the deltas, added in file order with float addition,
+give global_model.csv, bit for bit. `commit` refuses a round that breaks
+this, and `open` replays updates.csv and refuses state where it does not
+hold: the model and optimizer.csv can be audited, or rebuilt as of any
+round, from the updates alone.
 
 A crash between the first write and the rename leaves rows written by a
 round that never committed (a `round`, or a metrics row's `committed_in`,
 above the committed one), possibly ending in a torn line, and maybe
 stats.csv and run.csv's provenance of a statistics round that never
-committed. `open` removes exactly those (atomic rewrites; run.csv's
-provenance before stats.csv) and says so in `reconciled`. Anything else that
-is not as `commit` leaves it (a committed round without its rows, a row that
-is not ours, rows out of order, a score of a round that trained no model,
-provenance without stats.csv, statistics of other features) is corruption:
+committed, or optimizer.csv of a training round that never committed. `open`
+removes exactly those (atomic rewrites; run.csv's provenance before
+stats.csv; optimizer.csv rewritten from the replay) and says so in
+`reconciled`. Anything else that is not as `commit` leaves it (a committed
+round without its rows, a row that is not ours, rows out of order, a score
+of a round that trained no model, provenance without stats.csv, statistics
+of other features, a delta that is not the strategy's step) is corruption:
 `StateError` naming the file, the row (the header is row 1) and the column,
 and nothing on disk is touched.
 
 The rows are typed in `daemon.state.hubfiles`, run.csv's entries in
 `daemon.state.runfile`, the statistics in `daemon.state.statistics`, and
-what `open` checks and repairs in `daemon.state.reconcile`; `HubStore` is
+what `open` checks and repairs in `daemon.state.opening`; `HubStore` is
 what the hub and its readers use.
 """
 
 from __future__ import annotations
 
 import io
+import math
 import time
 from bisect import bisect_left
 from collections.abc import Iterable, Mapping
@@ -89,14 +79,13 @@ from typing import Any
 
 from fedd.daemon.errors import StateError
 from fedd.daemon.state.columns import Table
-from fedd.daemon.state.csvfile import append_rows, read_table, write_table
+from fedd.daemon.state.csvfile import append_rows, write_table
 from fedd.daemon.state.hubfiles import (
     CLIENT_PERF,
-    HUB_TABLES,
     LOGS,
     METRICS_LOG,
     MODEL,
-    PEER_FILES,
+    OPTIMIZER,
     PEERS,
     PERF_LOG,
     ROUND_LOG,
@@ -108,36 +97,20 @@ from fedd.daemon.state.hubfiles import (
     PeerRow,
     PerfRow,
     RoundRow,
-    UpdateRow,
 )
-from fedd.daemon.state.reconcile import (
+from fedd.daemon.state.opening import open_hub_state
+from fedd.daemon.state.replay import (
     check_next_model,
-    check_order,
-    check_updates,
-    committed_rows,
-    committed_statistics,
-    read_model,
-    repair,
-    repair_statistics,
-    unique_peers,
+    optimizer_rows,
 )
-from fedd.daemon.state.runfile import read_run, run_entries
-from fedd.daemon.state.statedir import open_state_dir, remove_leftovers
-from fedd.daemon.state.statistics import STATS, Statistics, stats_row
+from fedd.daemon.state.runfile import run_entries
+from fedd.daemon.state.statistics import STATS, Statistics
+from fedd.learner.strategy import ServerState, Strategy
 
 __all__ = ["HISTORY", "HubStore"]
 
 # Rounds a writing hub keeps in memory: the most `fedd status rounds --last` shows.
 HISTORY = 10_000
-_MAKERS: dict[Table, Any] = {
-    ROUND_LOG: RoundRow,
-    METRICS_LOG: MetricsRow,
-    PERF_LOG: PerfRow.from_values,
-    CLIENT_PERF: ClientPerfRow,
-    UPDATES: UpdateRow,
-}
-# The files whose interrupted atomic writes `open` clears away.
-_TABLES = (*HUB_TABLES, STATS)
 
 
 class HubStore:
@@ -148,7 +121,8 @@ class HubStore:
     (None before the first commit), `committed_round` (-1 before it),
     `training_rounds` (how many training rounds, ok or aborted, have
     committed), `statistics` (None until the statistics round commits),
-    `reconciled` (what `open` repaired, one line each, for the log).
+    `strategy` (run.csv's), `optimizer` (its state after the committed
+    rounds), `reconciled` (what `open` repaired, one line each, for the log).
     """
 
     def __init__(self, state_dir: Path, *, read_only: bool) -> None:
@@ -163,6 +137,8 @@ class HubStore:
         self.committed_round = -1
         self.training_rounds = 0
         self.statistics: Statistics | None = None
+        self.strategy = Strategy()
+        self.optimizer: ServerState | None = None  # None until the features are known
         self.reconciled: list[str] = []
         self._rounds: list[RoundRow] = []
         # Keyed by (round, source); a dict keeps metrics_log.csv's order.
@@ -201,65 +177,20 @@ class HubStore:
     # --- opening ------------------------------------------------------------------
 
     def _load(self) -> None:
-        names = open_state_dir(self.state_dir, read_only=self.read_only)
-        foreign = sorted(names & set(PEER_FILES))
-        if foreign:
-            raise StateError(
-                f"{self.state_dir}: holds {foreign[0]}, a peer's state; "
-                "give the hub a state directory of its own"
-            )
-        run = read_table(self._path(RUN), RUN, RUN.checked)
-        # The model before the logs: `commit` appends to the logs before it replaces the
-        # model, so even while a hub commits, a round seen in the model is in the logs.
-        model = read_table(self._path(MODEL), MODEL, MODEL.checked)
-        logs = {table: read_table(self._path(table), table, _MAKERS[table]) for table in LOGS}
-        stats = read_table(self._path(STATS), STATS, stats_row)
-        peers = read_table(self._path(PEERS), PEERS, PeerRow)
-        record = None if run is None else read_run(run)
-        if record is None:
-            ours = sorted(names & {table.name for table in (MODEL, *LOGS, STATS)})
-            if ours:
-                raise StateError(
-                    f"{self.state_dir}: has {ours[0]} but no run.csv: not a hub state "
-                    "directory fedd can resume (move the files away or use another directory)"
-                )
-        else:
-            self.run_id, self.created_at = record.run_id, record.created_at
-            self.features, self.settings = record.features, record.settings
-            if model is not None:
-                self.committed_round, self.model = read_model(model, self.features)
-        for table, contents in logs.items():
-            check_order(table, contents)
-        kept = committed_rows(self.state_dir, logs, self.committed_round)
-        check_updates(
-            self.state_dir,
-            logs[UPDATES],
-            kept,
-            features=self.features,
-            model=self.model,
-            committed_round=self.committed_round,
-        )
-        leftover = False
-        if record is not None:
-            self.statistics, leftover = committed_statistics(
-                self.state_dir, record, stats, logs[ROUND_LOG], self.committed_round
-            )
-        if peers is not None:
-            self._peers = unique_peers(peers)
-        # Everything is valid: only now touch the disk.
-        if self.run_id is not None:
-            for table, contents in logs.items():
-                self.reconciled += repair(
-                    self._path(table), table, contents, kept[table], read_only=self.read_only
-                )
-        if record is not None and leftover:
-            self.reconciled += repair_statistics(self.state_dir, record, read_only=self.read_only)
-        self.reconciled += remove_leftovers(self.state_dir, names, _TABLES, dry_run=self.read_only)
-        self._rounds = kept[ROUND_LOG]
+        opened = open_hub_state(self.state_dir, read_only=self.read_only)
+        if opened.run is not None:
+            run = opened.run
+            self.run_id, self.created_at = run.run_id, run.created_at
+            self.features, self.settings = run.features, run.settings
+        self.strategy, self.optimizer = opened.strategy, opened.optimizer
+        self.committed_round, self.model = opened.committed_round, opened.model
+        self.statistics, self._peers = opened.statistics, opened.peers
+        self.reconciled = opened.reconciled
+        self._rounds = opened.kept[ROUND_LOG]
         self.training_rounds = sum(row.kind == "training" for row in self._rounds)
-        self._metrics = {(row.round, row.source): row for row in kept[METRICS_LOG]}
-        self._perf = {row.round: row for row in kept[PERF_LOG]}
-        self._clients = kept[CLIENT_PERF]
+        self._metrics = {(row.round, row.source): row for row in opened.kept[METRICS_LOG]}
+        self._perf = {row.round: row for row in opened.kept[PERF_LOG]}
+        self._clients = opened.kept[CLIENT_PERF]
         self._trim()
 
     def _trim(self) -> None:
@@ -284,8 +215,8 @@ class HubStore:
 
         Raises `StateError` if the directory already holds a run; `ValueError`
         for a bad run id, feature list (empty, a duplicate, `bias`) or setting
-        (a reserved key, not a string, a control character); `ConfigError` if
-        it cannot write.
+        (a reserved key, not a string, a control character, a strategy setting
+        `Strategy.from_settings` refuses); `ConfigError` if it cannot write.
         """
         self._writable()
         if self.run_id is not None:
@@ -296,6 +227,7 @@ class HubStore:
         features = tuple(features)
         created_at = time.time()
         entries = run_entries(run_id, created_at, features, settings)
+        strategy = Strategy.from_settings(settings)
         # run.csv first: logs without it would make the directory unusable, while
         # run.csv without logs is an interrupted start that `open` completes.
         write_table(self._path(RUN), RUN, entries)
@@ -303,6 +235,8 @@ class HubStore:
             write_table(self._path(table), table, [])
         self.run_id, self.created_at, self.features = run_id, created_at, features
         self.settings = dict(settings)
+        self.strategy = strategy
+        self.optimizer = ServerState.initial(strategy, len(features) + 1)
 
     def commit(self, commit: Commit) -> None:
         """Record one finished or aborted round; the model's rewrite is the commit point.
@@ -310,14 +244,16 @@ class HubStore:
         Appends to round_log, metrics_log (when `commit.metrics`), perf_log,
         client_perf and updates (when `commit.delta`), fsyncing each; for a
         statistics commit, replaces stats.csv and then run.csv (with the
-        statistics' provenance); then replaces global_model.csv. Afterwards
+        statistics' provenance); for a delta of a strategy that keeps state,
+        replaces optimizer.csv; then replaces global_model.csv. Afterwards
         the attributes reflect the commit.
 
         Raises `ValueError`, before writing anything, if no run was started,
         the round is not after the last committed one, the model's length
-        is not 1 + len(features), the model is not the previous one (zeros
-        before the first commit) plus `commit.delta` bit for bit (unchanged
-        without a delta), a metrics row scores no committed training round (of
+        is not 1 + len(features), `commit.delta` is not the strategy's step
+        of `commit.mean` or the model not the previous one (zeros before the
+        first commit) plus it, bit for bit (unchanged without a delta), a
+        metrics row scores no committed training round (of
         the last HISTORY rounds, or this one if it trains) or one already
         scored from its source, or the statistics are not of the run's
         features or not its first. `ConfigError` if a write fails: the
@@ -330,7 +266,7 @@ class HubStore:
                 f"{self.state_dir}: an earlier commit failed midway ({self._broken}); "
                 "open the state directory again (restart the hub) to reconcile it"
             )
-        if self.features is None or self.run_id is None or self.created_at is None:
+        if self.features is None or self.optimizer is None:
             raise ValueError("start() the run before committing rounds")
         number = commit.round.round
         if number <= self.committed_round:
@@ -338,22 +274,9 @@ class HubStore:
                 f"round {number} is not after the last committed round {self.committed_round}"
             )
         names = ("bias", *self.features)
-        check_next_model(commit, self.model, names)
+        optimizer = check_next_model(commit, self.model, names, self.strategy, self.optimizer)
         self._check_scores(commit)
-        # stats.csv before run.csv: without its provenance, `open` knows it never committed.
-        rewrites: list[tuple[Table, list[Any]]] = []
-        if commit.statistics is not None:
-            if self.statistics is not None:
-                raise ValueError(
-                    f"the run's statistics committed in round {self.statistics.round}: "
-                    "a run computes them once"
-                )
-            if tuple(stat.name for stat in commit.statistics.columns) != self.features:
-                raise ValueError("the statistics are not of the run's features, in order")
-            entries = run_entries(
-                self.run_id, self.created_at, self.features, self.settings, commit.statistics
-            )
-            rewrites = [(STATS, commit.statistics.values()), (RUN, entries)]
+        rewrites = self._rewrites(commit, names, optimizer)
         try:
             append_rows(self._path(ROUND_LOG), ROUND_LOG, [commit.round.values()])
             if commit.metrics:
@@ -363,9 +286,10 @@ class HubStore:
             if commit.clients:
                 rows = [client.values() for client in commit.clients]
                 append_rows(self._path(CLIENT_PERF), CLIENT_PERF, rows)
-            if commit.delta is not None:
-                updates = [(number, n, d) for n, d in zip(names, commit.delta, strict=True)]
-                append_rows(self._path(UPDATES), UPDATES, updates)
+            if commit.delta is not None and commit.mean is not None:
+                controls = commit.control or [math.nan] * len(names)
+                columns = zip(names, commit.delta, commit.mean, controls, strict=True)
+                append_rows(self._path(UPDATES), UPDATES, [(number, *c) for c in columns])
             for table, rewritten in rewrites:
                 write_table(self._path(table), table, rewritten)
             params = zip(names, commit.model, strict=True)
@@ -375,6 +299,7 @@ class HubStore:
             raise
         self.committed_round = number
         self.model = list(commit.model)
+        self.optimizer = optimizer
         self.training_rounds += commit.round.kind == "training"
         self.statistics = commit.statistics or self.statistics
         self._rounds.append(commit.round)
@@ -382,6 +307,28 @@ class HubStore:
         self._perf[number] = commit.perf
         self._clients.extend(commit.clients)
         self._trim()
+
+    def _rewrites(
+        self, commit: Commit, names: tuple[str, ...], optimizer: ServerState
+    ) -> list[tuple[Table, list[Any]]]:
+        """The files `commit` replaces before the model; ValueError for statistics
+        that are not the run's first, or not of its features."""
+        if commit.delta is not None and self.strategy.keeps_state:
+            return [(OPTIMIZER, optimizer_rows(commit.round.round, names, optimizer))]
+        if commit.statistics is None or self.run_id is None or self.created_at is None:
+            return []
+        if self.statistics is not None:
+            raise ValueError(
+                f"the run's statistics committed in round {self.statistics.round}: "
+                "a run computes them once"
+            )
+        if tuple(stat.name for stat in commit.statistics.columns) != names[1:]:
+            raise ValueError("the statistics are not of the run's features, in order")
+        entries = run_entries(
+            self.run_id, self.created_at, names[1:], self.settings, commit.statistics
+        )
+        # stats.csv before run.csv: without its provenance, `open` knows it never committed.
+        return [(STATS, commit.statistics.values()), (RUN, entries)]
 
     def _check_scores(self, commit: Commit) -> None:
         """ValueError unless each metrics row of `commit` is the first from its source

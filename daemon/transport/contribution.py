@@ -8,7 +8,9 @@ encoding and the bins of each evaluation it asks for. Segments, in order:
 
     statistics   [rows, positives], then per feature sum q and sum q^2
                  (learner.moments: exact integers, in limbs)
-    training     [w, w * delta]: the weighted mean of the updates (crypto.encoding)
+    training     [w, w * delta]: the weighted mean of the updates (crypto.encoding);
+                 with `control` (SCAFFOLD), [w, w * delta, w * dc]: the control
+                 variate changes dc ride in the same encoded vector
     evaluation   per requested evaluation: [peers, tp, fp], the log-loss sum in
                  fixed point, then the positives and the negatives of each bin
                  (learner.binned)
@@ -49,11 +51,13 @@ class Decoded:
     """A round's sum, by segment.
 
     `mean` and `weight_sum` are those of a training round (None and 0
-    otherwise). `moments` and the entries of `scores` are None where the
-    round had no such segment or its sum is one no honest peers can give
-    (a negative count, more positives than rows): `problems` says which.
-    `refused` says why a training round's update may not be applied ('' if
-    it may; `mean` is then None).
+    otherwise); `control` the weighted mean of the peers' control variate
+    changes in a SCAFFOLD round (None otherwise). `moments` and the entries
+    of `scores` are None where the round had no such segment or its sum is
+    one no honest peers can give (a negative count, more positives than
+    rows): `problems` says which. `refused` says why a training round's
+    update may not be applied ('' if it may; `mean` and `control` are then
+    None).
     """
 
     weight_sum: int
@@ -62,16 +66,21 @@ class Decoded:
     scores: list[ScoreCounts | None]
     problems: list[str]
     refused: str = ""
+    control: list[float] | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Layout:
-    """The shape of one round's vectors. Raises LocalProtocolError if inconsistent."""
+    """The shape of one round's vectors. Raises LocalProtocolError if inconsistent.
+
+    `control`: the training segment also carries SCAFFOLD's control variate changes.
+    """
 
     kind: str
     n_features: int
     encoding: FixedPoint | None = None
     eval_bins: tuple[int, ...] = ()
+    control: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -88,6 +97,8 @@ class Layout:
             raise LocalProtocolError(f"an evaluation has 1 to {MAX_BINS} bins")
         if self.encoding is not None and self.eval_bins and self.encoding.mod_bits != LANE_BITS:
             raise LocalProtocolError("a round with evaluations needs the 64-bit encoding")
+        if type(self.control) is not bool or (self.control and self.kind != "training"):
+            raise LocalProtocolError("only training rounds carry control variates")
 
     @property
     def mod_bits(self) -> int:
@@ -99,7 +110,7 @@ class Layout:
         if self.kind == "statistics":
             size += sum(c.nbytes for c in self._statistics())
         if self.encoding is not None:
-            size += (self.n_features + 2) * self.encoding.width
+            size += (self._updated + 1) * self.encoding.width
         for bins in self.eval_bins:
             size += sum(c.nbytes for c in _evaluation(bins))
         return size
@@ -107,6 +118,11 @@ class Layout:
     @property
     def lanes(self) -> int:
         return self.nbytes * 8 // self.mod_bits
+
+    @property
+    def _updated(self) -> int:
+        """The values of a training round's update: the model's, twice with control."""
+        return (self.n_features + 1) * (2 if self.control else 1)
 
     def _statistics(self) -> tuple[IntLanes, IntLanes, IntLanes]:
         d = self.n_features
@@ -117,10 +133,12 @@ class Layout:
         *,
         moments: Moments | None = None,
         update: tuple[int, Sequence[float]] | None = None,
+        control: Sequence[float] | None = None,
         scores: Sequence[ScoreCounts] = (),
     ) -> bytes:
         """One peer's vector: `moments` for statistics, `update` (weight, delta) for
-        training, one ScoreCounts per requested evaluation.
+        training, with `control` (its control variate change) when the layout
+        has it, one ScoreCounts per requested evaluation.
 
         Raises ValueError if a part is missing, extra or of the wrong shape.
         """
@@ -138,11 +156,15 @@ class Layout:
             ]
         if (update is not None) != (self.encoding is not None):
             raise ValueError("training rounds, and only they, take an update")
+        if (control is not None) != self.control:
+            raise ValueError("SCAFFOLD rounds, and only they, take a control variate change")
         if update is not None and self.encoding is not None:
             weight, delta = update
             if len(delta) != self.n_features + 1:
                 raise ValueError("the update must hold a bias and one weight per feature")
-            parts.append(self.encoding.encode(delta, weight))
+            if control is not None and len(control) != len(delta):
+                raise ValueError("the control variate change must be of the model's shape")
+            parts.append(self.encoding.encode([*delta, *(control or ())], weight))
         if len(scores) != len(self.eval_bins):
             raise ValueError(f"{len(self.eval_bins)} evaluations asked for, {len(scores)} given")
         for bins, counts_ in zip(self.eval_bins, scores, strict=True):
@@ -171,7 +193,7 @@ class Layout:
             at += size
             return total[at - size : at]
 
-        moments = mean = None
+        moments = mean = control = None
         weight_sum = 0
         problems = []
         refused = ""
@@ -186,12 +208,15 @@ class Layout:
                 problems.append(f"statistics: {exc}")
         if self.encoding is not None:
             weight_sum, mean = self.encoding.decode_mean(
-                take((self.n_features + 2) * self.encoding.width)
+                take((self._updated + 1) * self.encoding.width)
             )
+            # The control variate changes are clipped with the update: one range for both.
             refused = _out_of_range(self.encoding, weight_sum, mean, peers)
             if refused:
                 mean = None
                 problems.append(refused)
+            elif self.control:
+                mean, control = mean[: self.n_features + 1], mean[self.n_features + 1 :]
         scores: list[ScoreCounts | None] = []
         for index, bins in enumerate(self.eval_bins):
             head, loss, cells = _evaluation(bins)
@@ -212,7 +237,7 @@ class Layout:
             except ValueError as exc:
                 scores.append(None)
                 problems.append(f"evaluation {index + 1}: {exc}")
-        return Decoded(weight_sum, mean, moments, scores, problems, refused)
+        return Decoded(weight_sum, mean, moments, scores, problems, refused, control)
 
 
 def _out_of_range(encoding: FixedPoint, weight_sum: int, mean: list[float], peers: int) -> str:

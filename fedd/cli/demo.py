@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from fedd.cli.options import ALPHA, DIR, PARTITION, QUIET, FiniteFloat
+from fedd.cli.strategy import strategy_of, strategy_options
 from fedd.demo import run_demo
 from fedd.learner.partition import PartitionScheme
 from fedd.learner.synth import KAGGLE_ROWS
@@ -41,6 +42,7 @@ __all__ = ["demo"]
     default=0.2,
     help="Share of each peer's rows held out to score the models on.",
 )
+@strategy_options
 @QUIET
 def demo(
     *,
@@ -54,6 +56,13 @@ def demo(
     local_epochs: int,
     label: str,
     holdout: float,
+    strategy: str,
+    server_lr: float | None,
+    server_momentum: float | None,
+    beta1: float | None,
+    beta2: float | None,
+    tau: float | None,
+    proximal_mu: float,
     quiet: bool,
 ) -> None:
     """Run the whole pipeline locally: data, one raw file per institution, baseline,
@@ -69,6 +78,8 @@ def demo(
         local_epochs=local_epochs,
         label=label,
         holdout=holdout,
+        strategy=strategy_of(strategy, server_lr, server_momentum, beta1, beta2, tau),
+        proximal_mu=proximal_mu,
         quiet=quiet,
         echo=click.echo,
     )

@@ -22,6 +22,7 @@ from fedd.cli.options import (
     warn_old_threshold,
 )
 from fedd.cli.options import secagg_threshold as secagg_threshold_of
+from fedd.cli.strategy import strategy_of, strategy_options
 from fedd.crypto.secagg.shape import DEFAULT_CORRUPT, DEFAULT_DROPOUT
 from fedd.daemon.errors import ConfigError
 from fedd.learner.model import CLASS_WEIGHTS
@@ -110,6 +111,7 @@ def start() -> None:
 @click.option("--l2", type=FiniteFloat(0.0), default=0.0, help="L2 penalty.")
 @click.option("--class-weight", type=click.Choice(CLASS_WEIGHTS), default="none")
 @click.option("--seed", type=click.IntRange(0), default=42, help="Training seed (plus round).")
+@strategy_options
 @click.option(
     "--stage-timeout",
     type=FiniteFloat(0.0, min_open=True),
@@ -183,6 +185,13 @@ def start_hub(
     l2: float,
     class_weight: str,
     seed: int,
+    strategy: str,
+    server_lr: float | None,
+    server_momentum: float | None,
+    beta1: float | None,
+    beta2: float | None,
+    tau: float | None,
+    proximal_mu: float,
     stage_timeout: float,
     train_timeout: float,
     heartbeat: float,
@@ -220,6 +229,8 @@ def start_hub(
         l2=l2,
         class_weight=class_weight,
         seed=seed,
+        strategy=strategy_of(strategy, server_lr, server_momentum, beta1, beta2, tau),
+        proximal_mu=proximal_mu,
         stage_timeout=stage_timeout,
         train_timeout=train_timeout,
         heartbeat_s=heartbeat,

@@ -185,8 +185,10 @@ class PeerPerformance:
 class Report:
     """Everything a report shows: the inputs, the figures and the verdict.
 
-    `statistics` says where the run's feature statistics came from (one line),
-    `budget` how much training each side had (lines, `fedd.report.budget`).
+    `statistics` says where the run's feature statistics came from, and
+    `training` how the federation trained: its strategy and settings (one
+    line each); `budget` how much training each side had (lines,
+    `fedd.report.budget`).
     """
 
     stages: tuple[str, ...]
@@ -197,6 +199,7 @@ class Report:
     per_round: tuple[RoundPerformance, ...]
     overall: OverallPerformance
     per_peer: tuple[PeerPerformance, ...]
+    training: str = ""
     budget: tuple[str, ...] = ()
 
 
@@ -289,6 +292,7 @@ def build_report(
     *,
     stages: Sequence[str],
     statistics: str = "",
+    training: str = "",
     tolerance: float = DEFAULT_TOLERANCE,
     row_scores: RowScores | None = None,
     budget: Sequence[str] = (),
@@ -333,5 +337,6 @@ def build_report(
         overall=_overall(per_round, stages),
         per_peer=_peers(clients),
         statistics=statistics,
+        training=training,
         budget=tuple(budget),
     )

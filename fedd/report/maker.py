@@ -64,6 +64,7 @@ class ReportResult:
             *self.report.verdict.lines(),
             *self.report.budget,
             self.report.statistics,
+            self.report.training,
             *self.report.overall.lines(),
         ]
         out += [f"wrote {path}" for path in (*self.csv_files, *self.plot_files)]
@@ -175,6 +176,7 @@ def load_report(
         baseline,
         stages=STAGES,
         statistics=_statistics_line(store),
+        training=_training_line(store),
         tolerance=tolerance,
         row_scores=paired,
         budget=budget,
@@ -209,6 +211,12 @@ def _statistics_line(store: HubStore) -> str:
         f"statistics   federated: from {stats.peers} peers' {stats.rows} training rows "
         f"({stats.positives} positive), round {stats.round}; no row was pooled"
     )
+
+
+def _training_line(store: HubStore) -> str:
+    mu = store.settings.get("proximal_mu", "0.0")
+    fedprox = "" if mu in ("0", "0.0") else f", FedProx proximal_mu {mu}"
+    return f"training     strategy {store.strategy.describe()}{fedprox}"
 
 
 def make_report(

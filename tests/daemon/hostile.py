@@ -116,10 +116,11 @@ class InProcessFederation:
     """A real hub and `peers` real peer agents in this process, pumped by `step()`.
 
     Peers are named p1..pN with routing ids b"r-p1"...; their data are small
-    synthetic shards. `hub_options` override the HubConfig fields (the
-    defaults make rounds start as soon as everyone is in, and keep time-outs
-    short enough for tests). Call `close()` (or use `with`) to stop the
-    training threads and release the state directories' locks.
+    synthetic shards, or the files `shards` (one per peer). `hub_options`
+    override the HubConfig fields (the defaults make rounds start as soon as
+    everyone is in, and keep time-outs short enough for tests). Call
+    `close()` (or use `with`) to stop the training threads and release the
+    state directories' locks.
     """
 
     root: Path
@@ -129,6 +130,7 @@ class InProcessFederation:
     rows: int = 80
     features: int = 3
     hub_options: dict[str, Any] = field(default_factory=dict)
+    shards: tuple[Path, ...] = ()
     hook: Hook = _pass
     # A fixed run id makes frames recorded in one federation current in another.
     run_id: str | None = None
@@ -159,8 +161,10 @@ class InProcessFederation:
         if self.run_id is not None:
             self.hub.rounds.run_id = self.run_id  # before the first Hello starts the run
         self.agents = {}
+        if self.shards and len(self.shards) != self.peers:
+            raise ValueError(f"{len(self.shards)} shards for {self.peers} peers")
         for k in range(1, self.peers + 1):
-            self.add_peer(f"p{k}", seed=k)
+            self.add_peer(f"p{k}", seed=k, data=self.shards[k - 1] if self.shards else None)
 
     def __enter__(self) -> InProcessFederation:
         return self
@@ -168,9 +172,11 @@ class InProcessFederation:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def add_peer(self, name: str, *, seed: int, **options: Any) -> PeerAgent:
-        """Another peer: `options` are PeerConfig fields."""
-        shard = write_shard(
+    def add_peer(
+        self, name: str, *, seed: int, data: Path | None = None, **options: Any
+    ) -> PeerAgent:
+        """Another peer, on `data` or a synthetic shard: `options` are PeerConfig fields."""
+        shard = data or write_shard(
             self.root / f"{name}.csv", rows=self.rows, features=self.features, seed=seed
         )
         config = PeerConfig("inproc://unused", shard, self.root / name, peer_id=name, **options)

@@ -97,8 +97,8 @@ def one_ulp_more(rows: list[list[str]]) -> None:
     rows[-1][cell] = repr(math.nextafter(float(rows[-1][cell]), math.inf))
 
 
-def shift_a_delta(rows: list[list[str]]) -> None:
-    cell = column(rows, "delta")
+def shift_a_mean(rows: list[list[str]]) -> None:
+    cell = column(rows, "mean")
     rows[40][cell] = repr(float(rows[40][cell]) + 1e-3)
 
 
@@ -144,7 +144,7 @@ def keep(facts: RunFacts) -> RunFacts:
         ("round_log.csv", abort_round_4, keep, "no round lost that had enough survivors"),
         ("round_log.csv", lose_a_peer_in_round_6, no_kills, "every dropout had a kill behind it"),
         ("global_model.csv", one_ulp_more, keep, "final model = replay of updates.csv"),
-        ("updates.csv", shift_a_delta, keep, "each ok training round is FedAvg of its survivors"),
+        ("updates.csv", shift_a_mean, keep, "each ok training round is FedAvg of its survivors"),
         ("stats.csv", nudge_a_mean, keep, "each ok training round is FedAvg of its survivors"),
         (
             "metrics_log.csv",

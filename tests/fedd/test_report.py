@@ -7,6 +7,7 @@ import importlib.util
 import struct
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from fedd.cli.main import main
 from fedd.daemon.state.hubfiles import ClientPerfRow, Commit, MetricsRow, PerfRow, RoundRow
 from fedd.daemon.state.store import HubStore
 from fedd.learner.centralized import RECORD_FIELDS
+from fedd.learner.strategy import ServerState, Strategy, server_step
 from fedd.report.files import PERFORMANCE_FILE, VERDICT_FILE
 from fedd.report.maker import PLOTS_HINT, make_report
 from tests.daemon._support import set_cell
@@ -53,6 +55,7 @@ def commit(number: int, roc_auc: float = 0.9, f1: float = 0.8, *, ok: bool = Tru
         clients=[ClientPerfRow(number, p, 1000 + i, 0.25 * (i + 1), 0.2, 1000)
                  for i, p in enumerate(peers)] if ok else [],
         delta=delta,
+        mean=delta,
     )  # fmt: skip
 
 
@@ -250,6 +253,28 @@ def test_report_says_where_the_files_are(run_dir: Path) -> None:
                  *(run_dir / "out" / "plots" / name for name in PLOTS)]:  # fmt: skip
         assert f"wrote {path}" in result.stdout
     assert "rounds       3 training rounds completed, 1 aborted" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("strategy", "mu", "line"),
+    [
+        (Strategy(), "0.0", "training     strategy fedavg (server_lr 1)"),
+        (Strategy("fedavgm", server_momentum=0.25), "0.01",
+         "training     strategy fedavgm (server_lr 0.5, server_momentum 0.25), "
+         "FedProx proximal_mu 0.01"),
+    ],
+)  # fmt: skip
+def test_report_names_the_strategy_and_its_settings(
+    tmp_path: Path, strategy: Strategy, mu: str, line: str
+) -> None:
+    store = HubStore.open(tmp_path / "hub")
+    store.start("run-1", FEATURES, {"secagg": "full", **strategy.settings, "proximal_mu": mu})
+    step, _ = server_step(strategy, ServerState.initial(strategy, len(MODEL)), MODEL)
+    store.commit(replace(commit(1), model=step, delta=step, mean=MODEL))
+    centralized_csv(tmp_path / "central.csv")
+    result = run(*report_args(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert line in result.stdout.splitlines()
 
 
 def test_report_on_a_running_hub_changes_nothing(run_dir: Path) -> None:

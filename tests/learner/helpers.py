@@ -26,9 +26,23 @@ def make_dataset(
 
 
 def naive_train(
-    params: Sequence[float], data: TrainingSet, *, epochs: int, lr: float, l2: float, seed: int
+    params: Sequence[float],
+    data: TrainingSet,
+    *,
+    epochs: int,
+    lr: float,
+    l2: float,
+    seed: int,
+    proximal_mu: float = 0.0,
+    correction: Sequence[float] | None = None,
 ) -> tuple[list[float], float, float]:
-    """The same SGD written the plain way: returns (params, final loss, mean loss)."""
+    """The same SGD written the plain way: returns (params, final loss, mean loss).
+
+    The gradient also holds FedProx's mu (theta - theta_0), theta_0 the start, and
+    SCAFFOLD's constant `correction`, both over every parameter, bias included.
+    """
+    anchor = list(params)
+    shift = list(correction) if correction is not None else [0.0] * len(params)
     bias, w = params[0], list(params[1:])
     d = len(w)
     total = last = 0.0
@@ -48,7 +62,8 @@ def naive_train(
                 grad_bias += err
             n = len(batch.rows)
             for j in range(d):
-                w[j] -= lr * (grad[j] / n + l2 * w[j])
-            bias -= lr * grad_bias / n
+                prox = proximal_mu * (w[j] - anchor[j + 1])
+                w[j] -= lr * (grad[j] / n + l2 * w[j] + prox + shift[j + 1])
+            bias -= lr * (grad_bias / n + proximal_mu * (bias - anchor[0]) + shift[0])
         total += last
     return [bias, *w], last / data.n_rows, total / (epochs * data.n_rows)

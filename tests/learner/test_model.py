@@ -13,6 +13,7 @@ from fedd.learner.dataset import Dataset
 from fedd.learner.errors import DataError
 from fedd.learner.metrics import roc_auc
 from fedd.learner.model import (
+    TrainingSet,
     epoch_orders,
     make_training_set,
     predict_proba,
@@ -73,6 +74,75 @@ def test_train_matches_the_plain_algorithm_on_any_small_set(
     expected, final_loss, _ = naive_train(start, ts, epochs=2, lr=0.3, l2=0.05, seed=seed)
     assert params == pytest.approx(expected, abs=1e-9)
     assert stats.final_loss == pytest.approx(final_loss, rel=1e-9, abs=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("proximal_mu", "correction", "l2"),
+    [
+        (0.1, None, 0.0),
+        (1.0, None, 0.01),
+        (0.0, [0.05, *(0.01 * j for j in range(-4, 5))], 0.0),
+        (0.3, [-0.2, *(0.02 * j for j in range(-4, 5))], 0.05),
+    ],
+)
+def test_fedprox_and_scaffold_terms_match_the_plain_algorithm(
+    proximal_mu: float, correction: list[float] | None, l2: float
+) -> None:
+    data = make_dataset(700, 9, seed=3)
+    ts = make_training_set(data, batch_size=64, seed=5)
+    start = [0.3, *(0.1 * j for j in range(-4, 5))]
+    kw = {"epochs": 3, "lr": 0.5, "l2": l2, "seed": 9, "proximal_mu": proximal_mu}
+    params, _ = train(start, ts, correction=correction, **kw)  # type: ignore[arg-type]
+    expected, _, _ = naive_train(start, ts, correction=correction, **kw)  # type: ignore[arg-type]
+    assert params == pytest.approx(expected, abs=1e-10)
+    plain, _ = train(start, ts, epochs=3, lr=0.5, l2=l2, seed=9)
+    assert max(abs(a - b) for a, b in zip(params, plain, strict=True)) > 1e-3  # the terms act
+
+
+def _batch_loss(params: list[float], rows: tuple[tuple[float, ...], ...], labels: bytes) -> float:
+    """The mean log loss of one minibatch, computed the plain way."""
+    total = 0.0
+    for row, label in zip(rows, labels, strict=True):
+        z = params[0] + sum(w * x for w, x in zip(params[1:], row, strict=True))
+        total += math.log1p(math.exp(-z)) + (z if label == 0 else 0.0)
+    return total / len(rows)
+
+
+def test_fedprox_step_follows_the_gradient_of_the_proximal_objective() -> None:
+    """Two minibatches, one epoch: the second step starts away from the global model
+    theta_0, so it must follow the numerical gradient of
+    F(theta) = loss(theta) + mu/2 |theta - theta_0|^2, bias included."""
+    data = make_dataset(40, 3, seed=4, positive_rate=0.5)
+    ts = make_training_set(data, batch_size=20, seed=1)
+    start, mu, lr = [0.2, -0.1, 0.3, 0.05], 2.0, 0.4
+    order = next(iter(epoch_orders(len(ts.batches), 1, 7)))
+    first, second = (ts.batches[k] for k in order)
+    after_one, _ = train(start, make_training_set_of(first), epochs=1, lr=lr, seed=7)
+    # The first step: the proximal term is 0 at theta_0, so it is plain SGD.
+    after_two, _ = train(start, ts, epochs=1, lr=lr, seed=7, proximal_mu=mu)
+
+    def objective(theta: list[float]) -> float:
+        prox = sum((t - s) ** 2 for t, s in zip(theta, start, strict=True))
+        return _batch_loss(theta, second.rows, second.labels) + mu / 2 * prox
+
+    h = 1e-6
+    gradient = []
+    for j in range(len(start)):
+        up, down = list(after_one), list(after_one)
+        up[j] += h
+        down[j] -= h
+        gradient.append((objective(up) - objective(down)) / (2 * h))
+    expected = [t - lr * g for t, g in zip(after_one, gradient, strict=True)]
+    assert after_two == pytest.approx(expected, abs=1e-7)
+
+
+def make_training_set_of(batch: object) -> TrainingSet:
+    """A training set holding exactly `batch`, as one minibatch."""
+    rows, labels = batch.rows, batch.labels  # type: ignore[attr-defined]
+    x = array("d", [v for row in rows for v in row])
+    return make_training_set(
+        Dataset("one batch", ("f0", "f1", "f2"), "y", x, bytes(labels)), batch_size=len(rows)
+    )
 
 
 def test_training_is_deterministic_per_seed_and_leaves_its_input_alone() -> None:
@@ -164,6 +234,10 @@ def test_the_loss_of_rows_all_predicted_with_certainty_is_zero_not_below() -> No
         ({"lr": 0.0}, "lr"),
         ({"lr": math.inf}, "lr"),
         ({"l2": -1.0}, "l2"),
+        ({"proximal_mu": -0.5}, "proximal_mu"),
+        ({"proximal_mu": math.nan}, "proximal_mu"),
+        ({"correction": [0.0, 0.0]}, "params has 2 values"),
+        ({"correction": [0.0, math.inf, 0.0]}, "finite"),
     ],
 )
 def test_train_rejects_bad_arguments(kwargs: dict[str, object], message: str) -> None:

@@ -173,11 +173,13 @@ def test_a_burst_of_round_starts_queues_one_training_not_one_each(tmp_path: Path
         trained: list[int] = []
         real_run = agent.rounds._work._run
 
-        def slow_run(msg: RoundStart, data: Split, eligible: tuple[bool, ...]) -> object:
+        def slow_run(
+            msg: RoundStart, data: Split, eligible: tuple[bool, ...], control: tuple[float, ...]
+        ) -> object:
             if msg.kind == "training":
                 release.wait(10)
                 trained.append(msg.round)
-            return real_run(msg, data, eligible)
+            return real_run(msg, data, eligible, control)
 
         agent.rounds._work._run = slow_run  # type: ignore[method-assign]
         fed.run_until(lambda: bool(starts))

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from fedd.daemon.errors import ConfigError, StateError
 from fedd.daemon.state.hubfiles import PEER_FILES
 from fedd.daemon.state.store import HubStore
-from fedd.peer.state import IDENTITY, ROUNDS, STATISTICS, PeerRoundRow, PeerState
+from fedd.peer.state import CONTROL, IDENTITY, ROUNDS, STATISTICS, PeerRoundRow, PeerState
 from tests.crypto._support import FAST
 from tests.daemon._support import mode, set_cell, snapshot
 
@@ -32,7 +32,7 @@ def row(r: int = 0, *, auc: float = 0.75, status: str = "ok") -> PeerRoundRow:
 
 
 def test_peer_files_are_the_ones_the_hub_refuses() -> None:
-    assert (IDENTITY.name, ROUNDS.name, STATISTICS.name) == PEER_FILES
+    assert (IDENTITY.name, ROUNDS.name, STATISTICS.name, CONTROL.name) == PEER_FILES
 
 
 def test_a_new_directory_gets_a_private_random_identity(tmp_path: Path) -> None:
@@ -119,6 +119,42 @@ def test_statistics_given_to_a_run_are_recorded_and_read_back(
         False,
     ]
     assert again.rounds() == []  # the two logs are apart
+
+
+def test_an_adopted_control_variate_is_read_back_bit_for_bit_after_a_restart(
+    tmp_path: Path,
+) -> None:
+    state = PeerState.open(tmp_path, peer_id="p1")
+    names = ("bias", "V1", "V2")
+    assert state.control("run-1", 3) == (0.0, 0.0, 0.0)  # none adopted yet
+    assert not (tmp_path / "control.csv").exists()
+    first, second = (0.1, -1e-300, 2.0 / 3.0), (0.1 + 2e-17, 5e-324, -7.25)
+    state.adopt_control("run-1", 2, names, first)
+    state.adopt_control("run-1", 5, names, second)  # replaces the first: one variate kept
+    assert (tmp_path / "control.csv").read_text() == (
+        "run,round,parameter,value\n"
+        + "".join(f"run-1,5,{n},{v!r}\n" for n, v in zip(names, second, strict=True))
+    )
+    assert mode(tmp_path / "control.csv") == 0o600
+    again = PeerState.open(tmp_path)
+    assert again.notes == []
+    assert again.control("run-1", 3) == second  # exact: repr round-trips floats
+    assert again.control("run-2", 3) == (0.0, 0.0, 0.0)  # a new run starts from zeros
+    with pytest.raises(
+        ValueError, match=r"control\.csv holds 3 parameters for run run-1, its model has 4"
+    ):
+        again.control("run-1", 4)
+
+
+def test_a_control_file_of_two_rounds_is_refused(tmp_path: Path) -> None:
+    PeerState.open(tmp_path, peer_id="p1")
+    (tmp_path / "control.csv").write_text(
+        "run,round,parameter,value\nrun-1,2,bias,0.5\nrun-1,3,V1,0.25\n"
+    )
+    before = snapshot(tmp_path)
+    with pytest.raises(StateError, match=r"control.csv row 3, column 'run'.*one control variate"):
+        PeerState.open(tmp_path)
+    assert snapshot(tmp_path) == before
 
 
 @pytest.mark.parametrize(

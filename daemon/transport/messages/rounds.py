@@ -72,7 +72,8 @@ class TrainConfig:
 
     `seed` is the run's training seed: it fixes how a peer cuts its rows into
     minibatches, once for the whole run, and with the round number it orders
-    the minibatches of each round's epochs.
+    the minibatches of each round's epochs. `proximal_mu` is FedProx's
+    weight of the proximal term `mu/2 |w - w_global|^2` (0: none).
     """
 
     epochs: int
@@ -81,12 +82,13 @@ class TrainConfig:
     l2: float
     class_weight: str
     seed: int
+    proximal_mu: float = 0.0
 
     def __post_init__(self) -> None:
         check_int(self.epochs, "epochs", 1, 1000)
         check_int(self.batch_size, "batch_size", 1, 1 << 24)
         check_int(self.seed, "seed", 0, 2**63 - 1)
-        for name, value in (("lr", self.lr), ("l2", self.l2)):
+        for name, value in (("lr", self.lr), ("l2", self.l2), ("proximal_mu", self.proximal_mu)):
             if type(value) is not float or not math.isfinite(value) or value < 0:
                 raise LocalProtocolError(f"{name} must be a finite, non-negative float")
         if self.lr == 0:
@@ -102,6 +104,7 @@ class TrainConfig:
             "l2": self.l2,
             "class_weight": self.class_weight,
             "seed": self.seed,
+            "proximal_mu": self.proximal_mu,
         }
 
     @classmethod
@@ -113,6 +116,7 @@ class TrainConfig:
             get_float(body, "l2", 0.0, 1e6),
             get_choice(body, "class_weight", CLASS_WEIGHTS),
             get_int(body, "seed", 0, 2**63 - 1),
+            get_float(body, "proximal_mu", 0.0, 1e6),
         )
 
 
@@ -231,6 +235,8 @@ class RoundStart(Header):
     `train`, and score `evals`), or `evaluation` (score `evals` only). Rows
     are z-scored with `scaling` first, in every round after the statistics.
     `encoding` is the fixed-point encoding of a training round's update.
+    `control` is SCAFFOLD's global control variate (training rounds of a
+    SCAFFOLD run only): peers then send their control variate change too.
     The vector each peer sends has the shape `layout` gives.
     """
 
@@ -243,10 +249,17 @@ class RoundStart(Header):
     evals: tuple[EvalRequest, ...] = ()
     secagg: RoundParams | None = None
     encoding: FixedPoint | None = None
+    control: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         self._check_header()
         self._check_contents()
+        if self.control is not None and (
+            type(self.control) is not tuple
+            or len(self.control) != len(self.model)
+            or not all(type(v) is float and math.isfinite(v) for v in self.control)
+        ):
+            raise LocalProtocolError("the control variate holds one finite float per parameter")
         if type(self.evals) is not tuple or len(self.evals) > MAX_EVALS:
             raise LocalProtocolError(f"a round carries at most {MAX_EVALS} evaluations")
         for request in self.evals:
@@ -281,7 +294,11 @@ class RoundStart(Header):
     def layout(self) -> Layout:
         """The shape of the vector each peer contributes to this round."""
         return Layout(
-            self.kind, len(self.model) - 1, self.encoding, tuple(e.bins for e in self.evals)
+            self.kind,
+            len(self.model) - 1,
+            self.encoding,
+            tuple(e.bins for e in self.evals),
+            self.control is not None,
         )
 
     def to_body(self) -> dict[str, object]:
@@ -299,6 +316,8 @@ class RoundStart(Header):
             body["secagg"] = self.secagg.to_body()
         if self.encoding is not None:
             body["encoding"] = _encoding_body(self.encoding)
+        # Always there, empty without SCAFFOLD: a missing field is a malformed message.
+        body["control"] = pack_floats(list(self.control or ()))
         return body
 
     @classmethod
@@ -307,6 +326,7 @@ class RoundStart(Header):
         mode = get_choice(body, "mode", MODES)
         model = unpack_floats(get_bytes(body, "model", max_size=_MODEL_BYTES), "model")
         evals = get_list(body, "evals", max_length=MAX_EVALS)
+        control = unpack_floats(get_bytes(body, "control", max_size=_MODEL_BYTES), "control")
         return cls(
             run,
             round,
@@ -318,6 +338,7 @@ class RoundStart(Header):
             tuple(EvalRequest.from_body(_as_map(e)) for e in evals),
             RoundParams.from_body(get_map(body, "secagg")) if mode != "off" else None,
             _encoding_from(get_map(body, "encoding")) if kind == "training" else None,
+            tuple(control) if control else None,
         )
 
 
@@ -329,28 +350,39 @@ def _as_map(value: object) -> Mapping[str, object]:
 
 @dataclass(frozen=True, slots=True)
 class RoundEnd(Header):
-    """Hub -> peer: how the round ended for everyone ("ok" or "aborted", with the reason)."""
+    """Hub -> peer: how the round ended for everyone ("ok" or "aborted", with the
+    reason), and whether this peer's vector is in the committed sum (`included`:
+    only then does a SCAFFOLD peer adopt its new control variate)."""
 
     TYPE: ClassVar[str] = "round_end"
     status: str
     reason: str = ""
+    included: bool = False
 
     def __post_init__(self) -> None:
         self._check_header()
         if self.status not in ("ok", "aborted"):
             raise LocalProtocolError("status must be 'ok' or 'aborted'")
         check_reason(self.reason)
+        if type(self.included) is not bool:
+            raise LocalProtocolError("included must be a boolean")
+        if self.included and self.status != "ok":
+            raise LocalProtocolError("an aborted round's sum includes no one")
 
     def to_body(self) -> dict[str, object]:
-        return {"status": self.status, "reason": self.reason}
+        return {"status": self.status, "reason": self.reason, "included": self.included}
 
     @classmethod
     def from_body(cls, run: str, round: int, body: Mapping[str, object]) -> Self:
+        included = body.get("included")
+        if type(included) is not bool:
+            raise LocalProtocolError("'included' must be a boolean")
         return cls(
             run,
             round,
             get_choice(body, "status", ("ok", "aborted")),
             get_str(body, "reason", max_length=MAX_REASON),
+            included,
         )
 
 

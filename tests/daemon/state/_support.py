@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -100,6 +101,7 @@ def make_commit(
         perf=PerfRow(r, 1.5, 0.75, {"train_upload": 1.0, "unmask": 0.125}, 0.0625, 1000, 2000),
         clients=[ClientPerfRow(r, p, 100 + i, 0.5, 0.25, 4096) for i, p in enumerate(peers)],
         delta=applied,
+        mean=applied,
         statistics=statistics(r) if ok and kind == "statistics" else None,
     )
 
@@ -144,7 +146,8 @@ def crash_before_the_model(tmp_path: Path, store: HubStore, r: int, torn: str = 
     append_rows(tmp_path / "client_perf.csv", CLIENT_PERF, [x.values() for x in c.clients])
     assert c.delta is not None
     updates = zip(("bias", *FEATURES), c.delta, strict=True)
-    append_rows(tmp_path / "updates.csv", UPDATES, [(r, n, d) for n, d in updates])
+    rows = [(r, n, d, d, math.nan) for n, d in updates]
+    append_rows(tmp_path / "updates.csv", UPDATES, rows)
     if torn:
         with open(tmp_path / "client_perf.csv", "a") as f:
             f.write(torn)

@@ -363,16 +363,16 @@ def test_only_ok_training_rounds_replay_to_the_model(tmp_path: Path) -> None:
     ("edit", "message"),
     [
         (
-            lambda t: t.replace("\n", "\n1,bias,0.0\n", 1),
+            lambda t: t.replace("\n", "\n1,bias,0.0,0.0,\n", 1),
             "updates.csv row 2, column 'round': round 1 is of kind 'statistics' in "
             "round_log.csv: it applied no update",
         ),
         (
-            lambda t: t.replace("\n5,bias,", "\n3,bias,0.0\n5,bias,"),
+            lambda t: t.replace("\n5,bias,", "\n3,bias,0.0,0.0,\n5,bias,"),
             "updates.csv row 6, column 'round': round 3 is aborted in round_log.csv",
         ),
         (
-            lambda t: t.replace("\n5,bias,", "\n4,bias,0.0\n5,bias,"),
+            lambda t: t.replace("\n5,bias,", "\n4,bias,0.0,0.0,\n5,bias,"),
             "updates.csv row 6, column 'round': round 4 is of kind 'evaluation' in round_log.csv",
         ),
     ],

@@ -26,6 +26,7 @@ from fedd.daemon.state.hubfiles import (
 from fedd.daemon.state.statistics import Statistics
 from fedd.daemon.state.store import HubStore
 from fedd.learner.scaling import ColumnStats
+from fedd.learner.strategy import SETTING_KEYS
 from tests.crypto._support import FAST
 
 
@@ -140,11 +141,12 @@ def test_any_valid_rounds_read_back_identically(data: st.DataObject) -> None:
                 ],
                 delta,
                 statistics if ok and kind == "statistics" else None,
+                delta,
             )
         )
     run_settings = data.draw(
         st.dictionaries(
-            text.filter(lambda s: s not in ("", "run_id", "created_at", "feature")),
+            text.filter(lambda s: s not in ("", "run_id", "created_at", "feature", *SETTING_KEYS)),
             text,
             max_size=3,
         ).filter(lambda d: not any(key.startswith("statistics_") for key in d))
@@ -180,7 +182,7 @@ def test_any_valid_rounds_read_back_identically(data: st.DataObject) -> None:
         updates = read_table(state_dir / "updates.csv", UPDATES, UpdateRow)
         assert updates is not None
         assert [row.values() for _, row in updates.rows] == [
-            (c.round.round, name, d)
+            (c.round.round, name, d, d, math.nan)
             for c in commits
             for name, d in zip(("bias", *features), c.delta or (), strict=False)
         ]

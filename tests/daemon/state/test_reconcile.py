@@ -200,15 +200,30 @@ def test_updates_of_a_round_cut_short_by_a_crash_are_dropped(tmp_path: Path) -> 
             3,
             "delta",
             "-1.5",
-            r"global_model.csv row 3, column 'value': -2.5, but zeros plus the deltas of "
-            r"updates.csv make -2.75: the model and its updates disagree",
+            r"updates.csv row 3, column 'delta': -1.5, but fedavg \(server_lr 1\) makes -1.25 "
+            "of the round's mean: the delta and the mean disagree",
         ),
         (
             "updates.csv",
             13,
-            "delta",
+            "mean",
             "7.000000000000001",
-            "global_model.csv row 5, column .value.: 7.666666666666667, but .* 7.666666666666668",
+            r"updates.csv row 13, column 'delta': 7.0, but .* makes 7.000000000000001",
+        ),
+        (
+            "global_model.csv",
+            3,
+            "value",
+            "-2.75",
+            r"global_model.csv row 3, column 'value': -2.75, but zeros plus the deltas of "
+            r"updates.csv make -2.5: the model and its updates disagree",
+        ),
+        (
+            "global_model.csv",
+            5,
+            "value",
+            "7.666666666666668",
+            "global_model.csv row 5, column .value.: 7.666666666666668, but .* 7.666666666666667",
         ),
         ("updates.csv", 2, "delta", "x", "updates.csv row 2, column 'delta': 'x' is not a number"),
         ("updates.csv", 2, "delta", "1e999", "column 'delta': must be a finite number, got inf"),
@@ -267,17 +282,17 @@ def drop_line(number: int) -> Callable[[str], str]:
             "round 0, an ok training round in round_log.csv, has 0 of its 4",
         ),
         (
-            lambda t: t + "3,Extra,0.0\n",
+            lambda t: t + "3,Extra,0.0,0.0,\n",
             r"updates.csv row 14, column 'parameter': expected no more rows in round 3",
         ),
         (
-            lambda t: t + "3,bias,0.25\n",
+            lambda t: t + "3,bias,0.25,0.25,\n",
             r"updates.csv row 14, column 'round': round 3, parameter 'bias', appears again "
             r"\(first at row 10\)",
         ),
         (
-            lambda t: t.replace("1,bias,0.5\n", "").replace(
-                "3,bias,0.25\n", "3,bias,0.25\n1,bias,0.5\n"
+            lambda t: t.replace("1,bias,0.5,0.5,\n", "").replace(
+                "3,bias,0.25,0.25,\n", "3,bias,0.25,0.25,\n1,bias,0.5,0.5,\n"
             ),
             r"updates.csv row 10, column 'round': round 1 after round 3: out of order",
         ),

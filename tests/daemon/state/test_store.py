@@ -136,14 +136,14 @@ def test_commit_writes_the_documented_rows(tmp_path: Path) -> None:
     ]
     # The ok rounds' deltas, bias first; the aborted round applied none.
     assert read("updates.csv") == [
-        "0,bias,1.0",
-        "0,Time,2.0",
-        "0,V1,3.0",
-        "0,Amount,0.1",
-        "1,bias,0.0",
-        "1,Time,-0.0",
-        "1,V1,0.0",
-        "1,Amount,0.2",
+        "0,bias,1.0,1.0,",
+        "0,Time,2.0,2.0,",
+        "0,V1,3.0,3.0,",
+        "0,Amount,0.1,0.1,",
+        "1,bias,0.0,0.0,",
+        "1,Time,-0.0,-0.0,",
+        "1,V1,0.0,0.0,",
+        "1,Amount,0.2,0.2,",
     ]
     assert (tmp_path / "global_model.csv").read_text().splitlines() == [
         "round,parameter,value",

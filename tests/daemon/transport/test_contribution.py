@@ -121,3 +121,36 @@ def test_parts_of_the_wrong_kind_or_shape_are_refused() -> None:
     ):
         with pytest.raises(LocalProtocolError):
             bad()
+
+
+def test_scaffold_rounds_add_the_control_variate_changes_in_the_same_vector() -> None:
+    layout = Layout("training", 2, NARROW, (), control=True)
+    plain = Layout("training", 2, NARROW)
+    assert layout.lanes == plain.lanes + 3  # one more value per parameter, one weight
+    rng = random.Random(7)
+    peers = [
+        (
+            rng.randrange(1, 100),
+            [rng.uniform(-1, 1) for _ in range(3)],
+            [rng.uniform(-2, 2) for _ in range(3)],
+        )
+        for _ in range(5)
+    ]
+    parts = [layout.encode(update=(w, d), control=c) for w, d, c in peers]
+    decoded = layout.decode(total(layout, parts))
+    weight = sum(w for w, _, _ in peers)
+    assert decoded.weight_sum == weight and decoded.mean is not None and decoded.control is not None
+    for i in range(3):
+        mean = sum(w * d[i] for w, d, _ in peers) / weight
+        control = sum(w * c[i] for w, _, c in peers) / weight
+        assert abs(decoded.mean[i] - mean) <= NARROW.error_bound(5)
+        assert abs(decoded.control[i] - control) <= NARROW.error_bound(5)
+    assert plain.decode(total(plain, [plain.encode(update=(1, [0.0] * 3))])).control is None
+    with pytest.raises(ValueError, match="SCAFFOLD rounds, and only they"):
+        layout.encode(update=(1, [0.0] * 3))
+    with pytest.raises(ValueError, match="SCAFFOLD rounds, and only they"):
+        plain.encode(update=(1, [0.0] * 3), control=[0.0] * 3)
+    with pytest.raises(ValueError, match="of the model's shape"):
+        layout.encode(update=(1, [0.0] * 3), control=[0.0] * 2)
+    with pytest.raises(LocalProtocolError, match="only training rounds carry control"):
+        Layout("evaluation", 2, None, (3,), control=True)

@@ -56,9 +56,23 @@ DAEMON_MESSAGES = [
     ),
     RoundStart("test-run", 1, "statistics", "off", MODEL),
     RoundStart("test-run", 9, "evaluation", "off", MODEL, None, SCALING, (SCORE,)),
+    RoundStart(  # SCAFFOLD, with FedProx's term
+        "test-run",
+        3,
+        "training",
+        "off",
+        MODEL,
+        dataclasses.replace(TRAIN, proximal_mu=0.01),
+        SCALING,
+        (),
+        None,
+        NARROW,
+        (0.25, -0.5, 1e-9, 0.0),
+    ),
     PlainContribution("test-run", 1, b"\x01" * 40),
     PeerStats("test-run", 1, 0, 0.02, 0.019),
     RoundEnd("test-run", 1, "aborted", "only 2 peers completed share-keys"),
+    RoundEnd("test-run", 2, "ok", included=True),
     Done("test-run", 5),
     Bye("", 0),
     Decline("test-run", 2, "this peer requires the active-adversary protocol"),
@@ -143,6 +157,43 @@ def test_round_start_rejects_secagg_vectors_of_another_shape():
     doc = envelope(DAEMON_MESSAGES[4])
     doc["body"]["encoding"] = envelope(DAEMON_MESSAGES[3])["body"]["encoding"]
     with pytest.raises(MalformedMessage, match="64-bit"):
+        wire.decode(pack(doc))
+
+
+@pytest.mark.parametrize(
+    "body_change",
+    [
+        {"control": struct.pack("<3d", 0.0, 1.0, 2.0)},
+        {"control": struct.pack("<4d", 0.0, float("inf"), 0.0, 0.0)},
+        {"control": [0.0, 0.0, 0.0, 0.0]},
+        {"train": {**TRAIN.to_body(), "proximal_mu": -1.0}},
+        {"train": {**TRAIN.to_body(), "proximal_mu": 1}},
+    ],
+    ids=["control-short", "control-inf", "control-list", "mu-negative", "mu-int"],
+)
+def test_round_start_rejects_bad_strategy_fields(body_change):
+    doc = envelope(DAEMON_MESSAGES[7])
+    doc["body"].update(body_change)
+    with pytest.raises(MalformedMessage):
+        wire.decode(pack(doc))
+
+
+def test_only_training_rounds_carry_a_control_variate():
+    doc = envelope(DAEMON_MESSAGES[6])  # an evaluation round
+    doc["body"]["control"] = struct.pack("<4d", 0.0, 0.0, 0.0, 0.0)
+    with pytest.raises(MalformedMessage, match="only training rounds carry control"):
+        wire.decode(pack(doc))
+
+
+@pytest.mark.parametrize("included", [1, None, "yes"])
+def test_round_end_says_plainly_whether_a_peer_is_in_the_sum(included):
+    doc = envelope(RoundEnd("test-run", 2, "ok", included=True))
+    doc["body"]["included"] = included
+    with pytest.raises(MalformedMessage, match="included"):
+        wire.decode(pack(doc))
+    doc = envelope(RoundEnd("test-run", 2, "aborted", "too few"))
+    doc["body"]["included"] = True
+    with pytest.raises(MalformedMessage, match="includes no one"):
         wire.decode(pack(doc))
 
 
