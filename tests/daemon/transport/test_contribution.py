@@ -137,7 +137,7 @@ def test_scaffold_rounds_add_the_control_variate_changes_in_the_same_vector() ->
         for _ in range(5)
     ]
     parts = [layout.encode(update=(w, d), control=c) for w, d, c in peers]
-    decoded = layout.decode(total(layout, parts))
+    decoded = layout.decode(total(layout, parts), len(parts))
     weight = sum(w for w, _, _ in peers)
     assert decoded.weight_sum == weight and decoded.mean is not None and decoded.control is not None
     for i in range(3):
@@ -145,7 +145,7 @@ def test_scaffold_rounds_add_the_control_variate_changes_in_the_same_vector() ->
         control = sum(w * c[i] for w, _, c in peers) / weight
         assert abs(decoded.mean[i] - mean) <= NARROW.error_bound(5)
         assert abs(decoded.control[i] - control) <= NARROW.error_bound(5)
-    assert plain.decode(total(plain, [plain.encode(update=(1, [0.0] * 3))])).control is None
+    assert plain.decode(total(plain, [plain.encode(update=(1, [0.0] * 3))]), 1).control is None
     with pytest.raises(ValueError, match="SCAFFOLD rounds, and only they"):
         layout.encode(update=(1, [0.0] * 3))
     with pytest.raises(ValueError, match="SCAFFOLD rounds, and only they"):
