@@ -13,7 +13,8 @@ There are two kinds of file (`Table.appended`):
   `learner.atomic.atomic_text_writer` (temporary file, fsync, rename, fsync of
   the directory). They always end with a newline; one that does not was cut
   short by something other than fedd, which is corruption.
-- *appended* logs grow by whole rows, each batch flushed and fsynced. A crash
+- *appended* logs grow by whole rows, each batch flushed and fsynced (several
+  files' batches together, `append_tables`, with their fsyncs side by side). A crash
   in the middle of an append leaves a last line without its newline: a torn
   append. `read_table` sets it apart (`Contents.torn`) instead of failing, and
   the owner of the file decides what to do with it.
@@ -29,6 +30,7 @@ import contextlib
 import csv
 import io
 import os
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +44,7 @@ from fedd.learner.errors import DataError
 __all__ = [
     "Contents",
     "append_rows",
+    "append_tables",
     "decode_cell",
     "key_values",
     "read_table",
@@ -225,37 +228,73 @@ def write_table(path: Path, table: Table, rows: Iterable[Sequence[object]]) -> N
 
 
 def append_rows(path: Path, table: Table, rows: Sequence[Sequence[object]]) -> None:
-    """Append `rows` to the existing file `path`, then flush and fsync.
+    """Append `rows` to the existing file `path`, then flush and fsync: `append_tables`
+    with one file."""
+    append_tables([(path, table, rows)])
 
-    One fsync covers the batch: a crash inside it leaves whole rows plus at
-    most one torn line, and the rows belong to an uncommitted round that the
-    next open drops anyway. If a write fails, the file is truncated back to
-    its old size (as far as that works) before `ConfigError` is raised. The
-    file is never created here (it would lack its header and its mode):
-    `write_table` creates it.
+
+def append_tables(appends: Sequence[tuple[Path, Table, Sequence[Sequence[object]]]]) -> None:
+    """Append to each existing file `path` its `rows`, then fsync every file.
+
+    The rows all go out first and the fsyncs then run side by side: a
+    journaling file system commits them together, where one after another
+    each would wait for a commit of its own. When this returns, every row is
+    on disk. One fsync covers a file's batch: a crash inside it leaves whole
+    rows plus at most one torn line, and the rows belong to an uncommitted
+    round that the next open drops anyway. If a write or an fsync fails,
+    every file is truncated back to its old size (as far as that works)
+    before `ConfigError`, naming the file that failed, is raised. A file is
+    never created here (it would lack its header and its mode): `write_table`
+    creates it.
     """
-    lines = _lines(table, rows)
+    opened: list[tuple[Path, int, int]] = []  # path, descriptor, size before
+    current = Path()
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND)
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot append: {exc.strerror or exc}") from None
-    try:
-        size = os.fstat(fd).st_size
-        data = lines.encode("utf-8")
         try:
-            while data:  # os.write may write less than asked
-                data = data[os.write(fd, data) :]
-            os.fsync(fd)
+            for current, table, rows in appends:
+                data = _lines(table, rows).encode("utf-8")
+                fd = os.open(current, os.O_WRONLY | os.O_APPEND)
+                opened.append((current, fd, os.fstat(fd).st_size))
+                while data:  # os.write may write less than asked
+                    data = data[os.write(fd, data) :]
+            failures = _fsync_all([(path, fd) for path, fd, _ in opened])
+            if failures:
+                current, error = failures[0]
+                raise error
         except OSError:
-            # Take back what part of the batch got written (a full disk), so that
+            # Take back what part of each batch got written (a full disk), so that
             # the next append does not continue a torn line.
-            with contextlib.suppress(OSError):
-                os.ftruncate(fd, size)
+            for _, fd, size in opened:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, size)
             raise
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot append: {exc.strerror or exc}") from None
+        raise ConfigError(f"{current}: cannot append: {exc.strerror or exc}") from None
     finally:
-        os.close(fd)
+        for _, fd, _ in opened:
+            os.close(fd)
+
+
+def _fsync_all(files: Sequence[tuple[Path, int]]) -> list[tuple[Path, OSError]]:
+    """fsync every descriptor, side by side in threads (fsync releases the GIL);
+    the paths that failed, with why."""
+    failures: list[tuple[Path, OSError]] = []
+
+    def sync(path: Path, fd: int) -> None:
+        try:
+            os.fsync(fd)
+        except OSError as exc:
+            failures.append((path, exc))
+
+    if len(files) == 1:
+        sync(*files[0])
+        return failures
+    threads = [threading.Thread(target=sync, args=item) for item in files]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return failures
 
 
 def _lines(table: Table, rows: Sequence[Sequence[object]]) -> str:

@@ -37,7 +37,7 @@ Files (CSV, UTF-8, header first; see `daemon.state.csvfile` for the conventions)
 Theory of operation. A round is of one kind: the statistics round computes
 the run's feature statistics (once per run), a training round updates the
 model, an evaluation round only scores models. The five logs are appended
-(fsync after each file's rows); run.csv, stats.csv, global_model.csv and
+(fsync of every file's rows, side by side); run.csv, stats.csv, global_model.csv and
 peers.csv are replaced atomically. `commit` appends a round's log rows
 first, then, for an ok statistics round, writes stats.csv and run.csv with
 the statistics' provenance, and rewrites global_model.csv last: that rename
@@ -89,7 +89,7 @@ from typing import Any
 
 from fedd.daemon.errors import StateError
 from fedd.daemon.state.columns import Table
-from fedd.daemon.state.csvfile import append_rows, read_table, write_table
+from fedd.daemon.state.csvfile import append_tables, read_table, write_table
 from fedd.daemon.state.hubfiles import (
     CLIENT_PERF,
     HUB_TABLES,
@@ -308,7 +308,7 @@ class HubStore:
         """Record one finished or aborted round; the model's rewrite is the commit point.
 
         Appends to round_log, metrics_log (when `commit.metrics`), perf_log,
-        client_perf and updates (when `commit.delta`), fsyncing each; for a
+        client_perf and updates (when `commit.delta`), fsyncing them all; for a
         statistics commit, replaces stats.csv and then run.csv (with the
         statistics' provenance); then replaces global_model.csv. Afterwards
         the attributes reflect the commit.
@@ -355,17 +355,16 @@ class HubStore:
             )
             rewrites = [(STATS, commit.statistics.values()), (RUN, entries)]
         try:
-            append_rows(self._path(ROUND_LOG), ROUND_LOG, [commit.round.values()])
+            appends: list[tuple[Table, list[Any]]] = [(ROUND_LOG, [commit.round.values()])]
             if commit.metrics:
-                rows = [row.values() for row in commit.metrics]
-                append_rows(self._path(METRICS_LOG), METRICS_LOG, rows)
-            append_rows(self._path(PERF_LOG), PERF_LOG, [commit.perf.values()])
+                appends.append((METRICS_LOG, [row.values() for row in commit.metrics]))
+            appends.append((PERF_LOG, [commit.perf.values()]))
             if commit.clients:
-                rows = [client.values() for client in commit.clients]
-                append_rows(self._path(CLIENT_PERF), CLIENT_PERF, rows)
+                appends.append((CLIENT_PERF, [client.values() for client in commit.clients]))
             if commit.delta is not None:
                 updates = [(number, n, d) for n, d in zip(names, commit.delta, strict=True)]
-                append_rows(self._path(UPDATES), UPDATES, updates)
+                appends.append((UPDATES, updates))
+            append_tables([(self._path(table), table, rows) for table, rows in appends])
             for table, rewritten in rewrites:
                 write_table(self._path(table), table, rewritten)
             params = zip(names, commit.model, strict=True)
