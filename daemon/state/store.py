@@ -138,6 +138,8 @@ _MAKERS: dict[Table, Any] = {
 }
 # The files whose interrupted atomic writes `open` clears away.
 _TABLES = (*HUB_TABLES, STATS)
+# What peers.csv says of a peer but when it was last heard from.
+_MEMBER = attrgetter("peer", "public_key", "first_seen", "shard", "status")
 
 
 class HubStore:
@@ -400,24 +402,25 @@ class HubStore:
             if (row.round, row.source) in self._metrics:
                 raise ValueError(f"round {row.round}'s model is already scored by {row.source!r}")
 
-    def save_peers(self, rows: Iterable[PeerRow]) -> None:
-        """Replace peers.csv with `rows`, atomically. Allowed before `start`.
-
-        Raises `ValueError` if a peer id appears twice, `ConfigError` if it
-        cannot write.
-        """
+    def save_peers(self, rows: Iterable[PeerRow], *, stopping: bool = False) -> None:
+        """Replace peers.csv with `rows`, atomically, unless only `last_seen` changed
+        (it moves with every message: it waits for the next other change) and the
+        hub is not `stopping`. Allowed before `start`. Raises `ValueError` if a
+        peer id appears twice, `ConfigError` if it cannot write."""
         self._writable()
         peers = list(rows)
         ids = [row.peer for row in peers]
         if len(set(ids)) != len(ids):
             raise ValueError("a peer id appears twice")
+        if not stopping and list(map(_MEMBER, peers)) == list(map(_MEMBER, self._peers)):
+            return
         write_table(self._path(PEERS), PEERS, [row.values() for row in peers])
         self._peers = peers
 
     # --- reading ------------------------------------------------------------------
 
     def load_peers(self) -> list[PeerRow]:
-        """The peers of the last `save_peers`, or of peers.csv when opened."""
+        """The peers of the last `save_peers` that wrote, or of peers.csv when opened."""
         return list(self._peers)
 
     def recent_rounds(self, last: int) -> list[tuple[RoundRow, MetricsRow | None, PerfRow | None]]:

@@ -274,6 +274,25 @@ def test_peers_round_trip_and_may_be_saved_before_start(tmp_path: Path) -> None:
     assert HubStore.open(tmp_path).load_peers() == rows[1:]
 
 
+def test_peers_csv_is_not_rewritten_for_last_seen_alone(tmp_path: Path) -> None:
+    store = HubStore.open(tmp_path)
+    path = tmp_path / "peers.csv"
+    rows = [PeerRow("p1", "", T0, T0 + 5, 1, "alive"), PeerRow("p2", "", T0, T0 + 6, 2, "alive")]
+    store.save_peers(rows)
+    written = path.stat().st_ino  # an atomic rewrite is a new file
+    later = [dataclasses.replace(row, last_seen=row.last_seen + 60) for row in rows]
+    store.save_peers(later)
+    assert path.stat().st_ino == written
+    assert HubStore.open(tmp_path).load_peers() == rows
+    changed = [later[0], dataclasses.replace(later[1], status="gone")]
+    store.save_peers(changed)
+    assert path.stat().st_ino != written
+    assert HubStore.open(tmp_path).load_peers() == changed
+    stopped = [dataclasses.replace(row, last_seen=row.last_seen + 1) for row in changed]
+    store.save_peers(stopped, stopping=True)
+    assert HubStore.open(tmp_path).load_peers() == stopped
+
+
 def test_read_only_changes_nothing_and_sees_only_committed_rounds(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no such state directory"):
         HubStore.open(tmp_path / "missing", read_only=True)
