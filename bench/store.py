@@ -169,6 +169,7 @@ def bench_peer_open(base: Path, rounds: int, repeat: int) -> Row:
             10**5,
             10**5,
             T0 + r,
+            0.01,
         )
         for r in range(rounds)
     ]
