@@ -89,7 +89,7 @@ from typing import Any
 
 from fedd.daemon.errors import StateError
 from fedd.daemon.state.columns import Table
-from fedd.daemon.state.csvfile import append_tables, read_table, write_table
+from fedd.daemon.state.csvfile import appending, read_table, write_table
 from fedd.daemon.state.hubfiles import (
     CLIENT_PERF,
     HUB_TABLES,
@@ -366,11 +366,12 @@ class HubStore:
             if commit.delta is not None:
                 updates = [(number, n, d) for n, d in zip(names, commit.delta, strict=True)]
                 appends.append((UPDATES, updates))
-            append_tables([(self._path(table), table, rows) for table, rows in appends])
-            for table, rewritten in rewrites:
-                write_table(self._path(table), table, rewritten)
-            params = zip(names, commit.model, strict=True)
-            write_table(self._path(MODEL), MODEL, [(number, n, v) for n, v in params])
+            # The rows are fsynced with the new model, before its rename.
+            with appending([(self._path(table), table, rows) for table, rows in appends]) as sync:
+                for table, rewritten in rewrites:
+                    write_table(self._path(table), table, rewritten)
+                params = [(number, n, v) for n, v in zip(names, commit.model, strict=True)]
+                write_table(self._path(MODEL), MODEL, params, sync=sync)
         except BaseException as exc:
             self._broken = f"round {number}: {exc}"
             raise

@@ -5,7 +5,9 @@ from __future__ import annotations
 import dataclasses
 import io
 import math
+import os
 import shutil
+import stat
 from pathlib import Path
 
 import pytest
@@ -252,6 +254,36 @@ def test_the_sign_of_a_zero_counts_in_the_model_check(tmp_path: Path) -> None:
         store.commit(dataclasses.replace(bad, model=(0.0, -0.0, 1.0, 1.0)))
     store.commit(bad)
     assert [math.copysign(1, v) for v in HubStore.open(tmp_path).model or []] == [1, 1, 1, 1]
+
+
+def test_a_commit_fsyncs_its_rows_with_the_model_then_renames(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The rename is the commit point: every row and the model itself must be on
+    # disk before it, and the directory flushed after it.
+    store = started(tmp_path, rounds=1)
+    events: list[str] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd: int) -> None:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            events.append("directory")
+        else:
+            names = [p.name for p in tmp_path.iterdir() if p.stat().st_ino == info.st_ino]
+            events.append("model" if names[0].startswith(".global_model.csv.") else names[0])
+        real_fsync(fd)
+
+    def replace(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
+        events.append(f"rename to {Path(dst).name}")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    commit_next(store, 1)
+    *before, rename, last = events
+    assert sorted(before) == sorted([*(table.name for table in LOGS), "model"])
+    assert (rename, last) == ("rename to global_model.csv", "directory")
 
 
 # --- peers, read-only -------------------------------------------------------------------
