@@ -870,7 +870,9 @@ def prepare_workdir(root: Path) -> None:
     identity.write_text(identity.read_text().replace("peer_id,p1", "peer_id,a b"))
     state = PeerState.open(root / "peer_badrow", peer_id="p1")
     state.log_round(
-        PeerRoundRow(1, "training", "full", "ok", "", 10, 0.5, 0.25, 0.1, 0.5, 2048, 4096, 1.0)
+        PeerRoundRow(
+            1, "training", "full", "ok", "", 10, 0.5, 0.25, 0.1, 0.5, 2048, 4096, 1.0, 0.01
+        )
     )
     rounds = root / "peer_badrow" / "rounds.csv"
     rounds.write_text(rounds.read_text().replace(",2048,", ",2e3,"))

@@ -1,6 +1,6 @@
 """Rounds with real processes: a hub and N peer daemons on 127.0.0.1.
 
-    python -m bench.rounds [--peers 3,10,30] [--modes off,full,plus] [--rounds 6]
+    python -m bench.rounds [--peers 3,10,30,100] [--modes off,full,plus] [--rounds 6]
                            [--rows-per-peer 400] [--curve] [--active] [--csv PATH]
 
 For each N and mode, a fresh hub and N peers (each its own process, with a
@@ -14,8 +14,13 @@ the round waits for it and secure rounds report only coarse seconds to the
 hub), bytes per peer up and down (a training round after the first also
 carries the scores of the previous model), and for secure modes the
 overhead over the plain round with the same N (same data, same training, so
-the difference is the protocol). Beside them: the statistics round's wall
-time, and how many evaluation rounds followed and their total wall time.
+the difference is the protocol). For secure modes, each peer's protocol CPU
+time per round (its own rounds.csv's protocol_cpu_s: the process's CPU time
+over the round but its local training and scoring; median over peers and
+rounds) beside the same protocol's per-peer CPU time in `fedd simulate`
+(one process, no network; the same N, and vectors of the plain round's
+upload size in 64-bit lanes). Beside them: the statistics round's wall time,
+and how many evaluation rounds followed and their total wall time.
 Flower 1.42's SecAgg+ in its own simulation engine, measured on this
 machine: about 0.69 s per round at N = 10 and 1.7 s at N = 30 (d = 31).
 
@@ -30,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import statistics
 import subprocess
 import sys
@@ -39,6 +45,7 @@ from collections.abc import Sequence
 from dataclasses import astuple, dataclass, fields
 from pathlib import Path
 
+from fedd.crypto.secagg.shape import DEFAULT_CORRUPT, DEFAULT_DROPOUT
 from fedd.daemon.transport.curve import generate
 from fedd.daemon.transport.signkeys import generate_signing
 from fedd.launch import FEDD, Federation
@@ -62,6 +69,8 @@ class Row:
     down_bytes_per_peer: int
     flower_s: float | None
     speedup_vs_flower: float | None
+    peer_protocol_cpu_s: float
+    simulate_peer_cpu_s: float | None
     stats_s: float
     eval_rounds: int
     eval_s: float
@@ -194,6 +203,12 @@ def _run(
     ups = [int(c["upload_bytes"]) for c in clients if c["round"] in measured]
     downs = [int(perf[r["round"]]["bytes_out"]) / n for r in log]
     evals = [float(r["duration_s"]) for r in every if r["kind"] == "evaluation"]
+    protocol_cpu = [
+        float(row["protocol_cpu_s"])
+        for k in range(1, n + 1)
+        for row in _read(root / f"run-{mode}" / f"p{k}" / "rounds.csv")
+        if row["round"] in measured
+    ]
     return {
         "round_s": statistics.median(durations),
         "train_s": statistics.median(trains),
@@ -204,7 +219,22 @@ def _run(
         "stats_s": sum(float(r["duration_s"]) for r in every if r["kind"] == "statistics"),
         "eval_rounds": len(evals),
         "eval_s": sum(evals),
+        "protocol_cpu": statistics.median(protocol_cpu),
     }
+
+
+def _simulated_peer_cpu(n: int, mode: str, lanes: int, active: bool) -> float:
+    """A peer's CPU seconds per round in `fedd simulate` (median over rounds, the
+    first left out), with the round shape the hub's defaults give."""
+    out = subprocess.run(
+        [*FEDD, "simulate", "--peers", str(n), "--secagg", mode, "--mod-bits", "64",
+         "--dim", str(lanes), "--rounds", "4", "--json",
+         "--dropout-budget", str(DEFAULT_DROPOUT), "--corrupt", str(DEFAULT_CORRUPT),
+         *(["--active"] if active else [])],
+        check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    rounds = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    return statistics.median(float(r["peer_cpu_seconds_median"]) for r in rounds[1:])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -213,7 +243,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--peers", default="3,10,30")
+    parser.add_argument("--peers", default="3,10,30,100")
     parser.add_argument("--modes", default="off,full,plus")
     parser.add_argument("--rounds", type=int, default=6, help="training rounds (at least 2)")
     parser.add_argument("--rows-per-peer", type=int, default=400)
@@ -232,11 +262,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             root = Path(tmp) / f"n{n}"
             shards = _prepare(root, n, args.rows_per_peer)
             plain: float | None = None
+            lanes = 0
             for mode in modes:
                 started = time.monotonic()
                 r = _run(root, shards, mode, args.rounds, args.curve, args.active)
                 if mode == "off":
                     plain = r["round_s"]
+                    lanes = int(r["up"]) // 8
+                simulated = None
+                if mode != "off" and lanes:
+                    simulated = _simulated_peer_cpu(n, mode, lanes, args.active)
                 flower = FLOWER_SECAGG_PLUS_S.get(n) if mode != "off" else None
                 rows.append(
                     Row(
@@ -253,6 +288,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         down_bytes_per_peer=int(r["down"]),
                         flower_s=flower,
                         speedup_vs_flower=flower / r["round_s"] if flower else None,
+                        peer_protocol_cpu_s=r["protocol_cpu"],
+                        simulate_peer_cpu_s=simulated,
                         stats_s=r["stats_s"],
                         eval_rounds=int(r["eval_rounds"]),
                         eval_s=r["eval_s"],
@@ -275,16 +312,26 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _print(rows: list[Row]) -> None:
     print(
         f"{'N':>4} {'mode':>5} {'rounds':>6} {'round s':>8} {'train s':>8} {'protocol s':>10} "
-        f"{'vs plain s':>10} {'up B/peer':>10} {'down B/peer':>11} {'flower s':>8} "
-        f"{'speed-up':>8} {'stats s':>8} {'evals':>5} {'eval s':>7}"
+        f"{'vs plain s':>10} {'x plain':>7} {'peer cpu ms':>11} {'sim cpu ms':>10} "
+        f"{'x sim':>6} {'up B/peer':>10} {'down B/peer':>11} "
+        f"{'flower s':>8} {'speed-up':>8} {'stats s':>8} {'evals':>5} {'eval s':>7}"
     )
     for r in rows:
         over = f"{r.overhead_vs_plain_s:+.4f}" if r.overhead_vs_plain_s is not None else ""
+        times = (
+            f"{r.round_s / (r.round_s - r.overhead_vs_plain_s):.2f}x"
+            if r.overhead_vs_plain_s is not None
+            else ""
+        )
+        sim = r.simulate_peer_cpu_s
+        sim_ms = f"{sim * 1e3:.2f}" if sim is not None else ""
+        vs_sim = f"{r.peer_protocol_cpu_s / sim:.2f}x" if sim else ""
         flower = f"{r.flower_s:.2f}" if r.flower_s is not None else ""
         speed = f"{r.speedup_vs_flower:.1f}x" if r.speedup_vs_flower is not None else ""
         print(
             f"{r.peers:>4} {r.mode:>5} {r.rounds:>6} {r.round_s:>8.4f} {r.train_s:>8.4f} "
-            f"{r.protocol_s:>10.4f} {over:>10} {r.up_bytes_per_peer:>10} "
+            f"{r.protocol_s:>10.4f} {over:>10} {times:>7} {r.peer_protocol_cpu_s * 1e3:>11.2f} "
+            f"{sim_ms:>10} {vs_sim:>6} {r.up_bytes_per_peer:>10} "
             f"{r.down_bytes_per_peer:>11} {flower:>8} {speed:>8} {r.stats_s:>8.4f} "
             f"{r.eval_rounds:>5} {r.eval_s:>7.4f}"
         )

@@ -4,8 +4,8 @@ Run with `python -m bench.store [--repeat R] [--dir DIR] [--csv PATH]`.
 
 Rows:
 - `commit`: `HubStore.commit` of one round with `peers` client rows (five
-  appends, each fsynced, then the atomic model rewrite with its file and
-  directory fsyncs); median over `--repeat`*10 rounds. 30 features.
+  logs' rows and the new model fsynced side by side, then the model's rename
+  and the directory's fsync); median over `--repeat`*10 rounds. 30 features.
 - `open`: `HubStore.open` of a state directory holding `rounds` committed
   rounds of `peers` client rows each, every file read and fully validated;
   best of `--repeat`.
@@ -174,6 +174,7 @@ def bench_peer_open(base: Path, rounds: int, repeat: int) -> Row:
             10**5,
             10**5,
             T0 + r,
+            0.01,
         )
         for r in range(rounds)
     ]

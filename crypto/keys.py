@@ -57,7 +57,7 @@ class AgreementKey:
     reachable only through `private_bytes()`.
     """
 
-    __slots__ = ("_key", "_public")
+    __slots__ = ("_key", "_public", "_shared")
 
     def __init__(self, key: X25519PrivateKey) -> None:
         """Wrap a pyca key. Prefer `generate()` and `from_private_bytes()`."""
@@ -65,6 +65,10 @@ class AgreementKey:
             raise TypeError(f"key must be an X25519PrivateKey, not {type(key).__name__}")
         self._key = key
         self._public = key.public_key().public_bytes_raw()
+        # Outputs by peer public key: a round agrees with each neighbour's key
+        # twice (sealing shares to it, opening its shares), and X25519 is what
+        # a peer's round spends most on.
+        self._shared: dict[bytes, bytes] = {}
 
     @classmethod
     def generate(cls, random_bytes: Callable[[int], bytes] = os.urandom) -> AgreementKey:
@@ -102,6 +106,9 @@ class AgreementKey:
         public; RFC 7748 §6.1 says to abort).
         """
         require_bytes("peer public key", peer_public, size=KEY_SIZE)
+        known = self._shared.get(peer_public)
+        if known is not None:
+            return known
         public = X25519PublicKey.from_public_bytes(peer_public)
         try:
             shared = self._key.exchange(public)
@@ -114,6 +121,7 @@ class AgreementKey:
             raise CryptoCheckFailed(
                 "X25519 output is all zero: the peer public key is a low-order point"
             )
+        self._shared[peer_public] = shared
         return shared
 
     def __repr__(self) -> str:

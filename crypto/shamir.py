@@ -19,6 +19,7 @@ every extra share against the polynomial, O(t**2 + (n-t)*t) small products.
 
 from __future__ import annotations
 
+import functools
 import hmac
 import os
 from collections.abc import Callable, Iterable, Sequence
@@ -132,9 +133,8 @@ def combine(shares: Iterable[Share], *, t: int) -> bytes:
     if len(shares) < t:
         raise ValueError(f"need at least t={t} shares, got {len(shares)}")
     basis, extra = shares[:t], shares[t:]
-    xs = [share.x for share in basis]
-    weights = _barycentric_weights(xs)
-    secret = _lagrange_at_zero(basis, weights)
+    weights, at_zero = _basis(tuple(share.x for share in basis))
+    secret = sum(share.y * c for share, c in zip(basis, at_zero, strict=True)) % PRIME
     if extra:
         coefficients = _coefficients(basis, weights)
         for share in extra:
@@ -181,18 +181,24 @@ def _batch_inverse(values: Sequence[int]) -> list[int]:
     return result
 
 
-def _lagrange_at_zero(shares: Sequence[Share], weights: Sequence[int]) -> int:
-    """f(0) = sum_j y_j w_j prod_{m != j} (0 - x_m) mod PRIME."""
-    xs = [share.x for share in shares]
+@functools.lru_cache(maxsize=64)
+def _basis(xs: tuple[int, ...]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The barycentric weights of `xs` and the Lagrange coefficients at 0:
+    f(0) = sum_j y_j c_j with c_j = w_j prod_{m != j} (0 - x_m) mod PRIME.
+
+    They depend on the holders' points alone, so the many secrets one set of
+    survivors reconstructs in a round share them.
+    """
+    weights = _barycentric_weights(xs)
     # prod_{m != j} (-x_m) from prefix and suffix products: no division.
     suffix = [1] * (len(xs) + 1)
     for i in range(len(xs) - 1, -1, -1):
         suffix[i] = suffix[i + 1] * -xs[i] % PRIME
-    total, prefix = 0, 1
-    for j, share in enumerate(shares):
-        total += share.y * weights[j] % PRIME * (prefix * suffix[j + 1] % PRIME)
-        prefix = prefix * -xs[j] % PRIME
-    return total % PRIME
+    at_zero, prefix = [], 1
+    for j, x in enumerate(xs):
+        at_zero.append(weights[j] * (prefix * suffix[j + 1] % PRIME) % PRIME)
+        prefix = prefix * -x % PRIME
+    return tuple(weights), tuple(at_zero)
 
 
 def _coefficients(shares: Sequence[Share], weights: Sequence[int]) -> list[int]:

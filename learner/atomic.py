@@ -23,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TextIO
 
@@ -35,13 +35,21 @@ DATA_FILE_MODE = 0o666
 
 
 @contextlib.contextmanager
-def atomic_text_writer(path: Path, *, newline: str = "", mode: int = 0o600) -> Iterator[TextIO]:
+def atomic_text_writer(
+    path: Path,
+    *,
+    newline: str = "",
+    mode: int = 0o600,
+    sync: Callable[[int], None] | None = None,
+) -> Iterator[TextIO]:
     """Yield a UTF-8 text stream whose content replaces `path` on normal exit.
 
     Creates missing parent directories. `newline=""` suits the csv module, which
     writes its own line endings. `mode` is the new file's permission bits before
-    the umask, as for open(2). An `OSError` (no permission, disk full, a
-    directory in the way) becomes a `DataError` naming `path`.
+    the umask, as for open(2). `sync(fd)` makes the content durable before the
+    rename: by default `os.fsync`; a caller's can fsync it with other files. An
+    `OSError` (no permission, disk full, a directory in the way) becomes a
+    `DataError` naming `path`.
     """
     # O_EXCL on a random name, as tempfile.mkstemp does, but with our mode:
     # mkstemp always gives 0600. O_BINARY (Windows only): no newline translation.
@@ -56,7 +64,7 @@ def atomic_text_writer(path: Path, *, newline: str = "", mode: int = 0o600) -> I
         with os.fdopen(fd, "w", encoding="utf-8", newline=newline) as stream:
             yield stream
             stream.flush()
-            os.fsync(stream.fileno())
+            (os.fsync if sync is None else sync)(stream.fileno())
         os.replace(tmp, path)
         _fsync_directory(path.parent)
     except OSError as exc:

@@ -82,6 +82,7 @@ class PeerRound:
     parameters: tuple[str, ...] = ()  # the model's: bias, then the features
     status: str = "running"
     reason: str = ""
+    cpu_started: float = 0.0  # the process's CPU time when the round started
 
 
 class PeerRounds:
@@ -122,7 +123,7 @@ class PeerRounds:
         for number, model in list(self._models.items()):
             if model is None:  # the first model presented after round `number`
                 self._models[number] = msg.model
-        self.current = PeerRound(msg.round, msg)
+        self.current = PeerRound(msg.round, msg, cpu_started=time.process_time())
         reason = refusal(msg, self.config, peer_id)
         if reason is None and msg.kind == "statistics" and self.state.statistics_given(msg.run):
             reason = (
@@ -316,6 +317,9 @@ class PeerRounds:
                     bytes_up=current.bytes_up,
                     bytes_down=current.bytes_down,
                     finished_at=time.time(),
+                    protocol_cpu_s=max(
+                        0.0, time.process_time() - current.cpu_started - current.cpu_s
+                    ),
                 )
             )
         except (ValueError, ConfigError) as exc:  # a value the file cannot hold; a full disk

@@ -5,9 +5,13 @@ Files (CSV, UTF-8, header first; conventions in `daemon.state.csvfile`):
     identity.csv  key,value   `peer_id` and `created_at` (Unix seconds);
                               replaced atomically, mode 0600
     rounds.csv    round,kind,mode,status,reason,n_samples,train_s,cpu_s,train_loss,
-                  local_roc_auc,bytes_up,bytes_down,finished_at
+                  local_roc_auc,bytes_up,bytes_down,finished_at,protocol_cpu_s
                               one row per round the peer took part in,
-                              appended and fsynced
+                              appended and fsynced; `cpu_s` is the CPU time
+                              of its local work (statistics, scoring,
+                              training), `protocol_cpu_s` the rest of the
+                              process's over the round (messages, keys,
+                              masks, shares, the event loop)
     statistics.csv  run,round,rows,sent_at
                               each run this peer gave its feature statistics
                               to, written (fsynced) before they leave it: a
@@ -97,6 +101,7 @@ ROUNDS = Table(
         int_column("bytes_up"),
         int_column("bytes_down"),
         float_column("finished_at"),
+        float_column("protocol_cpu_s"),
     ),
     appended=True,
 )
@@ -142,6 +147,7 @@ class PeerRoundRow:
     bytes_up: int
     bytes_down: int
     finished_at: float
+    protocol_cpu_s: float
 
     def __post_init__(self) -> None:
         normalize_fields(self, ROUNDS.columns)

@@ -37,9 +37,10 @@ log = logging.getLogger("fedd.peer")
 
 @dataclass(frozen=True, slots=True)
 class Result:
-    """What one job produced: the vector, and what training cost (0 when none ran).
-    `control` is the SCAFFOLD control variate this peer adopts if the round
-    commits with its vector (None outside SCAFFOLD rounds)."""
+    """What one job produced: the vector, what training took (0 when none ran), and
+    the job's CPU time (`cpu_s`: training, scoring or the statistics). `control`
+    is the SCAFFOLD control variate this peer adopts if the round commits with
+    its vector (None outside SCAFFOLD rounds)."""
 
     vector: bytes
     n_samples: int
@@ -119,7 +120,8 @@ class LocalWork:
         layout = msg.layout
         if msg.kind == "statistics":
             vector = layout.encode(moments=local_moments(data.train))
-            return Result(vector, data.train.n_rows, 0.0, 0.0, math.nan, math.nan)
+            cpu_s = time.thread_time() - cpu
+            return Result(vector, data.train.n_rows, 0.0, cpu_s, math.nan, math.nan)
         assert msg.scaling is not None  # every later round carries it (RoundStart checks)
         rows, holdout = self.scaled(data, msg.scaling)
         scores = [
@@ -129,7 +131,8 @@ class LocalWork:
             for request, ok in zip(msg.evals, eligible, strict=True)
         ]
         if msg.kind == "evaluation":
-            return Result(layout.encode(scores=scores), 0, 0.0, 0.0, math.nan, math.nan)
+            cpu_s = time.thread_time() - cpu
+            return Result(layout.encode(scores=scores), 0, 0.0, cpu_s, math.nan, math.nan)
         params, loss, local_auc, change = self._train(msg, rows, control)
         delta = [p - g for p, g in zip(params, msg.model, strict=True)]
         assert msg.encoding is not None  # training rounds carry it (RoundStart checks)

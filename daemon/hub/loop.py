@@ -397,12 +397,12 @@ class Hub:
         for peer in self.registry.alive():
             self._send(peer, Done(self.run_id, self.rounds.next_round))
 
-    def _save_peers(self) -> None:
-        self.store.save_peers(row_from_record(r) for r in self.registry)
+    def _save_peers(self, *, stopping: bool = False) -> None:
+        self.store.save_peers((row_from_record(r) for r in self.registry), stopping=stopping)
 
     def _shutdown(self) -> None:
         self._send_all(self.rounds.abandon(tuple(self.registry.alive()), self.clock()))
-        self._save_peers()
+        self._save_peers(stopping=True)
 
     # -- status ------------------------------------------------------------------
 

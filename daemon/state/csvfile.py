@@ -13,7 +13,8 @@ There are two kinds of file (`Table.appended`):
   `learner.atomic.atomic_text_writer` (temporary file, fsync, rename, fsync of
   the directory). They always end with a newline; one that does not was cut
   short by something other than fedd, which is corruption.
-- *appended* logs grow by whole rows, each batch flushed and fsynced. A crash
+- *appended* logs grow by whole rows, each batch flushed and fsynced (several
+  files' batches together, `appending`, with their fsyncs side by side). A crash
   in the middle of an append leaves a last line without its newline: a torn
   append. `read_table` sets it apart (`Contents.torn`) instead of failing, and
   the owner of the file decides what to do with it.
@@ -29,7 +30,8 @@ import contextlib
 import csv
 import io
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -42,6 +44,7 @@ from fedd.learner.errors import DataError
 __all__ = [
     "Contents",
     "append_rows",
+    "appending",
     "decode_cell",
     "key_values",
     "read_table",
@@ -50,6 +53,10 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+# Threads that run a commit's fsyncs beside the caller's (fsync releases the
+# GIL): started on first use, then kept, so a commit starts no thread.
+_SYNCERS = ThreadPoolExecutor(max_workers=7, thread_name_prefix="fedd-fsync")
 
 
 @dataclass
@@ -212,11 +219,19 @@ def key_values(
     return entries
 
 
-def write_table(path: Path, table: Table, rows: Iterable[Sequence[object]]) -> None:
+def write_table(
+    path: Path,
+    table: Table,
+    rows: Iterable[Sequence[object]],
+    *,
+    sync: Callable[[int], None] | None = None,
+) -> None:
     """Replace `path` atomically with the header and `rows` (checked values in
-    column order). Raises `ConfigError` if it cannot be written."""
+    column order); `sync`, if given, makes the new content durable before the
+    rename instead of `os.fsync` (an `appending` block's: with the appended rows). Raises
+    `ConfigError` if it cannot be written."""
     try:
-        with atomic_text_writer(path) as stream:
+        with atomic_text_writer(path, sync=sync) as stream:
             writer = csv.writer(stream, lineterminator="\n")
             writer.writerow(table.header)
             writer.writerows(table.cells(values) for values in rows)
@@ -225,37 +240,92 @@ def write_table(path: Path, table: Table, rows: Iterable[Sequence[object]]) -> N
 
 
 def append_rows(path: Path, table: Table, rows: Sequence[Sequence[object]]) -> None:
-    """Append `rows` to the existing file `path`, then flush and fsync.
+    """Append `rows` to the existing file `path`, then flush and fsync (`appending`)."""
+    with appending([(path, table, rows)]):
+        pass
 
-    One fsync covers the batch: a crash inside it leaves whole rows plus at
-    most one torn line, and the rows belong to an uncommitted round that the
-    next open drops anyway. If a write fails, the file is truncated back to
-    its old size (as far as that works) before `ConfigError` is raised. The
-    file is never created here (it would lack its header and its mode):
-    `write_table` creates it.
+
+@contextlib.contextmanager
+def appending(
+    appends: Sequence[tuple[Path, Table, Sequence[Sequence[object]]]],
+) -> Iterator[Callable[[int], None]]:
+    """Append to each existing file `path` its `rows`; all are fsynced when the block ends.
+
+    The block gets `sync(fd)`, which fsyncs every appended file together with
+    `fd` (a new file's content, `write_table(sync=...)`), side by side in
+    threads: a journaling file system commits them together, where one after
+    another each would wait for a commit of its own. Unless the block called
+    it, the files are fsynced as the block ends. One fsync covers a file's
+    batch: a crash inside it leaves whole rows plus at most one torn line, and
+    the rows belong to an uncommitted round that the next open drops anyway.
+    If a write or an fsync fails, every file is truncated back to its old
+    size (as far as that works) and `ConfigError` names the appended file
+    that failed; if the block fails, the rows stay where they are, as a
+    crash would leave them (the next open drops them). A file is
+    never created here (it would lack its header and its mode): `write_table`
+    creates it.
     """
-    lines = _lines(table, rows)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND)
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot append: {exc.strerror or exc}") from None
-    try:
-        size = os.fstat(fd).st_size
-        data = lines.encode("utf-8")
-        try:
-            while data:  # os.write may write less than asked
-                data = data[os.write(fd, data) :]
-            os.fsync(fd)
-        except OSError:
-            # Take back what part of the batch got written (a full disk), so that
-            # the next append does not continue a torn line.
+    opened: list[tuple[Path, int, int]] = []  # path, descriptor, size before
+    synced = False
+
+    def take_back() -> None:
+        # What part of each batch got written (a full disk): the next append
+        # must not continue a torn line.
+        for _, fd, size in opened:
             with contextlib.suppress(OSError):
                 os.ftruncate(fd, size)
-            raise
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot append: {exc.strerror or exc}") from None
+
+    def sync(fd: int | None) -> None:
+        nonlocal synced
+        files: list[tuple[Path | None, int]] = [(path, f) for path, f, _ in opened]
+        failures = _fsync_all(files if fd is None else [*files, (None, fd)])
+        if failures:
+            take_back()
+        for path, error in failures:
+            if path is not None:
+                raise ConfigError(f"{path}: cannot append: {error.strerror or error}")
+        for _, error in failures:
+            raise error  # the caller's file: the caller names it
+        synced = True
+
+    try:
+        current = Path()
+        try:
+            for current, table, rows in appends:
+                data = _lines(table, rows).encode("utf-8")
+                fd = os.open(current, os.O_WRONLY | os.O_APPEND)
+                opened.append((current, fd, os.fstat(fd).st_size))
+                while data:  # os.write may write less than asked
+                    data = data[os.write(fd, data) :]
+        except OSError as exc:
+            take_back()
+            raise ConfigError(f"{current}: cannot append: {exc.strerror or exc}") from None
+        yield sync
+        if not synced:
+            sync(None)
     finally:
-        os.close(fd)
+        for _, fd, _ in opened:
+            os.close(fd)
+
+
+def _fsync_all(files: Sequence[tuple[Path | None, int]]) -> list[tuple[Path | None, OSError]]:
+    """fsync every descriptor, side by side (`_SYNCERS`); the files that failed,
+    with why."""
+    failures: list[tuple[Path | None, OSError]] = []
+
+    def sync(path: Path | None, fd: int) -> None:
+        try:
+            os.fsync(fd)
+        except OSError as exc:
+            failures.append((path, exc))
+
+    if not files:
+        return failures
+    others = [_SYNCERS.submit(sync, *item) for item in files[1:]]
+    sync(*files[0])
+    for other in others:
+        other.result()
+    return failures
 
 
 def _lines(table: Table, rows: Sequence[Sequence[object]]) -> str:

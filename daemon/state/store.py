@@ -22,12 +22,13 @@ columns in `daemon.state.hubfiles`, every column in docs/state-files.md):
 Theory of operation. A round is of one kind: the statistics round computes
 the run's feature statistics (once per run), a training round updates the
 model, an evaluation round only scores models. The five logs are appended
-(fsync after each file's rows); the others are replaced atomically.
-`commit` appends a round's log rows first, then, for an ok statistics
-round, writes stats.csv and run.csv with the statistics' provenance, for an
-ok training round optimizer.csv, and rewrites global_model.csv last: that
-rename is the commit point, so `global_model.csv`'s round is, by
-definition, the last committed round. Every round is committed with a model (unchanged but
+(fsync of every file's rows, side by side); the others are replaced
+atomically. `commit` appends a round's log rows first, then, for an ok
+statistics round, writes stats.csv and run.csv with the statistics'
+provenance, for an ok training round optimizer.csv, and rewrites
+global_model.csv last: that rename is the commit point, so
+`global_model.csv`'s round is, by definition, the last committed round.
+Every round is committed with a model (unchanged but
 by an ok training round), so every committed round has exactly one
 round_log row and one perf_log row, and maybe client and metrics rows.
 
@@ -79,7 +80,7 @@ from typing import Any
 
 from fedd.daemon.errors import StateError
 from fedd.daemon.state.columns import Table
-from fedd.daemon.state.csvfile import append_rows, write_table
+from fedd.daemon.state.csvfile import appending, write_table
 from fedd.daemon.state.hubfiles import (
     CLIENT_PERF,
     LOGS,
@@ -111,6 +112,8 @@ __all__ = ["HISTORY", "HubStore"]
 
 # Rounds a writing hub keeps in memory: the most `fedd status rounds --last` shows.
 HISTORY = 10_000
+# What peers.csv says of a peer but when it was last heard from.
+_MEMBER = attrgetter("peer", "public_key", "first_seen", "shard", "status")
 
 
 class HubStore:
@@ -242,7 +245,7 @@ class HubStore:
         """Record one finished or aborted round; the model's rewrite is the commit point.
 
         Appends to round_log, metrics_log (when `commit.metrics`), perf_log,
-        client_perf and updates (when `commit.delta`), fsyncing each; for a
+        client_perf and updates (when `commit.delta`), fsyncing them all; for a
         statistics commit, replaces stats.csv and then run.csv (with the
         statistics' provenance); for a delta of a strategy that keeps state,
         replaces optimizer.csv; then replaces global_model.csv. Afterwards
@@ -278,22 +281,22 @@ class HubStore:
         self._check_scores(commit)
         rewrites = self._rewrites(commit, names, optimizer)
         try:
-            append_rows(self._path(ROUND_LOG), ROUND_LOG, [commit.round.values()])
+            appends: list[tuple[Table, list[Any]]] = [(ROUND_LOG, [commit.round.values()])]
             if commit.metrics:
-                rows = [row.values() for row in commit.metrics]
-                append_rows(self._path(METRICS_LOG), METRICS_LOG, rows)
-            append_rows(self._path(PERF_LOG), PERF_LOG, [commit.perf.values()])
+                appends.append((METRICS_LOG, [row.values() for row in commit.metrics]))
+            appends.append((PERF_LOG, [commit.perf.values()]))
             if commit.clients:
-                rows = [client.values() for client in commit.clients]
-                append_rows(self._path(CLIENT_PERF), CLIENT_PERF, rows)
+                appends.append((CLIENT_PERF, [client.values() for client in commit.clients]))
             if commit.delta is not None and commit.mean is not None:
                 controls = commit.control or [math.nan] * len(names)
                 columns = zip(names, commit.delta, commit.mean, controls, strict=True)
-                append_rows(self._path(UPDATES), UPDATES, [(number, *c) for c in columns])
-            for table, rewritten in rewrites:
-                write_table(self._path(table), table, rewritten)
-            params = zip(names, commit.model, strict=True)
-            write_table(self._path(MODEL), MODEL, [(number, n, v) for n, v in params])
+                appends.append((UPDATES, [(number, *c) for c in columns]))
+            # The rows are fsynced with the new model, before its rename.
+            with appending([(self._path(table), table, rows) for table, rows in appends]) as sync:
+                for table, rewritten in rewrites:
+                    write_table(self._path(table), table, rewritten)
+                params = [(number, n, v) for n, v in zip(names, commit.model, strict=True)]
+                write_table(self._path(MODEL), MODEL, params, sync=sync)
         except BaseException as exc:
             self._broken = f"round {number}: {exc}"
             raise
@@ -348,24 +351,25 @@ class HubStore:
             if (row.round, row.source) in self._metrics:
                 raise ValueError(f"round {row.round}'s model is already scored by {row.source!r}")
 
-    def save_peers(self, rows: Iterable[PeerRow]) -> None:
-        """Replace peers.csv with `rows`, atomically. Allowed before `start`.
-
-        Raises `ValueError` if a peer id appears twice, `ConfigError` if it
-        cannot write.
-        """
+    def save_peers(self, rows: Iterable[PeerRow], *, stopping: bool = False) -> None:
+        """Replace peers.csv with `rows`, atomically, unless only `last_seen` changed
+        (it moves with every message: it waits for the next other change) and the
+        hub is not `stopping`. Allowed before `start`. Raises `ValueError` if a
+        peer id appears twice, `ConfigError` if it cannot write."""
         self._writable()
         peers = list(rows)
         ids = [row.peer for row in peers]
         if len(set(ids)) != len(ids):
             raise ValueError("a peer id appears twice")
+        if not stopping and list(map(_MEMBER, peers)) == list(map(_MEMBER, self._peers)):
+            return
         write_table(self._path(PEERS), PEERS, [row.values() for row in peers])
         self._peers = peers
 
     # --- reading ------------------------------------------------------------------
 
     def load_peers(self) -> list[PeerRow]:
-        """The peers of the last `save_peers`, or of peers.csv when opened."""
+        """The peers of the last `save_peers` that wrote, or of peers.csv when opened."""
         return list(self._peers)
 
     def recent_rounds(self, last: int) -> list[tuple[RoundRow, MetricsRow | None, PerfRow | None]]:

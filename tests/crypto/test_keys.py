@@ -120,8 +120,9 @@ def test_exchange_wrong_type(value: object) -> None:
 @pytest.mark.parametrize("point", LOW_ORDER, ids=lambda p: p.hex()[:8] + p.hex()[-4:])
 def test_low_order_points_are_refused(point: bytes) -> None:
     key = AgreementKey.from_private_bytes(bytes.fromhex(VECTORS["scalar_mult"][0]["scalar"]))
-    with pytest.raises(CryptoCheckFailed, match="low-order"):
-        key.exchange(point)
+    for _ in range(2):  # a refusal is not remembered as an output
+        with pytest.raises(CryptoCheckFailed, match="low-order"):
+            key.exchange(point)
 
 
 @pytest.mark.parametrize("point", LOW_ORDER, ids=lambda p: p.hex()[:8] + p.hex()[-4:])
@@ -156,5 +157,5 @@ def test_repr_shows_only_a_public_prefix() -> None:
 def test_exchange_is_symmetric(a: bytes, b: bytes) -> None:
     alice, bob = AgreementKey.from_private_bytes(a), AgreementKey.from_private_bytes(b)
     shared = alice.exchange(bob.public)
-    assert shared == bob.exchange(alice.public)
+    assert shared == bob.exchange(alice.public) == alice.exchange(bob.public)
     assert len(shared) == KEY_SIZE

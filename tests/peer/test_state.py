@@ -27,7 +27,7 @@ T0 = 1_700_000_000.5
 
 def row(r: int = 0, *, auc: float = 0.75, status: str = "ok") -> PeerRoundRow:
     return PeerRoundRow(
-        r, "training", "plus", status, "", 1000, 0.5, 0.25, 0.125, auc, 2048, 4096, T0 + r
+        r, "training", "plus", status, "", 1000, 0.5, 0.25, 0.125, auc, 2048, 4096, T0 + r, 0.01
     )
 
 
@@ -88,9 +88,9 @@ def test_rounds_are_appended_and_read_back(tmp_path: Path) -> None:
     for r in rows:
         state.log_round(r)
     lines = (tmp_path / "rounds.csv").read_text().splitlines()
-    assert lines[1] == "0,training,plus,ok,,1000,0.5,0.25,0.125,0.75,2048,4096,1700000000.5"
+    assert lines[1] == "0,training,plus,ok,,1000,0.5,0.25,0.125,0.75,2048,4096,1700000000.5,0.01"
     # An undefined ROC-AUC (a single-class shard) is an empty cell on disk, nan in memory.
-    assert lines[2] == "1,training,plus,aborted,,1000,0.5,0.25,0.125,,2048,4096,1700000001.5"
+    assert lines[2] == "1,training,plus,aborted,,1000,0.5,0.25,0.125,,2048,4096,1700000001.5,0.01"
     read = PeerState.open(tmp_path).rounds()
     assert len(read) == 4 and math.isnan(read[1].local_roc_auc)
     assert [read[i] for i in (0, 2, 3)] == [rows[i] for i in (0, 2, 3)]
@@ -197,6 +197,7 @@ def test_any_valid_rows_read_back_identically(data: st.DataObject) -> None:
                 st.floats(min_value=0, max_value=1),  # nan included
                 count,
                 count,
+                seconds,
                 seconds,
             ),
             max_size=8,

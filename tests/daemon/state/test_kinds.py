@@ -28,10 +28,10 @@ def crash_before(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
     """Make the store's rewrites stop just before they write `name`, as a crash would."""
     real = fedd.daemon.state.store.write_table
 
-    def crash_or_write(path: Path, table: object, rows: object) -> None:
+    def crash_or_write(path: Path, table: object, rows: object, **options: object) -> None:
         if path.name == name:
             raise ConfigError(f"{path}: the machine went down")
-        real(path, table, rows)  # type: ignore[arg-type]
+        real(path, table, rows, **options)  # type: ignore[arg-type]
 
     monkeypatch.setattr(fedd.daemon.state.store, "write_table", crash_or_write)
 

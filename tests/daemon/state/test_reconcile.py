@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-import fedd.daemon.state.store
 from fedd.daemon.errors import ConfigError, StateError
 from fedd.daemon.state.hubfiles import (
     METRICS_LOG,
@@ -121,28 +120,24 @@ def test_leftover_temporary_files_are_removed_and_others_kept(tmp_path: Path) ->
     assert (tmp_path / "notes.txt").read_text() == "mine"
 
 
-def test_a_failed_commit_stops_further_commits_until_reopened(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_failed_commit_stops_further_commits_until_reopened(tmp_path: Path) -> None:
     store = started(tmp_path, rounds=1)
     committed = snapshot(tmp_path)
-    real = fedd.daemon.state.store.append_rows
-
-    def failing(path: Path, table: object, rows: object) -> None:
-        if path.name == "perf_log.csv":
-            raise ConfigError(f"{path}: cannot append: No space left on device")
-        real(path, table, rows)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(fedd.daemon.state.store, "append_rows", failing)
-    with pytest.raises(ConfigError, match="No space left"):
+    # A directory where perf_log.csv was: its append fails after round_log's and
+    # metrics_log's rows went out, and those are taken back.
+    perf_log = tmp_path / "perf_log.csv"
+    kept = perf_log.rename(tmp_path / "kept")
+    perf_log.mkdir()
+    with pytest.raises(ConfigError, match=r"perf_log\.csv: cannot append"):
         commit_next(store, 1)
-    monkeypatch.setattr(fedd.daemon.state.store, "append_rows", real)
+    perf_log.rmdir()
+    kept.rename(perf_log)
     with pytest.raises(StateError, match="an earlier commit failed midway"):
         commit_next(store, 2)
     assert store.committed_round == 0
-    again = HubStore.open(tmp_path)
     assert snapshot(tmp_path) == committed
-    assert len(again.reconciled) == 2  # round_log and metrics_log had the round's rows
+    again = HubStore.open(tmp_path)
+    assert again.reconciled == []
     commit_next(again, 1)
     assert HubStore.open(tmp_path).committed_round == 1
 

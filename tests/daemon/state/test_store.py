@@ -5,7 +5,9 @@ from __future__ import annotations
 import dataclasses
 import io
 import math
+import os
 import shutil
+import stat
 from pathlib import Path
 
 import pytest
@@ -254,6 +256,36 @@ def test_the_sign_of_a_zero_counts_in_the_model_check(tmp_path: Path) -> None:
     assert [math.copysign(1, v) for v in HubStore.open(tmp_path).model or []] == [1, 1, 1, 1]
 
 
+def test_a_commit_fsyncs_its_rows_with_the_model_then_renames(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The rename is the commit point: every row and the model itself must be on
+    # disk before it, and the directory flushed after it.
+    store = started(tmp_path, rounds=1)
+    events: list[str] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd: int) -> None:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            events.append("directory")
+        else:
+            names = [p.name for p in tmp_path.iterdir() if p.stat().st_ino == info.st_ino]
+            events.append("model" if names[0].startswith(".global_model.csv.") else names[0])
+        real_fsync(fd)
+
+    def replace(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
+        events.append(f"rename to {Path(dst).name}")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    commit_next(store, 1)
+    *before, rename, last = events
+    assert sorted(before) == sorted([*(table.name for table in LOGS), "model"])
+    assert (rename, last) == ("rename to global_model.csv", "directory")
+
+
 # --- peers, read-only -------------------------------------------------------------------
 
 
@@ -272,6 +304,25 @@ def test_peers_round_trip_and_may_be_saved_before_start(tmp_path: Path) -> None:
         again.save_peers([rows[0], rows[0]])
     again.save_peers(rows[1:])
     assert HubStore.open(tmp_path).load_peers() == rows[1:]
+
+
+def test_peers_csv_is_not_rewritten_for_last_seen_alone(tmp_path: Path) -> None:
+    store = HubStore.open(tmp_path)
+    path = tmp_path / "peers.csv"
+    rows = [PeerRow("p1", "", T0, T0 + 5, 1, "alive"), PeerRow("p2", "", T0, T0 + 6, 2, "alive")]
+    store.save_peers(rows)
+    written = path.stat().st_ino  # an atomic rewrite is a new file
+    later = [dataclasses.replace(row, last_seen=row.last_seen + 60) for row in rows]
+    store.save_peers(later)
+    assert path.stat().st_ino == written
+    assert HubStore.open(tmp_path).load_peers() == rows
+    changed = [later[0], dataclasses.replace(later[1], status="gone")]
+    store.save_peers(changed)
+    assert path.stat().st_ino != written
+    assert HubStore.open(tmp_path).load_peers() == changed
+    stopped = [dataclasses.replace(row, last_seen=row.last_seen + 1) for row in changed]
+    store.save_peers(stopped, stopping=True)
+    assert HubStore.open(tmp_path).load_peers() == stopped
 
 
 def test_read_only_changes_nothing_and_sees_only_committed_rounds(tmp_path: Path) -> None:
