@@ -11,8 +11,9 @@ socket, hands in each round message and gives it a `send` function. A round:
    graph seed was known (`crypto.secagg.seed.MAX_SEED_RETRIES`); otherwise
    start the job (`peer.work`): statistics, training, or scoring. A model is
    scored only if it is the model of a training round this peer took part in
-   and that ended ok, exactly as the first RoundStart after that round
-   presented it; for any other the peer contributes zeros and is not counted;
+   and that ended ok (or whose end never came after its vector left), exactly
+   as the first RoundStart after that round presented it; for any other the
+   peer contributes zeros and is not counted;
 2. plain rounds: send the vector (PlainContribution); secure rounds: run the
    protocol (`crypto.secagg`) with it as the input, which sends only masked
    vectors and sealed shares, every signature bound to a digest of the
@@ -83,6 +84,7 @@ class PeerRound:
     status: str = "running"
     reason: str = ""
     cpu_started: float = 0.0  # the process's CPU time when the round started
+    sent: bool = False  # this peer's vector (plain or masked) has left it
 
 
 class PeerRounds:
@@ -115,9 +117,16 @@ class PeerRounds:
         self._work.shutdown(wait=wait)
 
     def on_round_start(self, msg: RoundStart, peer_id: PeerId, data: Split | None) -> None:
-        if self.current is not None and self.current.status == "running":
-            log.info("round %d superseded by round %d", self.current.number, msg.round)
-            self._count_seed(self.current)
+        previous = self.current
+        if previous is not None and previous.status == "running":
+            log.info("round %d superseded by round %d", previous.number, msg.round)
+            self._count_seed(previous)
+            # A training round whose vector left but whose end never came (a hub
+            # restarted between committing it and saying so) ended for this peer
+            # as if ok: the model presented now is its outcome, as after a
+            # RoundEnd. No more than the hub has anyway: it decides what commits.
+            if previous.sent and previous.start.kind == "training" and msg.round > previous.number:
+                self._models[previous.number] = None
         self.rounds_seen += 1
         self._fault("training", peer_id)
         for number, model in list(self._models.items()):
@@ -205,6 +214,7 @@ class PeerRounds:
             self._send(stats)
         if msg.secagg is None:
             self._record_statistics(msg, result.n_samples)
+            current.sent = True
             self._send(PlainContribution(msg.run, job.number, result.vector))
             return
         current.n_rows = result.n_samples
@@ -249,6 +259,7 @@ class PeerRounds:
             return
         if any(type(out) is MaskedInput for out in replies):
             self._record_statistics(current.start, current.n_rows)
+            current.sent = True
         for out in replies:
             self._send(out)
 

@@ -8,6 +8,7 @@ decode what the peer sends back.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
@@ -80,6 +81,39 @@ def test_a_peer_scores_only_models_of_rounds_it_took_part_in(tmp_path: Path) -> 
     # Another model under that round's name, or a round p1 never trained in: zeros, no peer.
     nothing = ScoreCounts((0,) * 4, (0,) * 4, 0, 0, 0.0, 0)
     assert refused == nothing and unknown == nothing
+
+
+def test_a_training_round_whose_end_never_came_counts_once_a_later_round_starts(
+    tmp_path: Path,
+) -> None:
+    """A hub restarted between committing a training round and saying so: the
+    peer's vector left, so the model the next RoundStart presents is scored."""
+    starts: list[RoundStart] = []
+
+    def keep(direction: str, routing: bytes, frame: bytes) -> list[bytes]:
+        msg = wire.decode(frame)
+        if routing == P1 and type(msg) is RoundStart and msg.kind == "training":
+            starts.append(msg)
+        return [frame]
+
+    with InProcessFederation(tmp_path, peers=2, rounds=2, secagg="off", hook=keep) as fed:
+        fed.run_rounds()
+        run, scaling = fed.hub.run_id, fed.hub.rounds.scaling
+        holdout = fed.agents[P1].data.holdout  # type: ignore[union-attr]
+        assert holdout is not None and scaling is not None and starts
+        training = dataclasses.replace(starts[-1], round=70, evals=())
+        assert any(type(m) is PlainContribution for m in _answer(fed, training))
+        # No RoundEnd for round 70: the next round presents its outcome.
+        outcome = tuple(v + 0.25 for v in training.model)
+        request = EvalRequest(70, outcome, (-1.0, 0.0, 1.0), 0.5)
+        start = RoundStart(run, 71, "evaluation", "off", outcome, None, scaling, (request,))
+        (scored,) = _scores(start, _answer(fed, start))
+        # Only that first model: another under round 70's name later is not scored.
+        other = EvalRequest(70, training.model, (-1.0, 0.0, 1.0), 0.5)
+        start = RoundStart(run, 72, "evaluation", "off", outcome, None, scaling, (other,))
+        (refused,) = _scores(start, _answer(fed, start))
+    assert scored is not None and scored.peers == 1 and scored.rows == holdout.n_rows
+    assert refused is not None and refused.peers == 0
 
 
 def test_peers_that_gave_statistics_to_an_aborted_round_are_not_asked_again(
