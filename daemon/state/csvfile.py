@@ -144,13 +144,18 @@ def _read_text(path: Path) -> str | None:
 
 
 def _check_header(path: Path, table: Table, cells: list[str]) -> None:
-    if tuple(cells) != table.header:
-        raise state_error(
-            path,
-            f"the header must be {','.join(table.header)!r}, found {','.join(cells)[:200]!r}: "
-            f"this is not fedd's {table.name}",
-            row=1,
+    found, header = tuple(cells), table.header
+    if found == header:
+        return
+    if found and (header[: len(found)] == found or found[: len(header)] == header):
+        # Columns added or dropped at the end: another version of fedd wrote it.
+        why = (
+            f"written by another version of fedd (its header is {','.join(cells)[:200]!r}); "
+            f"move {path.parent} aside and start this daemon on a new state directory"
         )
+    else:
+        why = f"found {','.join(cells)[:200]!r}: this is not fedd's {table.name}"
+    raise state_error(path, f"the header must be {','.join(header)!r}, {why}", row=1)
 
 
 def _decode(path: Path, number: int, table: Table, cells: list[str], make: Callable[..., T]) -> T:

@@ -27,6 +27,23 @@ def test_a_wrong_header_is_refused(tmp_path: Path, table: object) -> None:
     assert snapshot(tmp_path) == before
 
 
+@pytest.mark.parametrize("table", [MODEL, *LOGS], ids=lambda t: t.name)
+def test_a_header_with_columns_added_or_dropped_at_the_end_names_another_version(
+    tmp_path: Path, table: object
+) -> None:
+    started(tmp_path, rounds=1)
+    path = tmp_path / table.name  # type: ignore[attr-defined]
+    header, _, rest = path.read_text().partition("\n")
+    older = header.rsplit(",", 1)[0]
+    for changed in (older, header + ",extra"):
+        path.write_text(f"{changed}\n{rest}")
+        with pytest.raises(
+            StateError, match=r"row 1: .* written by another version of fedd"
+        ) as err:
+            HubStore.open(tmp_path)
+        assert f"move {tmp_path} aside" in str(err.value)
+
+
 @pytest.mark.parametrize(
     ("name", "row", "column", "value", "message"),
     [
