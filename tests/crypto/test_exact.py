@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fedd.crypto.errors import ParameterError
-from fedd.crypto.exact import LIMB_BITS, MAX_SUMMANDS, IntLanes
+from fedd.crypto.exact import MAX_SUMMANDS, IntLanes
 from fedd.crypto.lanes import VectorSum
 from fedd.crypto.secagg.params import MAX_PEERS
 
@@ -46,6 +46,17 @@ def test_the_largest_sum_of_the_most_peers_still_lifts() -> None:
     assert MAX_PEERS <= MAX_SUMMANDS  # every round fedd can run stays within it
 
 
+@pytest.mark.parametrize("bits", [49, 50])
+def test_the_largest_counts_of_the_most_peers_still_lift(bits: int) -> None:
+    # 49 bits: the widest value one lane holds whole; 50: the narrowest in limbs.
+    codec = IntLanes(2, bits)
+    top = (1 << (bits - 1)) - 1
+    part = codec.encode([top, -top])
+    lanes = [int.from_bytes(part[i : i + 8], "little") for i in range(0, len(part), 8)]
+    total = b"".join(((v * MAX_SUMMANDS) % 2**64).to_bytes(8, "little") for v in lanes)
+    assert codec.decode(total) == [top * MAX_SUMMANDS, -top * MAX_SUMMANDS]
+
+
 def test_masks_cancel_through_the_limbs() -> None:
     codec = IntLanes(1, 200)
     rng = random.Random(1)
@@ -68,7 +79,8 @@ def test_masks_cancel_through_the_limbs() -> None:
 def test_values_and_shapes_are_checked() -> None:
     codec = IntLanes(2, 10)
     assert codec.limbs == 1 and codec.lanes == 2 and codec.nbytes == 16
-    assert IntLanes(1, LIMB_BITS).limbs == 2
+    # A whole lane while the sum over MAX_SUMMANDS peers stays below 2^63.
+    assert IntLanes(1, 49).limbs == 1 and IntLanes(1, 50).limbs == 2
     with pytest.raises(ValueError, match="over 2"):
         codec.encode([512, 0])
     with pytest.raises(ValueError, match="expected 2 integers"):
