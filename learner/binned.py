@@ -33,11 +33,10 @@ MAX_BINS.
 from __future__ import annotations
 
 import bisect
-import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from operator import mul
+from operator import ge, mul
 
 from fedd.learner.dataset import Dataset
 from fedd.learner.metrics import LOG_LOSS_EPS
@@ -117,7 +116,7 @@ def check_edges(edges: Sequence[float]) -> None:
         raise ValueError(f"at most {MAX_BINS - 1} bin edges")
     if not all(map(math.isfinite, edges)):
         raise ValueError("bin edges must be finite")
-    if any(a >= b for a, b in itertools.pairwise(edges)):
+    if any(map(ge, edges, edges[1:])):
         raise ValueError("bin edges must be strictly increasing")
 
 

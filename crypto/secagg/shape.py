@@ -18,6 +18,7 @@ never less than what the fraction says.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -118,9 +119,7 @@ class Floor:
         floor = _choose(n, self.dropout, self.corrupt, params.active, complete=full)
         a, d = floor.max_corrupt, floor.max_dropouts
         try:
-            figures = check_parameters(
-                n, params.k, params.t, max_corrupt=a, max_dropouts=d, active=params.active
-            )
+            figures = _figures(n, params.k, params.t, a, d, params.active)
         except ValueError as exc:
             raise ParameterError(self._weaker(str(exc))) from None
         if params.active and params.min_survivors < _majority(n, a):
@@ -143,6 +142,15 @@ class Floor:
         )
 
 
+# A peer checks every round's shape twice (before its job, and as its session
+# starts), and a run's rounds share one shape: the tail probabilities behind
+# the check are computed once, not again in every round.
+@functools.lru_cache(maxsize=64)
+def _figures(n: int, k: int, t: int, a: int, d: int, active: bool) -> GraphParams:
+    return check_parameters(n, k, t, max_corrupt=a, max_dropouts=d, active=active)
+
+
+@functools.lru_cache(maxsize=64)
 def _choose(n: int, dropout: float, corrupt: float, active: bool, *, complete: bool) -> GraphParams:
     """The rule's (k, t) for the fractions, each at least one peer where that stays feasible."""
     try:

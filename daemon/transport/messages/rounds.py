@@ -56,6 +56,19 @@ def pack_floats(values: list[float]) -> bytes:
     return struct.pack(f"<{len(values)}d", *values)
 
 
+_FLOAT = frozenset({float})
+
+
+def _finite_floats(values: tuple[float, ...]) -> bool:
+    """Whether every value is a finite float (exactly: no int, bool or subclass).
+
+    Models and bin edges hold up to thousands of values and every RoundStart
+    carries several; the checks run as C loops (`map` over builtins), not as a
+    Python-level generator.
+    """
+    return _FLOAT.issuperset(map(type, values)) and all(map(math.isfinite, values))
+
+
 def unpack_floats(data: bytes, what: str) -> list[float]:
     """The inverse of pack_floats; raises LocalProtocolError on a bad size or a non-finite value."""
     if len(data) % 8:
@@ -156,7 +169,7 @@ class Scaling:
             raise LocalProtocolError("scaling holds tuples of floats")
         if len(self.means) != len(self.stds) or not 1 <= len(self.means) <= MAX_FEATURES:
             raise LocalProtocolError("scaling needs one mean and one std per feature")
-        if not all(type(v) is float and math.isfinite(v) for v in (*self.means, *self.stds)):
+        if not (_finite_floats(self.means) and _finite_floats(self.stds)):
             raise LocalProtocolError("scaling values must be finite floats")
         if min(self.stds) <= 0.0:
             raise LocalProtocolError("a standard deviation must be positive")
@@ -191,9 +204,9 @@ class EvalRequest:
         check_int(self.model_round, "model_round", 1, MAX_ROUND)
         if type(self.params) is not tuple or not 2 <= len(self.params) <= MAX_FEATURES + 1:
             raise LocalProtocolError("an evaluated model holds a bias and at least one weight")
-        if not all(type(v) is float and math.isfinite(v) for v in self.params):
+        if not _finite_floats(self.params):
             raise LocalProtocolError("an evaluated model's parameters must be finite floats")
-        if type(self.edges) is not tuple or not all(type(e) is float for e in self.edges):
+        if type(self.edges) is not tuple or not _FLOAT.issuperset(map(type, self.edges)):
             raise LocalProtocolError("bin edges must be a tuple of floats")
         try:
             check_edges(self.edges)
@@ -257,7 +270,7 @@ class RoundStart(Header):
         if self.control is not None and (
             type(self.control) is not tuple
             or len(self.control) != len(self.model)
-            or not all(type(v) is float and math.isfinite(v) for v in self.control)
+            or not _finite_floats(self.control)
         ):
             raise LocalProtocolError("the control variate holds one finite float per parameter")
         if type(self.evals) is not tuple or len(self.evals) > MAX_EVALS:
