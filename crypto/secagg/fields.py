@@ -10,8 +10,8 @@ an index.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from typing import NewType, TypeVar
+from collections.abc import Iterable, Mapping
+from typing import Any, NewType, TypeVar, cast
 
 from fedd.crypto.errors import LocalProtocolError
 
@@ -22,6 +22,7 @@ __all__ = [
     "check_bytes",
     "check_int",
     "check_peer_id",
+    "check_peer_ids",
     "check_run_id",
     "get_bytes",
     "get_int",
@@ -40,6 +41,8 @@ MAX_ROUND = 2**31 - 1
 # keys fits, so an authenticated key can serve as a peer id.
 _ID = re.compile(r"[0-9A-Za-z.\-:+=^!/*?&<>()\[\]{}@%$#_]{1,64}")
 
+_STR = frozenset({str})
+
 T = TypeVar("T")
 
 
@@ -51,6 +54,21 @@ def check_peer_id(value: object, what: str = "peer id") -> PeerId:
             "without spaces, quotes, commas or backslashes"
         )
     return PeerId(value)
+
+
+def check_peer_ids(values: Iterable[object], what: str = "peer id") -> tuple[PeerId, ...]:
+    """`values` as PeerIds, each checked as `check_peer_id` checks one.
+
+    Rosters, survivor lists and participant lists hold up to MAX_PEERS ids
+    and cross the wire several times a round, at the hub once per peer: the
+    checks run as C loops (`map` over the type and the pattern), and only a
+    list that fails is walked in Python, to name its first bad id.
+    """
+    ids: tuple[Any, ...] = tuple(values)
+    if not (_STR.issuperset(map(type, ids)) and all(map(_ID.fullmatch, ids))):
+        for value in ids:
+            check_peer_id(value, what)
+    return cast("tuple[PeerId, ...]", ids)
 
 
 def check_run_id(value: object) -> str:

@@ -27,7 +27,7 @@ from fedd.crypto.prg import PrgKind
 from fedd.crypto.secagg.fields import (
     MAX_ROUND,
     PeerId,
-    check_peer_id,
+    check_peer_ids,
     check_run_id,
     get_bytes,
     get_int,
@@ -191,9 +191,8 @@ class RoundParams:
             mode, prg = Mode(mode_name), PrgKind(prg_name)
         except ValueError:
             raise LocalProtocolError(f"unknown mode {mode_name!r} or prg {prg_name!r}") from None
-        participants = tuple(
-            check_peer_id(p, "participant")
-            for p in get_list(body, "participants", max_length=MAX_PEERS)
+        participants = check_peer_ids(
+            get_list(body, "participants", max_length=MAX_PEERS), "participant"
         )
         return cls(
             run=get_str(body, "run", max_length=64),
@@ -221,8 +220,7 @@ def _bool(body: Mapping[str, object], name: str) -> bool:
 
 def _check_participants(participants: tuple[PeerId, ...]) -> int:
     """Valid, sorted, unique ids, 2 to MAX_PEERS of them; returns how many."""
-    for peer in participants:
-        check_peer_id(peer, "participant")
+    check_peer_ids(participants, "participant")
     n = len(participants)
     if not 2 <= n <= MAX_PEERS:
         raise LocalProtocolError(f"a round needs 2 to {MAX_PEERS} participants, got {n}")

@@ -8,6 +8,7 @@ lists. `RoundAbort` may end any stage.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import ClassVar, Self
@@ -18,7 +19,7 @@ from fedd.crypto.secagg.fields import (
     PeerId,
     check_bytes,
     check_int,
-    check_peer_id,
+    check_peer_ids,
     check_run_id,
     get_list,
     get_str,
@@ -53,12 +54,10 @@ class Header:
 
 def unique(peers: Iterable[PeerId], what: str) -> None:
     """Each of `peers` a valid peer id, none listed twice; `what` names them in the error."""
-    seen: set[PeerId] = set()
-    for peer in peers:
-        check_peer_id(peer, what)
-        if peer in seen:
-            raise LocalProtocolError(f"{what} {peer!r} listed twice")
-        seen.add(peer)
+    ids = check_peer_ids(peers, what)
+    if len(frozenset(ids)) != len(ids):
+        twice = next(peer for peer, times in Counter(ids).items() if times > 1)
+        raise LocalProtocolError(f"{what} {twice!r} listed twice")
 
 
 def pairs(body: Mapping[str, object], name: str, max_length: int) -> list[tuple[object, object]]:
@@ -80,9 +79,7 @@ def check_signature(signature: object, *, optional: bool = False) -> bytes:
 
 def get_survivors(body: Mapping[str, object]) -> tuple[PeerId, ...]:
     """The body's `survivors`: a list of peer ids."""
-    return tuple(
-        check_peer_id(p, "survivor") for p in get_list(body, "survivors", max_length=MAX_PEERS)
-    )
+    return check_peer_ids(get_list(body, "survivors", max_length=MAX_PEERS), "survivor")
 
 
 @dataclass(frozen=True, slots=True)

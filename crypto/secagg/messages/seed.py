@@ -13,7 +13,14 @@ from dataclasses import dataclass
 from typing import ClassVar, Self
 
 from fedd.crypto.errors import LocalProtocolError
-from fedd.crypto.secagg.fields import PeerId, check_bytes, check_peer_id, get_bytes, get_list
+from fedd.crypto.secagg.fields import (
+    PeerId,
+    check_bytes,
+    check_peer_id,
+    check_peer_ids,
+    get_bytes,
+    get_list,
+)
 from fedd.crypto.secagg.messages.common import Header, pairs, unique
 from fedd.crypto.secagg.messages.unmask import RevealedShare, get_revealed
 from fedd.crypto.secagg.params import MAX_PEERS
@@ -73,7 +80,7 @@ class SeedRecovery(Header):
     @classmethod
     def from_body(cls, run: str, round: int, body: Mapping[str, object]) -> Self:
         missing = get_list(body, "missing", max_length=MAX_PEERS)
-        return cls(run, round, tuple(check_peer_id(p, "missing peer") for p in missing))
+        return cls(run, round, check_peer_ids(missing, "missing peer"))
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from fedd.crypto.encoding import FixedPoint
 from fedd.crypto.secagg.fields import PeerId
 from fedd.crypto.secagg.messages import MESSAGE_TYPES
 from fedd.crypto.secagg.messages.masked_input import MaskedInput
+from fedd.crypto.secagg.messages.unmask import UnmaskRequest
 from fedd.daemon.transport import wire
 from fedd.daemon.transport.contribution import Layout
 from fedd.daemon.transport.messages import DAEMON_MESSAGE_TYPES
@@ -138,6 +139,28 @@ def test_round_start_rejects_bad_models_and_configs(body_change):
     doc = envelope(DAEMON_MESSAGES[3])
     doc["body"].update(body_change)
     with pytest.raises(MalformedMessage):
+        wire.decode(pack(doc))
+
+
+@pytest.mark.parametrize(
+    ("where", "change", "error"),
+    [
+        ("survivors", lambda ids: [*ids, ids[0]], "survivor '[^']+' listed twice"),
+        ("survivors", lambda ids: [*ids[:-1], 7], "survivor must be 1-64 printable"),
+        ("survivors", lambda ids: [*ids[:-1], "p 9"], "survivor must be 1-64 printable"),
+        ("participants", lambda ids: [ids[0], *ids], "participants must be sorted and unique"),
+        ("participants", lambda ids: [*ids[:-1], b"p9"], "participant must be 1-64 printable"),
+    ],
+)
+def test_lists_of_peer_ids_name_the_id_that_is_wrong(where, change, error):
+    if where == "survivors":
+        doc = envelope(ANY_MESSAGE[UnmaskRequest])
+        body = doc["body"]
+    else:
+        doc = envelope(DAEMON_MESSAGES[4])
+        body = doc["body"]["secagg"]
+    body[where] = change(body[where])
+    with pytest.raises(MalformedMessage, match=error):
         wire.decode(pack(doc))
 
 
