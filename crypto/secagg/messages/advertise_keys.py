@@ -107,7 +107,7 @@ class KeyAdvert(Header):
             get_bytes(body, "s_pk", size=KEY_SIZE, max_size=KEY_SIZE),
             get_bytes(body, "sig", max_size=SIGNATURE_SIZE),
             get_bytes(body, "commitment", max_size=COMMITMENT_SIZE),
-            get_sealed(body, "seed_shares", SEED_SEALED_SIZE),
+            get_sealed(body, "seed_shares"),
         )
 
 
@@ -152,7 +152,7 @@ class Roster(Header):
                     _check_commitment(item[4]),
                 )
             )
-        return cls(run, round, tuple(keys), get_sealed(body, "seed_shares", SEED_SEALED_SIZE))
+        return cls(run, round, tuple(keys), get_sealed(body, "seed_shares"))
 
 
 def _key_pair(c_pk: object, s_pk: object) -> tuple[bytes, bytes]:

@@ -52,15 +52,13 @@ class SealedShare:
         check_bytes(self.ciphertext, "sealed share", max_size=SEALED_SIZE)
 
 
-def get_sealed(body: Mapping[str, object], name: str, size: int) -> tuple[SealedShare, ...]:
-    """The body's `name`: [[peer, ciphertext], ...] with ciphertexts of `size` bytes."""
-    return tuple(
-        SealedShare(
-            check_peer_id(peer),
-            check_bytes(ct, "sealed share", size=size, max_size=size),
-        )
-        for peer, ct in pairs(body, name, MAX_PEERS)
-    )
+def get_sealed(body: Mapping[str, object], name: str) -> tuple[SealedShare, ...]:
+    """The body's `name`: [[peer, ciphertext], ...].
+
+    Each SealedShare checks its fields; the message that holds them checks
+    their exact size and that no peer is listed twice (`check_sealed`).
+    """
+    return tuple(SealedShare(p, ct) for p, ct in pairs(body, name, MAX_PEERS))  # type: ignore[arg-type]
 
 
 def check_sealed(shares: object, what: str, size: int) -> None:
@@ -88,7 +86,7 @@ class _SealedShares(Header):
 
     @classmethod
     def from_body(cls, run: str, round: int, body: Mapping[str, object]) -> Self:
-        return cls(run, round, get_sealed(body, "shares", SEALED_SIZE))
+        return cls(run, round, get_sealed(body, "shares"))
 
 
 @dataclass(frozen=True, slots=True)
