@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -129,6 +132,42 @@ def test_low_order_points_are_refused(point: bytes) -> None:
 def test_check_public_key_refuses_low_order_points(point: bytes) -> None:
     with pytest.raises(CryptoCheckFailed, match="low-order"):
         check_public_key(point)
+
+
+def _zero_under_a_clamped_scalar(point: bytes) -> bool:
+    """What X25519 itself says: a point of small order gives the all-zero output."""
+    probe = X25519PrivateKey.from_private_bytes(b"any scalar; X25519 clamps it....")
+    try:
+        return probe.exchange(X25519PublicKey.from_public_bytes(point)) == bytes(32)
+    except ValueError:  # OpenSSL refuses the all-zero output
+        return True
+
+
+def test_check_public_key_refuses_exactly_what_x25519_maps_to_zero() -> None:
+    """Every encoding near 0 and near p (canonical or not, top bit set or not),
+    the known points and random ones: refused exactly when the exchange is zero."""
+    rng = random.Random(5)
+    values = [
+        *range(600),
+        *range(P - 600, 2**255),
+        *(int.from_bytes(p, "little") for p in LOW_ORDER),
+    ]
+    values += [rng.getrandbits(255) for _ in range(600)]
+    refused = set()
+    for value in values:
+        for top in (0, 1 << 255):
+            point = ((value % 2**255) | top).to_bytes(32, "little")
+            zero = _zero_under_a_clamped_scalar(point)
+            try:
+                check_public_key(point)
+            except CryptoCheckFailed:
+                refused.add(point)
+                assert zero, point.hex()
+            else:
+                assert not zero, point.hex()
+    # 0, 1, p - 1 and the two points of order 8, and p and p + 1 (non-canonical
+    # 0 and 1), each with the top bit clear and set.
+    assert len(refused) == 14
 
 
 @FAST
