@@ -12,6 +12,7 @@ its deadline.
 from __future__ import annotations
 
 import csv
+import functools
 import os
 import random
 import statistics
@@ -270,15 +271,20 @@ def run_secure_round(
     hub = HubSession(params, now=clock, stage_timeout=_STAGE_TIMEOUT)
     signing = identities or {p: SigningKey.generate() for p in params.participants if params.active}
     trusted = {p: key.public for p, key in signing.items()}
+    # A session's construction is part of a peer's work for the round (it
+    # checks the round's shape against the floor, and draws the graph).
     sessions = {
-        p: PeerSession(
+        p: meters[p].run(
+            functools.partial(
+                PeerSession,
+                signing_key=signing.get(p),
+                trusted=trusted if params.active else None,
+                floor=floor,
+            ),
             params,
             p,
             inputs[p],
             os.urandom,
-            signing_key=signing.get(p),
-            trusted=trusted if params.active else None,
-            floor=floor,
         )
         for p in params.participants
     }
