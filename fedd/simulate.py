@@ -12,7 +12,6 @@ its deadline.
 from __future__ import annotations
 
 import csv
-import functools
 import os
 import random
 import statistics
@@ -145,10 +144,10 @@ class _Meter:
         self.wall = self.cpu = 0.0
         self.up = self.down = 0
 
-    def run(self, fn: Callable[..., T], *args: Any) -> T:
+    def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         w, c = time.perf_counter(), time.process_time()
         try:
-            return fn(*args)
+            return fn(*args, **kwargs)
         finally:
             self.wall += time.perf_counter() - w
             self.cpu += time.process_time() - c
@@ -265,26 +264,21 @@ def run_secure_round(
     # Where the peers draw the graph seed, its nonces open share-keys.
     drawn = params.active and params.sparse
     trigger = {**_TRIGGER, "share-keys": SeedNonces} if drawn else _TRIGGER
-    started = time.perf_counter()
-    clock = 0.0
+    started, clock = time.perf_counter(), 0.0
     hub_meter, meters = _Meter(), {p: _Meter() for p in params.participants}
     hub = HubSession(params, now=clock, stage_timeout=_STAGE_TIMEOUT)
     signing = identities or {p: SigningKey.generate() for p in params.participants if params.active}
-    trusted = {p: key.public for p, key in signing.items()}
-    # A session's construction is part of a peer's work for the round (it
-    # checks the round's shape against the floor, and draws the graph).
+    trusted = {p: key.public for p, key in signing.items()} if params.active else None
     sessions = {
         p: meters[p].run(
-            functools.partial(
-                PeerSession,
-                signing_key=signing.get(p),
-                trusted=trusted if params.active else None,
-                floor=floor,
-            ),
+            PeerSession,
             params,
             p,
             inputs[p],
             os.urandom,
+            signing_key=signing.get(p),
+            trusted=trusted,
+            floor=floor,
         )
         for p in params.participants
     }
