@@ -70,7 +70,7 @@ import struct
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from itertools import compress, repeat
+from itertools import compress, repeat, starmap
 from math import dist, hypot, log1p, tanh
 from operator import mul
 from typing import Literal
@@ -179,11 +179,9 @@ def make_training_set(
     weights = _class_weights(data.y) if class_weight == "balanced" else None
     order = list(range(n))
     random.Random(f"fedd-batches-{seed}").shuffle(order)
-    # Unpacking a row from the array makes fresh float objects, so each
-    # minibatch sits contiguously in memory and an epoch walks memory in order.
-    unpack_row = struct.Struct(f"={d}d").unpack_from
+    labels = bytes(map(data.y.__getitem__, order))
     row_bytes = d * data.x.itemsize
-    x, y = data.x, data.y
+    unpack_rows = struct.Struct(f"={d}d").iter_unpack
     batches = []
     # The cycle collector must see each new tuple once: that visit untracks a
     # tuple of floats for good, but it reads every float it holds. Left to
@@ -194,11 +192,20 @@ def make_training_set(
     collecting = gc.isenabled()
     gc.disable()
     try:
-        for start in range(0, n, batch_size):
-            chosen = order[start : start + batch_size]
-            rows = tuple(map(unpack_row, repeat(x), [i * row_bytes for i in chosen]))
-            batches.append(_make_batch(rows, bytes(map(y.__getitem__, chosen)), weights))
-            gc.collect(0)
+        with memoryview(data.x) as view, view.cast("B") as x:
+            for start in range(0, n, batch_size):
+                # The chosen rows' bytes, gathered in C, then unpacked in one
+                # pass: the minibatch's floats come out one after the other in
+                # memory, in the order an epoch walks them.
+                offsets = list(map(mul, order[start : start + batch_size], repeat(row_bytes)))
+                slices = list(map(slice, offsets, map(row_bytes.__add__, offsets)))
+                rows = tuple(unpack_rows(b"".join(map(x.__getitem__, slices))))
+                batches.append(_make_batch(rows, labels[start : start + batch_size], weights))
+                # Freed only now: the next minibatch's offsets and slices take
+                # their place, not its floats (an int and a float are blocks of
+                # one size to the allocator), which keeps the floats together.
+                del offsets, slices
+                gc.collect(0)
     finally:
         if collecting:
             gc.enable()
@@ -228,17 +235,16 @@ def _make_batch(
         on_positives = sum(map(col.__getitem__, positives))
         label_terms.append(w0 * (sum(col) - on_positives) - w1 * on_positives)
     n_pos = len(positives)
-    # |x_i| as the distance from the origin: the same float as hypot(*x_i),
-    # without building an argument tuple per row.
-    origin = (0.0,) * len(columns)
     return Batch(
         rows=rows,
         columns=columns,
         labels=labels,
         weights=None if weights is None else tuple(map(weights.__getitem__, labels)),
         positives=positives,
-        quarter_norms=tuple([0.25 * h * h for h in map(dist, rows, repeat(origin))]),
-        column_norms=tuple([h * h for h in (hypot(*col) for col in columns)]),
+        # |x_i| as hypot(*x_i): starmap hands each row to hypot as its argument
+        # tuple, so no tuple is built per row.
+        quarter_norms=tuple([0.25 * h * h for h in starmap(hypot, rows)]),
+        column_norms=tuple([h * h for h in starmap(hypot, columns)]),
         label_terms=tuple(label_terms),
         label_term_bias=w0 * (len(labels) - n_pos) - w1 * n_pos,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import math
 from array import array
 
@@ -182,6 +183,19 @@ def test_training_set_holds_every_row_once_with_consistent_precomputation() -> N
         assert b.weights == tuple(ts.class_weights[y] for y in b.labels)  # type: ignore[index]
         for row, q in zip(b.rows, b.quarter_norms, strict=True):
             assert q == pytest.approx(sum(v * v for v in row) / 4)
+
+
+def test_layout_leaves_the_collector_and_the_features_array_as_it_found_them() -> None:
+    data = make_dataset(100, 3, seed=1)
+    for enabled in (True, False):
+        (gc.enable if enabled else gc.disable)()
+        try:
+            make_training_set(data, batch_size=16)
+            assert gc.isenabled() is enabled
+        finally:
+            gc.enable()
+    data.x.append(0.0)  # a view of the array left alive would refuse this (BufferError)
+    data.x.pop()
 
 
 def test_epoch_orders_are_permutations_and_seeded() -> None:
