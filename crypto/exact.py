@@ -1,7 +1,7 @@
 """Exact integers in 64-bit lanes: counts, and signed integers of any size.
 
 Masks cancel mod 2^64, lane by lane. An integer that fits one lane with room
-for the sum over every peer (a count: below 2^(64 - 15) in magnitude) travels
+for the sum over every peer (below 2^48 in magnitude, as every count is) travels
 as is, in two's complement: the lane of the total is the sum mod 2^64, and
 lifting it to [-2^63, 2^63) gives the exact sum. A larger one (a sum of
 squares of fixed-point values runs to hundreds of bits) is split into limbs of
