@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from fedd.crypto.secagg.fields import PeerId
 from fedd.crypto.secagg.params import Mode, RoundParams
+from fedd.crypto.secagg.shape import choose_shape
 
 
 def peer_ids(n: int) -> tuple[PeerId, ...]:
@@ -45,6 +46,20 @@ def make_params(
         active=active,
         max_corrupt=(1 if active else 0) if max_corrupt is None else max_corrupt,
         mod_bits=mod_bits,
+    )
+
+
+def shaped_params(n: int, mode: Mode, *, active: bool, dim: int, **fractions: float) -> RoundParams:
+    """Round parameters of n peers shaped as the hub shapes them (`choose_shape`)."""
+    return RoundParams(
+        run="test-run",
+        round=0,
+        mode=mode,
+        participants=peer_ids(n),
+        **choose_shape(n, mode, active=active, **fractions)._asdict(),
+        graph_seed=random.Random(n).randbytes(32),
+        dim=dim,
+        active=active,
     )
 
 

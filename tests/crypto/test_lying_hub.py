@@ -11,8 +11,6 @@ not on counts of released shares.
 
 from __future__ import annotations
 
-import random
-
 import pytest
 
 from fedd.crypto.secagg.fields import PeerId
@@ -21,27 +19,10 @@ from fedd.crypto.secagg.messages.advertise_keys import KeyAdvert
 from fedd.crypto.secagg.messages.consistency import ConsistencyRequest
 from fedd.crypto.secagg.messages.masked_input import MaskedInput
 from fedd.crypto.secagg.messages.share_keys import ForwardedShares
-from fedd.crypto.secagg.params import Mode, RoundParams
+from fedd.crypto.secagg.params import Mode
 from fedd.crypto.secagg.peer import PeerStage
-from fedd.crypto.secagg.shape import choose_shape
 from tests.crypto.lying_hub import Cohort, LyingHub, assert_not_recovered
-from tests.crypto.secagg_helpers import make_params, peer_ids, random_inputs
-
-
-def shaped(n: int, mode: Mode) -> RoundParams:
-    """An active round of n peers as the hub sizes it by default."""
-    shape = choose_shape(n, mode, dropout=0.1, corrupt=0.05, active=True)
-    return RoundParams(
-        run="test-run",
-        round=0,
-        mode=mode,
-        participants=peer_ids(n),
-        **shape._asdict(),
-        graph_seed=random.Random(n).randbytes(32),
-        dim=16,
-        active=True,
-    )
-
+from tests.crypto.secagg_helpers import make_params, random_inputs, shaped_params
 
 # -- 1. forwarded shares withheld, the victim's mask partners declared dropped ----
 
@@ -66,7 +47,7 @@ def withhold(params, inputs, cohort, victim, kept: int) -> LyingHub:
 
 @pytest.mark.parametrize("n", [20, 30])
 def test_withheld_shares_and_dropped_partners_expose_no_input(n):
-    params = shaped(n, Mode.PLUS)
+    params = shaped_params(n, Mode.PLUS, active=True, dim=16, dropout=0.1, corrupt=0.05)
     cohort = Cohort(params.participants)
     inputs = random_inputs(params)
     victim = params.participants[0]
@@ -79,7 +60,7 @@ def test_a_peer_does_not_mask_against_too_few_even_with_t_holders():
     # At 50 peers the rule's 2t > k + 1 + a holds with one to spare, so t - 1
     # partners leave t holders, yet the partners plus a corrupt neighbours are
     # not enough: the victim declines rather than mask.
-    params = shaped(50, Mode.PLUS)
+    params = shaped_params(50, Mode.PLUS, active=True, dim=16, dropout=0.1, corrupt=0.05)
     assert (params.k, params.t) == (14, 9)
     cohort = Cohort(params.participants)
     inputs = random_inputs(params)

@@ -3,29 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-import random
 
 import pytest
 
 from fedd.crypto.errors import ParameterError
-from fedd.crypto.secagg.params import Mode, RoundParams
+from fedd.crypto.secagg.params import Mode
 from fedd.crypto.secagg.shape import Floor, choose_shape
 from fedd.crypto.secagg.vouching import masking_is_safe
-from tests.crypto.secagg_helpers import peer_ids
-
-
-def announced(n: int, mode: Mode, active: bool, **fractions: float) -> RoundParams:
-    shape = choose_shape(n, mode, active=active, **fractions)
-    return RoundParams(
-        run="r",
-        round=1,
-        mode=mode,
-        participants=peer_ids(n),
-        **shape._asdict(),
-        graph_seed=random.Random(n).randbytes(32),
-        dim=4,
-        active=active,
-    )
+from tests.crypto.secagg_helpers import shaped_params
 
 
 @pytest.mark.parametrize("mode", list(Mode))
@@ -33,13 +18,13 @@ def announced(n: int, mode: Mode, active: bool, **fractions: float) -> RoundPara
 def test_what_the_hub_chooses_passes_the_same_floor(mode, active):
     for n in (2, 3, 4, 5, 7, 8, 12, 20, 30, 64, 100, 250):
         for corrupt, dropout in ((0.05, 0.1), (0.0, 0.0), (0.2, 0.1), (0.1, 0.3)):
-            params = announced(n, mode, active, corrupt=corrupt, dropout=dropout)
+            params = shaped_params(n, mode, active=active, dim=4, corrupt=corrupt, dropout=dropout)
             Floor(corrupt, dropout).check(params)
             Floor(corrupt / 2, dropout / 2).check(params)  # and any lower floor
 
 
 def test_a_peer_assuming_more_corruption_declines_and_says_why():
-    params = announced(11, Mode.FULL, True, corrupt=0.05, dropout=0.1)
+    params = shaped_params(11, Mode.FULL, active=True, dim=4, corrupt=0.05, dropout=0.1)
     assert (params.t, params.min_survivors, params.max_corrupt) == (7, 7, 1)
     with pytest.raises(ParameterError, match=r"weaker than this peer accepts \(--corrupt 0.3"):
         Floor(corrupt=0.3).check(params)
@@ -53,17 +38,17 @@ def test_a_peer_assuming_more_corruption_declines_and_says_why():
     ],
 )
 def test_every_weaker_parameter_is_named(change, match):
-    params = announced(11, Mode.FULL, True, corrupt=0.05, dropout=0.1)
+    params = shaped_params(11, Mode.FULL, active=True, dim=4, corrupt=0.05, dropout=0.1)
     with pytest.raises(ParameterError, match=match):
         Floor().check(dataclasses.replace(params, **change))
 
 
 def test_a_sparse_graph_too_thin_for_the_floor_is_declined():
-    params = announced(100, Mode.PLUS, False, corrupt=0.05, dropout=0.1)
+    params = shaped_params(100, Mode.PLUS, active=False, dim=4, corrupt=0.05, dropout=0.1)
     Floor().check(params)
     with pytest.raises(ParameterError, match="does not keep the honest survivors"):
         Floor(dropout=0.4).check(params)
-    active = announced(100, Mode.PLUS, True, corrupt=0.05, dropout=0.1)
+    active = shaped_params(100, Mode.PLUS, active=True, dim=4, corrupt=0.05, dropout=0.1)
     with pytest.raises(ParameterError, match="must be above"):
         Floor().check(dataclasses.replace(active, t=params.t))
 
