@@ -220,7 +220,8 @@ class PeerRounds:
         current.n_rows = result.n_samples
         self._fault("advertise-keys", peer_id)
         try:
-            signing = self.config.signing if msg.secagg.active else None
+            active = msg.secagg.active
+            signing = self.config.signing if active else None
             current.session = PeerSession(
                 msg.secagg,
                 peer_id,
@@ -228,7 +229,8 @@ class PeerRounds:
                 signing_key=signing.key if signing else None,
                 trusted=signing.trusted if signing else None,
                 floor=self.config.floor,
-                context=hashlib.sha256(wire.encode(msg)).digest(),
+                # What the signatures of an active round bind: the whole RoundStart.
+                context=hashlib.sha256(wire.encode(msg)).digest() if active else b"",
             )
         except ProtocolError as exc:
             log.error("round %d: cannot take part: %s", job.number, exc)

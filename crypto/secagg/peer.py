@@ -140,7 +140,9 @@ class PeerSession:
         self._corrupt_neighbours = strength.corrupt_neighbours
         self._signing_key = signing_key
         self._trusted = dict(trusted or {})
-        self._session = session_digest(params, context)
+        # Only signatures bind the session; a round without them skips hashing
+        # every participant's id.
+        self._session = session_digest(params, context) if params.active else b""
         self._transcript = b""
         self._signed: frozenset[PeerId] | None = None
         self.params = params
