@@ -458,7 +458,10 @@ def _commands_with_options() -> Iterator[tuple[str, click.Command]]:
         if any(isinstance(p, click.Option) for p in command.params):
             yield path, command
         if isinstance(command, click.Group):
-            for name, sub in command.commands.items():
+            ctx = click.Context(command)
+            for name in command.list_commands(ctx):
+                sub = command.get_command(ctx, name)
+                assert sub is not None, f"{path} lists {name} but has no such command"
                 yield from walk(sub, f"{path} {name}")
 
     return walk(main, "fedd")

@@ -11,26 +11,21 @@ which wins when both are set; `--help` shows both names. Options whose
 Python name differs from the flag (--input -> input_path) name their
 variable explicitly, so that it still follows the flag.
 
-The commands live in the modules of `fedd.cli` named after them; this module
-adds them to the `fedd` group.
+The commands live in the modules of `fedd.cli` named after them; the `fedd`
+group imports a command's module only when that command runs (or help lists
+it), so that a daemon does not start by loading the demo, the simulator and
+the report.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 from typing import Any
 
 import click
 
-from fedd.cli.data import data
-from fedd.cli.demo import demo
-from fedd.cli.keys import keys
-from fedd.cli.report import report
-from fedd.cli.simulate import simulate
-from fedd.cli.start import start
-from fedd.cli.status import status
-from fedd.cli.train import train_group
 from fedd.crypto.errors import ParameterError
 from fedd.daemon.errors import ConfigError, StateError
 from fedd.learner.errors import DataError
@@ -43,8 +38,33 @@ EXIT_USER_ERROR = 1
 USER_ERRORS: tuple[type[Exception], ...] = (DataError, ParameterError, ConfigError, StateError)
 
 
+# Command name -> the module of `fedd.cli` and the name it defines the command under.
+COMMANDS = {
+    "data": ("data", "data"),
+    "demo": ("demo", "demo"),
+    "keys": ("keys", "keys"),
+    "report": ("report", "report"),
+    "simulate": ("simulate", "simulate"),
+    "start": ("start", "start"),
+    "status": ("status", "status"),
+    "train": ("train", "train_group"),
+}
+
+
 class _FeddGroup(click.Group):
-    """A click group that turns our user-facing exceptions into one stderr line."""
+    """A click group that loads its commands on demand and turns our user-facing
+    exceptions into one stderr line."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        module, name = COMMANDS[cmd_name]
+        command = getattr(importlib.import_module(f"fedd.cli.{module}"), name)
+        assert isinstance(command, click.Command)
+        return command
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -70,7 +90,3 @@ def main(ctx: click.Context, verbose: int) -> None:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-
-
-for _command in (data, train_group, demo, report, simulate, start, status, keys):
-    main.add_command(_command)

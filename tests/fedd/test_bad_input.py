@@ -44,7 +44,10 @@ def test_the_cases_cover_every_option_that_takes_a_value() -> None:
 
     def walk(command: click.Command, path: str) -> None:
         if isinstance(command, click.Group):
-            for name, sub in command.commands.items():
+            ctx = click.Context(command)
+            for name in command.list_commands(ctx):
+                sub = command.get_command(ctx, name)
+                assert sub is not None, f"{path} lists {name} but has no such command"
                 walk(sub, f"{path} {name}".strip())
         for param in command.params:
             if not isinstance(param, click.Option) or param.is_flag or param.count:
