@@ -235,6 +235,13 @@ CASES: list[Case] = [
     _c("data split --label", "a feature column holding non-labels", *_split("--label", "V1")),
     _c("data split --partition", "'random'", *_split("--partition", "random")),
     _c("data split --alpha", "0", *_split("--partition", "dirichlet", "--alpha", "0")),
+    _c(
+        "data split --ignore-columns",
+        "a column that is not there",
+        *_split("--ignore-columns", "V1,Fraud"),
+    ),
+    _c("data split --ignore-columns", "the label", *_split("--ignore-columns", "Class")),
+    _c("data split --ignore-columns", "an empty name", *_split("--ignore-columns", "V1,,V2")),
     _c("data split --seed", "'x'", *_split("--seed", "x")),
     _c(
         "FEDD_DATA_SPLIT_PEERS",
@@ -295,6 +302,11 @@ CASES: list[Case] = [
     ),
     _c("data prepare --label", "a column that is not there", *_prepare("--label", "Fraud")),
     _c("data prepare --label", "a feature column holding non-labels", *_prepare("--label", "V1")),
+    _c(
+        "data prepare --ignore-columns",
+        "a column named twice",
+        *_prepare("--ignore-columns", "V1,V1"),
+    ),
     _c("data prepare --test-size", "0", *_prepare("--test-size", "0")),
     _c("data prepare --test-size", "1", *_prepare("--test-size", "1")),
     _c("data prepare --test-size", "inf", *_prepare("--test-size", "inf")),
@@ -600,6 +612,15 @@ CASES: list[Case] = [
     *_csv_cases("start peer --data"),
     _c("start peer --data", "missing (not given)", "start", "peer", "--state-dir", "peerstate"),
     _c("start peer --label", "not in --data", *_peer("--label", "Fraud")),
+    _c(
+        "start peer --ignore-columns", "a column not in --data", *_peer("--ignore-columns", "Fraud")
+    ),
+    _c(
+        "start peer --ignore-columns",
+        "with --shard auto",
+        *("start", "peer", "--shard", "auto", "--state-dir", "peerstate"),
+        *("--ignore-columns", "V1"),
+    ),
     _c("start peer --holdout", "1", *_peer("--holdout", "1")),
     _c("start peer --holdout", "-0.1", *_peer("--holdout", "-0.1")),
     _c("start peer --holdout", "nan", *_peer("--holdout", "nan")),

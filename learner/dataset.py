@@ -24,9 +24,10 @@ import csv
 import io
 import itertools
 import math
+import operator
 import os
 from array import array
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
@@ -103,16 +104,24 @@ class Dataset:
         return (x[k : k + d] for k in range(0, len(x), d))
 
 
-def read_dataset(path: Path, label: str = "Class", progress: Progress | None = None) -> Dataset:
+def read_dataset(
+    path: Path,
+    label: str = "Class",
+    progress: Progress | None = None,
+    *,
+    ignore: Collection[str] = (),
+) -> Dataset:
     """Read and validate a numeric CSV with a 0/1 label column named `label`.
 
+    The columns named in `ignore` (an institution's ids, names, categories,
+    dates) are left out unread: every other column is a feature.
     `progress` hears `(characters read, file size in bytes)` now and then.
 
     Raises `DataError` naming the file (and row and column where one applies)
     when the file is missing, unreadable, empty, header-only, lacks the label
-    column, has a duplicate column name, a ragged row, a cell that is not a
-    finite number (or one of 2^62 or more in magnitude), or a label other
-    than 0 or 1.
+    column or a column to ignore, would ignore the label, has a duplicate
+    column name, a ragged row, a cell that is not a finite number (or one of
+    2^62 or more in magnitude), or a label other than 0 or 1.
     """
     try:
         stream = open(path, encoding="utf-8-sig", newline="")  # noqa: SIM115 (closed below)
@@ -127,7 +136,7 @@ def read_dataset(path: Path, label: str = "Class", progress: Progress | None = N
         lines, delimiter = _sniffed(path, iter(lines))
         reader = csv.reader(lines, delimiter=delimiter, strict=True)
         try:
-            return _Parser(path, reader, label).parse()
+            return _Parser(path, reader, label, frozenset(ignore)).parse()
         except csv.Error as exc:
             raise DataError(f"{path} row {reader.line_num}: malformed CSV: {exc}") from None
         except UnicodeDecodeError:
@@ -178,23 +187,21 @@ def _counted(stream: TextIO, progress: Progress) -> Iterator[str]:
 class _Parser:
     """One pass over one file; the slow paths only run to describe an error."""
 
-    def __init__(self, path: Path, reader: Reader, label: str) -> None:
-        self.path, self.reader, self.label = path, reader, label
+    def __init__(self, path: Path, reader: Reader, label: str, ignore: frozenset[str]) -> None:
+        self.path, self.reader, self.label, self.ignore = path, reader, label, ignore
+        # The names of the cells read, in file order: every column but those ignored.
         self.header: list[str] = []
 
     def parse(self) -> Dataset:
-        header = self.header = self._header()
         path, reader, label = self.path, self.reader, self.label
-        if label not in header:
-            raise DataError(
-                f"{path}: no label column {label!r}; its columns are: {', '.join(header)}"
-                " (choose one with --label)"
-            )
+        columns = self._header()
+        select = self._kept(columns)
+        header = self.header
         li = header.index(label)
         features = tuple(header[:li] + header[li + 1 :])
         if not features:
             raise DataError(f"{path}: only the label column {label!r}; there are no features")
-        width = len(header)
+        width = len(columns)
         x: array[float] = array("d")
         y = bytearray()
         for row in reader:
@@ -204,22 +211,23 @@ class _Parser:
                 raise DataError(
                     f"{path} row {reader.line_num}: {len(row)} cells, but the header has {width}"
                 )
+            cells: Sequence[str] = row if select is None else select(row)
             try:
-                values = list(map(float, row))
+                values = list(map(float, cells))
             except ValueError:
-                raise self._cell_error(row, li) from None
+                raise self._cell_error(cells, li) from None
             # One norm per row finds any inf, nan or value too large to sum
             # exactly; only then look for the cell. (Many large values can
             # also make a large norm: then no cell is found.)
             if not math.hypot(*values) < MAX_MAGNITUDE:
-                self._check_values(row, values, li)
+                self._check_values(cells, values, li)
             cls = values.pop(li)
             if cls == 0.0:
                 y.append(0)
             elif cls == 1.0:
                 y.append(1)
             else:
-                raise self._label_error(row[li])
+                raise self._label_error(cells[li])
             x.extend(values)
         if not y:
             raise DataError(f"{path}: a header but no data rows")
@@ -238,6 +246,30 @@ class _Parser:
                 raise DataError(f"{self.path} row 1: column name {name!r} appears twice")
             seen.add(name)
         return header
+
+    def _kept(self, columns: list[str]) -> Callable[[list[str]], Sequence[str]] | None:
+        """Set `header` to the columns read; returns what picks their cells out of
+        a row, or None when every column is read."""
+        path, label = self.path, self.label
+        if label not in columns:
+            raise DataError(
+                f"{path}: no label column {label!r}; its columns are: {', '.join(columns)}"
+                " (choose one with --label)"
+            )
+        unknown = sorted(self.ignore - set(columns))
+        if unknown:
+            raise DataError(
+                f"{path}: no column {unknown[0]!r} to ignore; its columns are: {', '.join(columns)}"
+            )
+        if label in self.ignore:
+            raise DataError(f"{path}: the label column {label!r} cannot be ignored")
+        kept = [j for j, name in enumerate(columns) if name not in self.ignore]
+        self.header = [columns[j] for j in kept]
+        if len(kept) == len(columns):
+            return None
+        if len(kept) == 1:  # the label alone: parse() says there are no features
+            return None
+        return operator.itemgetter(*kept)
 
     def _where(self, column: str) -> str:
         return f"{self.path} row {self.reader.line_num}, column {column!r}"

@@ -29,7 +29,7 @@ import contextlib
 import csv
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from operator import sub, truediv
 from pathlib import Path
@@ -112,6 +112,7 @@ def prepare(
     out_root: Path,
     *,
     label: str = "Class",
+    ignore: Collection[str] = (),
     test_size: float = 0.2,
     seed: int = 42,
     scheme: PartitionScheme = "iid",
@@ -119,6 +120,8 @@ def prepare(
     progress: StagedProgress | None = None,
 ) -> PrepareReport:
     """Split `input_path` into train/test, standardize, cut `peers` shards, write all.
+
+    The columns named in `ignore` are left out of every file.
 
     Raises `DataError` when `out_root/clients` holds a file fedd did not write
     (before writing anything; see `learner.shards.stale_entries`), when the
@@ -134,7 +137,9 @@ def prepare(
         raise ValueError("test_size must be in (0, 1)")
     clients = out_root / "clients"
     stale = stale_entries(clients, peers)
-    data = read_dataset(input_path, label, stage(progress, f"read {input_path.name}"))
+    data = read_dataset(
+        input_path, label, stage(progress, f"read {input_path.name}"), ignore=ignore
+    )
     _check_classes(data)
     rng = random.Random(seed)
     train, test = stratified_split(data.y, test_size, rng)

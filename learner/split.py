@@ -15,6 +15,7 @@ options give identical files.
 from __future__ import annotations
 
 import random
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,12 +62,15 @@ def split(
     out_dir: Path,
     *,
     label: str = "Class",
+    ignore: Collection[str] = (),
     scheme: PartitionScheme = "iid",
     alpha: float = 0.5,
     seed: int = 42,
     progress: StagedProgress | None = None,
 ) -> SplitReport:
     """Cut `input_path` into `peers` raw files in `out_dir` by `scheme`; remove stale ones.
+
+    The columns named in `ignore` are left out of the files.
 
     Raises `DataError`, before writing anything, when `out_dir` holds a file
     fedd did not write (see `learner.shards.stale_entries`), when the input
@@ -78,7 +82,9 @@ def split(
     if peers < 1:
         raise ValueError("peers must be >= 1")
     stale = stale_entries(out_dir, peers)
-    data = read_dataset(input_path, label, stage(progress, f"read {input_path.name}"))
+    data = read_dataset(
+        input_path, label, stage(progress, f"read {input_path.name}"), ignore=ignore
+    )
     require_both_classes(data)
     if data.n_rows < peers:
         raise DataError(

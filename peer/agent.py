@@ -68,7 +68,9 @@ class PeerAgent:
         self.data: Split | None = None
         self.shard = 0
         if config.data is not None:
-            self.data = self._split(read_dataset(config.data, config.label))
+            self.data = self._split(
+                read_dataset(config.data, config.label, ignore=config.ignore_columns)
+            )
             self.features = self.data.train.features
         else:
             assert config.shard is not None  # checked by PeerConfig

@@ -77,6 +77,7 @@ class PeerConfig:
     data: Path | None = None
     state_dir: Path = Path("state/peer")
     label: str = "Class"
+    ignore_columns: tuple[str, ...] = ()  # columns of `data` that are not features
     peer_id: str | None = None
     fault_stage: str | None = None
     shard: ShardSource | None = None
@@ -93,6 +94,8 @@ class PeerConfig:
             raise ConfigError(f"--require takes one of {', '.join(REQUIREMENTS)}")
         if (self.data is None) == (self.shard is None):
             raise ConfigError("give the peer --data PATH or --shard auto (one of them)")
+        if self.ignore_columns and self.data is None:
+            raise ConfigError("--ignore-columns names columns of --data; shards have none to leave")
         if not 0.0 <= self.holdout < 1.0:
             raise ConfigError("--holdout takes a fraction in [0, 1): 0.2 holds out a fifth")
         if self.fault_stage is not None and self.fault_stage not in FAULT_STAGES:

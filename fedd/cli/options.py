@@ -1,11 +1,12 @@
 """What the `fedd` commands share: option types, options, and option helpers.
 
-`FiniteFloat`, `PATH` and `DIR` are option types; `QUIET`, `PARTITION` and
-`ALPHA` are options of more than one command; `secagg_threshold_options`
-and `secagg_threshold` give the Shamir threshold its name and its old
-spelling; `short_envvars` gives the
+`FiniteFloat`, `PATH` and `DIR` are option types; `QUIET`,
+`PARTITION`, `ALPHA` and `IGNORE_COLUMNS` are options of more than one
+command; `secagg_threshold_options` and `secagg_threshold` give the Shamir
+threshold its name and its old spelling; `short_envvars` gives the
 daemons' and `fedd status`'s options their short environment variables;
-`curve_client` turns --curve-secret/--hub-public into CURVE client settings.
+`column_names` reads a list of columns; `curve_client` turns
+--curve-secret/--hub-public into CURVE client settings.
 """
 
 from __future__ import annotations
@@ -23,10 +24,12 @@ from fedd.learner.partition import PARTITIONS
 __all__ = [
     "ALPHA",
     "DIR",
+    "IGNORE_COLUMNS",
     "PARTITION",
     "PATH",
     "QUIET",
     "FiniteFloat",
+    "column_names",
     "curve_client",
     "secagg_threshold",
     "secagg_threshold_options",
@@ -47,6 +50,19 @@ class FiniteFloat(click.FloatRange):
         return number
 
 
+def column_names(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
+    """Comma-separated column names, as a tuple ('' for none); refuses an empty or repeated name."""
+    if not value:
+        return ()
+    names = tuple(name.strip() for name in value.split(","))
+    if "" in names:
+        raise click.BadParameter(f"{value!r}: an empty column name (separate names by commas)")
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise click.BadParameter(f"{value!r}: column {repeated[0]!r} is named twice")
+    return names
+
+
 PATH = click.Path(path_type=Path, dir_okay=False)
 DIR = click.Path(path_type=Path, file_okay=False)
 
@@ -57,6 +73,14 @@ PARTITION = click.option(
     type=click.Choice(PARTITIONS),
     default="iid",
     help="How to cut the peers' shards: iid, label skew (dirichlet), size skew (quantity).",
+)
+IGNORE_COLUMNS = click.option(
+    "--ignore-columns",
+    default="",
+    callback=column_names,
+    show_default=False,
+    help="Columns of the data to leave out, by name, comma-separated (ids, names, "
+    "categories, dates): every other column but the label is a feature.",
 )
 ALPHA = click.option(
     "--alpha",

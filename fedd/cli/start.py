@@ -14,6 +14,7 @@ import click
 
 from fedd.cli.options import (
     DIR,
+    IGNORE_COLUMNS,
     PATH,
     FiniteFloat,
     curve_client,
@@ -288,6 +289,7 @@ def _fault(value: str | None) -> str | None:
 )
 @click.option("--state-dir", type=DIR, default=Path("state/peer"), help="CSV state directory.")
 @click.option("--label", default="Class", help="Label column of the data.")
+@IGNORE_COLUMNS
 @click.option(
     "--holdout",
     type=FiniteFloat(0.0, 1.0, max_open=True),
@@ -365,6 +367,7 @@ def start_peer(
     synth_seed: int,
     state_dir: Path,
     label: str,
+    ignore_columns: tuple[str, ...],
     holdout: float,
     holdout_seed: int,
     peer_id: str | None,
@@ -418,6 +421,7 @@ def start_peer(
         data=data_path,
         state_dir=state_dir,
         label=label,
+        ignore_columns=ignore_columns,
         peer_id=peer_id,
         fault_stage=_fault(fault),
         shard=source,

@@ -164,3 +164,49 @@ def test_institutions_on_raw_files_train_and_score_without_pooling(
     )
     federated = roc_auc(labels, predict_proba(models[training[-1]], union))
     assert abs(federated - baseline.metrics.roc_auc) <= 0.005, (federated, baseline.metrics)
+
+
+def _with_columns(source: Path, out: Path, extra: dict[int, tuple[str, str]]) -> Path:
+    """`source` with a text column inserted at each position of `extra` (name, cell prefix)."""
+    with open(source, newline="") as f:
+        rows = list(csv.reader(f))
+    for at, (name, prefix) in sorted(extra.items(), reverse=True):
+        for i, row in enumerate(rows):
+            row.insert(at, name if i == 0 else f"{prefix}{i}")
+    with open(out, "w", newline="") as f:
+        csv.writer(f).writerows(rows)
+    return out
+
+
+def test_institutions_leave_out_columns_of_their_own(
+    cluster: Cluster, raw_files: list[Path], tmp_path: Path
+) -> None:
+    """Each bank's export carries its own ids and categories, elsewhere in the row: each
+    peer names its own with --ignore-columns, and the federation trains on the rest."""
+    extra = [
+        {0: ("account", "ACC-"), 5: ("merchant", "shop ")},
+        {31: ("currency", "EUR")},  # after the label
+        {},
+    ]
+    files = [
+        _with_columns(path, tmp_path / path.name, columns)
+        for path, columns in zip(raw_files, extra, strict=True)
+    ]
+    hub = cluster.hub("--min-peers", "3", "--rounds", "2", "--secagg", "plus", "--exit-when-done")
+    peers = [
+        cluster.peer(
+            f"bank_{k}",
+            path,
+            *(["--ignore-columns", ",".join(n for n, _ in columns.values())] if columns else []),
+        )
+        for k, (path, columns) in enumerate(zip(files, extra, strict=True), 1)
+    ]
+    assert hub.wait(240) == 0, cluster.logs()
+    for p in peers:
+        assert p.wait(30) == 0, cluster.logs()
+    rounds = _rows(cluster.hub_state / "round_log.csv")
+    assert [r["kind"] for r in rounds][:3] == ["statistics", "training", "training"]
+    assert all(r["status"] == "ok" and r["survivors"] == "3" for r in rounds), rounds
+    # The statistics are those of the numeric columns, as the files without the extra ones give.
+    splits = [split_holdout(read_dataset(path), 0.2, 42) for path in raw_files]
+    _check_statistics(cluster.hub_state, concat([s.train for s in splits], "all training rows"))

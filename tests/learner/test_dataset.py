@@ -53,6 +53,50 @@ def test_utf8_bom_blank_lines_and_crlf_are_accepted(tmp_path: Path) -> None:
     assert list(data.x) == [1.0, 2.0]
 
 
+# A payment export: ids, a category and a second flag beside the numbers.
+EXPORT = (
+    "step,type,amount,nameOrig,isFraud,balance,isFlaggedFraud\n"
+    "1,PAYMENT,9839.64,C1231006815,0,170136.0,0\n"
+    "1,TRANSFER,181.0,C1305486145,1,181.0,0\n"
+)
+
+
+def test_ignored_columns_are_left_out_unread(tmp_path: Path) -> None:
+    path = write(tmp_path, EXPORT)
+    data = read_dataset(path, "isFraud", ignore=("type", "nameOrig", "isFlaggedFraud"))
+    assert data.features == ("step", "amount", "balance")
+    assert list(data.x) == [1.0, 9839.64, 170136.0, 1.0, 181.0, 181.0]
+    assert data.y == b"\x00\x01"
+    # Without them, the first text cell is the error.
+    with pytest.raises(DataError, match=r"row 2, column 'type': 'PAYMENT' is not a number"):
+        read_dataset(path, "isFraud")
+
+
+def test_a_bad_cell_beside_ignored_columns_names_its_own_column(tmp_path: Path) -> None:
+    path = write(tmp_path, EXPORT.replace("181.0,0\n", "x,0\n"))
+    with pytest.raises(DataError, match=r"row 3, column 'balance': 'x' is not a number"):
+        read_dataset(path, "isFraud", ignore=("type", "nameOrig"))
+    path = write(tmp_path, EXPORT.replace(",1,181.0", ",2,181.0"))
+    with pytest.raises(DataError, match=r"row 3, column 'isFraud'.*not '2'"):
+        read_dataset(path, "isFraud", ignore=("type", "nameOrig"))
+
+
+@pytest.mark.parametrize(
+    ("ignore", "message"),
+    [
+        (("type", "nameDest"), r"no column 'nameDest' to ignore; its columns are: step, type"),
+        (("isFraud",), r"the label column 'isFraud' cannot be ignored"),
+        (
+            ("step", "type", "amount", "nameOrig", "balance", "isFlaggedFraud"),
+            r"only the label column 'isFraud'; there are no features",
+        ),
+    ],
+)
+def test_what_cannot_be_ignored(tmp_path: Path, ignore: tuple[str, ...], message: str) -> None:
+    with pytest.raises(DataError, match=message):
+        read_dataset(write(tmp_path, EXPORT), "isFraud", ignore=ignore)
+
+
 # The credit-card file as a spreadsheet set to a German or French locale saves it.
 SEMICOLONS = 'EDUCATION;MARRIAGE;"Amount, EUR";Class\n\n2;1;149.62;0\n1;2;"2.5";1\n'
 

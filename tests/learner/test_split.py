@@ -103,6 +103,20 @@ def test_values_read_back_identical_and_the_label_moves_last(
         assert all(path.read_text().splitlines()[0] == 'amount,"b,c",is fraud' for path in out)
 
 
+def test_ignored_columns_stay_out_of_the_files(tmp_path: Path) -> None:
+    source = write_table(
+        tmp_path / "export.csv",
+        ["id", "amount", "Class", "merchant", "hour"],
+        [[f"T{i}", i * 1.5, i % 2, f"shop {i % 3}", i % 24] for i in range(40)],
+    )
+    report = split(source, 2, tmp_path / "out", ignore=("id", "merchant"))
+    for k in range(2):
+        path = report.peers[k].path
+        assert path.read_text().splitlines()[0] == "amount,hour,Class"
+    rows = sum((bits(rows_of(report.peers[k].path)) for k in range(2)), Counter())
+    assert rows == bits([(i * 1.5, float(i % 24), float(i % 2)) for i in range(40)])
+
+
 def rows_of_label(path: Path, label: str) -> list[tuple[float, ...]]:
     data = read_dataset(path, label)
     return [(*row, float(cls)) for row, cls in zip(data.rows(), data.y, strict=True)]
