@@ -392,6 +392,12 @@ CASES: list[Case] = [
         "--label",
         "Fraud",
     ),
+    _c(
+        "demo --ignore-columns",
+        "without data/creditcard.csv",
+        *("demo", "--quiet", "--rows", "100", "--out", "demo_ignore"),
+        *("--ignore-columns", "account"),
+    ),
     _c("demo --strategy", "'fedsgd'", "demo", "--strategy", "fedsgd"),
     _c("demo --server-lr", "-1", "demo", "--server-lr", "-1"),
     _c(

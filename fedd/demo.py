@@ -91,6 +91,7 @@ class DemoRun:
     alpha: float = 0.5
     local_epochs: int = 0  # 0: chosen from the data (see the module docstring)
     label: str = "Class"
+    ignore_columns: tuple[str, ...] = ()  # of data/creditcard.csv, left out when cutting it
     holdout: float = 0.2
     seed: int = 42
     strategy: Strategy = field(default_factory=Strategy)
@@ -150,6 +151,11 @@ def _data_step(run: DemoRun) -> None:
             f"--label {run.label} names the label column of your own {run.raw_csv}, which is "
             f"not there; the synthesized data's label is {SYNTH_LABEL}"
         )
+    if run.ignore_columns:
+        raise ConfigError(
+            f"--ignore-columns names columns of your own {run.raw_csv}, which is not there; "
+            "the synthesized data has none to leave out"
+        )
     summary = write_synth(run.raw_csv, run.rows, progress=stage(run.progress, "synth"))
     run.echo(f"synthesized {summary.rows} rows ({summary.positives} frauds) -> {summary.path}")
 
@@ -160,6 +166,7 @@ def _split_step(run: DemoRun) -> None:
         run.peers,
         run.clients_dir,
         label=run.label,
+        ignore=run.ignore_columns,
         scheme=run.partition,
         alpha=run.alpha,
         seed=run.seed,
@@ -329,6 +336,7 @@ def run_demo(
     alpha: float = 0.5,
     local_epochs: int = 0,
     label: str = "Class",
+    ignore_columns: tuple[str, ...] = (),
     holdout: float = 0.2,
     strategy: Strategy | None = None,
     proximal_mu: float = 0.0,
@@ -337,7 +345,8 @@ def run_demo(
 ) -> DemoRun:
     """Run every step of `STEPS` under `base`; return what they produced.
 
-    `partition` and `alpha` cut the peers' shards (see `learner.partition`);
+    `partition` and `alpha` cut the peers' shards (see `learner.partition`),
+    leaving out the columns of `ignore_columns`;
     `local_epochs` 0 chooses them as the module docstring says; `strategy`
     (default FedAvg) and `proximal_mu` are the hub's (`fedd start hub --strategy`).
     Raises `DataError` when a step cannot proceed (the message says why).
@@ -361,6 +370,7 @@ def run_demo(
             alpha=alpha,
             local_epochs=local_epochs,
             label=label,
+            ignore_columns=ignore_columns,
             holdout=holdout,
             strategy=strategy or Strategy(),
             proximal_mu=proximal_mu,

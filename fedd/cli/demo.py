@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from fedd.cli.options import ALPHA, DIR, PARTITION, QUIET, FiniteFloat
+from fedd.cli.options import ALPHA, DIR, IGNORE_COLUMNS, PARTITION, QUIET, FiniteFloat
 from fedd.cli.strategy import strategy_of, strategy_options
 from fedd.demo import run_demo
 from fedd.learner.partition import PartitionScheme
@@ -36,6 +36,7 @@ __all__ = ["demo"]
     "centralized epochs in SGD steps, large enough for 2000 steps over the run).",
 )
 @click.option("--label", default="Class", help="Name of the 0/1 label column.")
+@IGNORE_COLUMNS
 @click.option(
     "--holdout",
     type=FiniteFloat(0.0, 1.0, min_open=True, max_open=True),
@@ -55,6 +56,7 @@ def demo(
     alpha: float,
     local_epochs: int,
     label: str,
+    ignore_columns: tuple[str, ...],
     holdout: float,
     strategy: str,
     server_lr: float | None,
@@ -77,6 +79,7 @@ def demo(
         alpha=alpha,
         local_epochs=local_epochs,
         label=label,
+        ignore_columns=ignore_columns,
         holdout=holdout,
         strategy=strategy_of(strategy, server_lr, server_momentum, beta1, beta2, tau),
         proximal_mu=proximal_mu,
