@@ -265,9 +265,8 @@ class _Parser:
             raise DataError(f"{path}: the label column {label!r} cannot be ignored")
         kept = [j for j, name in enumerate(columns) if name not in self.ignore]
         self.header = [columns[j] for j in kept]
-        if len(kept) == len(columns):
-            return None
-        if len(kept) == 1:  # the label alone: parse() says there are no features
+        # Every column read, or the label alone (no features: parse() stops): no picking.
+        if len(kept) in (1, len(columns)):
             return None
         return operator.itemgetter(*kept)
 
