@@ -11,6 +11,7 @@ daemons' and `fedd status`'s options their short environment variables;
 
 from __future__ import annotations
 
+import csv
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -51,10 +52,15 @@ class FiniteFloat(click.FloatRange):
 
 
 def column_names(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
-    """Comma-separated column names, as a tuple ('' for none); refuses an empty or repeated name."""
+    """Comma-separated column names, as a tuple ('' for none), quoted as in a CSV header
+    where a name holds a comma; refuses an empty or repeated name."""
     if not value:
         return ()
-    names = tuple(name.strip() for name in value.split(","))
+    try:
+        cells = next(csv.reader([value], skipinitialspace=True, strict=True))
+    except csv.Error as exc:
+        raise click.BadParameter(f"{value!r}: {exc}") from None
+    names = tuple(name.strip() for name in cells)
     if "" in names:
         raise click.BadParameter(f"{value!r}: an empty column name (separate names by commas)")
     repeated = sorted({name for name in names if names.count(name) > 1})

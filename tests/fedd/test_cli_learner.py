@@ -181,6 +181,23 @@ def test_split_reads_a_semicolon_separated_file_and_writes_commas(tmp_path: Path
     assert (out / "peer_1.csv").read_text().splitlines()[0] == ("EDUCATION,MARRIAGE,AMOUNT,default")
 
 
+def test_split_leaves_out_columns_named_as_in_a_csv_header(tmp_path: Path) -> None:
+    source = tmp_path / "export.csv"
+    rows = [f"T{i},{i}.5,{i % 2},EUR,{i % 24}" for i in range(20)]
+    source.write_text('id,"Amount, EUR",Class,currency,hour\n' + "\n".join(rows) + "\n")
+    out = tmp_path / "out"
+    names = 'id, currency , "Amount, EUR"'
+    result = run(
+        "data", "split", "--input", source, "--peers", 2, "--out", out, "--ignore-columns", names
+    )
+    assert result.exit_code == 0, result.output
+    assert (out / "peer_1.csv").read_text().splitlines()[0] == "hour,Class"
+    unclosed = run(
+        "data", "split", "--input", source, "--peers", 2, "--out", out, "--ignore-columns", '"id'
+    )
+    assert_bad_option(unclosed, "--ignore-columns")
+
+
 def test_split_refuses_a_foreign_file_and_impossible_cuts_in_one_line(
     raw: Path, tmp_path: Path
 ) -> None:
