@@ -38,16 +38,16 @@ EXIT_USER_ERROR = 1
 USER_ERRORS: tuple[type[Exception], ...] = (DataError, ParameterError, ConfigError, StateError)
 
 
-# Command name -> the module of `fedd.cli` and the name it defines the command under.
+# Command name -> the name its module, `fedd.cli.<command name>`, defines it under.
 COMMANDS = {
-    "data": ("data", "data"),
-    "demo": ("demo", "demo"),
-    "keys": ("keys", "keys"),
-    "report": ("report", "report"),
-    "simulate": ("simulate", "simulate"),
-    "start": ("start", "start"),
-    "status": ("status", "status"),
-    "train": ("train", "train_group"),
+    "data": "data",
+    "demo": "demo",
+    "keys": "keys",
+    "report": "report",
+    "simulate": "simulate",
+    "start": "start",
+    "status": "status",
+    "train": "train_group",
 }
 
 
@@ -61,8 +61,7 @@ class _FeddGroup(click.Group):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in COMMANDS:
             return None
-        module, name = COMMANDS[cmd_name]
-        command = getattr(importlib.import_module(f"fedd.cli.{module}"), name)
+        command = getattr(importlib.import_module(f"fedd.cli.{cmd_name}"), COMMANDS[cmd_name])
         assert isinstance(command, click.Command)
         return command
 
