@@ -195,7 +195,7 @@ class _Parser:
     def parse(self) -> Dataset:
         path, reader, label = self.path, self.reader, self.label
         columns = self._header()
-        select = self._kept(columns)
+        self.header, select = self._kept(columns)
         header = self.header
         li = header.index(label)
         features = tuple(header[:li] + header[li + 1 :])
@@ -247,9 +247,11 @@ class _Parser:
             seen.add(name)
         return header
 
-    def _kept(self, columns: list[str]) -> Callable[[list[str]], Sequence[str]] | None:
-        """Set `header` to the columns read; returns what picks their cells out of
-        a row, or None when every column is read."""
+    def _kept(
+        self, columns: list[str]
+    ) -> tuple[list[str], Callable[[list[str]], Sequence[str]] | None]:
+        """The columns read, and what picks their cells out of a row (None when
+        there is nothing to pick)."""
         path, label = self.path, self.label
         if label not in columns:
             raise DataError(
@@ -264,11 +266,11 @@ class _Parser:
         if label in self.ignore:
             raise DataError(f"{path}: the label column {label!r} cannot be ignored")
         kept = [j for j, name in enumerate(columns) if name not in self.ignore]
-        self.header = [columns[j] for j in kept]
+        read = [columns[j] for j in kept]
         # Every column read, or the label alone (no features: parse() stops): no picking.
         if len(kept) in (1, len(columns)):
-            return None
-        return operator.itemgetter(*kept)
+            return read, None
+        return read, operator.itemgetter(*kept)
 
     def _where(self, column: str) -> str:
         return f"{self.path} row {self.reader.line_num}, column {column!r}"
