@@ -68,7 +68,7 @@ def write_pooled(pooled: Pooled, out_dir: Path) -> tuple[Path, Path]:
     """Write `out_dir/train.csv` and `out_dir/holdout.csv`, raw; returns their paths."""
     paths = out_dir / "train.csv", out_dir / "holdout.csv"
     for data, path in zip((pooled.train, pooled.holdout), paths, strict=True):
-        line = row_format(data.n_features)
+        line = row_format(data.n_features, shortest=True)
         with atomic_text_writer(path, mode=DATA_FILE_MODE) as stream:
             stream.write(header_line(data.features, data.label))
             for i in range(data.n_rows):

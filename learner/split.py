@@ -95,7 +95,7 @@ def split(
     notes = check_shards(data.y, shards, scheme, alpha)
 
     header = header_line(data.features, data.label)
-    line_format = row_format(data.n_features)
+    line_format = row_format(data.n_features, shortest=True)
     written = stage(progress, "write shards")
     done = 0
     summaries = []

@@ -193,10 +193,11 @@ def test_missing_file_directory_and_non_utf8(tmp_path: Path) -> None:
         read_dataset(path)
 
 
-def test_written_lines_read_back_identically(tmp_path: Path) -> None:
+@pytest.mark.parametrize("shortest", [False, True])
+def test_written_lines_read_back_identically(tmp_path: Path, shortest: bool) -> None:
     values = [0.1, -1 / 3, 1e-300, 123456789.123456789, -0.0]
     path = tmp_path / "out.csv"
-    fmt = row_format(len(values))
+    fmt = row_format(len(values), shortest=shortest)
     path.write_text(
         header_line(["a,b", "c", "d", "e", "f"], "Class") + fmt % (*values, 1), encoding="utf-8"
     )

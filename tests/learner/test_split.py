@@ -117,6 +117,16 @@ def test_ignored_columns_stay_out_of_the_files(tmp_path: Path) -> None:
     assert rows == bits([(i * 1.5, float(i % 24), float(i % 2)) for i in range(40)])
 
 
+def test_cells_come_out_as_they_went_in(tmp_path: Path) -> None:
+    cells = ["149.62", "0.1", "-1.359807", "2.5e-05", "1e+16", "-0.0", "378.66"]
+    source = write_table(
+        tmp_path / "in.csv", ["amount", "Class"], [[c, i % 2] for i, c in enumerate(cells)]
+    )
+    report = split(source, 2, tmp_path / "out")
+    lines = [line for k in range(2) for line in report.peers[k].path.read_text().splitlines()[1:]]
+    assert sorted(lines) == sorted(f"{c},{i % 2}" for i, c in enumerate(cells))
+
+
 def rows_of_label(path: Path, label: str) -> list[tuple[float, ...]]:
     data = read_dataset(path, label)
     return [(*row, float(cls)) for row, cls in zip(data.rows(), data.y, strict=True)]
