@@ -160,18 +160,20 @@ class PeerRounds:
         msg, self._next_start = self._next_start, None
         assert msg is not None  # set by the caller
         if data is None:  # registered, but the shard never loaded
-            if self.current is not None and self.current.number == msg.round:
-                self.current.status, self.current.reason = "failed", "no data loaded"
+            self._sit_out(msg, "no data loaded")
             return
         eligible = [self._models.get(e.model_round) == e.params for e in msg.evals]
         try:
             control = self.state.control(msg.run, len(msg.model)) if msg.control else ()
-        except ValueError as exc:  # not of this run's model: sit the round out, say why
-            log.error("round %d: %s", msg.round, exc)
-            if self.current is not None and self.current.number == msg.round:
-                self.current.status, self.current.reason = "failed", str(exc)[:200]
+        except ValueError as exc:  # not of this run's model
+            self._sit_out(msg, str(exc))
             return
         self.job = self._work.submit(msg, data, eligible, self._wake, control)
+
+    def _sit_out(self, msg: RoundStart, reason: str) -> None:
+        """`msg`'s job cannot run: if it is the running round's, leave that round."""
+        if self.current is not None and self.current.number == msg.round:
+            self.leave(reason)
 
     def on_done(self, peer_id: PeerId, data: Split | None) -> None:
         """The job finished: contribute its vector, or start the newer round's job."""
@@ -185,9 +187,8 @@ class PeerRounds:
             return  # superseded while working, or the hub took this peer out of the round
         try:
             result = job.future.result()
-        except Exception as exc:  # the job failed: say so, sit the round out
-            log.error("round %d: local %s failed: %s", job.number, current.start.kind, exc)
-            current.status, current.reason = "failed", str(exc)[:200]
+        except Exception as exc:
+            self.leave(f"local {current.start.kind} failed: {exc}")
             return
         msg = job.start
         current.n_samples = result.n_samples
@@ -233,8 +234,7 @@ class PeerRounds:
                 context=hashlib.sha256(wire.encode(msg)).digest() if active else b"",
             )
         except ProtocolError as exc:
-            log.error("round %d: cannot take part: %s", job.number, exc)
-            current.status, current.reason = "failed", str(exc)[:200]
+            self.leave(f"cannot take part: {exc}")
             return
         for out in current.session.start():
             self._send(out)

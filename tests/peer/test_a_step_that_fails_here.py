@@ -78,3 +78,37 @@ def test_a_peer_that_cannot_record_its_statistics_declines_them(
     assert "No space left" in logged[0].reason
     [line] = errors_of(caplog)
     assert line.startswith("round 1: ConfigError: ") and "sits the round out" in line
+
+
+@pytest.mark.parametrize("secagg", ["off", "plus"])
+def test_a_job_that_fails_tells_the_hub_which_goes_on_without_waiting_for_it(
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    secagg: str,
+) -> None:
+    """Not a silence the hub would wait out until its training time-out."""
+    real_train: Callable[..., Any] = work.train
+    calls: list[int] = []
+
+    def first_fails(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            raise ValueError("the rows hold one class")
+        return real_train(*args, **kwargs)
+
+    monkeypatch.setattr(work, "train", first_fails)
+    # A time-out no round of this test reaches: only a Decline lets the round end.
+    options = {"min_peers": 2, "secagg_threshold": 2, "train_timeout": 3600.0}
+    with InProcessFederation(
+        tmp_path, peers=3, rounds=1, secagg=secagg, hub_options=options
+    ) as fed:
+        outcome = fed.outcome()
+    assert outcome[:2] == [("statistics", "ok", 3), ("training", "ok", 2)]
+    declined = [m for m in (r.getMessage() for r in caplog.records) if " declined: " in m]
+    assert len(declined) == 1
+    assert declined[0].endswith("declined: local training failed: the rows hold one class")
+    [line] = errors_of(caplog)
+    assert line.endswith(
+        ": local training failed: the rows hold one class; this peer sits the round out"
+    )
