@@ -541,6 +541,16 @@ def test_every_link_resolves(document: Path) -> None:
     assert broken == []
 
 
+_MODULE_PATH = re.compile(r"`((?:[\w.-]+/)+[\w.-]+\.py)`")
+
+
+@pytest.mark.parametrize("document", DOCUMENTS, ids=lambda d: str(d.relative_to(ROOT)))
+def test_every_module_path_named_exists(document: Path) -> None:
+    """A reading guide that names a module that moved sends the reader nowhere."""
+    named = _MODULE_PATH.findall(document.read_text(encoding="utf-8"))
+    assert [path for path in named if not (ROOT / path).exists()] == []
+
+
 def test_the_readme_links_every_page_of_docs() -> None:
     linked = {target.partition("#")[0] for target in links(ROOT / "README.md")}
     pages = {f"docs/{page.name}" for page in DOCUMENTS if page.parent == ROOT / "docs"}
