@@ -224,15 +224,27 @@ class Registry:
 
 def _feature_mismatch(expected: tuple[str, ...], got: tuple[str, ...]) -> str:
     if len(expected) != len(got):
+        detail = []
+        extra = [f for f in got if f not in expected]
+        missing = [f for f in expected if f not in got]
+        if extra:  # an export's id or category column, most often
+            detail.append(f"not on the hub: {_names(extra)} (--ignore-columns leaves them out)")
+        if missing:
+            detail.append(f"missing: {_names(missing)}")
         return (
             f"feature mismatch: this hub trains on {len(expected)} features, "
-            f"your data has {len(got)}"
+            f"your data has {len(got)}" + "".join(f"; {d}" for d in detail)
         )
     diff = next(i for i, (a, b) in enumerate(zip(expected, got, strict=True)) if a != b)
     return (
         f"feature mismatch: column {diff + 1} is {got[diff]!r} in your data "
         f"but {expected[diff]!r} on the hub (same columns, same order needed)"
     )
+
+
+def _names(columns: list[str]) -> str:
+    shown = ", ".join(map(repr, columns[:5]))
+    return shown + (f" and {len(columns) - 5} more" if len(columns) > 5 else "")
 
 
 def record_from_row(row: PeerRow, state_dir: Path) -> PeerRecord:

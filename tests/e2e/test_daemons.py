@@ -384,6 +384,7 @@ def test_a_peer_with_other_features_is_refused_with_the_reason(cluster, shards, 
     odd = cluster.peer("odd", narrow)
     assert odd.wait(30) == 1
     assert "feature mismatch" in odd.output()
+    assert "missing: 'Time', 'V1'" in odd.output()
 
 
 def test_garbage_sent_to_the_hub_is_dropped_and_the_round_completes(cluster, shards):

@@ -19,9 +19,20 @@ def test_first_peer_fixes_the_features_and_later_peers_must_match():
     reg = Registry(liveness_s=5)
     reg.hello(b"r1", hello("a"), 0.0)
     assert reg.features == FEATURES
-    with pytest.raises(Refused, match="3 features, your data has 2") as info:
+    with pytest.raises(Refused, match=r"3 features, your data has 2; missing: 'Amount'$") as info:
         reg.hello(b"r2", hello("b", ("V1", "V2")), 0.0)
     assert info.value.retry is False
+    wider = ("id", "V1", "V2", "Amount", *(f"x{i}" for i in range(6)))
+    with pytest.raises(Refused) as info:
+        reg.hello(b"r4", hello("d", wider), 0.0)
+    assert str(info.value) == (
+        "feature mismatch: this hub trains on 3 features, your data has 10; not on the hub: "
+        "'id', 'x0', 'x1', 'x2', 'x3' and 2 more (--ignore-columns leaves them out)"
+    )
+    with pytest.raises(
+        Refused, match=r"has 2; not on the hub: 'x' \(.*\); missing: 'V2', 'Amount'$"
+    ):
+        reg.hello(b"r5", hello("e", ("V1", "x")), 0.0)
     with pytest.raises(Refused, match="column 2 is 'V9'"):
         reg.hello(b"r3", hello("c", ("V1", "V9", "Amount")), 0.0)
     assert reg.alive() == ["a"]
