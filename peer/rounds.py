@@ -256,8 +256,8 @@ class PeerRounds:
             self._fault(stage, peer_id)
         try:
             replies = current.session.receive(msg)  # type: ignore[arg-type]
-        except (ProtocolError, CryptoCheckFailed) as exc:
-            log.warning("round %d: left the protocol: %s", current.number, exc)
+        except (ProtocolError, CryptoCheckFailed) as exc:  # the session is over: say so
+            self.leave(f"left the protocol: {exc}")
             return
         if any(type(out) is MaskedInput for out in replies):
             self._record_statistics(current.start, current.n_rows)

@@ -30,7 +30,7 @@ from fedd.crypto.secagg.peer import PeerStage
 from fedd.daemon.transport import wire
 from fedd.daemon.transport.messages.common import Error
 from fedd.daemon.transport.messages.membership import Done
-from fedd.daemon.transport.messages.rounds import RoundEnd, RoundStart
+from fedd.daemon.transport.messages.rounds import Decline, RoundEnd, RoundStart
 from fedd.learner.holdout import Split
 from fedd.peer.state import PeerRoundRow, PeerState
 from tests.daemon.hostile import (
@@ -293,8 +293,18 @@ def test_a_current_round_message_out_of_stage_takes_the_peer_out_of_that_round_o
         for r in recorded
         if r.routing == P1 and r.type == kind.TYPE and wire.decode(r.frame).round == 2
     )
+    declined: list[int] = []
+
+    def watch(direction: str, routing: bytes, frame: bytes) -> list[bytes]:
+        msg = wire.decode(frame)
+        if direction == "to_hub" and routing == P1 and type(msg) is Decline:
+            declined.append(msg.round)
+        return [frame]
+
     options = {"stage_timeout": 0.5}
-    with InProcessFederation(tmp_path, peers=3, rounds=2, run_id=RUN, hub_options=options) as fed:
+    with InProcessFederation(
+        tmp_path, peers=3, rounds=2, run_id=RUN, hub_options=options, hook=watch
+    ) as fed:
         agent = fed.agents[P1]
 
         def in_stage() -> bool:
@@ -305,9 +315,14 @@ def test_a_current_round_message_out_of_stage_takes_the_peer_out_of_that_round_o
 
         fed.run_until(in_stage)
         assert agent.rounds.current.number == 2  # type: ignore[union-attr]
+        session = agent.rounds.current.session  # type: ignore[union-attr]
         assert fed.to_peer(P1, wrong) is None
-        assert agent.rounds.current.session.stage is PeerStage.ABORTED  # type: ignore[union-attr]
+        assert session.stage is PeerStage.ABORTED  # type: ignore[union-attr]
+        current = agent.rounds.current
+        assert current is not None and current.status == "failed"
+        assert current.reason.startswith(f"left the protocol: {kind.__name__} not allowed")
         outcome = fed.outcome()
+    assert declined == [2]  # the hub need not wait for it
     # p1 is out of round 2 (its input is in the sum if it was already sent), not of round 3.
     survivors = 3 if stage is PeerStage.AWAIT_UNMASK else 2
     assert outcome == [
