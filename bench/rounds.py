@@ -19,7 +19,10 @@ time per round (its own rounds.csv's protocol_cpu_s: the process's CPU time
 over the round but its local training and scoring; median over peers and
 rounds) beside the same protocol's per-peer CPU time in `fedd simulate`
 (one process, no network; the same N, and vectors of the plain round's
-upload size in 64-bit lanes). Beside them: the statistics round's wall time,
+upload size in 64-bit lanes). Then the CPU time of every process per round
+(the hub's perf_log.csv cpu_s plus each peer's protocol_cpu_s and cpu_s), and
+`busy`: that time over the machine's cores times the round's wall time, near
+100% when the round is CPU-bound. Beside them: the statistics round's wall time,
 and how many evaluation rounds followed and their total wall time.
 Flower 1.42's SecAgg+ in its own simulation engine, measured on this
 machine: about 0.69 s per round at N = 10 and 1.7 s at N = 30 (d = 31).
@@ -36,6 +39,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -71,6 +75,8 @@ class Row:
     speedup_vs_flower: float | None
     peer_protocol_cpu_s: float
     simulate_peer_cpu_s: float | None
+    cpu_s: float
+    busy: float
     stats_s: float
     eval_rounds: int
     eval_s: float
@@ -193,22 +199,25 @@ def _run(
     measured = {r["round"] for r in log}
     perf = {r["round"]: r for r in _read(state / "perf_log.csv")}
     clients = _read(state / "client_perf.csv")
+    peer_rows = [
+        row for k in range(1, n + 1) for row in _read(root / f"run-{mode}" / f"p{k}" / "rounds.csv")
+    ]
     # Each peer's own exact training time: secure rounds report only a coarse one to the hub.
     trained: dict[str, list[float]] = {}
-    for k in range(1, n + 1):
-        for row in _read(root / f"run-{mode}" / f"p{k}" / "rounds.csv"):
-            trained.setdefault(row["round"], []).append(float(row["train_s"]))
+    # Each peer's whole CPU time over the round: its protocol, and its job (training, scoring).
+    spent: dict[str, float] = {}
+    for row in peer_rows:
+        trained.setdefault(row["round"], []).append(float(row["train_s"]))
+        cpu = float(row["protocol_cpu_s"]) + float(row["cpu_s"])
+        spent[row["round"]] = spent.get(row["round"], 0.0) + cpu
     durations = [float(r["duration_s"]) for r in log]
     trains = [max(trained[r["round"]]) for r in log]
     ups = [int(c["upload_bytes"]) for c in clients if c["round"] in measured]
     downs = [int(perf[r["round"]]["bytes_out"]) / n for r in log]
     evals = [float(r["duration_s"]) for r in every if r["kind"] == "evaluation"]
-    protocol_cpu = [
-        float(row["protocol_cpu_s"])
-        for k in range(1, n + 1)
-        for row in _read(root / f"run-{mode}" / f"p{k}" / "rounds.csv")
-        if row["round"] in measured
-    ]
+    protocol_cpu = [float(row["protocol_cpu_s"]) for row in peer_rows if row["round"] in measured]
+    everyone = [float(perf[r["round"]]["cpu_s"]) + spent[r["round"]] for r in log]
+    cores = len(os.sched_getaffinity(0))
     return {
         "round_s": statistics.median(durations),
         "train_s": statistics.median(trains),
@@ -220,6 +229,10 @@ def _run(
         "eval_rounds": len(evals),
         "eval_s": sum(evals),
         "protocol_cpu": statistics.median(protocol_cpu),
+        "cpu": statistics.median(everyone),
+        "busy": statistics.median(
+            c / (cores * d) for c, d in zip(everyone, durations, strict=True)
+        ),
     }
 
 
@@ -290,6 +303,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         speedup_vs_flower=flower / r["round_s"] if flower else None,
                         peer_protocol_cpu_s=r["protocol_cpu"],
                         simulate_peer_cpu_s=simulated,
+                        cpu_s=r["cpu"],
+                        busy=r["busy"],
                         stats_s=r["stats_s"],
                         eval_rounds=int(r["eval_rounds"]),
                         eval_s=r["eval_s"],
@@ -313,7 +328,7 @@ def _print(rows: list[Row]) -> None:
     print(
         f"{'N':>4} {'mode':>5} {'rounds':>6} {'round s':>8} {'train s':>8} {'protocol s':>10} "
         f"{'vs plain s':>10} {'x plain':>7} {'peer cpu ms':>11} {'sim cpu ms':>10} "
-        f"{'x sim':>6} {'up B/peer':>10} {'down B/peer':>11} "
+        f"{'x sim':>6} {'cpu s':>7} {'busy':>5} {'up B/peer':>10} {'down B/peer':>11} "
         f"{'flower s':>8} {'speed-up':>8} {'stats s':>8} {'evals':>5} {'eval s':>7}"
     )
     for r in rows:
@@ -331,7 +346,7 @@ def _print(rows: list[Row]) -> None:
         print(
             f"{r.peers:>4} {r.mode:>5} {r.rounds:>6} {r.round_s:>8.4f} {r.train_s:>8.4f} "
             f"{r.protocol_s:>10.4f} {over:>10} {times:>7} {r.peer_protocol_cpu_s * 1e3:>11.2f} "
-            f"{sim_ms:>10} {vs_sim:>6} {r.up_bytes_per_peer:>10} "
+            f"{sim_ms:>10} {vs_sim:>6} {r.cpu_s:>7.4f} {r.busy:>5.0%} {r.up_bytes_per_peer:>10} "
             f"{r.down_bytes_per_peer:>11} {flower:>8} {speed:>8} {r.stats_s:>8.4f} "
             f"{r.eval_rounds:>5} {r.eval_s:>7.4f}"
         )
