@@ -26,6 +26,7 @@ from __future__ import annotations
 import csv
 import math
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -203,9 +204,16 @@ class CentralizedResult:
         ]
 
 
-def read_labelled(path: Path, label: str, role: str, progress: Progress | None = None) -> Dataset:
-    """Read a CSV that must hold both classes; `role` ("training", "test") words the error."""
-    data = read_dataset(path, label, progress)
+def read_labelled(
+    path: Path,
+    label: str,
+    role: str,
+    progress: Progress | None = None,
+    ignore: Collection[str] = (),
+) -> Dataset:
+    """Read a CSV that must hold both classes, without the columns in `ignore`;
+    `role` ("training", "test") words the error."""
+    data = read_dataset(path, label, progress, ignore=ignore)
     require_both_classes(data, f"{role} row")
     return data
 
@@ -227,11 +235,13 @@ def run_centralized(
     out_dir: Path,
     *,
     label: str = "Class",
+    ignore: Collection[str] = (),
     config: TrainConfig | None = None,
     standardize_rows: bool = False,
     progress: StagedProgress | None = None,
 ) -> CentralizedResult:
     """Train on `train_path`, evaluate on `test_path`, write the model and the metrics.
+    The columns in `ignore` are left out of both files.
 
     Raises `DataError` for unusable files (see `read_dataset`), a set with one
     class, differing feature columns, unstandardized features (without
@@ -240,9 +250,11 @@ def run_centralized(
     """
     started = time.perf_counter()
     train_data = read_labelled(
-        train_path, label, "training", stage(progress, f"read {train_path.name}")
+        train_path, label, "training", stage(progress, f"read {train_path.name}"), ignore
     )
-    test_data = read_labelled(test_path, label, "test", stage(progress, f"read {test_path.name}"))
+    test_data = read_labelled(
+        test_path, label, "test", stage(progress, f"read {test_path.name}"), ignore
+    )
     check_same_features(train_data, test_data)
     if standardize_rows:
         stats = column_stats(train_data, range(train_data.n_rows))

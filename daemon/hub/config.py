@@ -36,6 +36,7 @@ class HubConfig:
     decision_threshold: float = 0.5  # the probability at which precision, recall and F1 count
     eval_test: Path | None = None
     label: str = "Class"
+    ignore_columns: tuple[str, ...] = ()  # columns of `eval_test` that are not features
     local_epochs: int = 1
     lr: float = 0.1
     batch_size: int = 512
@@ -63,6 +64,8 @@ class HubConfig:
 
     def __post_init__(self) -> None:
         check_endpoint(self.bind, bind=True)  # before any state is created
+        if self.ignore_columns and self.eval_test is None:
+            raise ConfigError("--ignore-columns names columns of --eval-test, which is not given")
         if (self.curve_secret is None) != (self.allow_dir is None):
             raise ConfigError("CURVE needs both --curve-secret and --allow-dir")
         if self.secagg not in ("off", "full", "plus"):

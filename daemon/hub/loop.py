@@ -79,7 +79,7 @@ class Hub:
         self._poller = zmq.Poller()
         self.test: Dataset | None = None
         if config.eval_test is not None:
-            self.test = read_dataset(config.eval_test, config.label)
+            self.test = read_dataset(config.eval_test, config.label, ignore=config.ignore_columns)
             try:
                 check_features(self.test.features)
             except ValueError as exc:

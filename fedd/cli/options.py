@@ -32,6 +32,7 @@ __all__ = [
     "FiniteFloat",
     "column_names",
     "curve_client",
+    "ignore_columns_option",
     "secagg_threshold",
     "secagg_threshold_options",
     "short_envvars",
@@ -80,24 +81,32 @@ PARTITION = click.option(
     default="iid",
     help="How to cut the peers' shards: iid, label skew (dirichlet), size skew (quantity).",
 )
-IGNORE_COLUMNS = click.option(
-    "--ignore-columns",
-    default="",
-    callback=column_names,
-    show_default=False,
-    help="Columns of the data to leave out, by name, comma-separated (ids, names, "
-    "categories, dates): every other column but the label is a feature.",
-)
+
+_Command = TypeVar("_Command", bound=click.Command)
+_Function = TypeVar("_Function", bound=Callable[..., Any])
+
+
+def ignore_columns_option(of: str = "the data") -> Callable[[_Function], _Function]:
+    """--ignore-columns, for the CSV files named `of` in its help."""
+    option: Callable[[_Function], _Function] = click.option(
+        "--ignore-columns",
+        default="",
+        callback=column_names,
+        show_default=False,
+        help=f"Columns of {of} to leave out, by name, comma-separated (ids, names, "
+        "categories, dates): every other column but the label is a feature.",
+    )
+    return option
+
+
+IGNORE_COLUMNS = ignore_columns_option()
+
 ALPHA = click.option(
     "--alpha",
     type=FiniteFloat(0.0, min_open=True),
     default=0.5,
     help="Dirichlet concentration for --partition dirichlet|quantity: smaller is more skewed.",
 )
-
-
-_Command = TypeVar("_Command", bound=click.Command)
-_Function = TypeVar("_Function", bound=Callable[..., Any])
 
 
 def secagg_threshold_options(lowest: int, help_text: str) -> Callable[[_Function], _Function]:

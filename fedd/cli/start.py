@@ -18,6 +18,7 @@ from fedd.cli.options import (
     PATH,
     FiniteFloat,
     curve_client,
+    ignore_columns_option,
     secagg_threshold_options,
     short_envvars,
     warn_old_threshold,
@@ -106,6 +107,7 @@ def start() -> None:
 )
 @click.option("--eval-test", type=PATH, default=None, help="Test CSV to evaluate every round on.")
 @click.option("--label", default="Class", help="Label column of --eval-test.")
+@ignore_columns_option("--eval-test")
 @click.option("--local-epochs", type=click.IntRange(1, 1000), default=1, help="Epochs per round.")
 @click.option("--lr", type=FiniteFloat(0.0, min_open=True), default=0.1, help="Learning rate.")
 @click.option("--batch-size", type=click.IntRange(1), default=512, help="Minibatch rows.")
@@ -180,6 +182,7 @@ def start_hub(
     mod_bits: str,
     eval_test: Path | None,
     label: str,
+    ignore_columns: tuple[str, ...],
     local_epochs: int,
     lr: float,
     batch_size: int,
@@ -224,6 +227,7 @@ def start_hub(
         mod_bits=0 if mod_bits == "auto" else int(mod_bits),
         eval_test=eval_test,
         label=label,
+        ignore_columns=ignore_columns,
         local_epochs=local_epochs,
         lr=lr,
         batch_size=batch_size,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from fedd.cli.options import DIR, PATH, QUIET, FiniteFloat
+from fedd.cli.options import DIR, PATH, QUIET, FiniteFloat, ignore_columns_option
 from fedd.learner.centralized import MIN_STEPS, TrainConfig, run_centralized
 from fedd.learner.model import CLASS_WEIGHTS, ClassWeight
 from fedd.learner.progress import progress_display
@@ -38,6 +38,7 @@ def train_group() -> None:
     help="Test CSV.",
 )
 @click.option("--label", default="Class", help="Name of the 0/1 label column.")
+@ignore_columns_option("--train and --test")
 @click.option(
     "--epochs",
     type=click.IntRange(min=1),
@@ -72,6 +73,7 @@ def train_centralized(
     train_path: Path,
     test_path: Path,
     label: str,
+    ignore_columns: tuple[str, ...],
     epochs: int | None,
     lr: float,
     batch_size: int,
@@ -100,6 +102,7 @@ def train_centralized(
             test_path,
             out_dir,
             label=label,
+            ignore=ignore_columns,
             config=config,
             standardize_rows=standardize,
             progress=display,

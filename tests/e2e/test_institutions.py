@@ -192,7 +192,11 @@ def test_institutions_leave_out_columns_of_their_own(
         _with_columns(path, tmp_path / path.name, columns)
         for path, columns in zip(raw_files, extra, strict=True)
     ]
-    hub = cluster.hub("--min-peers", "3", "--rounds", "2", "--secagg", "plus", "--exit-when-done")
+    # The hub's own test file, for comparison, is shaped like the first bank's export.
+    hub = cluster.hub(
+        *("--min-peers", "3", "--rounds", "2", "--secagg", "plus", "--exit-when-done"),
+        *("--eval-test", str(files[0]), "--ignore-columns", "account,merchant"),
+    )
     peers = [
         cluster.peer(
             f"bank_{k}",
@@ -210,3 +214,6 @@ def test_institutions_leave_out_columns_of_their_own(
     # The statistics are those of the numeric columns, as the files without the extra ones give.
     splits = [split_holdout(read_dataset(path), 0.2, 42) for path in raw_files]
     _check_statistics(cluster.hub_state, concat([s.train for s in splits], "all training rows"))
+    scored = [r for r in _rows(cluster.hub_state / "metrics_log.csv") if r["source"] == "test"]
+    assert [r["round"] for r in scored] == ["2", "3"]  # each trained model, on the hub's file
+    assert all(r["rows"] == str(read_dataset(raw_files[0]).n_rows) for r in scored)

@@ -43,6 +43,7 @@ def test_hub_options_are_checked_before_anything_starts(tmp_path: Path, args, me
         (["--heartbeat", "5", "--liveness", "2"], "liveness must be longer"),
         (["--bind", "nonsense://here"], "'nonsense://here' is not an address"),
         (["--eval-test", "missing.csv"], "missing.csv: no such file"),
+        (["--ignore-columns", "id"], "names columns of --eval-test, which is not given"),
     ],
 )
 def test_impossible_hub_settings_are_one_line_errors(tmp_path: Path, args, message):

@@ -138,6 +138,23 @@ def test_train_and_test_must_share_features_and_hold_both_classes(tmp_path: Path
         run_centralized(one_class, train, tmp_path)
 
 
+def test_columns_that_are_not_features_are_left_out_of_both_files(tmp_path: Path) -> None:
+    rows = ["T1,1,2,0", "T2,2,3,1", "T3,0,1,0", "T4,3,1,1"]
+    train = _write(tmp_path / "train.csv", "id,a,b,Class", rows)
+    test = _write(tmp_path / "test.csv", "id,a,b,Class", rows)
+    with pytest.raises(DataError, match=r"train\.csv row 2, column 'id'"):
+        run_centralized(train, test, tmp_path, standardize_rows=True)
+    config = TrainConfig(epochs=2)
+    result = run_centralized(
+        train, test, tmp_path, ignore=("id",), config=config, standardize_rows=True
+    )
+    assert result.metrics.rows == 4
+    assert load_model(tmp_path / "models" / "centralized_model.csv", ("a", "b")).params
+    numbers_only = _write(tmp_path / "test.csv", "a,b,Class", ["1,2,0", "2,3,1"])
+    with pytest.raises(DataError, match=r"test\.csv: no column 'id'"):
+        run_centralized(train, numbers_only, tmp_path, ignore=("id",), standardize_rows=True)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
