@@ -7,7 +7,15 @@ from pathlib import Path
 
 import click
 
-from fedd.cli.options import ALPHA, DIR, IGNORE_COLUMNS, PARTITION, PATH, QUIET, FiniteFloat
+from fedd.cli.options import (
+    ALPHA,
+    DIR,
+    PARTITION,
+    PATH,
+    QUIET,
+    FiniteFloat,
+    ignore_columns_option,
+)
 from fedd.learner.partition import PartitionScheme
 from fedd.learner.pool import pool_clients, write_pooled
 from fedd.learner.prepare import prepare
@@ -55,7 +63,7 @@ def data_synth(*, rows: int, out: Path, fraud_rate: float, seed: int, quiet: boo
 @click.option("--peers", type=click.IntRange(min=1), required=True, help="Number of peer files.")
 @click.option("--out", type=DIR, required=True, help="Directory for peer_1.csv ... peer_K.csv.")
 @click.option("--label", default="Class", help="Name of the 0/1 label column.")
-@IGNORE_COLUMNS
+@ignore_columns_option()
 @click.option("--seed", type=int, default=42, help="Seed of the partition.")
 @PARTITION
 @ALPHA
@@ -101,7 +109,7 @@ def data_split(
 @click.option("--peers", type=click.IntRange(min=1), required=True, help="Number of peer shards.")
 @click.option("--out-root", type=DIR, required=True, help="Directory for processed/ and clients/.")
 @click.option("--label", default="Class", help="Name of the 0/1 label column.")
-@IGNORE_COLUMNS
+@ignore_columns_option()
 @click.option(
     "--test-size",
     type=FiniteFloat(0.0, 1.0, min_open=True, max_open=True),

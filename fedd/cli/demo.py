@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from fedd.cli.options import ALPHA, DIR, IGNORE_COLUMNS, PARTITION, QUIET, FiniteFloat
+from fedd.cli.options import ALPHA, DIR, PARTITION, QUIET, FiniteFloat, ignore_columns_option
 from fedd.cli.strategy import strategy_of, strategy_options
 from fedd.demo import run_demo
 from fedd.learner.partition import PartitionScheme
@@ -36,7 +36,7 @@ __all__ = ["demo"]
     "centralized epochs in SGD steps, large enough for 2000 steps over the run).",
 )
 @click.option("--label", default="Class", help="Name of the 0/1 label column.")
-@IGNORE_COLUMNS
+@ignore_columns_option()
 @click.option(
     "--holdout",
     type=FiniteFloat(0.0, 1.0, min_open=True, max_open=True),

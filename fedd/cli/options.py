@@ -1,8 +1,9 @@
 """What the `fedd` commands share: option types, options, and option helpers.
 
-`FiniteFloat`, `PATH` and `DIR` are option types; `QUIET`,
-`PARTITION`, `ALPHA` and `IGNORE_COLUMNS` are options of more than one
-command; `secagg_threshold_options` and `secagg_threshold` give the Shamir
+`FiniteFloat`, `PATH` and `DIR` are option types; `QUIET`, `PARTITION` and
+`ALPHA` are options of more than one command, and `ignore_columns_option`
+makes --ignore-columns for the files a command reads;
+`secagg_threshold_options` and `secagg_threshold` give the Shamir
 threshold its name and its old spelling; `short_envvars` gives the
 daemons' and `fedd status`'s options their short environment variables;
 `column_names` reads a list of columns; `curve_client` turns
@@ -25,7 +26,6 @@ from fedd.learner.partition import PARTITIONS
 __all__ = [
     "ALPHA",
     "DIR",
-    "IGNORE_COLUMNS",
     "PARTITION",
     "PATH",
     "QUIET",
@@ -98,8 +98,6 @@ def ignore_columns_option(of: str = "the data") -> Callable[[_Function], _Functi
     )
     return option
 
-
-IGNORE_COLUMNS = ignore_columns_option()
 
 ALPHA = click.option(
     "--alpha",

@@ -14,7 +14,6 @@ import click
 
 from fedd.cli.options import (
     DIR,
-    IGNORE_COLUMNS,
     PATH,
     FiniteFloat,
     curve_client,
@@ -293,7 +292,7 @@ def _fault(value: str | None) -> str | None:
 )
 @click.option("--state-dir", type=DIR, default=Path("state/peer"), help="CSV state directory.")
 @click.option("--label", default="Class", help="Label column of the data.")
-@IGNORE_COLUMNS
+@ignore_columns_option()
 @click.option(
     "--holdout",
     type=FiniteFloat(0.0, 1.0, max_open=True),
