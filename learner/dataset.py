@@ -242,7 +242,7 @@ class _Parser:
             raise DataError(f"{self.path}: empty file; expected a header row, then data rows")
         seen: set[str] = set()
         for name in header:
-            if name in seen:
+            if name in seen and name:  # columns with no name are refused, or left out, later
                 raise DataError(f"{self.path} row 1: column name {name!r} appears twice")
             seen.add(name)
         return header
@@ -267,6 +267,14 @@ class _Parser:
             raise DataError(f"{path}: the label column {label!r} cannot be ignored")
         kept = [j for j, name in enumerate(columns) if name not in self.ignore]
         read = [columns[j] for j in kept]
+        if "" in read:
+            # A feature is known by its name: the hub matches every institution's
+            # columns by name, and models and scalings are written by name.
+            raise DataError(
+                f"{path} row 1, column {columns.index('') + 1}: the column has no name, and "
+                "every feature needs one; name it in the header, or leave it out with "
+                "--ignore-columns '\"\"' (a row index saved with the data, for example)"
+            )
         # Every column read, or the label alone (no features: parse() stops): no picking.
         if len(kept) in (1, len(columns)):
             return read, None

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import math
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any, TypeVar
@@ -52,9 +53,13 @@ class FiniteFloat(click.FloatRange):
         return number
 
 
+_QUOTED_EMPTY = re.compile(r'(?:^|,)\s*""\s*(?=,|$)')
+
+
 def column_names(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
     """Comma-separated column names, as a tuple ('' for none), quoted as in a CSV header
-    where a name holds a comma; refuses an empty or repeated name."""
+    where a name holds a comma, `""` for a column with no name; refuses an empty
+    name written otherwise, or a repeated one."""
     if not value:
         return ()
     try:
@@ -62,8 +67,13 @@ def column_names(ctx: click.Context, param: click.Parameter, value: str) -> tupl
     except csv.Error as exc:
         raise click.BadParameter(f"{value!r}: {exc}") from None
     names = tuple(name.strip() for name in cells)
-    if "" in names:
-        raise click.BadParameter(f"{value!r}: an empty column name (separate names by commas)")
+    # `""`, quoted as a CSV header quotes an empty cell, names a column with no
+    # name; an empty name otherwise is a slip, as in "a,,b".
+    if names.count("") > len(_QUOTED_EMPTY.findall(value)):
+        raise click.BadParameter(
+            f"{value!r}: an empty column name (separate names by commas; "
+            '"" names a column that has no name)'
+        )
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:
         raise click.BadParameter(f"{value!r}: column {repeated[0]!r} is named twice")

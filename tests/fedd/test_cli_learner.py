@@ -198,6 +198,26 @@ def test_split_leaves_out_columns_named_as_in_a_csv_header(tmp_path: Path) -> No
     assert_bad_option(unclosed, "--ignore-columns")
 
 
+def test_split_leaves_out_a_column_with_no_name_when_asked_by_its_quoted_empty_name(
+    tmp_path: Path,
+) -> None:
+    source = tmp_path / "indexed.csv"
+    rows = [f"{i},{i}.5,{i % 2},EUR" for i in range(20)]
+    source.write_text(",amount,Class,currency\n" + "\n".join(rows) + "\n")
+    out = tmp_path / "out"
+    split = ("data", "split", "--input", source, "--peers", 2, "--out", out, "--ignore-columns")
+    refused = run(*split, "currency")
+    assert refused.exit_code == 1
+    assert "row 1, column 1: the column has no name" in refused.output
+    assert not out.exists()
+    result = run(*split, '"", currency')
+    assert result.exit_code == 0, result.output
+    assert (out / "peer_1.csv").read_text().splitlines()[0] == "amount,Class"
+    slip = run(*split, ",currency")
+    assert_bad_option(slip, "--ignore-columns")
+    assert '"" names a column that has no name' in slip.output
+
+
 def test_split_refuses_a_foreign_file_and_impossible_cuts_in_one_line(
     raw: Path, tmp_path: Path
 ) -> None:

@@ -97,6 +97,27 @@ def test_what_cannot_be_ignored(tmp_path: Path, ignore: tuple[str, ...], message
         read_dataset(write(tmp_path, EXPORT), "isFraud", ignore=ignore)
 
 
+# As pandas' to_csv saves a table: its row index first, in a column with no name.
+INDEXED = ",amount,isFraud\n0,9.5,0\n1,181.0,1\n"
+
+
+def test_a_column_with_no_name_is_refused_unless_left_out(tmp_path: Path) -> None:
+    path = write(tmp_path, INDEXED)
+    refusal = r"row 1, column 1: the column has no name.*--ignore-columns '\"\"'"
+    with pytest.raises(DataError, match=refusal):
+        read_dataset(path, "isFraud")
+    data = read_dataset(path, "isFraud", ignore=("",))
+    assert data.features == ("amount",)
+    assert list(data.x) == [9.5, 181.0]
+    # Every column with no name goes, as a trailing delimiter on each line makes one too.
+    path = write(tmp_path, INDEXED.replace("\n", ",\n"))
+    with pytest.raises(DataError, match=refusal):
+        read_dataset(path, "isFraud")
+    data = read_dataset(path, "isFraud", ignore=("",))
+    assert data.features == ("amount",)
+    assert list(data.x) == [9.5, 181.0]
+
+
 # The credit-card file as a spreadsheet set to a German or French locale saves it.
 SEMICOLONS = 'EDUCATION;MARRIAGE;"Amount, EUR";Class\n\n2;1;149.62;0\n1;2;"2.5";1\n'
 
