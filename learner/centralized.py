@@ -210,10 +210,11 @@ def read_labelled(
     role: str,
     progress: Progress | None = None,
     ignore: Collection[str] = (),
+    encoding: str = "utf-8",
 ) -> Dataset:
-    """Read a CSV that must hold both classes, without the columns in `ignore`;
-    `role` ("training", "test") words the error."""
-    data = read_dataset(path, label, progress, ignore=ignore)
+    """Read a CSV (text in `encoding`) that must hold both classes, without the
+    columns in `ignore`; `role` ("training", "test") words the error."""
+    data = read_dataset(path, label, progress, ignore=ignore, encoding=encoding)
     require_both_classes(data, f"{role} row")
     return data
 
@@ -236,12 +237,13 @@ def run_centralized(
     *,
     label: str = "Class",
     ignore: Collection[str] = (),
+    encoding: str = "utf-8",
     config: TrainConfig | None = None,
     standardize_rows: bool = False,
     progress: StagedProgress | None = None,
 ) -> CentralizedResult:
     """Train on `train_path`, evaluate on `test_path`, write the model and the metrics.
-    The columns in `ignore` are left out of both files.
+    The columns in `ignore` are left out of both files, whose text is in `encoding`.
 
     Raises `DataError` for unusable files (see `read_dataset`), a set with one
     class, differing feature columns, unstandardized features (without
@@ -250,10 +252,10 @@ def run_centralized(
     """
     started = time.perf_counter()
     train_data = read_labelled(
-        train_path, label, "training", stage(progress, f"read {train_path.name}"), ignore
+        train_path, label, "training", stage(progress, f"read {train_path.name}"), ignore, encoding
     )
     test_data = read_labelled(
-        test_path, label, "test", stage(progress, f"read {test_path.name}"), ignore
+        test_path, label, "test", stage(progress, f"read {test_path.name}"), ignore, encoding
     )
     check_same_features(train_data, test_data)
     if standardize_rows:

@@ -20,6 +20,7 @@ in one `bytes`: the 285k x 30 Kaggle file takes about 70 MB.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import itertools
@@ -110,11 +111,13 @@ def read_dataset(
     progress: Progress | None = None,
     *,
     ignore: Collection[str] = (),
+    encoding: str = "utf-8",
 ) -> Dataset:
     """Read and validate a numeric CSV with a 0/1 label column named `label`.
 
     The columns named in `ignore` (an institution's ids, names, categories,
-    dates) are left out unread: every other column is a feature.
+    dates) are left out unread: every other column is a feature. The file's
+    text is in `encoding` (a byte-order mark before UTF-8 is skipped).
     `progress` hears `(characters read, file size in bytes)` now and then.
 
     Raises `DataError` naming the file (and row and column where one applies)
@@ -124,7 +127,13 @@ def read_dataset(
     2^62 or more in magnitude), or a label other than 0 or 1.
     """
     try:
-        stream = open(path, encoding="utf-8-sig", newline="")  # noqa: SIM115 (closed below)
+        codec = codecs.lookup(encoding)
+    except LookupError:
+        raise DataError(f"{path}: unknown text encoding {encoding!r}") from None
+    # A byte-order mark before UTF-8 is skipped.
+    text_encoding = "utf-8-sig" if codec.name == "utf-8" else codec.name
+    try:
+        stream = open(path, encoding=text_encoding, newline="")  # noqa: SIM115 (closed below)
     except FileNotFoundError:
         raise DataError(f"{path}: no such file") from None
     except IsADirectoryError:
@@ -133,16 +142,40 @@ def read_dataset(
         raise DataError(f"{path}: cannot open: {exc.strerror}") from None
     with stream:
         lines: Iterable[str] = stream if progress is None else _counted(stream, progress)
-        lines, delimiter = _sniffed(path, iter(lines))
+        lines, delimiter = _sniffed(path, iter(lines), text_encoding)
         reader = csv.reader(lines, delimiter=delimiter, strict=True)
         try:
             return _Parser(path, reader, label, frozenset(ignore)).parse()
         except csv.Error as exc:
             raise DataError(f"{path} row {reader.line_num}: malformed CSV: {exc}") from None
         except UnicodeDecodeError:
-            raise DataError(
-                f"{path} row {reader.line_num + 1}: not UTF-8 text; save the file as UTF-8 CSV"
-            ) from None
+            raise _not_text(path, text_encoding) from None
+
+
+def _not_text(path: Path, encoding: str) -> DataError:
+    """The error for `path`, which holds bytes that are not text in `encoding`."""
+    row = _undecodable_row(path, encoding)
+    if encoding == "utf-8-sig":
+        # Spreadsheets save "CSV" in the system's code page unless told UTF-8.
+        what = "UTF-8"
+        fix = "save the file as UTF-8 CSV, or name its encoding with --encoding (such as cp1252)"
+    else:
+        what = encoding
+        fix = "name the file's encoding with --encoding, or save it as UTF-8 CSV"
+    return DataError(f"{path} row {row}: not {what} text; {fix}")
+
+
+def _undecodable_row(path: Path, encoding: str) -> int:
+    """The first line of `path` not text in `encoding`: found again, line by line,
+    as text is decoded in blocks (0 if none is, as when the file changed since)."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    with open(path, "rb") as stream:
+        for row, line in enumerate(stream, 1):
+            try:
+                decoder.decode(line)
+            except UnicodeDecodeError:
+                return row
+    return 0
 
 
 def header_delimiter(line: str) -> str:
@@ -157,7 +190,7 @@ def header_delimiter(line: str) -> str:
     return max(DELIMITERS, key=counts.__getitem__)  # max keeps the first of equals
 
 
-def _sniffed(path: Path, lines: Iterator[str]) -> tuple[Iterator[str], str]:
+def _sniffed(path: Path, lines: Iterator[str], encoding: str) -> tuple[Iterator[str], str]:
     """The lines again, and the delimiter their first non-blank line (the header) uses."""
     skipped = []
     try:
@@ -166,9 +199,7 @@ def _sniffed(path: Path, lines: Iterator[str]) -> tuple[Iterator[str], str]:
             if line.strip():
                 return itertools.chain(skipped, lines), header_delimiter(line)
     except UnicodeDecodeError:
-        raise DataError(
-            f"{path} row {len(skipped) + 1}: not UTF-8 text; save the file as UTF-8 CSV"
-        ) from None
+        raise _not_text(path, encoding) from None
     return iter(skipped), ","
 
 

@@ -113,6 +113,7 @@ def prepare(
     *,
     label: str = "Class",
     ignore: Collection[str] = (),
+    encoding: str = "utf-8",
     test_size: float = 0.2,
     seed: int = 42,
     scheme: PartitionScheme = "iid",
@@ -121,7 +122,8 @@ def prepare(
 ) -> PrepareReport:
     """Split `input_path` into train/test, standardize, cut `peers` shards, write all.
 
-    The columns named in `ignore` are left out of every file.
+    The columns named in `ignore` are left out of every file; the input's
+    text is in `encoding`.
 
     Raises `DataError` when `out_root/clients` holds a file fedd did not write
     (before writing anything; see `learner.shards.stale_entries`), when the
@@ -138,7 +140,11 @@ def prepare(
     clients = out_root / "clients"
     stale = stale_entries(clients, peers)
     data = read_dataset(
-        input_path, label, stage(progress, f"read {input_path.name}"), ignore=ignore
+        input_path,
+        label,
+        stage(progress, f"read {input_path.name}"),
+        ignore=ignore,
+        encoding=encoding,
     )
     _check_classes(data)
     rng = random.Random(seed)

@@ -63,6 +63,7 @@ def split(
     *,
     label: str = "Class",
     ignore: Collection[str] = (),
+    encoding: str = "utf-8",
     scheme: PartitionScheme = "iid",
     alpha: float = 0.5,
     seed: int = 42,
@@ -70,7 +71,8 @@ def split(
 ) -> SplitReport:
     """Cut `input_path` into `peers` raw files in `out_dir` by `scheme`; remove stale ones.
 
-    The columns named in `ignore` are left out of the files.
+    The columns named in `ignore` are left out of the files; the input's
+    text is in `encoding`.
 
     Raises `DataError`, before writing anything, when `out_dir` holds a file
     fedd did not write (see `learner.shards.stale_entries`), when the input
@@ -83,7 +85,11 @@ def split(
         raise ValueError("peers must be >= 1")
     stale = stale_entries(out_dir, peers)
     data = read_dataset(
-        input_path, label, stage(progress, f"read {input_path.name}"), ignore=ignore
+        input_path,
+        label,
+        stage(progress, f"read {input_path.name}"),
+        ignore=ignore,
+        encoding=encoding,
     )
     require_both_classes(data)
     if data.n_rows < peers:

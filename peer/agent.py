@@ -69,7 +69,12 @@ class PeerAgent:
         self.shard = 0
         if config.data is not None:
             self.data = self._split(
-                read_dataset(config.data, config.label, ignore=config.ignore_columns)
+                read_dataset(
+                    config.data,
+                    config.label,
+                    ignore=config.ignore_columns,
+                    encoding=config.encoding,
+                )
             )
             self.features = self.data.train.features
         else:

@@ -78,6 +78,7 @@ class PeerConfig:
     state_dir: Path = Path("state/peer")
     label: str = "Class"
     ignore_columns: tuple[str, ...] = ()  # columns of `data` that are not features
+    encoding: str = "utf-8"  # of `data`
     peer_id: str | None = None
     fault_stage: str | None = None
     shard: ShardSource | None = None
@@ -96,6 +97,8 @@ class PeerConfig:
             raise ConfigError("give the peer --data PATH or --shard auto (one of them)")
         if self.ignore_columns and self.data is None:
             raise ConfigError("--ignore-columns names columns of --data; shards have none to leave")
+        if self.encoding != "utf-8" and self.data is None:
+            raise ConfigError("--encoding is that of --data; shards are fedd's own UTF-8 files")
         if not 0.0 <= self.holdout < 1.0:
             raise ConfigError("--holdout takes a fraction in [0, 1): 0.2 holds out a fifth")
         if self.fault_stage is not None and self.fault_stage not in FAULT_STAGES:

@@ -37,6 +37,7 @@ class HubConfig:
     eval_test: Path | None = None
     label: str = "Class"
     ignore_columns: tuple[str, ...] = ()  # columns of `eval_test` that are not features
+    encoding: str = "utf-8"  # of `eval_test`
     local_epochs: int = 1
     lr: float = 0.1
     batch_size: int = 512
@@ -66,6 +67,8 @@ class HubConfig:
         check_endpoint(self.bind, bind=True)  # before any state is created
         if self.ignore_columns and self.eval_test is None:
             raise ConfigError("--ignore-columns names columns of --eval-test, which is not given")
+        if self.encoding != "utf-8" and self.eval_test is None:
+            raise ConfigError("--encoding is that of --eval-test, which is not given")
         if (self.curve_secret is None) != (self.allow_dir is None):
             raise ConfigError("CURVE needs both --curve-secret and --allow-dir")
         if self.secagg not in ("off", "full", "plus"):

@@ -79,7 +79,12 @@ class Hub:
         self._poller = zmq.Poller()
         self.test: Dataset | None = None
         if config.eval_test is not None:
-            self.test = read_dataset(config.eval_test, config.label, ignore=config.ignore_columns)
+            self.test = read_dataset(
+                config.eval_test,
+                config.label,
+                ignore=config.ignore_columns,
+                encoding=config.encoding,
+            )
             try:
                 check_features(self.test.features)
             except ValueError as exc:

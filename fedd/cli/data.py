@@ -14,6 +14,7 @@ from fedd.cli.options import (
     PATH,
     QUIET,
     FiniteFloat,
+    encoding_option,
     ignore_columns_option,
 )
 from fedd.learner.partition import PartitionScheme
@@ -64,6 +65,7 @@ def data_synth(*, rows: int, out: Path, fraud_rate: float, seed: int, quiet: boo
 @click.option("--out", type=DIR, required=True, help="Directory for peer_1.csv ... peer_K.csv.")
 @click.option("--label", default="Class", help="Name of the 0/1 label column.")
 @ignore_columns_option()
+@encoding_option()
 @click.option("--seed", type=int, default=42, help="Seed of the partition.")
 @PARTITION
 @ALPHA
@@ -75,6 +77,7 @@ def data_split(
     out: Path,
     label: str,
     ignore_columns: tuple[str, ...],
+    encoding: str,
     seed: int,
     partition: PartitionScheme,
     alpha: float,
@@ -88,6 +91,7 @@ def data_split(
             out,
             label=label,
             ignore=ignore_columns,
+            encoding=encoding,
             scheme=partition,
             alpha=alpha,
             seed=seed,
@@ -110,6 +114,7 @@ def data_split(
 @click.option("--out-root", type=DIR, required=True, help="Directory for processed/ and clients/.")
 @click.option("--label", default="Class", help="Name of the 0/1 label column.")
 @ignore_columns_option()
+@encoding_option()
 @click.option(
     "--test-size",
     type=FiniteFloat(0.0, 1.0, min_open=True, max_open=True),
@@ -127,6 +132,7 @@ def data_prepare(
     out_root: Path,
     label: str,
     ignore_columns: tuple[str, ...],
+    encoding: str,
     test_size: float,
     seed: int,
     partition: PartitionScheme,
@@ -141,6 +147,7 @@ def data_prepare(
             out_root,
             label=label,
             ignore=ignore_columns,
+            encoding=encoding,
             test_size=test_size,
             seed=seed,
             scheme=partition,

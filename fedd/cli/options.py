@@ -12,6 +12,7 @@ daemons' and `fedd status`'s options their short environment variables;
 
 from __future__ import annotations
 
+import codecs
 import csv
 import math
 import re
@@ -105,6 +106,28 @@ def ignore_columns_option(of: str = "the data") -> Callable[[_Function], _Functi
         show_default=False,
         help=f"Columns of {of} to leave out, by name, comma-separated (ids, names, "
         "categories, dates): every other column but the label is a feature.",
+    )
+    return option
+
+
+def _encoding(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    try:
+        return codecs.lookup(value).name
+    except LookupError:
+        raise click.BadParameter(
+            f"{value!r} is not a text encoding Python knows (utf-8, cp1252, latin-1, ...)"
+        ) from None
+
+
+def encoding_option(of: str = "the data") -> Callable[[_Function], _Function]:
+    """--encoding, for the CSV files named `of` in its help."""
+    option: Callable[[_Function], _Function] = click.option(
+        "--encoding",
+        default="utf-8",
+        callback=_encoding,
+        show_default=True,
+        help=f"The text encoding of {of}: a spreadsheet's CSV is often cp1252 (Windows, "
+        "Western Europe) unless saved as UTF-8.",
     )
     return option
 

@@ -17,6 +17,7 @@ from fedd.cli.options import (
     PATH,
     FiniteFloat,
     curve_client,
+    encoding_option,
     ignore_columns_option,
     secagg_threshold_options,
     short_envvars,
@@ -107,6 +108,7 @@ def start() -> None:
 @click.option("--eval-test", type=PATH, default=None, help="Test CSV to evaluate every round on.")
 @click.option("--label", default="Class", help="Label column of --eval-test.")
 @ignore_columns_option("--eval-test")
+@encoding_option("--eval-test")
 @click.option("--local-epochs", type=click.IntRange(1, 1000), default=1, help="Epochs per round.")
 @click.option("--lr", type=FiniteFloat(0.0, min_open=True), default=0.1, help="Learning rate.")
 @click.option("--batch-size", type=click.IntRange(1), default=512, help="Minibatch rows.")
@@ -182,6 +184,7 @@ def start_hub(
     eval_test: Path | None,
     label: str,
     ignore_columns: tuple[str, ...],
+    encoding: str,
     local_epochs: int,
     lr: float,
     batch_size: int,
@@ -227,6 +230,7 @@ def start_hub(
         eval_test=eval_test,
         label=label,
         ignore_columns=ignore_columns,
+        encoding=encoding,
         local_epochs=local_epochs,
         lr=lr,
         batch_size=batch_size,
@@ -293,6 +297,7 @@ def _fault(value: str | None) -> str | None:
 @click.option("--state-dir", type=DIR, default=Path("state/peer"), help="CSV state directory.")
 @click.option("--label", default="Class", help="Label column of the data.")
 @ignore_columns_option()
+@encoding_option("--data")
 @click.option(
     "--holdout",
     type=FiniteFloat(0.0, 1.0, max_open=True),
@@ -371,6 +376,7 @@ def start_peer(
     state_dir: Path,
     label: str,
     ignore_columns: tuple[str, ...],
+    encoding: str,
     holdout: float,
     holdout_seed: int,
     peer_id: str | None,
@@ -425,6 +431,7 @@ def start_peer(
         state_dir=state_dir,
         label=label,
         ignore_columns=ignore_columns,
+        encoding=encoding,
         peer_id=peer_id,
         fault_stage=_fault(fault),
         shard=source,

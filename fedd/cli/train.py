@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from fedd.cli.options import DIR, PATH, QUIET, FiniteFloat, ignore_columns_option
+from fedd.cli.options import DIR, PATH, QUIET, FiniteFloat, encoding_option, ignore_columns_option
 from fedd.learner.centralized import MIN_STEPS, TrainConfig, run_centralized
 from fedd.learner.model import CLASS_WEIGHTS, ClassWeight
 from fedd.learner.progress import progress_display
@@ -39,6 +39,7 @@ def train_group() -> None:
 )
 @click.option("--label", default="Class", help="Name of the 0/1 label column.")
 @ignore_columns_option("--train and --test")
+@encoding_option("--train and --test")
 @click.option(
     "--epochs",
     type=click.IntRange(min=1),
@@ -74,6 +75,7 @@ def train_centralized(
     test_path: Path,
     label: str,
     ignore_columns: tuple[str, ...],
+    encoding: str,
     epochs: int | None,
     lr: float,
     batch_size: int,
@@ -103,6 +105,7 @@ def train_centralized(
             out_dir,
             label=label,
             ignore=ignore_columns,
+            encoding=encoding,
             config=config,
             standardize_rows=standardize,
             progress=display,

@@ -166,14 +166,17 @@ def test_institutions_on_raw_files_train_and_score_without_pooling(
     assert abs(federated - baseline.metrics.roc_auc) <= 0.005, (federated, baseline.metrics)
 
 
-def _with_columns(source: Path, out: Path, extra: dict[int, tuple[str, str]]) -> Path:
-    """`source` with a text column inserted at each position of `extra` (name, cell prefix)."""
+def _with_columns(
+    source: Path, out: Path, extra: dict[int, tuple[str, str]], encoding: str = "utf-8"
+) -> Path:
+    """`source` with a text column inserted at each position of `extra` (name, cell
+    prefix), written in `encoding`."""
     with open(source, newline="") as f:
         rows = list(csv.reader(f))
     for at, (name, prefix) in sorted(extra.items(), reverse=True):
         for i, row in enumerate(rows):
             row.insert(at, name if i == 0 else f"{prefix}{i}")
-    with open(out, "w", newline="") as f:
+    with open(out, "w", newline="", encoding=encoding) as f:
         csv.writer(f).writerows(rows)
     return out
 
@@ -182,15 +185,17 @@ def test_institutions_leave_out_columns_of_their_own(
     cluster: Cluster, raw_files: list[Path], tmp_path: Path
 ) -> None:
     """Each bank's export carries its own ids and categories, elsewhere in the row: each
-    peer names its own with --ignore-columns, and the federation trains on the rest."""
+    peer names its own with --ignore-columns, and the federation trains on the rest. The
+    second bank's spreadsheet saved its file in Windows' code page, which it names."""
     extra = [
         {0: ("account", "ACC-"), 5: ("merchant", "shop ")},
-        {31: ("currency", "EUR")},  # after the label
+        {31: ("currency", "\u20ac ")},  # the euro sign, after the label
         {},
     ]
+    encodings = ["utf-8", "cp1252", "utf-8"]
     files = [
-        _with_columns(path, tmp_path / path.name, columns)
-        for path, columns in zip(raw_files, extra, strict=True)
+        _with_columns(path, tmp_path / path.name, columns, encoding)
+        for path, columns, encoding in zip(raw_files, extra, encodings, strict=True)
     ]
     # The hub's own test file, for comparison, is shaped like the first bank's export.
     hub = cluster.hub(
@@ -202,8 +207,9 @@ def test_institutions_leave_out_columns_of_their_own(
             f"bank_{k}",
             path,
             *(["--ignore-columns", ",".join(n for n, _ in columns.values())] if columns else []),
+            *("--encoding", encoding),
         )
-        for k, (path, columns) in enumerate(zip(files, extra, strict=True), 1)
+        for k, (path, columns, encoding) in enumerate(zip(files, extra, encodings, strict=True), 1)
     ]
     assert hub.wait(240) == 0, cluster.logs()
     for p in peers:

@@ -198,6 +198,22 @@ def test_split_leaves_out_columns_named_as_in_a_csv_header(tmp_path: Path) -> No
     assert_bad_option(unclosed, "--ignore-columns")
 
 
+def test_split_reads_a_file_in_the_encoding_it_is_told_and_writes_utf8(tmp_path: Path) -> None:
+    source = tmp_path / "export.csv"
+    rows = [f"{i}.5;{i % 2};Caf\u00e9 {i}" for i in range(20)]
+    source.write_bytes(
+        ("Betrag \u20ac;Class;H\u00e4ndler\n" + "\n".join(rows) + "\n").encode("cp1252")
+    )
+    out = tmp_path / "out"
+    split = ("data", "split", "--input", source, "--peers", 2, "--out", out)
+    refused = run(*split, "--ignore-columns", "H\u00e4ndler")
+    assert refused.exit_code == 1
+    assert "row 1: not UTF-8 text" in refused.output
+    result = run(*split, "--ignore-columns", "H\u00e4ndler", "--encoding", "Windows-1252")
+    assert result.exit_code == 0, result.output
+    assert (out / "peer_1.csv").read_text(encoding="utf-8").splitlines()[0] == "Betrag \u20ac,Class"
+
+
 def test_split_leaves_out_a_column_with_no_name_when_asked_by_its_quoted_empty_name(
     tmp_path: Path,
 ) -> None:

@@ -210,8 +210,26 @@ def test_missing_file_directory_and_non_utf8(tmp_path: Path) -> None:
         read_dataset(tmp_path)
     path = tmp_path / "latin1.csv"
     path.write_bytes(b"a,Class\n1,0\n\xe9\xff,1\n")
-    with pytest.raises(DataError, match="not UTF-8"):
+    with pytest.raises(DataError, match=r"row 3: not UTF-8 text.*--encoding"):
         read_dataset(path)
+    with pytest.raises(DataError, match="unknown text encoding 'klingon'"):
+        read_dataset(path, encoding="klingon")
+
+
+def test_a_file_in_a_windows_code_page_reads_when_its_encoding_is_named(tmp_path: Path) -> None:
+    # As a spreadsheet in a Western European locale saves "CSV": cp1252 and semicolons.
+    path = tmp_path / "export.csv"
+    text = "Händler;Betrag €;Class\nCafé Müller;12.5;0\nBäckerei;3.25;1\n"
+    path.write_bytes(text.encode("cp1252"))
+    with pytest.raises(DataError, match=r"export\.csv row 1: not UTF-8 text"):
+        read_dataset(path, ignore=("Händler",))
+    data = read_dataset(path, ignore=("Händler",), encoding="cp1252")
+    assert data.features == ("Betrag €",)
+    assert list(data.x) == [12.5, 3.25]
+    # Bytes cp1252 leaves undefined are still refused, with the row and the encoding named.
+    path.write_bytes(text.encode("cp1252") + b"\x81;1.0;0\n")
+    with pytest.raises(DataError, match=r"row 4: not cp1252 text; name the file's encoding"):
+        read_dataset(path, ignore=("Händler",), encoding="cp1252")
 
 
 @pytest.mark.parametrize("shortest", [False, True])
