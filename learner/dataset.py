@@ -130,7 +130,6 @@ def read_dataset(
         codec = codecs.lookup(encoding)
     except LookupError:
         raise DataError(f"{path}: unknown text encoding {encoding!r}") from None
-    # A byte-order mark before UTF-8 is skipped.
     text_encoding = "utf-8-sig" if codec.name == "utf-8" else codec.name
     try:
         stream = open(path, encoding=text_encoding, newline="")  # noqa: SIM115 (closed below)
