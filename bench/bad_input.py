@@ -408,6 +408,13 @@ CASES: list[Case] = [
         *("demo", "--quiet", "--rows", "100", "--out", "demo_ignore"),
         *("--ignore-columns", "account"),
     ),
+    _c("demo --encoding", "'klingon'", "demo", "--encoding", "klingon"),
+    _c(
+        "demo --encoding",
+        "without data/creditcard.csv",
+        *("demo", "--quiet", "--rows", "100", "--out", "demo_encoding"),
+        *("--encoding", "cp1252"),
+    ),
     _c("demo --strategy", "'fedsgd'", "demo", "--strategy", "fedsgd"),
     _c("demo --server-lr", "-1", "demo", "--server-lr", "-1"),
     _c(

@@ -92,6 +92,7 @@ class DemoRun:
     local_epochs: int = 0  # 0: chosen from the data (see the module docstring)
     label: str = "Class"
     ignore_columns: tuple[str, ...] = ()  # of data/creditcard.csv, left out when cutting it
+    encoding: str = "utf-8"  # of data/creditcard.csv
     holdout: float = 0.2
     seed: int = 42
     strategy: Strategy = field(default_factory=Strategy)
@@ -156,6 +157,11 @@ def _data_step(run: DemoRun) -> None:
             f"--ignore-columns names columns of your own {run.raw_csv}, which is not there; "
             "the synthesized data has none to leave out"
         )
+    if run.encoding != "utf-8":
+        raise ConfigError(
+            f"--encoding is that of your own {run.raw_csv}, which is not there; "
+            "the synthesized data is written in UTF-8"
+        )
     summary = write_synth(run.raw_csv, run.rows, progress=stage(run.progress, "synth"))
     run.echo(f"synthesized {summary.rows} rows ({summary.positives} frauds) -> {summary.path}")
 
@@ -167,6 +173,7 @@ def _split_step(run: DemoRun) -> None:
         run.clients_dir,
         label=run.label,
         ignore=run.ignore_columns,
+        encoding=run.encoding,
         scheme=run.partition,
         alpha=run.alpha,
         seed=run.seed,
@@ -337,6 +344,7 @@ def run_demo(
     local_epochs: int = 0,
     label: str = "Class",
     ignore_columns: tuple[str, ...] = (),
+    encoding: str = "utf-8",
     holdout: float = 0.2,
     strategy: Strategy | None = None,
     proximal_mu: float = 0.0,
@@ -346,7 +354,7 @@ def run_demo(
     """Run every step of `STEPS` under `base`; return what they produced.
 
     `partition` and `alpha` cut the peers' shards (see `learner.partition`),
-    leaving out the columns of `ignore_columns`;
+    leaving out the columns of `ignore_columns` (its text in `encoding`);
     `local_epochs` 0 chooses them as the module docstring says; `strategy`
     (default FedAvg) and `proximal_mu` are the hub's (`fedd start hub --strategy`).
     Raises `DataError` when a step cannot proceed (the message says why).
@@ -371,6 +379,7 @@ def run_demo(
             local_epochs=local_epochs,
             label=label,
             ignore_columns=ignore_columns,
+            encoding=encoding,
             holdout=holdout,
             strategy=strategy or Strategy(),
             proximal_mu=proximal_mu,

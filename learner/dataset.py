@@ -27,6 +27,7 @@ import itertools
 import math
 import operator
 import os
+import re
 from array import array
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -321,9 +322,13 @@ class _Parser:
                 if j == li:
                     return self._label_error(cell)
                 what = "empty cell" if not cell.strip() else f"{cell!r} is not a number"
-                if _decimal_comma(cell):
-                    what += " (a decimal comma? fedd reads numbers with a decimal point)"
-                return DataError(f"{self._where(self.header[j])}: {what}")
+                hint = _hint(cell)
+                if not hint and _TEXT.search(cell):
+                    hint = (
+                        " (ids, names, categories and dates are no features: "
+                        "leave such a column out)"
+                    )
+                return DataError(f"{self._where(self.header[j])}: {what}{hint}")
         raise AssertionError("unreachable: float() failed on some cell")  # pragma: no cover
 
     def _check_values(self, row: Sequence[str], values: Sequence[float], li: int) -> None:
@@ -331,7 +336,10 @@ class _Parser:
             if not math.isfinite(value):
                 if j == li:
                     raise self._label_error(row[j])
-                raise DataError(f"{self._where(self.header[j])}: {row[j]!r} is not a finite number")
+                raise DataError(
+                    f"{self._where(self.header[j])}: {row[j]!r} is not a finite number"
+                    + _hint(row[j])
+                )
             if abs(value) >= MAX_MAGNITUDE:
                 raise DataError(
                     f"{self._where(self.header[j])}: {row[j]!r} is too large: fedd needs "
@@ -342,13 +350,37 @@ class _Parser:
         return DataError(f"{self._where(self.label)}: the label must be 0 or 1, not {cell!r}")
 
 
-def _decimal_comma(cell: str) -> bool:
-    """Whether `cell` would be a number with its comma read as a decimal point."""
+# How exports spell a value that is not there.
+_MISSING = frozenset({"", "na", "n/a", "#n/a", "nan", "null", "none", "?", "-"})
+# Letters, or digits in a date or a time.
+_TEXT = re.compile(r"[^\W\d_]|\d[-/:]\d")
+# What a spreadsheet's number format adds around a number.
+_FORMATTING = str.maketrans("", "", "$€£¥%() \u00a0,")
+
+
+def _hint(cell: str) -> str:
+    """What a cell that is no finite number probably is, for the error ('' if unsure)."""
+    text = cell.strip()
+    if text.lower() in _MISSING:
+        return (
+            " (a missing value: fedd fills none in; leave the column out, "
+            "or fill in or drop those rows first)"
+        )
+    if "," in text and _is_number(text.replace(",", ".")):
+        return " (a decimal comma? fedd reads numbers with a decimal point)"
+    if _is_number(text.translate(_FORMATTING)):
+        return (
+            " (a formatted number? fedd reads plain ones such as -1234.5: no currency or "
+            "percent signs, digit grouping or parentheses)"
+        )
+    return ""
+
+
+def _is_number(text: str) -> bool:
     try:
-        float(cell.replace(",", "."))
+        return math.isfinite(float(text))
     except ValueError:
         return False
-    return "," in cell
 
 
 def column_difference(expected: Sequence[str], got: Sequence[str]) -> str:

@@ -6,7 +6,15 @@ from pathlib import Path
 
 import click
 
-from fedd.cli.options import ALPHA, DIR, PARTITION, QUIET, FiniteFloat, ignore_columns_option
+from fedd.cli.options import (
+    ALPHA,
+    DIR,
+    PARTITION,
+    QUIET,
+    FiniteFloat,
+    encoding_option,
+    ignore_columns_option,
+)
 from fedd.cli.strategy import strategy_of, strategy_options
 from fedd.demo import run_demo
 from fedd.learner.partition import PartitionScheme
@@ -37,6 +45,7 @@ __all__ = ["demo"]
 )
 @click.option("--label", default="Class", help="Name of the 0/1 label column.")
 @ignore_columns_option()
+@encoding_option("data/creditcard.csv, when it is your own")
 @click.option(
     "--holdout",
     type=FiniteFloat(0.0, 1.0, min_open=True, max_open=True),
@@ -57,6 +66,7 @@ def demo(
     local_epochs: int,
     label: str,
     ignore_columns: tuple[str, ...],
+    encoding: str,
     holdout: float,
     strategy: str,
     server_lr: float | None,
@@ -80,6 +90,7 @@ def demo(
         local_epochs=local_epochs,
         label=label,
         ignore_columns=ignore_columns,
+        encoding=encoding,
         holdout=holdout,
         strategy=strategy_of(strategy, server_lr, server_momentum, beta1, beta2, tau),
         proximal_mu=proximal_mu,

@@ -509,13 +509,27 @@ def test_demo_runs_end_to_end_and_reuses_its_data(tmp_path: Path) -> None:
     again = run("demo", "--out", tmp_path, "--rows", 4000, "--rounds", 1)
     assert again.exit_code == 0, again.output
     assert f"using {tmp_path / 'data' / 'creditcard.csv'}" in again.stdout
-    # A file of one's own with an id column: refused as it is, run with it left out.
+    # A file of one's own with an id column, saved in Windows' code page: refused as
+    # it is, run with the column left out and the encoding named.
     own = tmp_path / "data" / "creditcard.csv"
     header, *rows = own.read_text().splitlines()
-    own.write_text("\n".join([f"account,{header}"] + [f"A{i},{r}" for i, r in enumerate(rows)]))
-    refused = run("demo", "--out", tmp_path, "--rounds", 1)
-    assert_user_error(refused, "row 2, column 'account': 'A0' is not a number")
-    kept = run("demo", "--out", tmp_path, "--rounds", 1, "--ignore-columns", "account")
+    lines = [f"account,{header}"] + [f"\u00c4{i},{r}" for i, r in enumerate(rows)]
+    own.write_bytes("\n".join(lines).encode("cp1252"))
+    refused = run("demo", "--out", tmp_path, "--rounds", 1, "--ignore-columns", "account")
+    assert_user_error(refused, "row 2: not UTF-8 text")
+    refused = run("demo", "--out", tmp_path, "--rounds", 1, "--encoding", "cp1252")
+    assert_user_error(refused, "row 2, column 'account': '\u00c40' is not a number")
+    kept = run(
+        "demo",
+        "--out",
+        tmp_path,
+        "--rounds",
+        1,
+        "--ignore-columns",
+        "account",
+        "--encoding",
+        "cp1252",
+    )
     assert kept.exit_code == 0, kept.output
     assert "round 2 training: ok, 3/3 peers" in kept.stdout
     assert read_dataset(tmp_path / "data" / "clients" / "peer_1.csv").features[0] == "Time"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -148,6 +149,38 @@ def test_a_decimal_comma_is_named(tmp_path: Path) -> None:
         f"{path} row 2, column 'Amount': '149,62' is not a number "
         "(a decimal comma? fedd reads numbers with a decimal point)"
     )
+
+
+@pytest.mark.parametrize(
+    ("cell", "hint"),
+    [
+        ("", "a missing value: fedd fills none in; leave the column out, or fill in or drop"),
+        ("N/A", "a missing value"),
+        ("NULL", "a missing value"),
+        ("NaN", "a missing value"),
+        ("1,234.56", "a formatted number? fedd reads plain ones such as -1234.5"),
+        ("$12.00", "a formatted number"),
+        ("(12.00)", "a formatted number"),
+        ("12%", "a formatted number"),
+        ("PAYMENT", "ids, names, categories and dates are no features: leave such a column out"),
+        ("2019-01-01 00:00:18", "ids, names, categories and dates are no features"),
+        ("13/01/2019", "ids, names, categories and dates are no features"),
+    ],
+)
+def test_a_cell_that_is_no_number_says_what_it_looks_like(
+    tmp_path: Path, cell: str, hint: str
+) -> None:
+    path = write(tmp_path, f'a,Amount,Class\n1,2,0\n1,"{cell}",1\n')
+    with pytest.raises(DataError, match=r"row 3, column 'Amount': .*\(" + re.escape(hint)):
+        read_dataset(path)
+
+
+@pytest.mark.parametrize("cell", ["1e999", "-inf"])
+def test_an_infinite_value_gets_no_guess(tmp_path: Path, cell: str) -> None:
+    path = write(tmp_path, f"a,Amount,Class\n1,{cell},1\n")
+    with pytest.raises(DataError) as caught:
+        read_dataset(path)
+    assert str(caught.value) == f"{path} row 2, column 'Amount': {cell!r} is not a finite number"
 
 
 @pytest.mark.parametrize(
