@@ -93,6 +93,7 @@ class DemoRun:
     label: str = "Class"
     ignore_columns: tuple[str, ...] = ()  # of data/creditcard.csv, left out when cutting it
     encoding: str = "utf-8"  # of data/creditcard.csv
+    fill_missing: float | None = None  # what its missing cells read as
     holdout: float = 0.2
     seed: int = 42
     strategy: Strategy = field(default_factory=Strategy)
@@ -162,6 +163,11 @@ def _data_step(run: DemoRun) -> None:
             f"--encoding is that of your own {run.raw_csv}, which is not there; "
             "the synthesized data is written in UTF-8"
         )
+    if run.fill_missing is not None:
+        raise ConfigError(
+            f"--fill-missing fills in cells of your own {run.raw_csv}, which is not there; "
+            "the synthesized data misses none"
+        )
     summary = write_synth(run.raw_csv, run.rows, progress=stage(run.progress, "synth"))
     run.echo(f"synthesized {summary.rows} rows ({summary.positives} frauds) -> {summary.path}")
 
@@ -174,6 +180,7 @@ def _split_step(run: DemoRun) -> None:
         label=run.label,
         ignore=run.ignore_columns,
         encoding=run.encoding,
+        fill_missing=run.fill_missing,
         scheme=run.partition,
         alpha=run.alpha,
         seed=run.seed,
@@ -345,6 +352,7 @@ def run_demo(
     label: str = "Class",
     ignore_columns: tuple[str, ...] = (),
     encoding: str = "utf-8",
+    fill_missing: float | None = None,
     holdout: float = 0.2,
     strategy: Strategy | None = None,
     proximal_mu: float = 0.0,
@@ -354,7 +362,8 @@ def run_demo(
     """Run every step of `STEPS` under `base`; return what they produced.
 
     `partition` and `alpha` cut the peers' shards (see `learner.partition`),
-    leaving out the columns of `ignore_columns` (its text in `encoding`);
+    leaving out the columns of `ignore_columns` (its text in `encoding`, its missing
+    cells read as `fill_missing`);
     `local_epochs` 0 chooses them as the module docstring says; `strategy`
     (default FedAvg) and `proximal_mu` are the hub's (`fedd start hub --strategy`).
     Raises `DataError` when a step cannot proceed (the message says why).
@@ -380,6 +389,7 @@ def run_demo(
             label=label,
             ignore_columns=ignore_columns,
             encoding=encoding,
+            fill_missing=fill_missing,
             holdout=holdout,
             strategy=strategy or Strategy(),
             proximal_mu=proximal_mu,

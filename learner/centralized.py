@@ -211,10 +211,14 @@ def read_labelled(
     progress: Progress | None = None,
     ignore: Collection[str] = (),
     encoding: str = "utf-8",
+    fill_missing: float | None = None,
 ) -> Dataset:
-    """Read a CSV (text in `encoding`) that must hold both classes, without the
-    columns in `ignore`; `role` ("training", "test") words the error."""
-    data = read_dataset(path, label, progress, ignore=ignore, encoding=encoding)
+    """Read a CSV that must hold both classes, without the columns in `ignore`
+    (`encoding` and `fill_missing` as `read_dataset` takes them); `role`
+    ("training", "test") words the error."""
+    data = read_dataset(
+        path, label, progress, ignore=ignore, encoding=encoding, fill_missing=fill_missing
+    )
     require_both_classes(data, f"{role} row")
     return data
 
@@ -238,12 +242,14 @@ def run_centralized(
     label: str = "Class",
     ignore: Collection[str] = (),
     encoding: str = "utf-8",
+    fill_missing: float | None = None,
     config: TrainConfig | None = None,
     standardize_rows: bool = False,
     progress: StagedProgress | None = None,
 ) -> CentralizedResult:
     """Train on `train_path`, evaluate on `test_path`, write the model and the metrics.
-    The columns in `ignore` are left out of both files, whose text is in `encoding`.
+    The columns in `ignore` are left out of both files, whose text is in
+    `encoding` and whose missing cells read as `fill_missing`.
 
     Raises `DataError` for unusable files (see `read_dataset`), a set with one
     class, differing feature columns, unstandardized features (without
@@ -252,10 +258,22 @@ def run_centralized(
     """
     started = time.perf_counter()
     train_data = read_labelled(
-        train_path, label, "training", stage(progress, f"read {train_path.name}"), ignore, encoding
+        train_path,
+        label,
+        "training",
+        stage(progress, f"read {train_path.name}"),
+        ignore,
+        encoding,
+        fill_missing,
     )
     test_data = read_labelled(
-        test_path, label, "test", stage(progress, f"read {test_path.name}"), ignore, encoding
+        test_path,
+        label,
+        "test",
+        stage(progress, f"read {test_path.name}"),
+        ignore,
+        encoding,
+        fill_missing,
     )
     check_same_features(train_data, test_data)
     if standardize_rows:

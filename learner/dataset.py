@@ -113,12 +113,15 @@ def read_dataset(
     *,
     ignore: Collection[str] = (),
     encoding: str = "utf-8",
+    fill_missing: float | None = None,
 ) -> Dataset:
     """Read and validate a numeric CSV with a 0/1 label column named `label`.
 
     The columns named in `ignore` (an institution's ids, names, categories,
     dates) are left out unread: every other column is a feature. The file's
-    text is in `encoding` (a byte-order mark before UTF-8 is skipped).
+    text is in `encoding` (a byte-order mark before UTF-8 is skipped). A
+    feature's missing cell (empty, `NA`, `NULL`, `NaN`, ...) reads
+    as `fill_missing`, or is an error when that is None.
     `progress` hears `(characters read, file size in bytes)` now and then.
 
     Raises `DataError` naming the file (and row and column where one applies)
@@ -145,7 +148,7 @@ def read_dataset(
         lines, delimiter = _sniffed(path, iter(lines), text_encoding)
         reader = csv.reader(lines, delimiter=delimiter, strict=True)
         try:
-            return _Parser(path, reader, label, frozenset(ignore)).parse()
+            return _Parser(path, reader, label, frozenset(ignore), fill_missing).parse()
         except csv.Error as exc:
             raise DataError(f"{path} row {reader.line_num}: malformed CSV: {exc}") from None
         except UnicodeDecodeError:
@@ -218,8 +221,18 @@ def _counted(stream: TextIO, progress: Progress) -> Iterator[str]:
 class _Parser:
     """One pass over one file; the slow paths only run to describe an error."""
 
-    def __init__(self, path: Path, reader: Reader, label: str, ignore: frozenset[str]) -> None:
+    def __init__(
+        self,
+        path: Path,
+        reader: Reader,
+        label: str,
+        ignore: frozenset[str],
+        fill: float | None,
+    ) -> None:
         self.path, self.reader, self.label, self.ignore = path, reader, label, ignore
+        if fill is not None and not (math.isfinite(fill) and abs(fill) < MAX_MAGNITUDE):
+            raise ValueError(f"the value for missing cells must be finite and below 2^62: {fill}")
+        self.fill = fill
         # The names of the cells read, in file order: every column but those ignored.
         self.header: list[str] = []
 
@@ -246,12 +259,12 @@ class _Parser:
             try:
                 values = list(map(float, cells))
             except ValueError:
-                raise self._cell_error(cells, li) from None
+                values = self._filled(cells, li)
             # One norm per row finds any inf, nan or value too large to sum
             # exactly; only then look for the cell. (Many large values can
             # also make a large norm: then no cell is found.)
             if not math.hypot(*values) < MAX_MAGNITUDE:
-                self._check_values(cells, values, li)
+                values = self._checked(cells, values, li)
             cls = values.pop(li)
             if cls == 0.0:
                 y.append(0)
@@ -314,28 +327,39 @@ class _Parser:
     def _where(self, column: str) -> str:
         return f"{self.path} row {self.reader.line_num}, column {column!r}"
 
-    def _cell_error(self, row: Sequence[str], li: int) -> DataError:
+    def _filled(self, row: Sequence[str], li: int) -> list[float]:
+        """The row's values, its missing feature cells filled in; or the first bad
+        cell's error."""
+        values = []
         for j, cell in enumerate(row):
             try:
-                float(cell)
+                values.append(float(cell))
             except ValueError:
-                if j == li:
-                    return self._label_error(cell)
-                what = "empty cell" if not cell.strip() else f"{cell!r} is not a number"
-                hint = _hint(cell)
-                if not hint and _TEXT.search(cell):
-                    hint = (
-                        " (ids, names, categories and dates are no features: "
-                        "leave such a column out)"
-                    )
-                return DataError(f"{self._where(self.header[j])}: {what}{hint}")
-        raise AssertionError("unreachable: float() failed on some cell")  # pragma: no cover
+                if j != li and self.fill is not None and _is_missing(cell):
+                    values.append(self.fill)
+                    continue
+                raise self._cell_error(j, cell, li) from None
+        return values
 
-    def _check_values(self, row: Sequence[str], values: Sequence[float], li: int) -> None:
+    def _cell_error(self, j: int, cell: str, li: int) -> DataError:
+        if j == li:
+            return self._label_error(cell)
+        what = "empty cell" if not cell.strip() else f"{cell!r} is not a number"
+        hint = _hint(cell)
+        if not hint and _TEXT.search(cell):
+            hint = " (ids, names, categories and dates are no features: leave such a column out)"
+        return DataError(f"{self._where(self.header[j])}: {what}{hint}")
+
+    def _checked(self, row: Sequence[str], values: list[float], li: int) -> list[float]:
+        """`values`, a `nan` that stands for a missing cell filled in; or the error of
+        the first value that is not finite, or too large."""
         for j, value in enumerate(values):
             if not math.isfinite(value):
                 if j == li:
                     raise self._label_error(row[j])
+                if self.fill is not None and _is_missing(row[j]):
+                    values[j] = self.fill
+                    continue
                 raise DataError(
                     f"{self._where(self.header[j])}: {row[j]!r} is not a finite number"
                     + _hint(row[j])
@@ -345,12 +369,13 @@ class _Parser:
                     f"{self._where(self.header[j])}: {row[j]!r} is too large: fedd needs "
                     "|value| < 2^62 (about 4.6e18) to sum features exactly across peers"
                 )
+        return values
 
     def _label_error(self, cell: str) -> DataError:
         return DataError(f"{self._where(self.label)}: the label must be 0 or 1, not {cell!r}")
 
 
-# How exports spell a value that is not there.
+# How exports spell a value that is not there (any case, any spaces around).
 _MISSING = frozenset({"", "na", "n/a", "#n/a", "nan", "null", "none", "?", "-"})
 # Letters, or digits in a date or a time.
 _TEXT = re.compile(r"[^\W\d_]|\d[-/:]\d")
@@ -358,14 +383,15 @@ _TEXT = re.compile(r"[^\W\d_]|\d[-/:]\d")
 _FORMATTING = str.maketrans("", "", "$€£¥%() \u00a0,")
 
 
+def _is_missing(cell: str) -> bool:
+    return cell.strip().lower() in _MISSING
+
+
 def _hint(cell: str) -> str:
     """What a cell that is no finite number probably is, for the error ('' if unsure)."""
     text = cell.strip()
-    if text.lower() in _MISSING:
-        return (
-            " (a missing value: fedd fills none in; leave the column out, "
-            "or fill in or drop those rows first)"
-        )
+    if _is_missing(text):
+        return " (a missing value: fill them in with --fill-missing VALUE, or leave the column out)"
     if "," in text and _is_number(text.replace(",", ".")):
         return " (a decimal comma? fedd reads numbers with a decimal point)"
     if _is_number(text.translate(_FORMATTING)):

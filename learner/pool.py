@@ -36,9 +36,15 @@ class Pooled:
 
 
 def pool_clients(
-    clients: Path, *, label: str = "Class", holdout: float = 0.2, seed: int = 42
+    clients: Path,
+    *,
+    label: str = "Class",
+    fill_missing: float | None = None,
+    holdout: float = 0.2,
+    seed: int = 42,
 ) -> Pooled:
-    """Pool the `peer_<k>.csv` files of `clients` as their peers split them.
+    """Pool the `peer_<k>.csv` files of `clients` as their peers split them (their
+    missing cells read as `fill_missing`, as `read_dataset` says).
 
     Raises `DataError` for a directory without peer files, an unusable file,
     files with different columns, or no held-out rows at all.
@@ -47,7 +53,10 @@ def pool_clients(
     if not numbers:
         raise DataError(f"{clients}: no peer_<k>.csv files; run `fedd data split` first")
     splits = [
-        split_holdout(read_dataset(shard_path(clients, k), label), holdout, seed) for k in numbers
+        split_holdout(
+            read_dataset(shard_path(clients, k), label, fill_missing=fill_missing), holdout, seed
+        )
+        for k in numbers
     ]
     first, features = shard_path(clients, numbers[0]), splits[0].train.features
     for k, s in zip(numbers, splits, strict=True):

@@ -114,6 +114,7 @@ def prepare(
     label: str = "Class",
     ignore: Collection[str] = (),
     encoding: str = "utf-8",
+    fill_missing: float | None = None,
     test_size: float = 0.2,
     seed: int = 42,
     scheme: PartitionScheme = "iid",
@@ -123,7 +124,8 @@ def prepare(
     """Split `input_path` into train/test, standardize, cut `peers` shards, write all.
 
     The columns named in `ignore` are left out of every file; the input's
-    text is in `encoding`.
+    text is in `encoding`, and its missing cells read as `fill_missing`
+    (see `read_dataset`).
 
     Raises `DataError` when `out_root/clients` holds a file fedd did not write
     (before writing anything; see `learner.shards.stale_entries`), when the
@@ -145,6 +147,7 @@ def prepare(
         stage(progress, f"read {input_path.name}"),
         ignore=ignore,
         encoding=encoding,
+        fill_missing=fill_missing,
     )
     _check_classes(data)
     rng = random.Random(seed)

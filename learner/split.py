@@ -64,6 +64,7 @@ def split(
     label: str = "Class",
     ignore: Collection[str] = (),
     encoding: str = "utf-8",
+    fill_missing: float | None = None,
     scheme: PartitionScheme = "iid",
     alpha: float = 0.5,
     seed: int = 42,
@@ -72,7 +73,8 @@ def split(
     """Cut `input_path` into `peers` raw files in `out_dir` by `scheme`; remove stale ones.
 
     The columns named in `ignore` are left out of the files; the input's
-    text is in `encoding`.
+    text is in `encoding`, and its missing cells read as `fill_missing`
+    (see `read_dataset`).
 
     Raises `DataError`, before writing anything, when `out_dir` holds a file
     fedd did not write (see `learner.shards.stale_entries`), when the input
@@ -90,6 +92,7 @@ def split(
         stage(progress, f"read {input_path.name}"),
         ignore=ignore,
         encoding=encoding,
+        fill_missing=fill_missing,
     )
     require_both_classes(data)
     if data.n_rows < peers:

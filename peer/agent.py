@@ -74,6 +74,7 @@ class PeerAgent:
                     config.label,
                     ignore=config.ignore_columns,
                     encoding=config.encoding,
+                    fill_missing=config.fill_missing,
                 )
             )
             self.features = self.data.train.features

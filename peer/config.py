@@ -79,6 +79,7 @@ class PeerConfig:
     label: str = "Class"
     ignore_columns: tuple[str, ...] = ()  # columns of `data` that are not features
     encoding: str = "utf-8"  # of `data`
+    fill_missing: float | None = None  # what a missing cell of `data` reads as
     peer_id: str | None = None
     fault_stage: str | None = None
     shard: ShardSource | None = None
@@ -99,6 +100,8 @@ class PeerConfig:
             raise ConfigError("--ignore-columns names columns of --data; shards have none to leave")
         if self.encoding != "utf-8" and self.data is None:
             raise ConfigError("--encoding is that of --data; shards are fedd's own UTF-8 files")
+        if self.fill_missing is not None and self.data is None:
+            raise ConfigError("--fill-missing fills in cells of --data; shards miss none")
         if not 0.0 <= self.holdout < 1.0:
             raise ConfigError("--holdout takes a fraction in [0, 1): 0.2 holds out a fifth")
         if self.fault_stage is not None and self.fault_stage not in FAULT_STAGES:

@@ -38,6 +38,7 @@ class HubConfig:
     label: str = "Class"
     ignore_columns: tuple[str, ...] = ()  # columns of `eval_test` that are not features
     encoding: str = "utf-8"  # of `eval_test`
+    fill_missing: float | None = None  # what a missing cell of `eval_test` reads as
     local_epochs: int = 1
     lr: float = 0.1
     batch_size: int = 512
@@ -63,12 +64,20 @@ class HubConfig:
     curve_secret: Path | None = None
     allow_dir: Path | None = None
 
+    def _check_eval_test_reading(self) -> None:
+        """The options about reading --eval-test come only with it."""
+        if self.eval_test is not None:
+            return
+        if self.ignore_columns:
+            raise ConfigError("--ignore-columns names columns of --eval-test, which is not given")
+        if self.encoding != "utf-8":
+            raise ConfigError("--encoding is that of --eval-test, which is not given")
+        if self.fill_missing is not None:
+            raise ConfigError("--fill-missing fills in cells of --eval-test, which is not given")
+
     def __post_init__(self) -> None:
         check_endpoint(self.bind, bind=True)  # before any state is created
-        if self.ignore_columns and self.eval_test is None:
-            raise ConfigError("--ignore-columns names columns of --eval-test, which is not given")
-        if self.encoding != "utf-8" and self.eval_test is None:
-            raise ConfigError("--encoding is that of --eval-test, which is not given")
+        self._check_eval_test_reading()
         if (self.curve_secret is None) != (self.allow_dir is None):
             raise ConfigError("CURVE needs both --curve-secret and --allow-dir")
         if self.secagg not in ("off", "full", "plus"):

@@ -84,6 +84,7 @@ class Hub:
                 config.label,
                 ignore=config.ignore_columns,
                 encoding=config.encoding,
+                fill_missing=config.fill_missing,
             )
             try:
                 check_features(self.test.features)

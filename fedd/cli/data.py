@@ -15,6 +15,7 @@ from fedd.cli.options import (
     QUIET,
     FiniteFloat,
     encoding_option,
+    fill_missing_option,
     ignore_columns_option,
 )
 from fedd.learner.partition import PartitionScheme
@@ -66,6 +67,7 @@ def data_synth(*, rows: int, out: Path, fraud_rate: float, seed: int, quiet: boo
 @click.option("--label", default="Class", help="Name of the 0/1 label column.")
 @ignore_columns_option()
 @encoding_option()
+@fill_missing_option()
 @click.option("--seed", type=int, default=42, help="Seed of the partition.")
 @PARTITION
 @ALPHA
@@ -78,6 +80,7 @@ def data_split(
     label: str,
     ignore_columns: tuple[str, ...],
     encoding: str,
+    fill_missing: float | None,
     seed: int,
     partition: PartitionScheme,
     alpha: float,
@@ -92,6 +95,7 @@ def data_split(
             label=label,
             ignore=ignore_columns,
             encoding=encoding,
+            fill_missing=fill_missing,
             scheme=partition,
             alpha=alpha,
             seed=seed,
@@ -115,6 +119,7 @@ def data_split(
 @click.option("--label", default="Class", help="Name of the 0/1 label column.")
 @ignore_columns_option()
 @encoding_option()
+@fill_missing_option()
 @click.option(
     "--test-size",
     type=FiniteFloat(0.0, 1.0, min_open=True, max_open=True),
@@ -133,6 +138,7 @@ def data_prepare(
     label: str,
     ignore_columns: tuple[str, ...],
     encoding: str,
+    fill_missing: float | None,
     test_size: float,
     seed: int,
     partition: PartitionScheme,
@@ -148,6 +154,7 @@ def data_prepare(
             label=label,
             ignore=ignore_columns,
             encoding=encoding,
+            fill_missing=fill_missing,
             test_size=test_size,
             seed=seed,
             scheme=partition,
@@ -167,6 +174,7 @@ def data_prepare(
 )
 @click.option("--out", type=DIR, required=True, help="Directory for train.csv and holdout.csv.")
 @click.option("--label", default="Class", help="Name of the 0/1 label column.")
+@fill_missing_option("the files, as each peer's")
 @click.option(
     "--holdout",
     type=FiniteFloat(0.0, 1.0, min_open=True, max_open=True),
@@ -179,14 +187,24 @@ def data_prepare(
     default=42,
     help="As each peer's `fedd start peer --holdout-seed`.",
 )
-def data_pool(*, clients: Path, out: Path, label: str, holdout: float, holdout_seed: int) -> None:
+def data_pool(
+    *,
+    clients: Path,
+    out: Path,
+    label: str,
+    fill_missing: float | None,
+    holdout: float,
+    holdout_seed: int,
+) -> None:
     """For comparison only: pool every institution's training rows and held-out rows.
 
     A federation never pools; the centralized baseline does, on one machine
     that holds every file: `fedd train centralized --train OUT/train.csv
     --test OUT/holdout.csv --standardize`.
     """
-    pooled = pool_clients(clients, label=label, holdout=holdout, seed=holdout_seed)
+    pooled = pool_clients(
+        clients, label=label, fill_missing=fill_missing, holdout=holdout, seed=holdout_seed
+    )
     train, held = write_pooled(pooled, out)
     click.echo(
         f"pooled {pooled.peers} peers: {pooled.train.n_rows} training rows -> {train}, "

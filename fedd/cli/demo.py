@@ -13,6 +13,7 @@ from fedd.cli.options import (
     QUIET,
     FiniteFloat,
     encoding_option,
+    fill_missing_option,
     ignore_columns_option,
 )
 from fedd.cli.strategy import strategy_of, strategy_options
@@ -46,6 +47,7 @@ __all__ = ["demo"]
 @click.option("--label", default="Class", help="Name of the 0/1 label column.")
 @ignore_columns_option()
 @encoding_option("data/creditcard.csv, when it is your own")
+@fill_missing_option("data/creditcard.csv, when it is your own")
 @click.option(
     "--holdout",
     type=FiniteFloat(0.0, 1.0, min_open=True, max_open=True),
@@ -67,6 +69,7 @@ def demo(
     label: str,
     ignore_columns: tuple[str, ...],
     encoding: str,
+    fill_missing: float | None,
     holdout: float,
     strategy: str,
     server_lr: float | None,
@@ -91,6 +94,7 @@ def demo(
         label=label,
         ignore_columns=ignore_columns,
         encoding=encoding,
+        fill_missing=fill_missing,
         holdout=holdout,
         strategy=strategy_of(strategy, server_lr, server_momentum, beta1, beta2, tau),
         proximal_mu=proximal_mu,

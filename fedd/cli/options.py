@@ -23,6 +23,7 @@ from typing import IO, Any, TypeVar
 import click
 
 from fedd.daemon.errors import ConfigError
+from fedd.learner.dataset import MAX_MAGNITUDE
 from fedd.learner.partition import PARTITIONS
 
 __all__ = [
@@ -128,6 +129,18 @@ def encoding_option(of: str = "the data") -> Callable[[_Function], _Function]:
         show_default=True,
         help=f"The text encoding of {of}: a spreadsheet's CSV is often cp1252 (Windows, "
         "Western Europe) unless saved as UTF-8.",
+    )
+    return option
+
+
+def fill_missing_option(of: str = "the data") -> Callable[[_Function], _Function]:
+    """--fill-missing, for the CSV files named `of` in its help."""
+    option: Callable[[_Function], _Function] = click.option(
+        "--fill-missing",
+        type=FiniteFloat(-MAX_MAGNITUDE, MAX_MAGNITUDE, min_open=True, max_open=True),
+        default=None,
+        help=f"The value a feature's missing cell (empty, NA, N/A, NULL, NaN, ...) of {of} "
+        "reads as; without it such a cell is an error. Every institution fills in the same.",
     )
     return option
 

@@ -18,6 +18,7 @@ from fedd.cli.options import (
     FiniteFloat,
     curve_client,
     encoding_option,
+    fill_missing_option,
     ignore_columns_option,
     secagg_threshold_options,
     short_envvars,
@@ -109,6 +110,7 @@ def start() -> None:
 @click.option("--label", default="Class", help="Label column of --eval-test.")
 @ignore_columns_option("--eval-test")
 @encoding_option("--eval-test")
+@fill_missing_option("--eval-test")
 @click.option("--local-epochs", type=click.IntRange(1, 1000), default=1, help="Epochs per round.")
 @click.option("--lr", type=FiniteFloat(0.0, min_open=True), default=0.1, help="Learning rate.")
 @click.option("--batch-size", type=click.IntRange(1), default=512, help="Minibatch rows.")
@@ -185,6 +187,7 @@ def start_hub(
     label: str,
     ignore_columns: tuple[str, ...],
     encoding: str,
+    fill_missing: float | None,
     local_epochs: int,
     lr: float,
     batch_size: int,
@@ -231,6 +234,7 @@ def start_hub(
         label=label,
         ignore_columns=ignore_columns,
         encoding=encoding,
+        fill_missing=fill_missing,
         local_epochs=local_epochs,
         lr=lr,
         batch_size=batch_size,
@@ -298,6 +302,7 @@ def _fault(value: str | None) -> str | None:
 @click.option("--label", default="Class", help="Label column of the data.")
 @ignore_columns_option()
 @encoding_option("--data")
+@fill_missing_option("--data")
 @click.option(
     "--holdout",
     type=FiniteFloat(0.0, 1.0, max_open=True),
@@ -377,6 +382,7 @@ def start_peer(
     label: str,
     ignore_columns: tuple[str, ...],
     encoding: str,
+    fill_missing: float | None,
     holdout: float,
     holdout_seed: int,
     peer_id: str | None,
@@ -432,6 +438,7 @@ def start_peer(
         label=label,
         ignore_columns=ignore_columns,
         encoding=encoding,
+        fill_missing=fill_missing,
         peer_id=peer_id,
         fault_stage=_fault(fault),
         shard=source,

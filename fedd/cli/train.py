@@ -7,7 +7,15 @@ from pathlib import Path
 
 import click
 
-from fedd.cli.options import DIR, PATH, QUIET, FiniteFloat, encoding_option, ignore_columns_option
+from fedd.cli.options import (
+    DIR,
+    PATH,
+    QUIET,
+    FiniteFloat,
+    encoding_option,
+    fill_missing_option,
+    ignore_columns_option,
+)
 from fedd.learner.centralized import MIN_STEPS, TrainConfig, run_centralized
 from fedd.learner.model import CLASS_WEIGHTS, ClassWeight
 from fedd.learner.progress import progress_display
@@ -40,6 +48,7 @@ def train_group() -> None:
 @click.option("--label", default="Class", help="Name of the 0/1 label column.")
 @ignore_columns_option("--train and --test")
 @encoding_option("--train and --test")
+@fill_missing_option("--train and --test")
 @click.option(
     "--epochs",
     type=click.IntRange(min=1),
@@ -76,6 +85,7 @@ def train_centralized(
     label: str,
     ignore_columns: tuple[str, ...],
     encoding: str,
+    fill_missing: float | None,
     epochs: int | None,
     lr: float,
     batch_size: int,
@@ -106,6 +116,7 @@ def train_centralized(
             label=label,
             ignore=ignore_columns,
             encoding=encoding,
+            fill_missing=fill_missing,
             config=config,
             standardize_rows=standardize,
             progress=display,

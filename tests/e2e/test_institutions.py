@@ -167,12 +167,21 @@ def test_institutions_on_raw_files_train_and_score_without_pooling(
 
 
 def _with_columns(
-    source: Path, out: Path, extra: dict[int, tuple[str, str]], encoding: str = "utf-8"
+    source: Path,
+    out: Path,
+    extra: dict[int, tuple[str, str]],
+    encoding: str = "utf-8",
+    missing: tuple[int, ...] = (),
 ) -> Path:
     """`source` with a text column inserted at each position of `extra` (name, cell
-    prefix), written in `encoding`."""
+    prefix), written in `encoding`; the columns at `missing` (positions in `source`)
+    miss a cell in every fifth row, as exports spell that."""
     with open(source, newline="") as f:
         rows = list(csv.reader(f))
+    spellings = ["", "NA", "NULL", "nan"]
+    for i, row in enumerate(rows[1::5]):
+        for j in missing:
+            row[j] = spellings[i % len(spellings)]
     for at, (name, prefix) in sorted(extra.items(), reverse=True):
         for i, row in enumerate(rows):
             row.insert(at, name if i == 0 else f"{prefix}{i}")
@@ -186,16 +195,18 @@ def test_institutions_leave_out_columns_of_their_own(
 ) -> None:
     """Each bank's export carries its own ids and categories, elsewhere in the row: each
     peer names its own with --ignore-columns, and the federation trains on the rest. The
-    second bank's spreadsheet saved its file in Windows' code page, which it names."""
+    second bank's spreadsheet saved its file in Windows' code page, which it names; the
+    third bank's file misses cells of two columns, which it fills in with 0."""
     extra = [
         {0: ("account", "ACC-"), 5: ("merchant", "shop ")},
         {31: ("currency", "\u20ac ")},  # the euro sign, after the label
         {},
     ]
     encodings = ["utf-8", "cp1252", "utf-8"]
+    missing: list[tuple[int, ...]] = [(), (), (3, 17)]
     files = [
-        _with_columns(path, tmp_path / path.name, columns, encoding)
-        for path, columns, encoding in zip(raw_files, extra, encodings, strict=True)
+        _with_columns(path, tmp_path / path.name, columns, encoding, gaps)
+        for path, columns, encoding, gaps in zip(raw_files, extra, encodings, missing, strict=True)
     ]
     # The hub's own test file, for comparison, is shaped like the first bank's export.
     hub = cluster.hub(
@@ -208,8 +219,11 @@ def test_institutions_leave_out_columns_of_their_own(
             path,
             *(["--ignore-columns", ",".join(n for n, _ in columns.values())] if columns else []),
             *("--encoding", encoding),
+            *(["--fill-missing", "0"] if gaps else []),
         )
-        for k, (path, columns, encoding) in enumerate(zip(files, extra, encodings, strict=True), 1)
+        for k, (path, columns, encoding, gaps) in enumerate(
+            zip(files, extra, encodings, missing, strict=True), 1
+        )
     ]
     assert hub.wait(240) == 0, cluster.logs()
     for p in peers:
@@ -217,8 +231,14 @@ def test_institutions_leave_out_columns_of_their_own(
     rounds = _rows(cluster.hub_state / "round_log.csv")
     assert [r["kind"] for r in rounds][:3] == ["statistics", "training", "training"]
     assert all(r["status"] == "ok" and r["survivors"] == "3" for r in rounds), rounds
-    # The statistics are those of the numeric columns, as the files without the extra ones give.
-    splits = [split_holdout(read_dataset(path), 0.2, 42) for path in raw_files]
+    # The statistics are those of the numeric columns, as the files without the extra ones
+    # give, with the third's missing cells 0.
+    read = [read_dataset(path) for path in raw_files[:2]]
+    read.append(read_dataset(files[2], fill_missing=0.0))
+    d, untouched = read[2].n_features, read_dataset(raw_files[2])
+    for j in missing[2]:
+        assert read[2].x[j::d] != untouched.x[j::d] and 0.0 in read[2].x[j::d]
+    splits = [split_holdout(data, 0.2, 42) for data in read]
     _check_statistics(cluster.hub_state, concat([s.train for s in splits], "all training rows"))
     scored = [r for r in _rows(cluster.hub_state / "metrics_log.csv") if r["source"] == "test"]
     assert [r["round"] for r in scored] == ["2", "3"]  # each trained model, on the hub's file

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
@@ -154,7 +155,7 @@ def test_a_decimal_comma_is_named(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("cell", "hint"),
     [
-        ("", "a missing value: fedd fills none in; leave the column out, or fill in or drop"),
+        ("", "a missing value: fill them in with --fill-missing VALUE, or leave the column out"),
         ("N/A", "a missing value"),
         ("NULL", "a missing value"),
         ("NaN", "a missing value"),
@@ -173,6 +174,39 @@ def test_a_cell_that_is_no_number_says_what_it_looks_like(
     path = write(tmp_path, f'a,Amount,Class\n1,2,0\n1,"{cell}",1\n')
     with pytest.raises(DataError, match=r"row 3, column 'Amount': .*\(" + re.escape(hint)):
         read_dataset(path)
+
+
+def test_missing_feature_cells_read_as_the_value_they_are_filled_in_with(tmp_path: Path) -> None:
+    text = 'a,b,Class\n1,,0\n" NA ",2,1\nNULL,nan,0\n#N/A,?,1\n-,None,0\n3,4,1\n'
+    path = write(tmp_path, text)
+    with pytest.raises(DataError, match=r"row 2, column 'b': empty cell \(a missing value: fill"):
+        read_dataset(path)
+    data = read_dataset(path, fill_missing=-1.5)
+    assert list(data.x) == [1, -1.5, -1.5, 2, -1.5, -1.5, -1.5, -1.5, -1.5, -1.5, 3, 4]
+    assert data.y == bytes([0, 1, 0, 1, 0, 1])
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("a,Class\n1,\n", r"row 2, column 'Class': the label must be 0 or 1, not ''"),
+        ("a,Class\n1,NA\n", r"row 2, column 'Class': the label must be 0 or 1, not 'NA'"),
+        ("a,Class\n1,nan\n", r"row 2, column 'Class': the label must be 0 or 1, not 'nan'"),
+        ("a,Class\nx,0\n", r"row 2, column 'a': 'x' is not a number"),
+        ("a,Class\ninf,0\n", r"row 2, column 'a': 'inf' is not a finite number"),
+    ],
+)
+def test_filling_in_leaves_labels_and_other_bad_cells_errors(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    with pytest.raises(DataError, match=message):
+        read_dataset(write(tmp_path, text), fill_missing=0.0)
+
+
+@pytest.mark.parametrize("fill", [math.nan, math.inf, 2.0**62])
+def test_the_fill_value_is_finite_and_small_enough_to_sum(tmp_path: Path, fill: float) -> None:
+    with pytest.raises(ValueError, match="finite and below 2\\^62"):
+        read_dataset(write(tmp_path, "a,Class\n1,0\n"), fill_missing=fill)
 
 
 @pytest.mark.parametrize("cell", ["1e999", "-inf"])
