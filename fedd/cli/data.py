@@ -14,9 +14,8 @@ from fedd.cli.options import (
     PATH,
     QUIET,
     FiniteFloat,
-    encoding_option,
     fill_missing_option,
-    ignore_columns_option,
+    reading_options,
 )
 from fedd.learner.partition import PartitionScheme
 from fedd.learner.pool import pool_clients, write_pooled
@@ -65,9 +64,7 @@ def data_synth(*, rows: int, out: Path, fraud_rate: float, seed: int, quiet: boo
 @click.option("--peers", type=click.IntRange(min=1), required=True, help="Number of peer files.")
 @click.option("--out", type=DIR, required=True, help="Directory for peer_1.csv ... peer_K.csv.")
 @click.option("--label", default="Class", help="Name of the 0/1 label column.")
-@ignore_columns_option()
-@encoding_option()
-@fill_missing_option()
+@reading_options()
 @click.option("--seed", type=int, default=42, help="Seed of the partition.")
 @PARTITION
 @ALPHA
@@ -117,9 +114,7 @@ def data_split(
 @click.option("--peers", type=click.IntRange(min=1), required=True, help="Number of peer shards.")
 @click.option("--out-root", type=DIR, required=True, help="Directory for processed/ and clients/.")
 @click.option("--label", default="Class", help="Name of the 0/1 label column.")
-@ignore_columns_option()
-@encoding_option()
-@fill_missing_option()
+@reading_options()
 @click.option(
     "--test-size",
     type=FiniteFloat(0.0, 1.0, min_open=True, max_open=True),

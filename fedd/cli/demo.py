@@ -12,9 +12,7 @@ from fedd.cli.options import (
     PARTITION,
     QUIET,
     FiniteFloat,
-    encoding_option,
-    fill_missing_option,
-    ignore_columns_option,
+    reading_options,
 )
 from fedd.cli.strategy import strategy_of, strategy_options
 from fedd.demo import run_demo
@@ -45,9 +43,7 @@ __all__ = ["demo"]
     "centralized epochs in SGD steps, large enough for 2000 steps over the run).",
 )
 @click.option("--label", default="Class", help="Name of the 0/1 label column.")
-@ignore_columns_option()
-@encoding_option("data/creditcard.csv, when it is your own")
-@fill_missing_option("data/creditcard.csv, when it is your own")
+@reading_options("data/creditcard.csv, when it is your own")
 @click.option(
     "--holdout",
     type=FiniteFloat(0.0, 1.0, min_open=True, max_open=True),

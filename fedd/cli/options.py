@@ -35,7 +35,8 @@ __all__ = [
     "FiniteFloat",
     "column_names",
     "curve_client",
-    "ignore_columns_option",
+    "fill_missing_option",
+    "reading_options",
     "secagg_threshold",
     "secagg_threshold_options",
     "short_envvars",
@@ -98,19 +99,6 @@ _Command = TypeVar("_Command", bound=click.Command)
 _Function = TypeVar("_Function", bound=Callable[..., Any])
 
 
-def ignore_columns_option(of: str = "the data") -> Callable[[_Function], _Function]:
-    """--ignore-columns, for the CSV files named `of` in its help."""
-    option: Callable[[_Function], _Function] = click.option(
-        "--ignore-columns",
-        default="",
-        callback=column_names,
-        show_default=False,
-        help=f"Columns of {of} to leave out, by name, comma-separated (ids, names, "
-        "categories, dates): every other column but the label is a feature.",
-    )
-    return option
-
-
 def _encoding(ctx: click.Context, param: click.Parameter, value: str) -> str:
     try:
         return codecs.lookup(value).name
@@ -118,19 +106,6 @@ def _encoding(ctx: click.Context, param: click.Parameter, value: str) -> str:
         raise click.BadParameter(
             f"{value!r} is not a text encoding Python knows (utf-8, cp1252, latin-1, ...)"
         ) from None
-
-
-def encoding_option(of: str = "the data") -> Callable[[_Function], _Function]:
-    """--encoding, for the CSV files named `of` in its help."""
-    option: Callable[[_Function], _Function] = click.option(
-        "--encoding",
-        default="utf-8",
-        callback=_encoding,
-        show_default=True,
-        help=f"The text encoding of {of}: a spreadsheet's CSV is often cp1252 (Windows, "
-        "Western Europe) unless saved as UTF-8.",
-    )
-    return option
 
 
 def fill_missing_option(of: str = "the data") -> Callable[[_Function], _Function]:
@@ -143,6 +118,37 @@ def fill_missing_option(of: str = "the data") -> Callable[[_Function], _Function
         "reads as; without it such a cell is an error. Every institution fills in the same.",
     )
     return option
+
+
+def reading_options(of: str = "the data") -> Callable[[_Function], _Function]:
+    """--ignore-columns, --encoding and --fill-missing: how to read the CSV files named
+    `of` in their help, as an institution exports them."""
+    options = (
+        click.option(
+            "--ignore-columns",
+            default="",
+            callback=column_names,
+            show_default=False,
+            help=f"Columns of {of} to leave out, by name, comma-separated (ids, names, "
+            "categories, dates): every other column but the label is a feature.",
+        ),
+        click.option(
+            "--encoding",
+            default="utf-8",
+            callback=_encoding,
+            show_default=True,
+            help=f"The text encoding of {of}: a spreadsheet's CSV is often cp1252 (Windows, "
+            "Western Europe) unless saved as UTF-8.",
+        ),
+        fill_missing_option(of),
+    )
+
+    def decorate(function: _Function) -> _Function:
+        for option in reversed(options):  # as if stacked in this order, for --help
+            function = option(function)
+        return function
+
+    return decorate
 
 
 ALPHA = click.option(

@@ -17,9 +17,7 @@ from fedd.cli.options import (
     PATH,
     FiniteFloat,
     curve_client,
-    encoding_option,
-    fill_missing_option,
-    ignore_columns_option,
+    reading_options,
     secagg_threshold_options,
     short_envvars,
     warn_old_threshold,
@@ -108,9 +106,7 @@ def start() -> None:
 )
 @click.option("--eval-test", type=PATH, default=None, help="Test CSV to evaluate every round on.")
 @click.option("--label", default="Class", help="Label column of --eval-test.")
-@ignore_columns_option("--eval-test")
-@encoding_option("--eval-test")
-@fill_missing_option("--eval-test")
+@reading_options("--eval-test")
 @click.option("--local-epochs", type=click.IntRange(1, 1000), default=1, help="Epochs per round.")
 @click.option("--lr", type=FiniteFloat(0.0, min_open=True), default=0.1, help="Learning rate.")
 @click.option("--batch-size", type=click.IntRange(1), default=512, help="Minibatch rows.")
@@ -300,9 +296,7 @@ def _fault(value: str | None) -> str | None:
 )
 @click.option("--state-dir", type=DIR, default=Path("state/peer"), help="CSV state directory.")
 @click.option("--label", default="Class", help="Label column of the data.")
-@ignore_columns_option()
-@encoding_option("--data")
-@fill_missing_option("--data")
+@reading_options("--data")
 @click.option(
     "--holdout",
     type=FiniteFloat(0.0, 1.0, max_open=True),

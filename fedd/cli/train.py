@@ -12,9 +12,7 @@ from fedd.cli.options import (
     PATH,
     QUIET,
     FiniteFloat,
-    encoding_option,
-    fill_missing_option,
-    ignore_columns_option,
+    reading_options,
 )
 from fedd.learner.centralized import MIN_STEPS, TrainConfig, run_centralized
 from fedd.learner.model import CLASS_WEIGHTS, ClassWeight
@@ -46,9 +44,7 @@ def train_group() -> None:
     help="Test CSV.",
 )
 @click.option("--label", default="Class", help="Name of the 0/1 label column.")
-@ignore_columns_option("--train and --test")
-@encoding_option("--train and --test")
-@fill_missing_option("--train and --test")
+@reading_options("--train and --test")
 @click.option(
     "--epochs",
     type=click.IntRange(min=1),
