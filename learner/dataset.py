@@ -121,7 +121,9 @@ def read_dataset(
     dates) are left out unread: every other column is a feature. The file's
     text is in `encoding` (a byte-order mark before UTF-8 is skipped). A
     feature's missing cell (empty, `NA`, `NULL`, `NaN`, ...) reads
-    as `fill_missing`, or is an error when that is None.
+    as `fill_missing`, or is an error when that is None. A boolean word (true or
+    false, t or f, yes or no, y or n, in any case) reads as 1 or 0, in the label
+    as in a feature.
     `progress` hears `(characters read, file size in bytes)` now and then.
 
     Raises `DataError` naming the file (and row and column where one applies)
@@ -248,6 +250,7 @@ class _Parser:
         width = len(columns)
         x: array[float] = array("d")
         y = bytearray()
+        spell: Callable[[str, str], str | float] | None = None
         for row in reader:
             if len(row) != width:
                 if not row:  # a blank line
@@ -257,9 +260,15 @@ class _Parser:
                 )
             cells: Sequence[str] = row if select is None else select(row)
             try:
-                values = list(map(float, cells))
+                values = list(map(float, cells if spell is None else map(spell, cells, cells)))
             except ValueError:
-                values = self._filled(cells, li)
+                try:
+                    values = list(map(float, map(_SPELLED.get, cells, cells)))
+                    # A file with boolean words has them in every row: spelled out
+                    # in C from now on, rather than tried as numbers first.
+                    spell = _SPELLED.get
+                except ValueError:
+                    values = self._filled(cells, li)
             # One norm per row finds any inf, nan or value too large to sum
             # exactly; only then look for the cell. (Many large values can
             # also make a large norm: then no cell is found.)
@@ -328,17 +337,20 @@ class _Parser:
         return f"{self.path} row {self.reader.line_num}, column {column!r}"
 
     def _filled(self, row: Sequence[str], li: int) -> list[float]:
-        """The row's values, its missing feature cells filled in; or the first bad
-        cell's error."""
+        """The row's values, read from boolean words too, its missing feature cells
+        filled in; or the first bad cell's error."""
         values = []
         for j, cell in enumerate(row):
             try:
                 values.append(float(cell))
             except ValueError:
-                if j != li and self.fill is not None and _is_missing(cell):
+                word = cell.strip().lower()
+                if word in _BOOLEANS:
+                    values.append(_BOOLEANS[word])
+                elif j != li and self.fill is not None and word in _MISSING:
                     values.append(self.fill)
-                    continue
-                raise self._cell_error(j, cell, li) from None
+                else:
+                    raise self._cell_error(j, cell, li) from None
         return values
 
     def _cell_error(self, j: int, cell: str, li: int) -> DataError:
@@ -375,8 +387,24 @@ class _Parser:
         return DataError(f"{self._where(self.label)}: the label must be 0 or 1, not {cell!r}")
 
 
-# How exports spell a value that is not there (any case, any spaces around).
-_MISSING = frozenset({"", "na", "n/a", "#n/a", "nan", "null", "none", "?", "-"})
+# How exports spell a value that is not there, and a yes or a no (any case, any
+# spaces around): SQL, spreadsheets and pandas write booleans as words.
+_MISSING = frozenset({"", "na", "n/a", "#n/a", "nan", "null", "\\n", "none", "?", "-"})
+_BOOLEANS = {
+    "true": 1.0,
+    "t": 1.0,
+    "yes": 1.0,
+    "y": 1.0,
+    "false": 0.0,
+    "f": 0.0,
+    "no": 0.0,
+    "n": 0.0,
+}
+_SPELLED = {
+    spelling: value
+    for word, value in _BOOLEANS.items()
+    for spelling in (word, word.upper(), word.capitalize())
+}
 # Letters, or digits in a date or a time.
 _TEXT = re.compile(r"[^\W\d_]|\d[-/:]\d")
 # What a spreadsheet's number format adds around a number.

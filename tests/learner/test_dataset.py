@@ -209,6 +209,32 @@ def test_the_fill_value_is_finite_and_small_enough_to_sum(tmp_path: Path, fill: 
         read_dataset(write(tmp_path, "a,Class\n1,0\n"), fill_missing=fill)
 
 
+def test_boolean_words_read_as_1_and_0_in_labels_and_features(tmp_path: Path) -> None:
+    # As SQL, spreadsheets and pandas export flags; the words may start any row.
+    text = (
+        "amount,foreign,Class\n"
+        "9.5,0,0\n"
+        "12.0,TRUE,true\n"
+        "3.0,False,f\n"
+        "4.0,1,0\n"
+        "5.0, yes ,Y\n"
+        "6.0,n,NO\n"
+        "7.0,T,False\n"
+    )
+    data = read_dataset(write(tmp_path, text))
+    assert list(data.x[1::2]) == [0, 1, 0, 1, 1, 0, 1]
+    assert data.y == bytes([0, 1, 0, 0, 1, 0, 0])
+    # After a row of words, a bad cell is still named, and missing cells still need filling.
+    for bad, message in [
+        ("8.0,maybe,0", r"row 9, column 'foreign': 'maybe' is not a number"),
+        ("8.0,,0", r"row 9, column 'foreign': empty cell"),
+    ]:
+        with pytest.raises(DataError, match=message):
+            read_dataset(write(tmp_path, text + bad + "\n"))
+    filled = read_dataset(write(tmp_path, text + "8.0,NA,yes\n"), fill_missing=-1.0)
+    assert list(filled.x[-2:]) == [8.0, -1.0] and filled.y[-1] == 1
+
+
 @pytest.mark.parametrize("cell", ["1e999", "-inf"])
 def test_an_infinite_value_gets_no_guess(tmp_path: Path, cell: str) -> None:
     path = write(tmp_path, f"a,Amount,Class\n1,{cell},1\n")
@@ -234,7 +260,7 @@ def test_an_infinite_value_gets_no_guess(tmp_path: Path, cell: str) -> None:
         ("a,b,Class\n1,-inf,0\n", "row 2, column 'b': '-inf' is not a finite number"),
         ("a,Class\n1,2\n", "row 2, column 'Class': the label must be 0 or 1, not '2'"),
         ("a,Class\n1,0.5\n", "column 'Class': the label must be 0 or 1, not '0.5'"),
-        ("a,Class\n1,yes\n", "row 2, column 'Class': the label must be 0 or 1, not 'yes'"),
+        ("a,Class\n1,maybe\n", "row 2, column 'Class': the label must be 0 or 1, not 'maybe'"),
         ("a,Class\n1,nan\n", "row 2, column 'Class': the label must be 0 or 1, not 'nan'"),
         ('a,Class\n1,"0\n', "malformed CSV"),
     ],
