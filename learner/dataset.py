@@ -221,7 +221,9 @@ def _counted(stream: TextIO, progress: Progress) -> Iterator[str]:
 
 
 class _Parser:
-    """One pass over one file; the slow paths only run to describe an error."""
+    """One pass over one file. A row of numbers is read in C; only a row with a
+    boolean word (once: from then on they are spelled out in C too), a missing
+    cell or an error takes the slow paths."""
 
     def __init__(
         self,
