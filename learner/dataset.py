@@ -27,13 +27,13 @@ import itertools
 import math
 import operator
 import os
-import re
 from array import array
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from fedd.learner.cells import BOOLEANS, MISSING, SPELLED, is_missing, looks_like
 from fedd.learner.errors import DataError
 from fedd.learner.progress import Progress
 
@@ -265,10 +265,10 @@ class _Parser:
                 values = list(map(float, cells if spell is None else map(spell, cells, cells)))
             except ValueError:
                 try:
-                    values = list(map(float, map(_SPELLED.get, cells, cells)))
+                    values = list(map(float, map(SPELLED.get, cells, cells)))
                     # A file with boolean words has them in every row: spelled out
                     # in C from now on, rather than tried as numbers first.
-                    spell = _SPELLED.get
+                    spell = SPELLED.get
                 except ValueError:
                     values = self._filled(cells, li)
             # One norm per row finds any inf, nan or value too large to sum
@@ -347,9 +347,9 @@ class _Parser:
                 values.append(float(cell))
             except ValueError:
                 word = cell.strip().lower()
-                if word in _BOOLEANS:
-                    values.append(_BOOLEANS[word])
-                elif j != li and self.fill is not None and word in _MISSING:
+                if word in BOOLEANS:
+                    values.append(BOOLEANS[word])
+                elif j != li and self.fill is not None and word in MISSING:
                     values.append(self.fill)
                 else:
                     raise self._cell_error(j, cell, li) from None
@@ -359,10 +359,7 @@ class _Parser:
         if j == li:
             return self._label_error(cell)
         what = "empty cell" if not cell.strip() else f"{cell!r} is not a number"
-        hint = _hint(cell)
-        if not hint and _TEXT.search(cell):
-            hint = " (ids, names, categories and dates are no features: leave such a column out)"
-        return DataError(f"{self._where(self.header[j])}: {what}{hint}")
+        return DataError(f"{self._where(self.header[j])}: {what}{looks_like(cell)}")
 
     def _checked(self, row: Sequence[str], values: list[float], li: int) -> list[float]:
         """`values`, a `nan` that stands for a missing cell filled in; or the error of
@@ -371,12 +368,12 @@ class _Parser:
             if not math.isfinite(value):
                 if j == li:
                     raise self._label_error(row[j])
-                if self.fill is not None and _is_missing(row[j]):
+                if self.fill is not None and is_missing(row[j]):
                     values[j] = self.fill
                     continue
                 raise DataError(
                     f"{self._where(self.header[j])}: {row[j]!r} is not a finite number"
-                    + _hint(row[j])
+                    + looks_like(row[j])
                 )
             if abs(value) >= MAX_MAGNITUDE:
                 raise DataError(
@@ -387,56 +384,6 @@ class _Parser:
 
     def _label_error(self, cell: str) -> DataError:
         return DataError(f"{self._where(self.label)}: the label must be 0 or 1, not {cell!r}")
-
-
-# How exports spell a value that is not there, and a yes or a no (any case, any
-# spaces around): SQL, spreadsheets and pandas write booleans as words.
-_MISSING = frozenset({"", "na", "n/a", "#n/a", "nan", "null", "\\n", "none", "?", "-"})
-_BOOLEANS = {
-    "true": 1.0,
-    "t": 1.0,
-    "yes": 1.0,
-    "y": 1.0,
-    "false": 0.0,
-    "f": 0.0,
-    "no": 0.0,
-    "n": 0.0,
-}
-_SPELLED = {
-    spelling: value
-    for word, value in _BOOLEANS.items()
-    for spelling in (word, word.upper(), word.capitalize())
-}
-# Letters, or digits in a date or a time.
-_TEXT = re.compile(r"[^\W\d_]|\d[-/:]\d")
-# What a spreadsheet's number format adds around a number.
-_FORMATTING = str.maketrans("", "", "$€£¥%() \u00a0,")
-
-
-def _is_missing(cell: str) -> bool:
-    return cell.strip().lower() in _MISSING
-
-
-def _hint(cell: str) -> str:
-    """What a cell that is no finite number probably is, for the error ('' if unsure)."""
-    text = cell.strip()
-    if _is_missing(text):
-        return " (a missing value: fill them in with --fill-missing VALUE, or leave the column out)"
-    if "," in text and _is_number(text.replace(",", ".")):
-        return " (a decimal comma? fedd reads numbers with a decimal point)"
-    if _is_number(text.translate(_FORMATTING)):
-        return (
-            " (a formatted number? fedd reads plain ones such as -1234.5: no currency or "
-            "percent signs, digit grouping or parentheses)"
-        )
-    return ""
-
-
-def _is_number(text: str) -> bool:
-    try:
-        return math.isfinite(float(text))
-    except ValueError:
-        return False
 
 
 def column_difference(expected: Sequence[str], got: Sequence[str]) -> str:
