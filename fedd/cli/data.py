@@ -63,7 +63,6 @@ def data_synth(*, rows: int, out: Path, fraud_rate: float, seed: int, quiet: boo
 )
 @click.option("--peers", type=click.IntRange(min=1), required=True, help="Number of peer files.")
 @click.option("--out", type=DIR, required=True, help="Directory for peer_1.csv ... peer_K.csv.")
-@click.option("--label", default="Class", help="Name of the 0/1 label column.")
 @reading_options()
 @click.option("--seed", type=int, default=42, help="Seed of the partition.")
 @PARTITION
@@ -113,7 +112,6 @@ def data_split(
 )
 @click.option("--peers", type=click.IntRange(min=1), required=True, help="Number of peer shards.")
 @click.option("--out-root", type=DIR, required=True, help="Directory for processed/ and clients/.")
-@click.option("--label", default="Class", help="Name of the 0/1 label column.")
 @reading_options()
 @click.option(
     "--test-size",

@@ -42,7 +42,6 @@ __all__ = ["demo"]
     help="Epochs each peer trains per round (0: a multiple of --peers, which matches "
     "centralized epochs in SGD steps, large enough for 2000 steps over the run).",
 )
-@click.option("--label", default="Class", help="Name of the 0/1 label column.")
 @reading_options("data/creditcard.csv, when it is your own")
 @click.option(
     "--holdout",

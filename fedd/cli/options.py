@@ -121,9 +121,10 @@ def fill_missing_option(of: str = "the data") -> Callable[[_Function], _Function
 
 
 def reading_options(of: str = "the data") -> Callable[[_Function], _Function]:
-    """--ignore-columns, --encoding and --fill-missing: how to read the CSV files named
-    `of` in their help, as an institution exports them."""
+    """--label, --ignore-columns, --encoding and --fill-missing: how to read the CSV
+    files named `of` in their help, as an institution exports them."""
     options = (
+        click.option("--label", default="Class", help=f"Name of the 0/1 label column of {of}."),
         click.option(
             "--ignore-columns",
             default="",

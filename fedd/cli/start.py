@@ -105,7 +105,6 @@ def start() -> None:
     help="Secure rounds: vectors mod 2^32 or 2^64 (auto: 32 when it keeps a fine scale).",
 )
 @click.option("--eval-test", type=PATH, default=None, help="Test CSV to evaluate every round on.")
-@click.option("--label", default="Class", help="Label column of --eval-test.")
 @reading_options("--eval-test")
 @click.option("--local-epochs", type=click.IntRange(1, 1000), default=1, help="Epochs per round.")
 @click.option("--lr", type=FiniteFloat(0.0, min_open=True), default=0.1, help="Learning rate.")
@@ -295,7 +294,6 @@ def _fault(value: str | None) -> str | None:
     "--synth-seed", type=click.IntRange(0), default=42, help="--synth-rows: shard k uses seed+k."
 )
 @click.option("--state-dir", type=DIR, default=Path("state/peer"), help="CSV state directory.")
-@click.option("--label", default="Class", help="Label column of the data.")
 @reading_options("--data")
 @click.option(
     "--holdout",

@@ -43,7 +43,6 @@ def train_group() -> None:
     envvar="FEDD_TRAIN_CENTRALIZED_TEST",
     help="Test CSV.",
 )
-@click.option("--label", default="Class", help="Name of the 0/1 label column.")
 @reading_options("--train and --test")
 @click.option(
     "--epochs",
