@@ -67,12 +67,16 @@ def looks_like(cell: str) -> str:
 
 
 def _number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
+    return _value(text) is not None
 
 
 def _finite(text: str) -> bool:
-    return _number(text) and math.isfinite(float(text))
+    value = _value(text)
+    return value is not None and math.isfinite(value)
+
+
+def _value(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
