@@ -32,8 +32,12 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# Most tests wait on daemons and sockets, so one worker per core runs the
+# suite in about two thirds of the time. Each test file stays on one worker:
+# its module fixtures (a Docker engine, a built image, a federation's data)
+# are made once.
 pytest: bytecode
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto --dist loadfile
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.learner
