@@ -25,8 +25,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fedd.daemon.state.hubfiles import ClientPerfRow, Commit, MetricsRow, PerfRow, RoundRow
+from fedd.daemon.state.commits import Commit
+from fedd.daemon.state.hubfiles import ClientPerfRow, MetricsRow, PerfRow, RoundRow
 from fedd.daemon.state.store import HubStore
+from fedd.daemon.state.survivors import SurvivorRow
 from fedd.daemon.transport.curve import generate
 from fedd.daemon.transport.signkeys import generate_signing
 from fedd.learner.centralized import RECORD_FIELDS
@@ -999,6 +1001,7 @@ def _prepare_report(root: Path, features: tuple[str, ...]) -> None:
             clients=[ClientPerfRow(1, p, 20, 0.25, 0.2, 1000) for p in ("p1", "p2")],
             delta=model,
             mean=model,
+            survivors=[SurvivorRow(1, p) for p in ("p1", "p2")],
         )
     )
     values = dict.fromkeys(RECORD_FIELDS, "1")

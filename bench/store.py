@@ -3,7 +3,7 @@
 Run with `python -m bench.store [--repeat R] [--dir DIR] [--csv PATH]`.
 
 Rows:
-- `commit`: `HubStore.commit` of one round with `peers` client rows (five
+- `commit`: `HubStore.commit` of one round with `peers` client rows (six
   logs' rows and the new model fsynced side by side, then the model's rename
   and the directory's fsync); median over `--repeat`*10 rounds. 30 features.
 - `open`: `HubStore.open` of a state directory holding `rounds` committed
@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.tables import print_rows, write_csv
+from fedd.daemon.state.commits import Commit
 from fedd.daemon.state.csvfile import write_table
 from fedd.daemon.state.hubfiles import (
     CLIENT_PERF,
@@ -38,12 +39,12 @@ from fedd.daemon.state.hubfiles import (
     ROUND_LOG,
     UPDATES,
     ClientPerfRow,
-    Commit,
     MetricsRow,
     PerfRow,
     RoundRow,
 )
 from fedd.daemon.state.store import HubStore
+from fedd.daemon.state.survivors import SURVIVORS, SurvivorRow
 from fedd.peer.state import ROUNDS, PeerRoundRow, PeerState
 
 __all__ = ["main"]
@@ -72,6 +73,8 @@ def _commit(r: int, peers: int, previous: list[float]) -> Commit:
         PerfRow(r, 2.5, 1.25, {"train_upload": 1.0, "unmask": 0.5 + r / 1e5}, 0.125, 10**6, 10**6),
         [ClientPerfRow(r, p, 1000 + i, 0.5 + i / 1e3, 0.4, 4096) for i, p in enumerate(ids)],
         delta,
+        mean=delta,
+        survivors=[SurvivorRow(r, p) for p in ids],
     )
 
 
@@ -124,6 +127,9 @@ def _long_run(state_dir: Path, rounds: int, peers: int) -> int:
     write_table(state_dir / PERF_LOG.name, PERF_LOG, [c.perf.values() for c in commits])
     write_table(
         state_dir / CLIENT_PERF.name, CLIENT_PERF, [x.values() for c in commits for x in c.clients]
+    )
+    write_table(
+        state_dir / SURVIVORS.name, SURVIVORS, [x.values() for c in commits for x in c.survivors]
     )
     names = ("bias", *FEATURES)
     write_table(

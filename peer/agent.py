@@ -262,6 +262,7 @@ class PeerAgent:
                 self.features,
                 shard=shard,
                 holdout=self.config.holdout > 0.0,
+                unsettled=self.state.unsettled,
             )
             self._send(hello)
             self._next_hello = now + self._hello_backoff

@@ -22,7 +22,12 @@ socket, hands in each round message and gives it a `send` function. A round:
 3. RoundEnd: append the round to the local log (`rounds.csv`); in a SCAFFOLD
    round that committed with this peer's vector in its sum (`included`),
    adopt the new control variate (`control.csv`): a round this peer dropped
-   out of, or one that aborted, leaves it unchanged.
+   out of, or one that aborted, leaves it unchanged. The new control variate
+   waits on disk (`control_pending.csv`) from before the vector leaves until
+   the RoundEnd: a peer restarted in between, or that the hub's restart
+   re-registers, names that round in its Hello, and the hub answers with the
+   round's RoundEnd, so that the peers' control variates and the hub's stay
+   in step across crashes of either.
 """
 
 from __future__ import annotations
@@ -79,8 +84,6 @@ class PeerRound:
     bytes_down: int = 0
     session: PeerSession | None = None
     n_rows: int = 0  # the rows behind this peer's vector
-    control: tuple[float, ...] | None = None  # SCAFFOLD: adopted if the round includes it
-    parameters: tuple[str, ...] = ()  # the model's: bias, then the features
     status: str = "running"
     reason: str = ""
     cpu_started: float = 0.0  # the process's CPU time when the round started
@@ -198,9 +201,9 @@ class PeerRounds:
             result.loss,
         )
         current.local_roc_auc = result.local_roc_auc
-        current.control = result.control
-        if data is not None:
-            current.parameters = ("bias", *data.train.features)
+        if result.control is not None and data is not None:
+            parameters = ("bias", *data.train.features)
+            self.state.hold_control(msg.run, job.number, parameters, result.control)
         if msg.kind == "training":
             # The round's own run id: the agent's is "" until a Welcome arrives. A
             # secure round's sample count travels only inside the masked sum, and
@@ -299,6 +302,14 @@ class PeerRounds:
 
     def on_round_end(self, msg: RoundEnd) -> None:
         current = self.current
+        try:
+            adopted = self.state.settle_control(msg.run, msg.round, included=msg.included)
+            if adopted and (current is None or current.number != msg.round):
+                log.info(
+                    "round %d: its sum held this peer's vector: control variate adopted", msg.round
+                )
+        except (ValueError, ConfigError) as exc:  # kept: the old one stays in force
+            log.error("round %d: control variate not adopted: %s", msg.round, exc)
         if current is None or current.number != msg.round:
             return
         self._count_seed(current)
@@ -309,11 +320,6 @@ class PeerRounds:
             self._models[current.number] = None
             for old in sorted(self._models)[:-_MODELS_KEPT]:
                 del self._models[old]
-        if msg.included and current.control is not None:
-            try:
-                self.state.adopt_control(msg.run, msg.round, current.parameters, current.control)
-            except (ValueError, ConfigError) as exc:  # kept: the old one stays in force
-                log.error("round %d: control variate not adopted: %s", current.number, exc)
         try:
             self.state.log_round(
                 PeerRoundRow(

@@ -22,6 +22,14 @@ Files (CSV, UTF-8, header first; conventions in `daemon.state.csvfile`):
                               adopted when round `round` committed with this
                               peer's vector in its sum; replaced atomically,
                               absent until then. A new run starts from zeros.
+    control_pending.csv  run,round,parameter,value
+                              the control variate of a SCAFFOLD round whose
+                              vector left this peer and whose end it has not
+                              heard, written (replaced atomically) before the
+                              vector leaves: adopted into control.csv if the
+                              round's sum held it, emptied once the peer
+                              learns how the round ended, even across a
+                              restart of either side (`unsettled`)
 
 `local_roc_auc` is undefined when the peer's shard holds a single class, and
 `train_loss` when the round ended before local training did (the hub stopped
@@ -75,6 +83,7 @@ from fedd.daemon.state.statedir import open_state_dir, remove_leftovers
 
 __all__ = [
     "CONTROL",
+    "CONTROL_PENDING",
     "IDENTITY",
     "ROUNDS",
     "STATISTICS",
@@ -126,6 +135,7 @@ CONTROL = Table(
     ),
     appended=False,
 )
+CONTROL_PENDING = Table("control_pending.csv", CONTROL.columns, appended=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +183,7 @@ class PeerState:
         self._rounds: list[PeerRoundRow] = []
         self._statistics_runs: set[str] = set()
         self._control: tuple[str, tuple[float, ...]] | None = None  # (run, c_i)
+        self._pending: _Control | None = None
 
     @classmethod
     def open(cls, state_dir: Path, *, peer_id: str | None = None) -> PeerState:
@@ -206,6 +217,8 @@ class PeerState:
         given = read_table(state_dir / STATISTICS.name, STATISTICS, STATISTICS.checked)
         control = read_table(state_dir / CONTROL.name, CONTROL, CONTROL.checked)
         adopted = _control(control) if control is not None else None
+        held = read_table(state_dir / CONTROL_PENDING.name, CONTROL_PENDING, CONTROL.checked)
+        pending = _control(held) if held is not None else None
         known = None if identity is None else _identity(identity)
         # Everything is valid: only now touch the disk.
         if known is not None and (peer_id is None or peer_id == known[0]):
@@ -225,10 +238,15 @@ class PeerState:
                 )
         state._repair_rounds(rounds)
         state._repair_statistics(given)
-        state._control = adopted
-        state.notes += remove_leftovers(
-            state_dir, names, (IDENTITY, ROUNDS, STATISTICS, CONTROL), dry_run=False
-        )
+        state._control = None if adopted is None else (adopted.run, adopted.values)
+        state._pending = pending
+        if pending is not None:
+            state.notes.append(
+                f"{CONTROL_PENDING.name}: the control variate of round {pending.round} of run "
+                f"{pending.run} waits for the hub to say whether that round's sum held it"
+            )
+        tables = (IDENTITY, ROUNDS, STATISTICS, CONTROL, CONTROL_PENDING)
+        state.notes += remove_leftovers(state_dir, names, tables, dry_run=False)
         return state
 
     def _repair_rounds(self, rounds: Contents[PeerRoundRow] | None) -> None:
@@ -291,6 +309,39 @@ class PeerState:
         write_table(self.state_dir / CONTROL.name, CONTROL, rows)
         self._control = (run, tuple(values))
 
+    @property
+    def unsettled(self) -> int:
+        """The round whose control variate waits in control_pending.csv; 0 for none."""
+        return 0 if self._pending is None else self._pending.round
+
+    def hold_control(
+        self, run: str, round: int, names: tuple[str, ...], values: tuple[float, ...]
+    ) -> None:
+        """Replace control_pending.csv with round `round`'s new control variate,
+        before the round's vector leaves: a peer that learns only after a restart
+        that the round's sum held it still adopts it (`settle_control`). Raises
+        `ValueError` for values the file cannot hold, `ConfigError` if it cannot write."""
+        if len(names) != len(values):
+            raise ValueError("one control variate value per parameter")
+        rows = [CONTROL.checked(run, round, n, v) for n, v in zip(names, values, strict=True)]
+        write_table(self.state_dir / CONTROL_PENDING.name, CONTROL_PENDING, rows)
+        self._pending = _Control(run, round, tuple(names), tuple(values))
+
+    def settle_control(self, run: str, round: int, *, included: bool) -> bool:
+        """Round `round` of `run` ended: adopt the pending control variate if it is
+        that round's and the round's sum held this peer's vector, and empty
+        control_pending.csv; a pending one of another run goes too. Returns
+        whether it adopted. Raises as `adopt_control`."""
+        pending = self._pending
+        if pending is None or (pending.run == run and pending.round != round):
+            return False  # another round's: its own end settles it
+        adopt = included and pending.run == run
+        if adopt:
+            self.adopt_control(run, round, pending.names, pending.values)
+        write_table(self.state_dir / CONTROL_PENDING.name, CONTROL_PENDING, [])
+        self._pending = None
+        return adopt
+
     def log_round(self, row: PeerRoundRow) -> None:
         """Append `row` to rounds.csv and fsync it. Raises `ConfigError` if it cannot."""
         append_rows(self.state_dir / ROUNDS.name, ROUNDS, [row.values()])
@@ -327,8 +378,19 @@ def _identity(contents: Contents[tuple[str, str]]) -> tuple[str, float]:
     return checked, created_at
 
 
-def _control(contents: Contents[tuple[Any, ...]]) -> tuple[str, tuple[float, ...]] | None:
-    """control.csv's (run, values); StateError unless its rows are of one run and round."""
+@dataclass(frozen=True, slots=True)
+class _Control:
+    """A control variate as control.csv and control_pending.csv hold it."""
+
+    run: str
+    round: int
+    names: tuple[str, ...]
+    values: tuple[float, ...]
+
+
+def _control(contents: Contents[tuple[Any, ...]]) -> _Control | None:
+    """The control variate a control file holds (None if empty); StateError unless
+    its rows are of one run and round."""
     if not contents.rows:
         return None
     first_number, (run, round_, _, _) = contents.rows[0]
@@ -341,7 +403,8 @@ def _control(contents: Contents[tuple[Any, ...]]) -> tuple[str, tuple[float, ...
                 row=number,
                 column="run",
             )
-    return run, tuple(row[3] for _, row in contents.rows)
+    rows = [row for _, row in contents.rows]
+    return _Control(run, round_, tuple(row[2] for row in rows), tuple(row[3] for row in rows))
 
 
 def _identity_rows(peer_id: str, created_at: float) -> list[tuple[str, str]]:

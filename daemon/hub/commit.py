@@ -22,9 +22,11 @@ from fedd.crypto.errors import CryptoCheckFailed
 from fedd.daemon.hub.config import HubConfig
 from fedd.daemon.hub.evaluation import Evaluations
 from fedd.daemon.hub.rounds import RoundOutcome, RunningRound
-from fedd.daemon.state.hubfiles import ClientPerfRow, Commit, MetricsRow, PerfRow, RoundRow
+from fedd.daemon.state.commits import Commit
+from fedd.daemon.state.hubfiles import ClientPerfRow, MetricsRow, PerfRow, RoundRow
 from fedd.daemon.state.statistics import Statistics
 from fedd.daemon.state.store import HubStore
+from fedd.daemon.state.survivors import SurvivorRow
 from fedd.daemon.transport.contribution import Decoded
 from fedd.learner.dataset import Dataset
 from fedd.learner.metrics import best_threshold, evaluate
@@ -132,6 +134,9 @@ class Committer:
                 statistics=stats,
                 mean=mean,
                 control=decoded.control if mean is not None and decoded is not None else None,
+                survivors=[SurvivorRow(number, peer) for peer in sorted(outcome.survivors)]
+                if outcome.status == "ok"
+                else [],
             )
         )
         for note in notes:

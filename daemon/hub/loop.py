@@ -361,6 +361,9 @@ class Hub:
             record.shard,
         )
         self._send(record.peer, welcome)
+        settled = self.rounds.settlement(record.peer, msg.unsettled) if msg.unsettled else None
+        if settled is not None:
+            self._send(record.peer, settled)
         if self.rounds.done:
             self._send(record.peer, Done(self.run_id, self.rounds.next_round))
 

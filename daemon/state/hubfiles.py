@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
@@ -25,7 +25,7 @@ from fedd.daemon.state.columns import (
     peer_column,
     text_column,
 )
-from fedd.daemon.state.statistics import Statistics
+from fedd.daemon.state.survivors import SURVIVORS
 
 __all__ = [
     "CLIENT_PERF",
@@ -47,7 +47,6 @@ __all__ = [
     "UPDATES",
     "WORD",
     "ClientPerfRow",
-    "Commit",
     "MetricsRow",
     "PeerRow",
     "PerfRow",
@@ -73,7 +72,13 @@ METRIC_SOURCES = ("federated", "test")
 # alive, gone, left): checked for shape, not against a list this module would have to track.
 WORD = re.compile(r"[a-z0-9][a-z0-9_+.-]{0,31}")
 # peer.state's files: daemon/ never imports peer/, and a test keeps the two in step.
-PEER_FILES = ("identity.csv", "rounds.csv", "statistics.csv", "control.csv")
+PEER_FILES = (
+    "identity.csv",
+    "rounds.csv",
+    "statistics.csv",
+    "control.csv",
+    "control_pending.csv",
+)
 
 _round = int_column("round", 0, MAX_ROUND)
 _STAGE_COLUMNS = tuple(float_column(stage.replace("-", "_") + "_s") for stage in STAGES)
@@ -179,7 +184,7 @@ OPTIMIZER = Table(
     ),
     appended=False,
 )
-LOGS = (ROUND_LOG, METRICS_LOG, PERF_LOG, CLIENT_PERF, UPDATES)
+LOGS = (ROUND_LOG, METRICS_LOG, PERF_LOG, CLIENT_PERF, UPDATES, SURVIVORS)
 HUB_TABLES = (RUN, MODEL, *LOGS, PEERS, OPTIMIZER)
 
 
@@ -359,80 +364,3 @@ class PeerRow:
     def values(self) -> tuple[object, ...]:
         """The row's cells in peers.csv's column order."""
         return tuple(getattr(self, name) for name in PEERS.header)
-
-
-@dataclass(frozen=True, slots=True)
-class Commit:
-    """Everything one round leaves on disk.
-
-    `model` is the global model after the round, `[bias, w_1..w_d]`.
-    `delta` is the step the round added to it, in the same order, `mean` the
-    survivors' weighted mean update the run's strategy made that step of,
-    and `control` (SCAFFOLD runs only) their mean control variate change:
-    given exactly when the round is an ok training round, None otherwise (the
-    model is then unchanged). `HubStore.commit` checks that `delta` is the
-    strategy's step and `model` the previous model plus `delta`, so that
-    updates.csv replays to global_model.csv. `metrics` are the scores this
-    commit records, of this round's model or earlier ones; `statistics`
-    those an ok statistics round computed.
-    """
-
-    round: RoundRow
-    model: Sequence[float]
-    metrics: Sequence[MetricsRow]
-    perf: PerfRow
-    clients: Sequence[ClientPerfRow]
-    delta: Sequence[float] | None = None
-    statistics: Statistics | None = None
-    mean: Sequence[float] | None = None
-    control: Sequence[float] | None = None
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "clients", tuple(self.clients))
-        object.__setattr__(self, "metrics", tuple(self.metrics))
-        number = self.round.round
-        rounds = [self.perf.round, *(client.round for client in self.clients)]
-        if any(round_ != number for round_ in rounds):
-            raise ValueError(f"every row of a commit must be for round {number}")
-        if any(row.committed_in != number for row in self.metrics):
-            raise ValueError(f"every metrics row of a commit is committed in round {number}")
-        keys = [(row.round, row.source) for row in self.metrics]
-        if len(set(keys)) != len(keys):
-            raise ValueError("a model's scores from one source appear twice")
-        ok = self.round.status == "ok"
-        if (self.statistics is not None) != (ok and self.round.kind == "statistics"):
-            raise ValueError("an ok statistics round commits its statistics; no other round does")
-        if self.statistics is not None and self.statistics.round != number:
-            raise ValueError(f"the statistics of a commit come from round {number}")
-        peers = [client.peer for client in self.clients]
-        if len(set(peers)) != len(peers):
-            raise ValueError("a peer appears twice among the commit's clients")
-        object.__setattr__(self, "model", _finite("model", self.model))
-        if (self.delta is None) == (ok and self.round.kind == "training"):
-            raise ValueError(
-                "an ok training round commits the delta it applied; no other round commits one"
-            )
-        if (self.mean is None) != (self.delta is None) or (
-            self.control is not None and self.delta is None
-        ):
-            raise ValueError("a commit's delta comes with the mean it was made of, and only then")
-        for name in ("delta", "mean", "control"):
-            values = getattr(self, name)
-            if values is not None:
-                values = _finite(name, values)
-                if len(values) != len(self.model):
-                    raise ValueError(
-                        f"Commit.{name} has {len(values)} values, the model {len(self.model)}"
-                    )
-                object.__setattr__(self, name, values)
-
-
-def _finite(name: str, values: Sequence[float]) -> tuple[float, ...]:
-    """`values` as a tuple of finite floats; ValueError naming `Commit.<name>[i]`."""
-    checked = []
-    for index, value in enumerate(values):
-        try:
-            checked.append(MODEL.columns[2].check(value))
-        except ValueError as exc:
-            raise ValueError(f"Commit.{name}[{index}] {exc}") from None
-    return tuple(checked)

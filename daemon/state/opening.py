@@ -49,6 +49,7 @@ from fedd.daemon.state.replay import repair_optimizer, replay
 from fedd.daemon.state.runfile import RunFile, read_run
 from fedd.daemon.state.statedir import open_state_dir, remove_leftovers
 from fedd.daemon.state.statistics import STATS, Statistics, stats_row
+from fedd.daemon.state.survivors import SURVIVORS, SurvivorRow
 from fedd.learner.strategy import ServerState, Strategy
 
 __all__ = ["STATE_TABLES", "Opened", "open_hub_state"]
@@ -59,6 +60,7 @@ _MAKERS: dict[Table, Any] = {
     PERF_LOG: PerfRow.from_values,
     CLIENT_PERF: ClientPerfRow,
     UPDATES: UpdateRow,
+    SURVIVORS: SurvivorRow,
 }
 # The files whose interrupted atomic writes `open` clears away.
 STATE_TABLES = (*HUB_TABLES, STATS)

@@ -37,6 +37,7 @@ from fedd.daemon.state.hubfiles import (
 )
 from fedd.daemon.state.runfile import RunFile, run_entries
 from fedd.daemon.state.statistics import STATS, Statistics, read_columns
+from fedd.daemon.state.survivors import SURVIVORS
 from fedd.learner.scaling import ColumnStats
 
 __all__ = [
@@ -50,7 +51,12 @@ __all__ = [
 ]
 
 # What identifies a row among those of its round, for the logs that hold several per round.
-_ROW_KEYS: dict[Table, str] = {CLIENT_PERF: "peer", UPDATES: "parameter", METRICS_LOG: "source"}
+_ROW_KEYS: dict[Table, str] = {
+    CLIENT_PERF: "peer",
+    UPDATES: "parameter",
+    METRICS_LOG: "source",
+    SURVIVORS: "peer",
+}
 # The field naming the round whose commit wrote a row, where it is not `round`.
 _WRITTEN_BY: dict[Table, str] = {METRICS_LOG: "committed_in"}
 
@@ -118,7 +124,7 @@ def committed_rows(
             state_dir / PERF_LOG.name, f"no row for committed round {missing[0]}: rows are missing"
         )
     kinds = {row.round: row.kind for row in kept[ROUND_LOG]}
-    for table in (METRICS_LOG, PERF_LOG, CLIENT_PERF):
+    for table in (METRICS_LOG, PERF_LOG, CLIENT_PERF, SURVIVORS):
         contents = logs[table]
         if contents is None:
             continue
@@ -151,7 +157,9 @@ def repair(
     `kept`; create a missing one. Returns a note for each repair (marked, and not
     written, when `read_only`)."""
     notes = []
-    if contents is None:
+    if contents is None and table is SURVIVORS:  # the one log a directory of an older fedd lacks
+        notes.append(f"{table.name}: created; the survivors of earlier rounds are not known")
+    elif contents is None:
         notes.append(f"{table.name}: created (missing after an interrupted start)")
     else:
         written = {_written_in(table, row) for _, row in contents.rows}

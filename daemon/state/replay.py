@@ -33,13 +33,13 @@ from typing import Any
 
 from fedd.daemon.errors import ConfigError
 from fedd.daemon.state.columns import Table
+from fedd.daemon.state.commits import Commit
 from fedd.daemon.state.csvfile import Contents, state_error, write_table
 from fedd.daemon.state.hubfiles import (
     MODEL,
     OPTIMIZER,
     ROUND_LOG,
     UPDATES,
-    Commit,
     RoundRow,
     UpdateRow,
 )

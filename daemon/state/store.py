@@ -17,11 +17,13 @@ columns in `daemon.state.hubfiles`, every column in docs/state-files.md):
                       variate change) the strategy made it of
     optimizer.csv     the strategy's state after the last ok training round
                       (`daemon.state.replay`); none for fedavg
+    survivors.csv     per ok round, the peers whose vectors its sum holds
+                      (`daemon.state.survivors`)
     peers.csv         the peers the hub has seen
 
 Theory of operation. A round is of one kind: the statistics round computes
 the run's feature statistics (once per run), a training round updates the
-model, an evaluation round only scores models. The five logs are appended
+model, an evaluation round only scores models. The six logs are appended
 (fsync of every file's rows, side by side); the others are replaced
 atomically. `commit` appends a round's log rows first, then, for an ok
 statistics round, writes stats.csv and run.csv with the statistics'
@@ -30,7 +32,7 @@ global_model.csv last: that rename is the commit point, so
 `global_model.csv`'s round is, by definition, the last committed round.
 Every round is committed with a model (unchanged but
 by an ok training round), so every committed round has exactly one
-round_log row and one perf_log row, and maybe client and metrics rows.
+round_log row and one perf_log row, and maybe client, metrics and survivor rows.
 
 Scores travel late: the peers score a training round's model on their
 held-out rows during later rounds, so its `federated` metrics row is written
@@ -80,6 +82,7 @@ from typing import Any
 
 from fedd.daemon.errors import StateError
 from fedd.daemon.state.columns import Table
+from fedd.daemon.state.commits import Commit
 from fedd.daemon.state.csvfile import appending, write_table
 from fedd.daemon.state.hubfiles import (
     CLIENT_PERF,
@@ -93,7 +96,6 @@ from fedd.daemon.state.hubfiles import (
     RUN,
     UPDATES,
     ClientPerfRow,
-    Commit,
     MetricsRow,
     PeerRow,
     PerfRow,
@@ -106,6 +108,7 @@ from fedd.daemon.state.replay import (
 )
 from fedd.daemon.state.runfile import run_entries
 from fedd.daemon.state.statistics import STATS, Statistics
+from fedd.daemon.state.survivors import SURVIVORS
 from fedd.learner.strategy import ServerState, Strategy
 
 __all__ = ["HISTORY", "HubStore"]
@@ -148,6 +151,7 @@ class HubStore:
         self._metrics: dict[tuple[int, str], MetricsRow] = {}
         self._perf: dict[int, PerfRow] = {}
         self._clients: list[ClientPerfRow] = []
+        self._survivors: dict[int, frozenset[str]] = {}  # of the ok rounds held
         self._peers: list[PeerRow] = []
         self._broken = ""
 
@@ -194,6 +198,8 @@ class HubStore:
         self._metrics = {(row.round, row.source): row for row in opened.kept[METRICS_LOG]}
         self._perf = {row.round: row for row in opened.kept[PERF_LOG]}
         self._clients = opened.kept[CLIENT_PERF]
+        for row in opened.kept[SURVIVORS]:
+            self._survivors[row.round] = self._survivors.get(row.round, frozenset()) | {row.peer}
         self._trim()
 
     def _trim(self) -> None:
@@ -206,6 +212,7 @@ class HubStore:
         self._metrics = {key: row for key, row in self._metrics.items() if row.round >= first}
         self._perf = {r: row for r, row in self._perf.items() if r >= first}
         self._clients = [row for row in self._clients if row.round >= first]
+        self._survivors = {r: peers for r, peers in self._survivors.items() if r >= first}
 
     # --- writing ------------------------------------------------------------------
 
@@ -245,7 +252,7 @@ class HubStore:
         """Record one finished or aborted round; the model's rewrite is the commit point.
 
         Appends to round_log, metrics_log (when `commit.metrics`), perf_log,
-        client_perf and updates (when `commit.delta`), fsyncing them all; for a
+        client_perf, updates (when `commit.delta`) and survivors, fsyncing them all; for a
         statistics commit, replaces stats.csv and then run.csv (with the
         statistics' provenance); for a delta of a strategy that keeps state,
         replaces optimizer.csv; then replaces global_model.csv. Afterwards
@@ -291,6 +298,8 @@ class HubStore:
                 controls = commit.control or [math.nan] * len(names)
                 columns = zip(names, commit.delta, commit.mean, controls, strict=True)
                 appends.append((UPDATES, [(number, *c) for c in columns]))
+            if commit.survivors:
+                appends.append((SURVIVORS, [row.values() for row in commit.survivors]))
             # The rows are fsynced with the new model, before its rename.
             with appending([(self._path(table), table, rows) for table, rows in appends]) as sync:
                 for table, rewritten in rewrites:
@@ -309,6 +318,8 @@ class HubStore:
         self._metrics.update(((row.round, row.source), row) for row in commit.metrics)
         self._perf[number] = commit.perf
         self._clients.extend(commit.clients)
+        if commit.survivors:
+            self._survivors[number] = frozenset(row.peer for row in commit.survivors)
         self._trim()
 
     def _rewrites(
@@ -339,9 +350,8 @@ class HubStore:
         for row in commit.metrics:
             kind = commit.round.kind
             if row.round != commit.round.round:
-                index = bisect_left(self._rounds, row.round, key=attrgetter("round"))
-                held = index < len(self._rounds) and self._rounds[index].round == row.round
-                kind = self._rounds[index].kind if held else ""
+                scored = self.round_row(row.round)
+                kind = scored.kind if scored is not None else ""
             if kind != "training":
                 what = f"of kind {kind!r}" if kind else "not a committed round the store holds"
                 raise ValueError(
@@ -389,6 +399,27 @@ class HubStore:
         """The committed metrics rows in metrics_log.csv's order (all of them when
         opened read-only, as `fedd report` does; else those of the rounds held)."""
         return list(self._metrics.values())
+
+    def round_row(self, number: int) -> RoundRow | None:
+        """Committed round `number`'s round_log row, if the store holds it (a writing
+        store holds the last HISTORY rounds)."""
+        index = bisect_left(self._rounds, number, key=attrgetter("round"))
+        held = index < len(self._rounds) and self._rounds[index].round == number
+        return self._rounds[index] if held else None
+
+    def included(self, number: int, peer: str) -> bool | None:
+        """Whether committed round `number`'s sum holds `peer`'s vector; None for a
+        round the store does not hold (`round_row`) or whose survivors it does not
+        know (committed before the directory had survivors.csv)."""
+        row = self.round_row(number)
+        if row is None:
+            return None
+        if row.status != "ok":
+            return False
+        peers = self._survivors.get(number)
+        if peers is None:
+            return False if row.survivors == 0 else None
+        return peer in peers
 
     def client_rows(self) -> list[ClientPerfRow]:
         """The committed rounds' client_perf rows, oldest round first (all of them

@@ -103,9 +103,11 @@ def test_scaffold_control_variates_move_only_with_the_rounds_that_commit_them(
     cluster: Cluster, shards: Shards
 ) -> None:
     """Four peers, secure sums of at least t = 3. A peer that dies at its masked
-    input leaves the round to the others and keeps its control variate; a round
-    that loses two aborts and every peer keeps its own; peers restarted on their
-    state directories go on from the control variates they adopted."""
+    input leaves the round to the others and keeps its control variate; one that
+    dies after it, at the unmask stage, is in the round's sum, and adopts the
+    round's control variate when, restarted, it hears how the round ended; a
+    round that loses two aborts and every peer keeps its own; peers restarted on
+    their state directories go on from the control variates they adopted."""
     strategy = Strategy("scaffold")
     rounds = 40
     hub = cluster.hub(
@@ -179,7 +181,22 @@ def test_scaffold_control_variates_move_only_with_the_rounds_that_commit_them(
     check_adopted(start, numbers, ("p1", "p2", "p3"))
     last = committed_round(cluster)
 
-    # Phase 3: p3 and p4 both die at their masked inputs: 2 < t, the round aborts.
+    # Phase 3: p4 comes back and dies at the unmask stage, its masked input sent: the
+    # round commits with p4's vector in its sum, and p4 never heard its RoundEnd.
+    doomed = cluster.peer("p4", data["p4"], "--fault", "exit-at:unmask")
+    assert doomed.wait(90) == FAULT_EXIT, cluster.logs()
+    cluster.wait_for(lambda: "p4" not in alive(cluster), 30, "p4 gone")
+    cluster.wait_for(lambda: waiting(cluster), 60, "the hub to wait for peers")
+    [held] = rounds_since(last)
+    assert (held["kind"], held["status"], held["survivors"]) == ("training", "ok", "4"), held
+    assert snapshot()["p4"] == after["p4"]  # not adopted: it never heard the end
+    pending = rows(cluster.root / "p4" / "control_pending.csv")
+    assert {r["round"] for r in pending} == {held["round"]}
+    last = committed_round(cluster)
+
+    # Phase 4: p3 and p4 both die at their masked inputs: 2 < t, the round aborts.
+    # p4 first registers again and hears how its round ended: it adopts that
+    # round's control variate, as the others did, and the four move as the hub's mean.
     kill("p3")
     for name in ("p3", "p4"):
         cluster.peer(name, data[name], "--fault", "exit-at:masked-input")
@@ -191,11 +208,17 @@ def test_scaffold_control_variates_move_only_with_the_rounds_that_commit_them(
     assert aborted and all((r["kind"], r["status"]) == ("training", "aborted") for r in aborted), (
         aborted
     )
-    assert snapshot() == after  # no one adopted anything
+    settled = snapshot()
+    assert {r["round"] for r in rows(cluster.root / "p4" / "control.csv")} == {held["round"]}
+    check_adopted(after, [held["round"]], names)  # and nothing since: the rounds aborted
+    # What p4 holds now is of the round it died in, before its vector left.
+    pending = rows(cluster.root / "p4" / "control_pending.csv")
+    assert len(pending) == len(control("p1"))
+    assert {r["round"] for r in pending} <= {r["round"] for r in aborted}
     assert {r["round"] for r in cluster.rows("updates.csv")}.isdisjoint(r["round"] for r in aborted)
     last = committed_round(cluster)
 
-    # Phase 4: both come back for good; the run ends with all four in every round.
+    # Phase 5: both come back for good; the run ends with all four in every round.
     for name in ("p3", "p4"):
         cluster.peer(name, data[name])
     assert hub.wait(180) == 0, cluster.logs()
@@ -207,7 +230,9 @@ def test_scaffold_control_variates_move_only_with_the_rounds_that_commit_them(
     ), trained
     # p3 and p4 went on from the control variates in their state directories: had
     # either started again from zeros, the weighted mean would not add up.
-    check_adopted(after, [r["round"] for r in trained], names)
+    check_adopted(settled, [r["round"] for r in trained], names)
+    for name in names:  # every round's end was heard
+        assert rows(cluster.root / name / "control_pending.csv") == [], name
     _, model, state = on_disk(cluster.hub_state)
     replayed = replay(cluster.hub_state, strategy)
     assert (bits(model), state) == (bits(replayed[0]), replayed[1])

@@ -14,8 +14,10 @@ import pytest
 from click.testing import CliRunner, Result
 
 from fedd.cli.main import main
-from fedd.daemon.state.hubfiles import ClientPerfRow, Commit, MetricsRow, PerfRow, RoundRow
+from fedd.daemon.state.commits import Commit
+from fedd.daemon.state.hubfiles import ClientPerfRow, MetricsRow, PerfRow, RoundRow
 from fedd.daemon.state.store import HubStore
+from fedd.daemon.state.survivors import SurvivorRow
 from fedd.learner.centralized import RECORD_FIELDS
 from fedd.learner.strategy import ServerState, Strategy, server_step
 from fedd.report.files import PERFORMANCE_FILE, VERDICT_FILE
@@ -56,6 +58,7 @@ def commit(number: int, roc_auc: float = 0.9, f1: float = 0.8, *, ok: bool = Tru
                  for i, p in enumerate(peers)] if ok else [],
         delta=delta,
         mean=delta,
+        survivors=[SurvivorRow(number, p) for p in peers] if ok else [],
     )  # fmt: skip
 
 

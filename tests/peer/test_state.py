@@ -18,7 +18,15 @@ from hypothesis import strategies as st
 from fedd.daemon.errors import ConfigError, StateError
 from fedd.daemon.state.hubfiles import PEER_FILES
 from fedd.daemon.state.store import HubStore
-from fedd.peer.state import CONTROL, IDENTITY, ROUNDS, STATISTICS, PeerRoundRow, PeerState
+from fedd.peer.state import (
+    CONTROL,
+    CONTROL_PENDING,
+    IDENTITY,
+    ROUNDS,
+    STATISTICS,
+    PeerRoundRow,
+    PeerState,
+)
 from tests.crypto._support import FAST
 from tests.daemon._support import mode, set_cell, snapshot
 
@@ -32,7 +40,8 @@ def row(r: int = 0, *, auc: float = 0.75, status: str = "ok") -> PeerRoundRow:
 
 
 def test_peer_files_are_the_ones_the_hub_refuses() -> None:
-    assert (IDENTITY.name, ROUNDS.name, STATISTICS.name, CONTROL.name) == PEER_FILES
+    tables = (IDENTITY, ROUNDS, STATISTICS, CONTROL, CONTROL_PENDING)
+    assert tuple(table.name for table in tables) == PEER_FILES
 
 
 def test_a_new_directory_gets_a_private_random_identity(tmp_path: Path) -> None:
@@ -144,6 +153,42 @@ def test_an_adopted_control_variate_is_read_back_bit_for_bit_after_a_restart(
         ValueError, match=r"control\.csv holds 3 parameters for run run-1, its model has 4"
     ):
         again.control("run-1", 4)
+
+
+def test_a_pending_control_variate_waits_across_restarts_for_its_round_end(
+    tmp_path: Path,
+) -> None:
+    """Held before the vector leaves; adopted only by its own round's end, and only
+    if the sum held it; any end of its round, or of another run, empties the file."""
+    names = ("bias", "V1")
+    adopted, new = (0.5, -0.25), (0.75, 1e-310)
+    state = PeerState.open(tmp_path, peer_id="p1")
+    assert state.unsettled == 0
+    state.adopt_control("run-1", 3, names, adopted)
+    state.hold_control("run-1", 4, names, new)
+    pending = tmp_path / "control_pending.csv"
+    assert pending.read_text() == (
+        "run,round,parameter,value\nrun-1,4,bias,0.75\nrun-1,4,V1,1e-310\n"
+    )
+    again = PeerState.open(tmp_path)  # a restart before the round's end
+    assert again.unsettled == 4
+    assert again.notes == [
+        "control_pending.csv: the control variate of round 4 of run run-1 waits for the hub "
+        "to say whether that round's sum held it"
+    ]
+    assert not again.settle_control("run-1", 5, included=True)  # another round's end
+    assert not again.settle_control("run-1", 3, included=True)
+    assert again.unsettled == 4 and again.control("run-1", 2) == adopted
+    assert again.settle_control("run-1", 4, included=True)
+    assert again.control("run-1", 2) == new
+    assert pending.read_text() == "run,round,parameter,value\n"
+    assert PeerState.open(tmp_path).control("run-1", 2) == new  # exact, bit for bit
+
+    for end in (("run-1", 6, False), ("run-2", 6, True)):  # left out; a new run
+        again.hold_control("run-1", 6, names, adopted)
+        assert not again.settle_control(end[0], end[1], included=end[2])
+        assert again.unsettled == 0 and again.control("run-1", 2) == new
+        assert PeerState.open(tmp_path).unsettled == 0
 
 
 def test_a_control_file_of_two_rounds_is_refused(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from typing import ClassVar, Self
 
 from fedd.crypto.errors import LocalProtocolError
 from fedd.crypto.secagg.fields import (
+    MAX_ROUND,
     PeerId,
     check_int,
     check_peer_id,
@@ -28,12 +29,19 @@ from fedd.daemon.transport.messages.common import MAX_FEATURES, Header, Signal, 
 __all__ = ["WIRE_PROTOCOL", "Bye", "Done", "Heartbeat", "Hello", "Welcome"]
 
 MAX_NAME = 128
-WIRE_PROTOCOL = 3  # 3: active rounds bound to their transcript, the peers draw the graph seed
+# 3: active rounds bound to their transcript, the peers draw the graph seed;
+# 4: Hello names the round whose end a SCAFFOLD peer has not heard (`unsettled`)
+WIRE_PROTOCOL = 4
 
 
 @dataclass(frozen=True, slots=True)
 class Hello(Header):
-    """Peer -> hub: register (or re-register after a restart of either side)."""
+    """Peer -> hub: register (or re-register after a restart of either side).
+
+    `unsettled` names the round whose new SCAFFOLD control variate this peer
+    holds without having heard the round's end (0: none); the hub answers
+    with that round's RoundEnd once it knows it.
+    """
 
     TYPE: ClassVar[str] = "hello"
     peer: PeerId
@@ -41,6 +49,7 @@ class Hello(Header):
     protocol: int = WIRE_PROTOCOL
     shard: str = ""  # "auto": ask the hub for a shard index
     holdout: bool = False  # whether it holds rows out to score models on
+    unsettled: int = 0
 
     def __post_init__(self) -> None:
         self._check_header(run_may_be_empty=True)
@@ -55,6 +64,7 @@ class Hello(Header):
             raise LocalProtocolError("shard must be '' or 'auto'")
         if type(self.holdout) is not bool:
             raise LocalProtocolError("holdout must be a bool")
+        check_int(self.unsettled, "unsettled", 0, MAX_ROUND)
 
     def to_body(self) -> dict[str, object]:
         return {
@@ -63,6 +73,7 @@ class Hello(Header):
             "protocol": self.protocol,
             "shard": self.shard,
             "holdout": self.holdout,
+            "unsettled": self.unsettled,
         }
 
     @classmethod
@@ -76,6 +87,8 @@ class Hello(Header):
             get_int(body, "protocol", 1, 1000),
             get_str(body, "shard", max_length=8),
             body.get("holdout"),  # type: ignore[arg-type]  # checked in __post_init__
+            # Absent from an older peer's Hello, which the protocol check then refuses.
+            body.get("unsettled", 0),  # type: ignore[arg-type]  # checked in __post_init__
         )
 
 

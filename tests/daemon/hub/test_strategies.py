@@ -13,11 +13,13 @@ from pathlib import Path
 
 import pytest
 
+from fedd.crypto.secagg.fields import PeerId
 from fedd.crypto.secagg.messages.masked_input import MaskedInput
 from fedd.daemon.errors import ConfigError
 from fedd.daemon.hub.config import HubConfig
 from fedd.daemon.hub.loop import Hub
 from fedd.daemon.transport import wire
+from fedd.daemon.transport.messages.membership import Hello
 from fedd.daemon.transport.messages.rounds import RoundEnd
 from fedd.daemon.transport.messages.uploads import PlainContribution
 from fedd.learner.strategy import ServerState, Strategy
@@ -148,3 +150,57 @@ def test_a_peer_adopts_its_control_variate_change_as_clipped_for_the_sum(
     ]
     decoded = [float(r["control"]) for r in rows(tmp_path / "hub" / "updates.csv")]
     assert decoded == pytest.approx(expected, abs=1e-7)
+
+
+def test_a_round_end_a_peer_missed_is_settled_when_it_registers_again(tmp_path: Path) -> None:
+    """p3's RoundEnd of the training round is lost: its new control variate waits
+    on disk until it registers again, when the hub answers its Hello with that
+    round's RoundEnd, and it adopts it as the others did. The hub answers any
+    such Hello from survivors.csv: included or not, and aborted for a round
+    that never committed."""
+    lost: list[RoundEnd] = []
+
+    def lose_p3s_end(direction: str, routing: bytes, frame: bytes) -> list[bytes]:
+        msg = wire.decode(frame)
+        mine = direction == "to_peer" and routing == b"r-p3"
+        if mine and type(msg) is RoundEnd and msg.round == 2 and not lost:  # 1: the statistics
+            lost.append(msg)
+            return []
+        return [frame]
+
+    options = {"strategy": Strategy("scaffold"), "secagg_threshold": 2}
+    with InProcessFederation(
+        tmp_path, peers=3, rounds=1, hook=lose_p3s_end, hub_options=options
+    ) as fed:
+        hub = fed.hub.store
+        fed.run_until(lambda: hub.training_rounds == 1)  # then rounds that only score
+        assert [end.included for end in lost] == [True]
+        p3 = fed.agents[fed.routing("p3")]
+        assert p3.state.unsettled == 2
+        assert not (tmp_path / "p3" / "control.csv").exists()
+        assert [hub.included(2, name) for name in ("p1", "p2", "p3", "p9")] == [
+            True,
+            True,
+            True,
+            False,
+        ]
+
+        p3.registered, p3._next_hello = False, 0.0  # as after the hub fell silent
+        fed.run_until(lambda: p3.registered and p3.state.unsettled == 0)
+        adopted = {n: rows(tmp_path / n / "control.csv") for n in ("p1", "p2", "p3")}
+        assert {(r["run"], r["round"]) for n in adopted for r in adopted[n]} == {(hub.run_id, "2")}
+        assert rows(tmp_path / "p3" / "control_pending.csv") == []
+
+        def answer(name: str, unsettled: int) -> list[RoundEnd]:
+            hello = Hello("", 0, PeerId(name), p3.features, unsettled=unsettled)
+            replies = [wire.decode(f) for f in fed.to_hub(fed.routing(name), wire.encode(hello))]
+            return [r for r in replies if type(r) is RoundEnd]
+
+        later = hub.committed_round + 10  # beyond the rounds run and running
+        assert [(e.round, e.status, e.included) for e in answer("p9", 2)] == [(2, "ok", False)]
+        assert [(e.round, e.status, e.included) for e in answer("p9", later)] == [
+            (later, "aborted", False)
+        ]
+        assert answer("p9", 0) == []
+    survivors = rows(tmp_path / "hub" / "survivors.csv")
+    assert {(r["round"], r["peer"]) for r in survivors} >= {("2", n) for n in ("p1", "p2", "p3")}

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from fedd.daemon.state.commits import Commit
 from fedd.daemon.state.csvfile import append_rows
 from fedd.daemon.state.hubfiles import (
     CLIENT_PERF,
@@ -15,13 +16,13 @@ from fedd.daemon.state.hubfiles import (
     ROUND_LOG,
     UPDATES,
     ClientPerfRow,
-    Commit,
     MetricsRow,
     PerfRow,
     RoundRow,
 )
 from fedd.daemon.state.statistics import Statistics
 from fedd.daemon.state.store import HubStore
+from fedd.daemon.state.survivors import SurvivorRow
 from fedd.learner.scaling import ColumnStats
 
 FEATURES = ("Time", "V1", "Amount")
@@ -103,6 +104,7 @@ def make_commit(
         delta=applied,
         mean=applied,
         statistics=statistics(r) if ok and kind == "statistics" else None,
+        survivors=[SurvivorRow(r, p) for p in peers] if ok else [],
     )
 
 

@@ -7,10 +7,10 @@ import math
 
 import pytest
 
+from fedd.daemon.state.commits import Commit
 from fedd.daemon.state.hubfiles import (
     STAGES,
     ClientPerfRow,
-    Commit,
     PeerRow,
     PerfRow,
     RoundRow,

@@ -74,12 +74,13 @@ def test_statistics_of_a_round_that_never_committed_are_removed(
     reader = HubStore.open(tmp_path, read_only=True)
     assert snapshot(tmp_path) == crashed
     assert (reader.statistics, reader.committed_round, reader.recent_rounds(5)) == (None, -1, [])
-    assert reader.reconciled[3:] == [f"{n} [read-only: not written]" for n in statistics_notes]
+    assert reader.reconciled[4:] == [f"{n} [read-only: not written]" for n in statistics_notes]
     again = HubStore.open(tmp_path)
     assert again.reconciled == [
         f"round_log.csv: dropped 1 row(s) of round 1, {never}",
         f"perf_log.csv: dropped 1 row(s) of round 1, {never}",
         f"client_perf.csv: dropped 2 row(s) of round 1, {never}",
+        f"survivors.csv: dropped 2 row(s) of round 1, {never}",
         *statistics_notes,
     ]
     assert again.statistics is None and again.settings == store.settings
@@ -267,6 +268,7 @@ def test_scores_of_a_round_that_never_committed_are_dropped(
         f"metrics_log.csv: dropped 2 row(s) of round 6, 7, {never}",
         f"perf_log.csv: dropped 1 row(s) of round 6, {never}",
         f"client_perf.csv: dropped 2 row(s) of round 6, {never}",
+        f"survivors.csv: dropped 2 row(s) of round 6, {never}",
     ]
     assert snapshot(tmp_path) == committed
     assert again.metrics_rows() == store.metrics_rows()

@@ -9,6 +9,7 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
+from fedd.daemon.state.commits import Commit
 from fedd.daemon.state.csvfile import read_table
 from fedd.daemon.state.hubfiles import (
     CLIENT_PERF,
@@ -17,7 +18,6 @@ from fedd.daemon.state.hubfiles import (
     STAGES,
     UPDATES,
     ClientPerfRow,
-    Commit,
     MetricsRow,
     PerfRow,
     RoundRow,
@@ -26,6 +26,7 @@ from fedd.daemon.state.hubfiles import (
 from fedd.daemon.state.runfile import check_features
 from fedd.daemon.state.statistics import Statistics
 from fedd.daemon.state.store import HubStore
+from fedd.daemon.state.survivors import SURVIVORS, SurvivorRow
 from fedd.learner.scaling import ColumnStats
 from fedd.learner.strategy import SETTING_KEYS
 from tests.crypto._support import FAST
@@ -149,6 +150,7 @@ def test_any_valid_rounds_read_back_identically(data: st.DataObject) -> None:
                 delta,
                 statistics if ok and kind == "statistics" else None,
                 delta,
+                survivors=[SurvivorRow(r, f"s{i}") for i in range(n if ok else 0)],
             )
         )
     run_settings = data.draw(
@@ -186,6 +188,13 @@ def test_any_valid_rounds_read_back_identically(data: st.DataObject) -> None:
         clients = read_table(state_dir / "client_perf.csv", CLIENT_PERF, ClientPerfRow)
         assert clients is not None
         assert [row for _, row in clients.rows] == [x for c in commits for x in c.clients]
+        survivors = read_table(state_dir / "survivors.csv", SURVIVORS, SurvivorRow)
+        assert survivors is not None
+        assert [row for _, row in survivors.rows] == [s for c in commits for s in c.survivors]
+        for c in commits:
+            for peer in ("s0", "s1"):
+                held = c.round.status == "ok" and peer in {s.peer for s in c.survivors}
+                assert again.included(c.round.round, peer) is held
         updates = read_table(state_dir / "updates.csv", UPDATES, UpdateRow)
         assert updates is not None
         assert [row.values() for _, row in updates.rows] == [

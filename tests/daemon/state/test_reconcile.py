@@ -90,6 +90,23 @@ def test_a_torn_last_line_is_dropped_with_a_note(tmp_path: Path) -> None:
     assert snapshot(tmp_path) == committed
 
 
+def test_a_directory_without_survivors_csv_opens_not_knowing_its_survivors(
+    tmp_path: Path,
+) -> None:
+    """As a directory written before survivors.csv existed: its rounds open, their
+    survivors unknown (None), and the rounds after know theirs."""
+    started(tmp_path, rounds=2)
+    (tmp_path / "survivors.csv").unlink()
+    again = HubStore.open(tmp_path)
+    assert again.reconciled == [
+        "survivors.csv: created; the survivors of earlier rounds are not known"
+    ]
+    commit_next(again, 2)
+    assert [again.included(r, "p1") for r in (0, 1, 2, 3)] == [None, None, True, None]
+    assert again.included(2, "p3") is False
+    assert HubStore.open(tmp_path).reconciled == []
+
+
 def test_an_interrupted_start_is_completed(tmp_path: Path) -> None:
     started(tmp_path)
     (tmp_path / "perf_log.csv").unlink()

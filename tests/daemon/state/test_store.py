@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from fedd.daemon.errors import ConfigError, StateError
-from fedd.daemon.state.hubfiles import LOGS, Commit, PeerRow
+from fedd.daemon.state.commits import Commit
+from fedd.daemon.state.hubfiles import LOGS, PeerRow
 from fedd.daemon.state.store import HubStore
 from tests.daemon._support import mode, snapshot
 from tests.daemon.state._support import (
