@@ -45,9 +45,17 @@ __all__ = [
 
 
 class FiniteFloat(click.FloatRange):
-    """A float range that also refuses nan and inf (which slip through range checks)."""
+    """A float range that also refuses nan and inf (which slip through range checks);
+    `shown` is how the help gives the range, where click's bounds would be unreadable."""
 
     name = "float"
+
+    def __init__(self, *args: Any, shown: str = "", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.shown = shown
+
+    def _describe_range(self) -> str:
+        return self.shown or super()._describe_range()
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         number = super().convert(value, param, ctx)
@@ -112,7 +120,9 @@ def fill_missing_option(of: str = "the data") -> Callable[[_Function], _Function
     """--fill-missing, for the CSV files named `of` in its help."""
     option: Callable[[_Function], _Function] = click.option(
         "--fill-missing",
-        type=FiniteFloat(-MAX_MAGNITUDE, MAX_MAGNITUDE, min_open=True, max_open=True),
+        type=FiniteFloat(
+            -MAX_MAGNITUDE, MAX_MAGNITUDE, min_open=True, max_open=True, shown="|x|<2^62"
+        ),
         default=None,
         help=f"The value a feature's missing cell (empty, NA, N/A, NULL, NaN, ...) of {of} "
         "reads as; without it such a cell is an error. Every institution fills in the same.",
