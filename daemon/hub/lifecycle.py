@@ -336,20 +336,29 @@ class RoundLifecycle:
             for peer in outcome.participants
         ]
 
-    def settlement(self, peer: PeerId, number: int) -> RoundEnd | None:
+    def settlement(self, peer: PeerId, number: int, now: float) -> RoundEnd | None:
         """Round `number`'s RoundEnd for `peer`, which registers holding the control
         variate it computed in that round without having heard how it ended (a
-        restart of either side): None while the round runs here (its own
-        RoundEnd comes) and when the store does not know whom its sum held."""
+        restart of either side): None for round 0 (none), while the round runs
+        here (its own RoundEnd comes), and when the store does not know whom its
+        sum held."""
         current = self.current
-        if current is not None and current.number == number:
+        if number == 0 or (current is not None and current.number == number):
             return None
         if number > self.store.committed_round:  # a restarted hub runs it again
             return RoundEnd(self.run_id, number, "aborted", "the round never committed")
         row = self.store.round_row(number)
         included = self.store.included(number, peer)
         if row is None or included is None:
-            log.warning("peer %s asks how round %d ended: no longer known here", peer, number)
+            log_limited(
+                log,
+                self.drop_log,
+                now,
+                logging.WARNING,
+                "peer %s asks how round %d ended: no longer known here",
+                peer,
+                number,
+            )
             return None
         return RoundEnd(self.run_id, number, row.status, row.reason[:400], included=included)
 

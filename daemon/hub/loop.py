@@ -361,7 +361,7 @@ class Hub:
             record.shard,
         )
         self._send(record.peer, welcome)
-        settled = self.rounds.settlement(record.peer, msg.unsettled) if msg.unsettled else None
+        settled = self.rounds.settlement(record.peer, msg.unsettled, self.clock())
         if settled is not None:
             self._send(record.peer, settled)
         if self.rounds.done:
