@@ -123,9 +123,22 @@ def test_scaffold_control_variates_move_only_with_the_rounds_that_commit_them(
     def control(name: str) -> list[float]:
         return [float(r["value"]) for r in rows(cluster.root / name / "control.csv")]
 
-    def snapshot() -> dict[str, bytes]:
-        path = {n: cluster.root / n / "control.csv" for n in names}
-        return {n: p.read_bytes() if p.exists() else b"" for n, p in path.items()}
+    def settled() -> dict[str, list[float]]:
+        """Each peer's control variate as it stands once the peer hears how its last
+        round ended: the one it holds pending if survivors.csv has it in that
+        round's sum (a peer killed mid-round adopts it when it registers again),
+        else the one it adopted (none: [])."""
+        held = {(r["round"], r["peer"]) for r in cluster.rows("survivors.csv")}
+        out = {}
+        for n in names:
+            pending = cluster.root / n / "control_pending.csv"
+            waiting_ = rows(pending) if pending.exists() else []
+            adopted = cluster.root / n / "control.csv"
+            if waiting_ and (waiting_[0]["round"], n) in held:
+                out[n] = [float(r["value"]) for r in waiting_]
+            else:
+                out[n] = control(n) if adopted.exists() else []
+        return out
 
     def kill(*killed: str) -> None:
         for child in cluster.children:
@@ -145,11 +158,13 @@ def test_scaffold_control_variates_move_only_with_the_rounds_that_commit_them(
             by_round.setdefault(r["round"], []).append(float(r["control"]))
         return [sum(column) for column in zip(*(by_round[n] for n in numbers), strict=True)]
 
-    def check_adopted(before: dict[str, bytes], committed: list[str], who: tuple[str, ...]) -> None:
+    def check_adopted(
+        before: dict[str, list[float]], committed: list[str], who: tuple[str, ...]
+    ) -> None:
         """Peers `who` adopted the changes of rounds `committed`, whose sums held
         exactly theirs: their weighted mean moved as the hub's decoded means add up."""
         size = len(control(who[0]))
-        old = {n: _floats(before[n]) or [0.0] * size for n in who}
+        old = {n: before[n] or [0.0] * size for n in who}
         new = {n: control(n) for n in who}
         total = sum(weight[n] for n in who)
         moved = [sum(weight[n] * (new[n][i] - old[n][i]) for n in who) / total for i in range(size)]
@@ -157,8 +172,8 @@ def test_scaffold_control_variates_move_only_with_the_rounds_that_commit_them(
 
     # Phase 1: everyone trains; then p3 and p4 die and the hub waits for four peers.
     cluster.wait_for(lambda: committed_round(cluster) >= 3, 90, "two training rounds")
-    kill("p3", "p4")
-    start = snapshot()
+    kill("p3", "p4")  # maybe mid-round: then each adopts that round's when it returns
+    start = settled()
     assert all(start[n] for n in names), "every peer adopted a control variate"
     last = committed_round(cluster)
 
@@ -173,8 +188,8 @@ def test_scaffold_control_variates_move_only_with_the_rounds_that_commit_them(
         (r["kind"], r["status"], r["participants"], r["survivors"]) == ("training", "ok", "4", "3")
         for r in trained
     ), trained
-    after = snapshot()
-    assert after["p4"] == start["p4"]  # dropped: unchanged, byte for byte
+    after = settled()
+    assert after["p4"] == start["p4"]  # dropped: unchanged, bit for bit
     numbers = [r["round"] for r in trained]
     for name in ("p1", "p2", "p3"):
         assert {r["round"] for r in rows(cluster.root / name / "control.csv")} == {numbers[-1]}
@@ -189,7 +204,7 @@ def test_scaffold_control_variates_move_only_with_the_rounds_that_commit_them(
     cluster.wait_for(lambda: waiting(cluster), 60, "the hub to wait for peers")
     [held] = rounds_since(last)
     assert (held["kind"], held["status"], held["survivors"]) == ("training", "ok", "4"), held
-    assert snapshot()["p4"] == after["p4"]  # not adopted: it never heard the end
+    assert control("p4") == after["p4"]  # not adopted: it never heard the end
     pending = rows(cluster.root / "p4" / "control_pending.csv")
     assert {r["round"] for r in pending} == {held["round"]}
     last = committed_round(cluster)
@@ -208,7 +223,7 @@ def test_scaffold_control_variates_move_only_with_the_rounds_that_commit_them(
     assert aborted and all((r["kind"], r["status"]) == ("training", "aborted") for r in aborted), (
         aborted
     )
-    settled = snapshot()
+    ended = settled()
     assert {r["round"] for r in rows(cluster.root / "p4" / "control.csv")} == {held["round"]}
     check_adopted(after, [held["round"]], names)  # and nothing since: the rounds aborted
     # What p4 holds now is of the round it died in, before its vector left.
@@ -230,14 +245,9 @@ def test_scaffold_control_variates_move_only_with_the_rounds_that_commit_them(
     ), trained
     # p3 and p4 went on from the control variates in their state directories: had
     # either started again from zeros, the weighted mean would not add up.
-    check_adopted(settled, [r["round"] for r in trained], names)
+    check_adopted(ended, [r["round"] for r in trained], names)
     for name in names:  # every round's end was heard
         assert rows(cluster.root / name / "control_pending.csv") == [], name
     _, model, state = on_disk(cluster.hub_state)
     replayed = replay(cluster.hub_state, strategy)
     assert (bits(model), state) == (bits(replayed[0]), replayed[1])
-
-
-def _floats(text: bytes) -> list[float]:
-    """The values of a control.csv's bytes (none when there was no file)."""
-    return [float(line.rsplit(",", 1)[1]) for line in text.decode().splitlines()[1:]]
