@@ -60,13 +60,13 @@ from fedd.peer.config import PeerConfig, refusal
 from fedd.peer.state import ROUNDS, PeerRoundRow, PeerState
 from fedd.peer.work import Job, LocalWork
 
-__all__ = ["PeerRound", "PeerRounds"]
+__all__ = ["MODELS_KEPT", "PeerRound", "PeerRounds"]
 
 log = logging.getLogger("fedd.peer")
 
 _FAULT_TRIGGERS = {Roster: "share-keys", ForwardedShares: "masked-input", UnmaskRequest: "unmask"}
 _FAULT_EXIT = 3
-_MODELS_KEPT = 8  # models of recent rounds this peer took part in, for scoring requests
+MODELS_KEPT = 8  # models of recent rounds this peer took part in, for scoring requests
 
 
 @dataclass
@@ -318,7 +318,7 @@ class PeerRounds:
         row_reason = msg.reason or current.reason
         if current.start.kind == "training" and status == "ok":
             self._models[current.number] = None
-            for old in sorted(self._models)[:-_MODELS_KEPT]:
+            for old in sorted(self._models)[:-MODELS_KEPT]:
                 del self._models[old]
         try:
             self.state.log_round(

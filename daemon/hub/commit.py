@@ -56,12 +56,13 @@ class Committer:
     def has_test(self) -> bool:
         return self._test is not None
 
-    def last_unscored_training_round(self) -> int | None:
-        """The last committed ok training round, if the peers have not scored its model."""
-        for row, metrics, _ in reversed(self.store.recent_rounds(self.store.committed_round + 1)):
-            if row.kind == "training" and row.status == "ok":
-                return row.round if metrics is None or metrics.source != "federated" else None
-        return None
+    def unscored_models(self) -> list[tuple[int, tuple[float, ...]]]:
+        """The models of the recent ok training rounds after the newest one the peers
+        scored, oldest first: a restarted hub asks for their scores again, since
+        the queue of those waiting did not survive it."""
+        metrics = self.store.metrics_rows()
+        scored = max((m.round for m in metrics if m.source == "federated"), default=-1)
+        return sorted((r, model) for r, model in self.store.models.items() if r > scored)
 
     def commit(
         self, current: RunningRound, model: list[float], now: float

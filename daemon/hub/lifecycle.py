@@ -107,9 +107,8 @@ class RoundLifecycle:
         self.evaluations = Evaluations(threshold=config.decision_threshold)
         self.committer = Committer(config, store, self.evaluations, test)
         self._unscored_note = False
-        last = self.committer.last_unscored_training_round()
-        if last is not None and self.model is not None:
-            self.evaluations.add(last, tuple(self.model))
+        for number, model in self.committer.unscored_models():
+            self.evaluations.add(number, model)
 
     @property
     def scaling(self) -> Scaling | None:

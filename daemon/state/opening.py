@@ -71,7 +71,8 @@ class Opened:
     """A validated, reconciled state directory: its run (None if fresh), the
     run's strategy, the last committed round (-1 for none) with its model,
     the strategy's state (None without a run), the statistics, each log's
-    committed rows, the peers and what was repaired."""
+    committed rows, the peers, what was repaired, and the models of the
+    recent ok training rounds (`daemon.state.replay.RECENT_MODELS`)."""
 
     run: RunFile | None = None
     strategy: Strategy = field(default_factory=Strategy)
@@ -82,6 +83,7 @@ class Opened:
     kept: dict[Table, list[Any]] = field(default_factory=dict)
     peers: list[PeerRow] = field(default_factory=list)
     reconciled: list[str] = field(default_factory=list)
+    models: dict[int, tuple[float, ...]] = field(default_factory=dict)
 
 
 def open_hub_state(state_dir: Path, *, read_only: bool) -> Opened:
@@ -137,6 +139,7 @@ def open_hub_state(state_dir: Path, *, read_only: bool) -> Opened:
         strategy=opened.strategy,
     )
     opened.optimizer = replayed.state
+    opened.models = replayed.models
     opened.statistics, leftover = committed_statistics(
         state_dir, record, stats, logs[ROUND_LOG], opened.committed_round
     )

@@ -8,7 +8,9 @@ the strategy's initial state, `server_step` applied to each round's mean in
 file order, with round_log.csv's survivors and participants, must give
 each round's delta, and the deltas added to zeros (float addition) must
 give global_model.csv, all bit for bit: `replay_updates` checks both and
-returns the strategy's state after the last committed round.
+returns the strategy's state after the last committed round, and the models
+of the last `RECENT_MODELS` ok training rounds (a restarted hub still asks
+the peers to score those they have not).
 
 optimizer.csv (`OPTIMIZER`) holds that state, one row per parameter (the
 momentum, the second moment and SCAFFOLD's control variate; what a strategy
@@ -26,6 +28,7 @@ before it writes.
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +49,7 @@ from fedd.daemon.state.hubfiles import (
 from fedd.learner.strategy import ServerState, Strategy, server_step
 
 __all__ = [
+    "RECENT_MODELS",
     "Replayed",
     "check_next_model",
     "optimizer_rows",
@@ -55,15 +59,22 @@ __all__ = [
 ]
 
 
+# The models of this many recent ok training rounds are rebuilt: as many as a
+# peer keeps to score, so none that a peer could still score is forgotten.
+RECENT_MODELS = 8
+
+
 @dataclass(frozen=True, slots=True)
 class Replayed:
     """What `replay` found: the strategy's `state` after the committed rounds, the
-    last committed ok training round (None if none), and whether optimizer.csv
-    is the `debris` of a round that never committed."""
+    last committed ok training round (None if none), whether optimizer.csv
+    is the `debris` of a round that never committed, and the `models` of the
+    last RECENT_MODELS ok training rounds, by round, bit for bit as committed."""
 
     state: ServerState
     last_training: int | None
     debris: bool
+    models: dict[int, tuple[float, ...]]
 
 
 def replay(
@@ -80,7 +91,7 @@ def replay(
     """Replay updates.csv (`kept`: the committed rows of the logs, from
     `committed_rows`) and check optimizer.csv against it; StateError as the
     module docstring says."""
-    state = _replay_updates(
+    state, models = _replay_updates(
         state_dir,
         updates,
         kept,
@@ -99,7 +110,7 @@ def replay(
         last_training=last,
         committed_round=committed_round,
     )
-    return Replayed(state, last, debris)
+    return Replayed(state, last, debris, models)
 
 
 def repair_optimizer(
@@ -186,16 +197,17 @@ def _replay_updates(
     model: Sequence[float] | None,
     committed_round: int,
     strategy: Strategy,
-) -> ServerState:
+) -> tuple[ServerState, dict[int, tuple[float, ...]]]:
     """The strategy's state after the committed rounds (in `kept`, from
-    `committed_rows`), replayed from updates.csv; StateError unless each
+    `committed_rows`), replayed from updates.csv, and the models of the last
+    RECENT_MODELS ok training rounds; StateError unless each
     committed ok training round has its full rows and no other round has
     any, each delta is the strategy's step of its mean, and zeros plus the
     deltas give the committed `model` (None: no round committed)."""
     names = ("bias", *features)
     state = ServerState.initial(strategy, len(names))
-    if model is None:
-        return state  # no committed round: no committed update rows either (see committed_rows)
+    if model is None:  # no committed round: no committed update rows either (committed_rows)
+        return state, {}
     path = state_dir / UPDATES.name
     rounds: dict[int, RoundRow] = {row.round: row for row in kept[ROUND_LOG]}
     numbered = (
@@ -213,6 +225,7 @@ def _replay_updates(
             )
         by_round.setdefault(row.round, []).append((number, row))
     replay = [0.0] * len(names)
+    recent: deque[tuple[int, tuple[float, ...]]] = deque(maxlen=RECENT_MODELS)
     for round_, round_row in rounds.items():
         if not _applies(round_row):
             continue
@@ -242,6 +255,7 @@ def _replay_updates(
                     column="delta",
                 )
         replay = _add(replay, [row.delta for _, row in rows])
+        recent.append((round_, tuple(replay)))
     for index, (replayed, committed) in enumerate(zip(replay, model, strict=True)):
         if not same_float(replayed, committed):
             raise state_error(
@@ -251,7 +265,7 @@ def _replay_updates(
                 row=index + 2,
                 column="value",
             )
-    return state
+    return state, dict(recent)
 
 
 def _check_parameters(

@@ -103,6 +103,7 @@ from fedd.daemon.state.hubfiles import (
 )
 from fedd.daemon.state.opening import open_hub_state
 from fedd.daemon.state.replay import (
+    RECENT_MODELS,
     check_next_model,
     optimizer_rows,
 )
@@ -128,7 +129,8 @@ class HubStore:
     `training_rounds` (how many training rounds, ok or aborted, have
     committed), `statistics` (None until the statistics round commits),
     `strategy` (run.csv's), `optimizer` (its state after the committed
-    rounds), `reconciled` (what `open` repaired, one line each, for the log).
+    rounds), `reconciled` (what `open` repaired, one line each, for the log),
+    `models` (those of the last RECENT_MODELS ok training rounds, by round).
     """
 
     def __init__(self, state_dir: Path, *, read_only: bool) -> None:
@@ -146,6 +148,7 @@ class HubStore:
         self.strategy = Strategy()
         self.optimizer: ServerState | None = None  # None until the features are known
         self.reconciled: list[str] = []
+        self.models: dict[int, tuple[float, ...]] = {}
         self._rounds: list[RoundRow] = []
         # Keyed by (round, source); a dict keeps metrics_log.csv's order.
         self._metrics: dict[tuple[int, str], MetricsRow] = {}
@@ -192,7 +195,7 @@ class HubStore:
         self.strategy, self.optimizer = opened.strategy, opened.optimizer
         self.committed_round, self.model = opened.committed_round, opened.model
         self.statistics, self._peers = opened.statistics, opened.peers
-        self.reconciled = opened.reconciled
+        self.reconciled, self.models = opened.reconciled, opened.models
         self._rounds = opened.kept[ROUND_LOG]
         self.training_rounds = sum(row.kind == "training" for row in self._rounds)
         self._metrics = {(row.round, row.source): row for row in opened.kept[METRICS_LOG]}
@@ -311,6 +314,10 @@ class HubStore:
             raise
         self.committed_round = number
         self.model = list(commit.model)
+        if commit.delta is not None:
+            self.models[number] = tuple(commit.model)
+            if len(self.models) > RECENT_MODELS:
+                del self.models[min(self.models)]
         self.optimizer = optimizer
         self.training_rounds += commit.round.kind == "training"
         self.statistics = commit.statistics or self.statistics

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
+from fedd.daemon.hub.commit import Committer
+from fedd.daemon.hub.config import HubConfig
 from fedd.daemon.hub.evaluation import MAX_PASSES, TARGET_BOUND, Evaluations
+from fedd.daemon.state.replay import RECENT_MODELS
+from fedd.daemon.state.store import HubStore
 from fedd.learner.binned import ScoreCounts
+from fedd.peer.rounds import MODELS_KEPT
+from tests.daemon.state._support import commit_next, started
 
 MODEL = (0.1, 0.5, -0.25)
 
@@ -84,3 +91,38 @@ def test_a_result_for_bins_no_longer_asked_for_changes_nothing() -> None:
     queue.on_result(request, lumped(request.bins), committed_in=3)  # refined
     assert queue.on_result(request, apart(request.bins), committed_in=4).row is None
     assert queue.pending
+
+
+def test_a_restarted_hub_asks_again_for_the_recent_models_the_peers_did_not_score(
+    tmp_path: Path,
+) -> None:
+    """The queue does not survive a restart: the hub rebuilds it from its state,
+    every ok training round after the newest one with federated scores, each
+    model bit for bit as committed, and no more than RECENT_MODELS of them."""
+    store = started(tmp_path)
+    models = {}
+    for r in range(1, 13):
+        kind = "statistics" if r == 1 else "training"
+        status = "aborted" if r == 8 else "ok"
+        commit_next(store, r, kind=kind, status=status, metrics=False, scores=[3] if r == 5 else [])
+        if kind == "training" and status == "ok":
+            models[r] = tuple(store.model or ())
+    assert store.models == {r: models[r] for r in (4, 5, 6, 7, 9, 10, 11, 12)}  # the last 8
+    again = HubStore.open(tmp_path)
+    assert again.models == store.models  # replayed from updates.csv: the same floats
+
+    def unscored(state: HubStore) -> list[int]:
+        config = HubConfig(bind="inproc://unused", state_dir=tmp_path)
+        listed = Committer(config, state, Evaluations(), None).unscored_models()
+        assert [model for _, model in listed] == [models[r] for r, _ in listed]
+        return [r for r, _ in listed]
+
+    assert unscored(again) == [4, 5, 6, 7, 9, 10, 11, 12]  # after round 3, the one scored
+    commit_next(again, 13, metrics=False, scores=[10])
+    models[13] = tuple(again.model or ())
+    assert unscored(HubStore.open(tmp_path)) == [11, 12, 13]
+
+
+def test_a_restarted_hub_rebuilds_as_many_models_as_a_peer_keeps_to_score() -> None:
+    # daemon/ never imports peer/: this keeps the two in step.
+    assert RECENT_MODELS == MODELS_KEPT
