@@ -1,7 +1,8 @@
 """Rounds with real processes: a hub and N peer daemons on 127.0.0.1.
 
     python -m bench.rounds [--peers 3,10,30,100] [--modes off,full,plus] [--rounds 6]
-                           [--rows-per-peer 400] [--curve] [--active] [--csv PATH]
+                           [--rows-per-peer 400] [--curve] [--active] [--sim-runs 3]
+                           [--csv PATH]
 
 For each N and mode, a fresh hub and N peers (each its own process, with a
 shard of synthetic data: 30 features, so d = 31 parameters) run a federation:
@@ -19,10 +20,18 @@ time per round (its own rounds.csv's protocol_cpu_s: the process's CPU time
 over the round but its local training and scoring; median over peers and
 rounds) beside the same protocol's per-peer CPU time in `fedd simulate`
 (one process, no network; the same N, and vectors of the plain round's
-upload size in 64-bit lanes). Then the CPU time of every process per round
-(the hub's perf_log.csv cpu_s plus each peer's protocol_cpu_s and cpu_s), and
-`busy`: that time over the machine's cores times the round's wall time, near
-100% when the round is CPU-bound. Beside them: the statistics round's wall time,
+upload size in 64-bit lanes; the median over `--sim-runs` runs). Then the
+CPU time of every process per round (the hub's perf_log.csv cpu_s plus each
+peer's protocol_cpu_s and cpu_s), and `busy`: that time over the machine's
+cores times the round's wall time, near 100% when the round is CPU-bound.
+
+`floor s` is a lower bound on the round's wall time on this machine: the
+peers' local jobs (the sum of their cpu_s: training and scoring) plus the
+X25519 operations a secure round cannot do without (per peer, two fresh key
+pairs and one agreement per neighbour for each of them, at the cost this
+process measures back to back), spread perfectly over the cores, with
+everything else (messages, masks, shares, the hub) free. `x floor` is the
+round's wall time over it. Beside them: the statistics round's wall time,
 and how many evaluation rounds followed and their total wall time.
 Flower 1.42's SecAgg+ in its own simulation engine, measured on this
 machine: about 0.69 s per round at N = 10 and 1.7 s at N = 30 (d = 31).
@@ -49,7 +58,9 @@ from collections.abc import Sequence
 from dataclasses import astuple, dataclass, fields
 from pathlib import Path
 
-from fedd.crypto.secagg.shape import DEFAULT_CORRUPT, DEFAULT_DROPOUT
+from fedd.crypto.keys import AgreementKey
+from fedd.crypto.secagg.params import Mode
+from fedd.crypto.secagg.shape import DEFAULT_CORRUPT, DEFAULT_DROPOUT, choose_shape
 from fedd.daemon.transport.curve import generate
 from fedd.daemon.transport.signkeys import generate_signing
 from fedd.launch import FEDD, Federation
@@ -77,6 +88,7 @@ class Row:
     simulate_peer_cpu_s: float | None
     cpu_s: float
     busy: float
+    floor_s: float
     stats_s: float
     eval_rounds: int
     eval_s: float
@@ -206,17 +218,20 @@ def _run(
     trained: dict[str, list[float]] = {}
     # Each peer's whole CPU time over the round: its protocol, and its job (training, scoring).
     spent: dict[str, float] = {}
+    jobs: dict[str, float] = {}
     for row in peer_rows:
         trained.setdefault(row["round"], []).append(float(row["train_s"]))
-        cpu = float(row["protocol_cpu_s"]) + float(row["cpu_s"])
-        spent[row["round"]] = spent.get(row["round"], 0.0) + cpu
+        spent[row["round"]] = spent.get(row["round"], 0.0) + float(row["protocol_cpu_s"])
+        jobs[row["round"]] = jobs.get(row["round"], 0.0) + float(row["cpu_s"])
     durations = [float(r["duration_s"]) for r in log]
     trains = [max(trained[r["round"]]) for r in log]
     ups = [int(c["upload_bytes"]) for c in clients if c["round"] in measured]
     downs = [int(perf[r["round"]]["bytes_out"]) / n for r in log]
     evals = [float(r["duration_s"]) for r in every if r["kind"] == "evaluation"]
     protocol_cpu = [float(row["protocol_cpu_s"]) for row in peer_rows if row["round"] in measured]
-    everyone = [float(perf[r["round"]]["cpu_s"]) + spent[r["round"]] for r in log]
+    everyone = [
+        float(perf[r["round"]]["cpu_s"]) + spent[r["round"]] + jobs[r["round"]] for r in log
+    ]
     cores = len(os.sched_getaffinity(0))
     return {
         "round_s": statistics.median(durations),
@@ -229,6 +244,7 @@ def _run(
         "eval_rounds": len(evals),
         "eval_s": sum(evals),
         "protocol_cpu": statistics.median(protocol_cpu),
+        "jobs_cpu": statistics.median(jobs[r["round"]] for r in log),
         "cpu": statistics.median(everyone),
         "busy": statistics.median(
             c / (cores * d) for c, d in zip(everyone, durations, strict=True)
@@ -236,18 +252,54 @@ def _run(
     }
 
 
-def _simulated_peer_cpu(n: int, mode: str, lanes: int, active: bool) -> float:
-    """A peer's CPU seconds per round in `fedd simulate` (median over rounds, the
-    first left out), with the round shape the hub's defaults give."""
-    out = subprocess.run(
-        [*FEDD, "simulate", "--peers", str(n), "--secagg", mode, "--mod-bits", "64",
-         "--dim", str(lanes), "--rounds", "4", "--json",
-         "--dropout-budget", str(DEFAULT_DROPOUT), "--corrupt", str(DEFAULT_CORRUPT),
-         *(["--active"] if active else [])],
-        check=True, capture_output=True, text=True,
-    ).stdout  # fmt: skip
-    rounds = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
-    return statistics.median(float(r["peer_cpu_seconds_median"]) for r in rounds[1:])
+def _simulated_peer_cpu(n: int, mode: str, lanes: int, active: bool, runs: int) -> float:
+    """A peer's CPU seconds per round in `fedd simulate`, with the round shape the
+    hub's defaults give: the median over `runs` runs' rounds (each run's first
+    left out). One run's figure moves with the machine by a factor of up to two."""
+    figures = []
+    for _ in range(runs):
+        out = subprocess.run(
+            [*FEDD, "simulate", "--peers", str(n), "--secagg", mode, "--mod-bits", "64",
+             "--dim", str(lanes), "--rounds", "4", "--json",
+             "--dropout-budget", str(DEFAULT_DROPOUT), "--corrupt", str(DEFAULT_CORRUPT),
+             *(["--active"] if active else [])],
+            check=True, capture_output=True, text=True,
+        ).stdout  # fmt: skip
+        rounds = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+        figures += [float(r["peer_cpu_seconds_median"]) for r in rounds[1:]]
+    return statistics.median(figures)
+
+
+def _agreement_costs(batch: int = 100) -> tuple[float, float]:
+    """CPU seconds of one X25519 key generation and of one key agreement with a
+    fresh public key, in this process back to back (caches warm, the best case):
+    medians over five batches of `batch`."""
+    generate, agree = [], []
+    for _ in range(5):
+        started = time.thread_time()
+        keys = [AgreementKey.generate() for _ in range(batch)]
+        generate.append((time.thread_time() - started) / batch)
+        mine = AgreementKey.generate()
+        started = time.thread_time()
+        for key in keys:
+            mine.exchange(key.public)
+        agree.append((time.thread_time() - started) / batch)
+    return statistics.median(generate), statistics.median(agree)
+
+
+def _floor(n: int, mode: str, active: bool, jobs_cpu: float, costs: tuple[float, float]) -> float:
+    """The round's wall time if the machine's cores did nothing but the peers' local
+    jobs (their measured CPU) and the X25519 operations the protocol cannot skip:
+    two fresh key pairs per peer, and one agreement per neighbour for each (its
+    shares' key, its pair mask), spread perfectly over the cores."""
+    agreements = 0.0
+    if mode != "off":
+        k = choose_shape(
+            n, Mode(mode), dropout=DEFAULT_DROPOUT, corrupt=DEFAULT_CORRUPT, active=active
+        ).k
+        generate, agree = costs
+        agreements = n * (2 * generate + 2 * k * agree)
+    return (agreements + jobs_cpu) / len(os.sched_getaffinity(0))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -264,11 +316,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--active", action="store_true", help="secure modes resist a lying hub (--active)"
     )
+    parser.add_argument(
+        "--sim-runs", type=int, default=3, help="runs of `fedd simulate` per secure row"
+    )
     parser.add_argument("--csv", type=Path)
     args = parser.parse_args(argv)
     if args.rounds < 2:
         parser.error("--rounds must be at least 2: the first training round is left out")
+    if args.sim_runs < 1:
+        parser.error("--sim-runs must be at least 1")
     modes = args.modes.split(",")
+    costs = _agreement_costs()
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="fedd-bench-") as tmp:
         for n in (int(x) for x in args.peers.split(",")):
@@ -284,7 +342,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     lanes = int(r["up"]) // 8
                 simulated = None
                 if mode != "off" and lanes:
-                    simulated = _simulated_peer_cpu(n, mode, lanes, args.active)
+                    simulated = _simulated_peer_cpu(n, mode, lanes, args.active, args.sim_runs)
                 flower = FLOWER_SECAGG_PLUS_S.get(n) if mode != "off" else None
                 rows.append(
                     Row(
@@ -305,6 +363,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         simulate_peer_cpu_s=simulated,
                         cpu_s=r["cpu"],
                         busy=r["busy"],
+                        floor_s=_floor(n, mode, args.active, r["jobs_cpu"], costs),
                         stats_s=r["stats_s"],
                         eval_rounds=int(r["eval_rounds"]),
                         eval_s=r["eval_s"],
@@ -328,7 +387,8 @@ def _print(rows: list[Row]) -> None:
     print(
         f"{'N':>4} {'mode':>5} {'rounds':>6} {'round s':>8} {'train s':>8} {'protocol s':>10} "
         f"{'vs plain s':>10} {'x plain':>7} {'peer cpu ms':>11} {'sim cpu ms':>10} "
-        f"{'x sim':>6} {'cpu s':>7} {'busy':>5} {'up B/peer':>10} {'down B/peer':>11} "
+        f"{'x sim':>6} {'cpu s':>7} {'busy':>5} {'floor s':>8} {'x floor':>7} "
+        f"{'up B/peer':>10} {'down B/peer':>11} "
         f"{'flower s':>8} {'speed-up':>8} {'stats s':>8} {'evals':>5} {'eval s':>7}"
     )
     for r in rows:
@@ -346,7 +406,8 @@ def _print(rows: list[Row]) -> None:
         print(
             f"{r.peers:>4} {r.mode:>5} {r.rounds:>6} {r.round_s:>8.4f} {r.train_s:>8.4f} "
             f"{r.protocol_s:>10.4f} {over:>10} {times:>7} {r.peer_protocol_cpu_s * 1e3:>11.2f} "
-            f"{sim_ms:>10} {vs_sim:>6} {r.cpu_s:>7.4f} {r.busy:>5.0%} {r.up_bytes_per_peer:>10} "
+            f"{sim_ms:>10} {vs_sim:>6} {r.cpu_s:>7.4f} {r.busy:>5.0%} {r.floor_s:>8.4f} "
+            f"{r.round_s / r.floor_s:>6.2f}x {r.up_bytes_per_peer:>10} "
             f"{r.down_bytes_per_peer:>11} {flower:>8} {speed:>8} {r.stats_s:>8.4f} "
             f"{r.eval_rounds:>5} {r.eval_s:>7.4f}"
         )
