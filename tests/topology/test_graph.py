@@ -130,6 +130,15 @@ def test_ring_order_follows_its_specification() -> None:
     assert ring_order(roster, SEED) == tuple(sorted(roster, key=lambda p: (tags[p], p)))
 
 
+@settings(max_examples=60, deadline=None)
+@given(roster=peer_ids, seed=seeds)
+def test_ring_order_is_the_hmac_order_for_any_seed(roster: list[str], seed: bytes) -> None:
+    # The ring hashes the key's HMAC pads once: the tags must stay those of hmac.
+    label = b"fedd/topology/harary-ring/v1\x00"
+    tags = {p: hmac.digest(seed, label + p.encode("utf-8"), "sha256") for p in roster}
+    assert ring_order(roster, seed) == tuple(sorted(roster, key=lambda p: (tags[p], p)))
+
+
 # --- determinism ---------------------------------------------------------------
 
 
