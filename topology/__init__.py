@@ -9,7 +9,15 @@ of fedd: peer ids are plain `str`, so the protocol's `PeerId` values pass
 straight in. Every bad argument raises `ValueError`.
 """
 
-from .graph import SEED_BYTES, PeerGraph, check_seed, complete_graph, harary_graph, ring_order
+from .graph import (
+    SEED_BYTES,
+    PeerGraph,
+    check_seed,
+    complete_graph,
+    harary_graph,
+    harary_neighbours,
+    ring_order,
+)
 from .params import (
     GraphParams,
     check_parameters,
@@ -29,5 +37,6 @@ __all__ = [
     "complete_graph",
     "counts",
     "harary_graph",
+    "harary_neighbours",
     "ring_order",
 ]

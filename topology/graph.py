@@ -62,6 +62,7 @@ __all__ = [
     "check_seed",
     "complete_graph",
     "harary_graph",
+    "harary_neighbours",
     "ring_order",
 ]
 
@@ -219,6 +220,30 @@ def harary_graph(peers: Iterable[N], k: int, seed: bytes) -> PeerGraph[N]:
     bytes, or a `k` that is not an even `int` in [2, n-1] (use
     `complete_graph` when k would be n-1 and n-1 is odd).
     """
+    nodes, padded, half = _padded_ring(peers, k, seed)
+    around = {padded[i + half]: _window(padded, i, half) for i in range(len(nodes))}
+    return PeerGraph._well_formed(nodes, tuple(around[node] for node in nodes))
+
+
+def harary_neighbours(peers: Iterable[N], k: int, seed: bytes, node: N) -> frozenset[N]:
+    """`harary_graph(peers, k, seed).neighbours(node)`, without the other peers'
+    neighbourhoods: all that a peer needs of its round's graph.
+
+    Raises `ValueError` as `harary_graph` does, and if `node` is not one of `peers`.
+    """
+    nodes, padded, half = _padded_ring(peers, k, seed)
+    try:
+        i = padded.index(node, half, half + len(nodes))
+    except ValueError:
+        raise ValueError(f"{_show(node)} is not a peer of this graph") from None
+    return _window(padded, i - half, half)
+
+
+def _padded_ring(
+    peers: Iterable[N], k: int, seed: bytes
+) -> tuple[tuple[N, ...], tuple[N, ...], int]:
+    """The sorted peers, the ring order padded by k/2 on both sides (so that each
+    window is a plain slice), and k/2; raises as `harary_graph`."""
     nodes = _sorted_peers(peers)
     check_seed(seed)
     n = len(nodes)
@@ -231,13 +256,12 @@ def harary_graph(peers: Iterable[N], k: int, seed: bytes) -> PeerGraph[N]:
         )
     order = _ring(nodes, seed)
     half = k // 2
-    # Pad the cycle by `half` on both sides so each window is a plain slice.
-    padded = order[-half:] + order + order[:half]
-    around = {
-        node: frozenset(padded[i : i + half] + padded[i + half + 1 : i + k + 1])
-        for i, node in enumerate(order)
-    }
-    return PeerGraph._well_formed(nodes, tuple(around[node] for node in nodes))
+    return nodes, order[-half:] + order + order[:half], half
+
+
+def _window(padded: tuple[N, ...], i: int, half: int) -> frozenset[N]:
+    """The neighbours of the i-th peer of the ring: `half` on each side."""
+    return frozenset(padded[i : i + half] + padded[i + half + 1 : i + 2 * half + 1])
 
 
 def check_seed(seed: bytes) -> None:

@@ -34,7 +34,7 @@ from fedd.crypto.secagg.fields import (
     get_list,
     get_str,
 )
-from fedd.topology.graph import PeerGraph, complete_graph, harary_graph
+from fedd.topology.graph import PeerGraph, complete_graph, harary_graph, harary_neighbours
 
 __all__ = ["MAX_DIM", "MAX_PEERS", "SEED_SIZE", "Mode", "RoundParams"]
 
@@ -156,7 +156,23 @@ class RoundParams:
 
         `seed` replaces `graph_seed`: in active rounds the peers draw it
         (`crypto.secagg.seed`)."""
-        return _graph(self.mode, self.participants, self.k, seed or self.graph_seed)
+        return _graph(self._complete, self.participants, self.k, seed or self.graph_seed)
+
+    def neighbours(self, peer: PeerId, seed: bytes | None = None) -> frozenset[PeerId]:
+        """`graph(seed).neighbours(peer)`, without the other peers' neighbourhoods:
+        a peer needs only its own, and the ring alone costs it less than the graph.
+
+        Raises LocalProtocolError if `peer` is not a participant."""
+        self.x_of(peer)
+        if self._complete:
+            return frozenset(self.participants) - {peer}
+        return harary_neighbours(self.participants, self.k, seed or self.graph_seed, peer)
+
+    @property
+    def _complete(self) -> bool:
+        """Whether the round's graph is the complete one: SecAgg's, or SecAgg+'s when
+        k reaches every other peer."""
+        return self.mode is Mode.FULL or not self.sparse
 
     def x_of(self, peer: PeerId) -> int:
         """The Shamir x-coordinate of `peer`: its 1-based index among the participants."""
@@ -230,8 +246,10 @@ def _check_participants(participants: tuple[PeerId, ...]) -> int:
 
 
 @functools.lru_cache(maxsize=8)
-def _graph(mode: Mode, participants: tuple[PeerId, ...], k: int, seed: bytes) -> PeerGraph[PeerId]:
-    if mode is Mode.FULL or k >= len(participants) - 1:
+def _graph(
+    complete: bool, participants: tuple[PeerId, ...], k: int, seed: bytes
+) -> PeerGraph[PeerId]:
+    if complete:
         return complete_graph(participants)
     return harary_graph(participants, k, seed)
 

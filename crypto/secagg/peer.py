@@ -155,7 +155,7 @@ class PeerSession:
         self._seed: SeedDealer | None = None
         # The graph of an active SecAgg+ round is known once the peers drew its seed.
         drawn = params.active and params.sparse
-        self._neighbours = frozenset() if drawn else params.graph().neighbours(me)
+        self._neighbours = frozenset() if drawn else params.neighbours(me)
         self._c_key: AgreementKey | None = None
         self._s_key: AgreementKey | None = None
         self._b: bytes | None = None
@@ -285,7 +285,7 @@ class PeerSession:
                 raise RemoteProtocolError(f"the nonce of {peer!r} is not the one it committed to")
         seed = graph_seed(p, nonces)
         self._transcript = transcript_digest(self._transcript, seed)
-        self._neighbours = p.graph(seed).neighbours(self.me)
+        self._neighbours = p.neighbours(self.me, seed)
         return self._share(tuple(e for e in self._listed.values() if e.peer in self._neighbours))
 
     # Bonawitz et al. 2017, ShareKeys (round 1), peer side.

@@ -13,6 +13,7 @@ from fedd.crypto.errors import (
     RemoteProtocolError,
     RoundAborted,
 )
+from fedd.crypto.secagg.fields import PeerId
 from fedd.crypto.secagg.hub import HubSession, HubStage
 from fedd.crypto.secagg.messages.advertise_keys import Roster
 from fedd.crypto.secagg.messages.common import RoundAbort
@@ -290,6 +291,19 @@ def test_every_party_derives_the_same_graph():
     for p in params.participants:
         assert a.neighbours(p) == b.neighbours(p)
         assert len(a.neighbours(p)) == 6
+
+
+@pytest.mark.parametrize(
+    ("n", "mode", "k"), [(30, Mode.PLUS, 6), (9, Mode.PLUS, 8), (7, Mode.FULL, 6)]
+)
+def test_a_peer_derives_its_neighbours_as_the_hub_derives_the_graph(n, mode, k):
+    params = make_params(n=n, mode=mode, k=k, t=4)
+    other_seed = random.Random(99).randbytes(32)
+    for p in params.participants:
+        assert params.neighbours(p) == params.graph().neighbours(p)
+        assert params.neighbours(p, other_seed) == params.graph(other_seed).neighbours(p)
+    with pytest.raises(LocalProtocolError, match="not a participant"):
+        params.neighbours(PeerId("p999"))
 
 
 def test_a_roster_naming_a_non_neighbour_aborts_the_peer():

@@ -19,6 +19,7 @@ from fedd.topology import (
     check_seed,
     complete_graph,
     harary_graph,
+    harary_neighbours,
     ring_order,
 )
 from tests.topology._stats import chi2_sf, chi_square
@@ -150,6 +151,24 @@ def test_input_order_does_not_matter(roster: list[str], seed: bytes, data: st.Da
     assert ring_order(shuffled, seed) == ring_order(roster, seed)
     assert harary_graph(iter(shuffled), k, seed) == harary_graph(roster, k, seed)
     assert complete_graph(shuffled) == complete_graph(roster)
+
+
+@settings(max_examples=40, deadline=None)
+@given(roster=peer_ids, seed=seeds, data=st.data())
+def test_one_neighbourhood_is_the_graphs(
+    roster: list[str], seed: bytes, data: st.DataObject
+) -> None:
+    k = 2 * data.draw(st.integers(1, (len(roster) - 1) // 2), label="k/2")
+    graph = harary_graph(roster, k, seed)
+    for node in roster:
+        assert harary_neighbours(reversed(roster), k, seed, node) == graph.neighbours(node)
+
+
+def test_one_neighbourhood_of_a_stranger_or_a_bad_k_is_refused() -> None:
+    with pytest.raises(ValueError, match="'p99' is not a peer"):
+        harary_neighbours(ids(10), 4, SEED, "p99")
+    with pytest.raises(ValueError, match="k must be even"):
+        harary_neighbours(ids(10), 3, SEED, ids(10)[0])
 
 
 def test_same_inputs_same_graph_and_hash() -> None:
