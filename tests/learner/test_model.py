@@ -194,6 +194,17 @@ def test_layout_leaves_the_collector_and_the_features_array_as_it_found_them() -
             assert gc.isenabled() is enabled
         finally:
             gc.enable()
+
+
+def test_the_layout_is_out_of_the_collectors_sight_and_still_freed() -> None:
+    data = make_dataset(1000, 3, seed=2)
+    before = gc.get_freeze_count()
+    ts = make_training_set(data, batch_size=64)
+    # Every row tuple (and the columns, the batches) frozen: no collection visits them.
+    assert gc.get_freeze_count() >= before + data.n_rows
+    del ts
+    # Reference counting frees a frozen layout: building one per run keeps nothing.
+    assert gc.get_freeze_count() < before + data.n_rows
     data.x.append(0.0)  # a view of the array left alive would refuse this (BufferError)
     data.x.pop()
 
