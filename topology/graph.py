@@ -45,7 +45,8 @@ does). Every bad argument, including one of the wrong type, raises
 
 Cost: building is O(n log n + n*k) time and keeps one frozenset of k ids per
 peer (O(n*k) memory; O(n^2) for the complete graph), so `neighbours()` is a
-dictionary look-up.
+dictionary look-up. A peer, which needs only its own neighbourhood, gets it
+from `harary_neighbours` in O(n log n + k): the ring, and one window of it.
 """
 
 from __future__ import annotations
