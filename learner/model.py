@@ -177,8 +177,13 @@ def make_training_set(
     check_settings(batch_size=batch_size, class_weight=class_weight)
     n, d = data.n_rows, data.n_features
     weights = _class_weights(data.y) if class_weight == "balanced" else None
-    order = list(range(n))
-    random.Random(f"fedd-batches-{seed}").shuffle(order)
+    # A uniformly random order: the rows sorted by a random float each. The sort
+    # runs in C, where random.shuffle makes a Python call per row (a sixth of
+    # the layout's time, against a tenth).
+    draw = random.Random(f"fedd-batches-{seed}").random
+    keys = [draw() for _ in range(n)]
+    order = sorted(range(n), key=keys.__getitem__)
+    del keys
     labels = bytes(map(data.y.__getitem__, order))
     row_bytes = d * data.x.itemsize
     unpack_rows = struct.Struct(f"={d}d").iter_unpack
@@ -233,10 +238,13 @@ def _make_batch(
     positives = tuple(compress(range(len(labels)), labels))
     w0, w1 = (1.0, 1.0) if weights is None else weights
     # sum_i c_i s_i x_ij = w0 * (sum over all rows - sum over positives) - w1 * (sum over positives)
-    label_terms = []
-    for col in columns:
-        on_positives = sum(map(col.__getitem__, positives))
-        label_terms.append(w0 * (sum(col) - on_positives) - w1 * on_positives)
+    # By feature over the positive rows (zip yields nothing when there are none).
+    picked = map(rows.__getitem__, positives)
+    on_positives: list[float] = list(map(sum, zip(*picked, strict=True))) or [0.0] * len(columns)
+    label_terms = [
+        w0 * (total - on) - w1 * on
+        for total, on in zip(map(sum, columns), on_positives, strict=True)
+    ]
     n_pos = len(positives)
     return Batch(
         rows=rows,
