@@ -98,6 +98,9 @@ ClassWeight = Literal["none", "balanced"]
 CLASS_WEIGHTS: tuple[ClassWeight, ...] = ("none", "balanced")
 
 _LOG2 = math.log(2.0)
+# The floats from which a minibatch layout is frozen out of the cycle
+# collector's sight (`make_training_set`).
+_FREEZE_FLOATS = 1_000_000
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -178,8 +181,8 @@ def make_training_set(
     n, d = data.n_rows, data.n_features
     weights = _class_weights(data.y) if class_weight == "balanced" else None
     # A uniformly random order: the rows sorted by a random float each. The sort
-    # runs in C, where random.shuffle makes a Python call per row (a sixth of
-    # the layout's time, against a tenth).
+    # runs in C; random.shuffle makes a Python call per row, and takes half as
+    # long again.
     draw = random.Random(f"fedd-batches-{seed}").random
     keys = [draw() for _ in range(n)]
     order = sorted(range(n), key=keys.__getitem__)
@@ -192,12 +195,16 @@ def make_training_set(
     # cycle collector would visit each of them and read every float it holds
     # (a sixth of this function's time, even a minibatch at a time while in
     # cache), and run older generations again and again meanwhile. So it is
-    # paused, and the layout frozen at the end: moved where no collection
+    # paused, and a large layout frozen at the end: moved where no collection
     # looks, at no cost per object. Reference counting still frees it. What
     # else lives then is frozen with it; what is already garbage is collected
-    # first, so that none is kept for good.
+    # first, so that none is kept for good. That collection costs what
+    # visiting a few hundred thousand floats does: a smaller layout (a peer's
+    # shard, often) is left to the collector's usual course.
+    large = n * d >= _FREEZE_FLOATS
     collecting = gc.isenabled()
-    gc.collect()
+    if large:
+        gc.collect()
     gc.disable()
     try:
         with memoryview(data.x) as view, view.cast("B") as x:
@@ -213,7 +220,8 @@ def make_training_set(
                 # their place, not its floats (an int and a float are blocks of
                 # one size to the allocator), which keeps the floats together.
                 del offsets, slices
-        gc.freeze()
+        if large:
+            gc.freeze()
     finally:
         if collecting:
             gc.enable()
