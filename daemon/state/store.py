@@ -428,6 +428,12 @@ class HubStore:
             return False if row.survivors == 0 else None
         return peer in peers
 
+    def survivor_sets(self) -> dict[int, frozenset[str]]:
+        """The peers whose vectors each committed ok round's sum holds, by round (all
+        of them when opened read-only); a round committed before the directory
+        had survivors.csv is missing."""
+        return dict(self._survivors)
+
     def client_rows(self) -> list[ClientPerfRow]:
         """The committed rounds' client_perf rows, oldest round first (all of them
         when opened read-only, as `fedd report` does)."""

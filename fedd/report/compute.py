@@ -173,12 +173,16 @@ class OverallPerformance:
 
 @dataclass(frozen=True, slots=True)
 class PeerPerformance:
-    """One peer across the run: rounds it reported in, median training seconds and upload."""
+    """One peer across the run: rounds it reported in, median training seconds and
+    upload (None if it reported in none), and `trained_in`: the ok training rounds
+    whose committed sum holds its update, the model's audit trail (None when the
+    state does not know every such round's survivors)."""
 
     peer: str
     rounds: int
-    train_s: float
-    upload_bytes: float
+    train_s: float | None
+    upload_bytes: float | None
+    trained_in: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,19 +274,30 @@ def _overall(per_round: Sequence[RoundPerformance], stages: Sequence[str]) -> Ov
     )
 
 
-def _peers(clients: Sequence[ClientRecord]) -> tuple[PeerPerformance, ...]:
+def _peers(
+    clients: Sequence[ClientRecord],
+    rounds: Sequence[RoundRecord],
+    survivors: Mapping[int, frozenset[str]],
+) -> tuple[PeerPerformance, ...]:
     by_peer: dict[str, list[ClientRecord]] = {}
     for client in clients:
         by_peer.setdefault(client.peer, []).append(client)
-    return tuple(
-        PeerPerformance(
-            peer=peer,
-            rounds=len(rows),
-            train_s=statistics.median(c.train_s for c in rows),
-            upload_bytes=statistics.median(c.upload_bytes for c in rows),
+    trained = [survivors.get(r.round) for r in rounds if r.ok and r.kind == "training"]
+    held = [peers for peers in trained if peers is not None]
+    known = len(held) == len(trained)
+    out = []
+    for peer in sorted(by_peer.keys() | {p for peers in held for p in peers}):
+        rows = by_peer.get(peer, [])
+        out.append(
+            PeerPerformance(
+                peer=peer,
+                rounds=len(rows),
+                train_s=_median(c.train_s for c in rows),
+                upload_bytes=_median(c.upload_bytes for c in rows),
+                trained_in=sum(peer in peers for peers in held) if known else None,
+            )
         )
-        for peer, rows in sorted(by_peer.items())
-    )
+    return tuple(out)
 
 
 def build_report(
@@ -296,11 +311,13 @@ def build_report(
     tolerance: float = DEFAULT_TOLERANCE,
     row_scores: RowScores | None = None,
     budget: Sequence[str] = (),
+    survivors: Mapping[int, frozenset[str]] | None = None,
 ) -> Report:
     """Compute the figures and the verdict of a run.
 
-    `rounds` in round order; `clients` may be in any order; `stages` names the
-    protocol stages in order (the columns of the performance file);
+    `rounds` in round order; `clients` may be in any order; `survivors` the peers
+    each ok round's sum holds, by round (None, or a round missing: not known);
+    `stages` names the protocol stages in order (the columns of the performance file);
     `row_scores` both models' scores of each held-out row, if known (the
     verdict's intervals are then paired); `budget` the lines on training
     budgets. Raises `ValueError` if there are no rounds, no round has scores,
@@ -335,7 +352,7 @@ def build_report(
         ),
         per_round=per_round,
         overall=_overall(per_round, stages),
-        per_peer=_peers(clients),
+        per_peer=_peers(clients, rounds, survivors or {}),
         statistics=statistics,
         training=training,
         budget=tuple(budget),

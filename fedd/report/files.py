@@ -14,7 +14,10 @@ Two files, each written atomically:
              that completed (`status` ok; aborted rounds end in a time-out and
              would skew the figures); `rounds` counts them.
     peer     one per peer: `rounds` it reported in, its median local training
-             seconds and median upload bytes.
+             seconds and median upload bytes, and `trained_in`: how many
+             ok training rounds' committed sums hold its update
+             (survivors.csv), the audit trail of whose rows shaped the model;
+             empty for a state that does not know every round's survivors.
 
 A figure that does not apply to a scope, or has nothing to take a median of,
 is an empty cell.
@@ -65,7 +68,7 @@ def performance_header(stages: Sequence[str]) -> tuple[str, ...]:
         "scope", "round", "kind", "peer", "status", "rounds", "participants", "survivors",
         "duration_s", "cpu_s", *map(_stage_column, stages), "evaluate_s",
         "bytes_in", "bytes_out", "up_bytes_per_peer", "down_bytes_per_peer",
-        "train_s", "upload_bytes",
+        "train_s", "upload_bytes", "trained_in",
     )  # fmt: skip
 
 
@@ -86,17 +89,21 @@ def performance_rows(report: Report) -> list[list[str]]:
             "round", r.round, r.kind, "", r.status, "", r.participants, r.survivors,
             r.duration_s, r.cpu_s, *(r.stage_s.get(s, 0.0) for s in report.stages),
             r.evaluate_s, r.bytes_in, r.bytes_out, r.up_bytes_per_peer,
-            r.down_bytes_per_peer, r.train_s, r.upload_bytes,
+            r.down_bytes_per_peer, r.train_s, r.upload_bytes, None,
         ])  # fmt: skip
     o = report.overall
     rows.append([
         "overall", "", "training", "", "ok", o.rounds, o.participants, o.survivors, o.duration_s,
         o.cpu_s, *(o.stage_s.get(s) for s in report.stages), o.evaluate_s, o.bytes_in,
         o.bytes_out, o.up_bytes_per_peer, o.down_bytes_per_peer, o.train_s, o.upload_bytes,
+        None,
     ])  # fmt: skip
     blanks = [None] * (len(report.stages) + 9)  # participants .. down_bytes_per_peer
     for p in report.per_peer:
-        rows.append(["peer", "", "", p.peer, "", p.rounds, *blanks, p.train_s, p.upload_bytes])
+        rows.append([
+            "peer", "", "", p.peer, "", p.rounds, *blanks, p.train_s, p.upload_bytes,
+            p.trained_in,
+        ])  # fmt: skip
     return [[_cell(v) for v in row] for row in rows]
 
 

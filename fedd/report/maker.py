@@ -180,6 +180,7 @@ def load_report(
         tolerance=tolerance,
         row_scores=paired,
         budget=budget,
+        survivors=store.survivor_sets(),
     )
     return report, tuple(notes)
 

@@ -146,6 +146,16 @@ def test_report_writes_valid_pngs_and_csvs(run_dir: Path) -> None:
     assert float(verdict[0]["federated"]) == 0.905 and result.report.verdict.round == 3
 
 
+def test_the_peer_rows_say_how_many_training_sums_hold_each_peer(run_dir: Path) -> None:
+    make_report(run_dir / "hub", run_dir / "central.csv", run_dir / "out")
+    perf = read_rows(run_dir / "out" / "metrics" / PERFORMANCE_FILE)
+    # Three ok training rounds held all three peers; the aborted fourth held nobody.
+    assert [(r["peer"], r["trained_in"]) for r in perf if r["scope"] == "peer"] == [
+        ("peer_1", "3"), ("peer_2", "3"), ("peer_3", "3"),
+    ]  # fmt: skip
+    assert {r["trained_in"] for r in perf if r["scope"] != "peer"} == {""}
+
+
 @needs_matplotlib
 def test_figure_builders_draw_what_the_report_holds(run_dir: Path) -> None:
     from fedd.report.plots import comparison_figure, convergence_figure, performance_figure

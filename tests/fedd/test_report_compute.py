@@ -196,6 +196,8 @@ def test_per_round_overall_and_per_peer_figures() -> None:
         ("a", 3, 1000), ("b", 2, 1050.0), ("c", 2, 1250.0),
     ]  # fmt: skip
     assert [p.train_s for p in report.per_peer] == pytest.approx([0.4, 0.65, 1.0])
+    # Without survivors.csv's word on every ok training round, nobody's count is known.
+    assert [p.trained_in for p in report.per_peer] == [None, None, None]
     assert report.verdict.round == 4 and report.verdict.equivalent
     lines = "\n".join(overall.lines())
     assert "3 training rounds completed, 1 aborted" in lines and "median 2.000 s" in lines
@@ -276,3 +278,26 @@ def test_the_csv_files_hold_every_figure_and_the_decision(tmp_path: Path) -> Non
     assert float(rows[0]["difference"]) == pytest.approx(0.0101)
     assert float(rows[0]["federated"]) == 0.9101 and float(rows[0]["centralized"]) == 0.9
     assert {r["tolerance"] for r in rows} == {"0.01"}
+
+
+def test_per_peer_audit_counts_the_training_sums_that_hold_each_peer() -> None:
+    rounds = [
+        record(0, kind="statistics"),
+        record(1),
+        record(2),
+        record(3, status="aborted"),
+        record(4, scored=scores(0.895, 0.805)),
+    ]
+    clients = [ClientRecord(r, p, 100, 0.5, 1000) for r, p in [(1, "a"), (1, "b"), (2, "a")]]
+    held = {0: frozenset("abd"), 1: frozenset("ab"), 2: frozenset("a"), 4: frozenset("ad")}
+    report = build_report(rounds, clients, CENTRAL, stages=STAGES, survivors=held)
+    # d's stats never reached the hub, yet sums hold its update: it is listed, with
+    # no medians. Statistics and aborted rounds shape no model and are not counted.
+    assert [(p.peer, p.rounds, p.trained_in) for p in report.per_peer] == [
+        ("a", 2, 3), ("b", 1, 1), ("d", 0, 1),
+    ]  # fmt: skip
+    assert report.per_peer[2].train_s is None and report.per_peer[2].upload_bytes is None
+    # A training round whose survivors are not known (committed before survivors.csv).
+    del held[2]
+    report = build_report(rounds, clients, CENTRAL, stages=STAGES, survivors=held)
+    assert [p.trained_in for p in report.per_peer] == [None, None, None]
