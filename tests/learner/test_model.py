@@ -194,6 +194,8 @@ def test_layout_leaves_the_collector_and_the_features_array_as_it_found_them() -
             assert gc.isenabled() is enabled
         finally:
             gc.enable()
+    data.x.append(0.0)  # a view of the array left alive would refuse this (BufferError)
+    data.x.pop()
 
 
 def test_a_large_layout_is_out_of_the_collectors_sight_and_still_freed() -> None:
@@ -215,8 +217,6 @@ def test_a_small_layout_freezes_nothing() -> None:
     ts = make_training_set(data, batch_size=64)
     assert gc.get_freeze_count() == before
     assert len(ts.batches) == 16
-    data.x.append(0.0)  # a view of the array left alive would refuse this (BufferError)
-    data.x.pop()
 
 
 def test_epoch_orders_are_permutations_and_seeded() -> None:
