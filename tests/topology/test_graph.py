@@ -68,6 +68,19 @@ def induced_connected(graph: PeerGraph, keep: set[str]) -> bool:
     return seen == keep
 
 
+def draw_k(data: st.DataObject, n: int) -> int:
+    """An even degree k in [2, n-1] for n peers."""
+    return 2 * data.draw(st.integers(1, (n - 1) // 2), label="k/2")
+
+
+def hmac_order(roster: list[str], seed: bytes) -> tuple[str, ...]:
+    """The ring as its specification gives it: the ids sorted by
+    HMAC-SHA256(seed, label || utf8(id)), ties by id."""
+    label = b"fedd/topology/harary-ring/v1\x00"
+    tags = {p: hmac.new(seed, label + p.encode("utf-8"), hashlib.sha256).digest() for p in roster}
+    return tuple(sorted(roster, key=lambda p: (tags[p], p)))
+
+
 # --- structure ---------------------------------------------------------------
 
 
@@ -76,7 +89,7 @@ def induced_connected(graph: PeerGraph, keep: set[str]) -> bool:
 def test_harary_is_regular_symmetric_loop_free_connected(
     roster: list[str], seed: bytes, data: st.DataObject
 ) -> None:
-    k = 2 * data.draw(st.integers(1, (len(roster) - 1) // 2), label="k/2")
+    k = draw_k(data, len(roster))
     graph = harary_graph(roster, k, seed)
     check_well_formed(graph, roster, k)
 
@@ -87,7 +100,7 @@ def test_harary_joins_each_peer_to_its_nearest_on_the_ring(
     roster: list[str], seed: bytes, data: st.DataObject
 ) -> None:
     n = len(roster)
-    k = 2 * data.draw(st.integers(1, (n - 1) // 2), label="k/2")
+    k = draw_k(data, n)
     order = ring_order(roster, seed)
     assert sorted(order) == sorted(roster)
     graph = harary_graph(roster, k, seed)
@@ -126,18 +139,14 @@ def test_ring_order_follows_its_specification() -> None:
     # Every party, in any language, must get this order: sort by
     # HMAC-SHA256(seed, label || utf8(id)), ties by id.
     roster = ["b", "a", "zoë", "日本", "peer 7"]
-    label = b"fedd/topology/harary-ring/v1\x00"
-    tags = {p: hmac.new(SEED, label + p.encode("utf-8"), hashlib.sha256).digest() for p in roster}
-    assert ring_order(roster, SEED) == tuple(sorted(roster, key=lambda p: (tags[p], p)))
+    assert ring_order(roster, SEED) == hmac_order(roster, SEED)
 
 
 @settings(max_examples=60, deadline=None)
 @given(roster=peer_ids, seed=seeds)
 def test_ring_order_is_the_hmac_order_for_any_seed(roster: list[str], seed: bytes) -> None:
     # The ring hashes the key's HMAC pads once: the tags must stay those of hmac.
-    label = b"fedd/topology/harary-ring/v1\x00"
-    tags = {p: hmac.digest(seed, label + p.encode("utf-8"), "sha256") for p in roster}
-    assert ring_order(roster, seed) == tuple(sorted(roster, key=lambda p: (tags[p], p)))
+    assert ring_order(roster, seed) == hmac_order(roster, seed)
 
 
 # --- determinism ---------------------------------------------------------------
@@ -147,7 +156,7 @@ def test_ring_order_is_the_hmac_order_for_any_seed(roster: list[str], seed: byte
 @given(roster=peer_ids, seed=seeds, data=st.data())
 def test_input_order_does_not_matter(roster: list[str], seed: bytes, data: st.DataObject) -> None:
     shuffled = data.draw(st.permutations(roster), label="shuffled")
-    k = 2 * data.draw(st.integers(1, (len(roster) - 1) // 2), label="k/2")
+    k = draw_k(data, len(roster))
     assert ring_order(shuffled, seed) == ring_order(roster, seed)
     assert harary_graph(iter(shuffled), k, seed) == harary_graph(roster, k, seed)
     assert complete_graph(shuffled) == complete_graph(roster)
@@ -158,7 +167,7 @@ def test_input_order_does_not_matter(roster: list[str], seed: bytes, data: st.Da
 def test_one_neighbourhood_is_the_graphs(
     roster: list[str], seed: bytes, data: st.DataObject
 ) -> None:
-    k = 2 * data.draw(st.integers(1, (len(roster) - 1) // 2), label="k/2")
+    k = draw_k(data, len(roster))
     graph = harary_graph(roster, k, seed)
     for node in roster:
         assert harary_neighbours(reversed(roster), k, seed, node) == graph.neighbours(node)
